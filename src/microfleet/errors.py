@@ -1,0 +1,70 @@
+"""The one error vocabulary of Microfleet.
+
+::
+
+    MicrofleetError                 every error Microfleet raises on purpose
+    ├── ConfigurationError          a setting, scenario file or CLI option is wrong
+    ├── NotFoundError               a vehicle, user, token or record does not exist
+    ├── AuthenticationError         no credential, or one that matches nobody
+    ├── PermissionDeniedError       a known caller asked for something not granted to them
+    ├── ConflictError               the thing already exists (user name, vehicle id)
+    └── InvalidInputError           input refused as a whole (oversize body, undecodable payload)
+        └── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
+
+Per-record telemetry problems are not exceptions: the validator returns a
+:class:`microfleet.domain.telemetry.RejectionReason` and the record goes to quarantine.
+"""
+
+from __future__ import annotations
+
+
+class MicrofleetError(Exception):
+    """Base of every error Microfleet raises on purpose; carries a machine code."""
+
+    code = "microfleet_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(MicrofleetError):
+    """A setting, scenario file or command-line option is wrong."""
+
+    code = "configuration_error"
+
+
+class NotFoundError(MicrofleetError):
+    """A vehicle, user, token or record does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class AuthenticationError(MicrofleetError):
+    """No credential was given, or it matches nobody."""
+
+    code = "not_authenticated"
+
+
+class PermissionDeniedError(MicrofleetError):
+    """A known caller asked for something not granted to them."""
+
+    code = "permission_denied"
+
+
+class ConflictError(MicrofleetError):
+    """The thing to create already exists."""
+
+    code = "conflict"
+
+
+class InvalidInputError(MicrofleetError):
+    """Input refused as a whole: an oversize body or an undecodable payload."""
+
+    code = "invalid_input"
+
+
+class PhysicsInputError(InvalidInputError):
+    """A vehicle spec or drive cycle that the physics models cannot use."""
+
+    code = "invalid_physics_input"

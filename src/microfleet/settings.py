@@ -1,0 +1,48 @@
+"""Microfleet's settings: one pydantic-settings class, read from ``MICROFLEET_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting Microfleet reads; each is documented in ``docs/configuration.md``."""
+
+    model_config = SettingsConfigDict(env_prefix="MICROFLEET_", extra="forbid")
+
+    database_url: str = Field(
+        default="sqlite:///var/microfleet.db",
+        description="SQLAlchemy URL of the store: sqlite:///PATH (embedded default) or "
+        "postgresql+psycopg://USER@HOST:PORT/DB.",
+    )
+    database_schema: str | None = Field(
+        default=None,
+        description="PostgreSQL schema to keep Microfleet's tables in (one per test run); None = public.",
+    )
+    http_host: str = Field(default="127.0.0.1", description="Address `microfleet serve` listens on.")
+    http_port: int = Field(
+        default=8080, ge=1, le=65535, description="TCP port `microfleet serve` listens on."
+    )
+    ingest_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest telemetry request body accepted, in bytes."
+    )
+    ingest_max_batch_records: int = Field(
+        default=10_000, ge=1, description="Most telemetry records accepted in one request."
+    )
+    ingest_max_record_bytes: int = Field(
+        default=16 * 1024, ge=256, description="Largest single telemetry record accepted, in bytes."
+    )
+    page_size_max_records: int = Field(
+        default=10_000, ge=10, description="Most rows one page of a list endpoint returns."
+    )
+    bootstrap_admin_token: SecretStr | None = Field(
+        default=None,
+        description="If set, an 'admin' user with this API token is created at start-up (no default: "
+        "only `microfleet demo` makes one up).",
+    )
+    data_dir_path: Path = Field(
+        default=Path("../shared/data"), description="Folder of the cited reference data (vehicles, osm, ...)."
+    )
