@@ -1,0 +1,46 @@
+"""Open the store: a SQLAlchemy engine for SQLite (WAL) or PostgreSQL, from settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from microfleet.errors import ConfigurationError
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (API, dashboard) run while ingest writes; NORMAL sync is durable at each WAL checkpoint
+    # and is what the SQLite docs recommend with WAL (https://www.sqlite.org/pragma.html#pragma_synchronous).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(database_url: str, schema: str | None = None) -> Engine:
+    """Create the engine for ``database_url``; ``schema`` selects a PostgreSQL schema (one per test run)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {}
+        if schema is not None:
+            if not _SCHEMA_NAME.match(schema):
+                raise ConfigurationError(f"database_schema {schema!r} is not a plain lower-case SQL name")
+            connect_args["options"] = f"-csearch_path={schema}"
+        return create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    raise ConfigurationError(
+        f"database_url {database_url!r}: Microfleet stores in sqlite:///PATH or postgresql+psycopg://..."
+    )

@@ -1,0 +1,31 @@
+"""Bring the store's schema up to date with Alembic (``microfleet db upgrade``)."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, text
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configuration that runs the packaged migrations on ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", "microfleet.store:migrations")
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, schema: str | None = None, revision: str = "head") -> None:
+    """Create ``schema`` if needed (PostgreSQL) and apply every migration up to ``revision``."""
+    if schema is not None and engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the store is at, or None for an empty store."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

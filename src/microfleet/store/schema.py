@@ -1,0 +1,148 @@
+"""The store's tables (SQLAlchemy Core). One schema for SQLite and PostgreSQL; Alembic migrates it.
+
+Telemetry is one wide table with a column per protocol-v1 signal (derived from ``SIGNALS``), keyed
+``(vehicle_id, ts_ms)``: that key is what makes a re-sent record a no-op.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from microfleet.domain.telemetry import SIGNALS, TYRE_POSITIONS
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ROLES = ("owner", "driver", "operator", "admin")
+
+fleets = Table(
+    "fleets",
+    metadata,
+    Column("fleet_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id"), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    CheckConstraint("role IN ('owner', 'driver', 'operator', 'admin')", name="role"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of the token: tokens are 256-bit random, so a fast hash is enough (no password stretching).
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("revoked_at_ms", BigInteger, nullable=True),
+)
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("vehicle_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("model_id", String(120), nullable=True),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id"), nullable=True),
+    Column("device_token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("grant_id", Integer, primary_key=True, autoincrement=True),
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=True),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id", ondelete="CASCADE"), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    CheckConstraint("(user_id IS NULL) <> (fleet_id IS NULL)", name="one_grantee"),
+    Index("ix_grants_user_vehicle", "user_id", "vehicle_id", unique=True),
+    Index("ix_grants_fleet_vehicle", "fleet_id", "vehicle_id", unique=True),
+)
+
+
+def _signal_columns() -> list[Column[object]]:
+    columns: list[Column[object]] = []
+    for spec in SIGNALS:
+        if spec.kind == "float":
+            columns.append(Column(spec.name, Float, nullable=True))
+        elif spec.kind == "bool":
+            columns.append(Column(spec.name, Boolean, nullable=True))
+        elif spec.kind == "gear":
+            columns.append(Column(spec.name, String(1), nullable=True))
+        elif spec.kind == "tyres":
+            columns.extend(Column(f"tyre_pressure_{pos}_kpa", Float, nullable=True) for pos in TYRE_POSITIONS)
+        else:  # codes: a JSON array as text
+            columns.append(Column(spec.name, Text, nullable=True))
+    return columns
+
+
+telemetry = Table(
+    "telemetry",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id"), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    *_signal_columns(),
+    # 64-bit digest of the record's canonical JSON: tells a re-sent record from a conflicting one.
+    Column("record_digest", BigInteger, nullable=False),
+    Column("received_at_ms", BigInteger, nullable=False),
+)
+
+vehicle_latest = Table(
+    "vehicle_latest",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    # {"signal": [ts_ms, value], ...}: the newest value of every signal, whichever record carried it.
+    Column("signals_json", Text, nullable=False),
+    Column("record_count", BigInteger, nullable=False),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at_ms", BigInteger, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("credential_vehicle_id", String(64), nullable=True),
+    Column("vehicle_id", String(200), nullable=True),
+    Column("ts_ms", BigInteger, nullable=True),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("raw_text", Text, nullable=False),
+    Column("replayed_at_ms", BigInteger, nullable=True),
+    Column("replay_status", String(20), nullable=True),
+    Index("ix_quarantine_received", "received_at_ms"),
+    Index("ix_quarantine_vehicle", "vehicle_id", "received_at_ms"),
+    Index("ix_quarantine_credential", "credential_vehicle_id", "received_at_ms"),
+)
