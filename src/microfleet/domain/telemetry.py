@@ -25,10 +25,11 @@ MAX_DTC_CODES: Final = 64
 TYRE_POSITIONS: Final = ("fl", "fr", "rl", "rr")
 
 Gear = Literal["P", "R", "N", "D"]
+VEHICLE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 VehicleId = Annotated[
     str,
     Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        pattern=VEHICLE_ID_PATTERN,
         description="vehicle id: 1-64 letters, digits, '_', '.', ':' or '-'",
     ),
 ]

@@ -1,0 +1,62 @@
+"""Who is calling: bearer tokens resolved to a user or a vehicle, and per-vehicle access checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from microfleet.bootstrap import Services
+from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal
+from microfleet.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from microfleet.store.accounts import Vehicle
+
+_bearer = HTTPBearer(auto_error=False, description="An API token (users) or a device credential (vehicles).")
+
+
+def services(request: Request) -> Services:
+    """The process's services, built by the app's lifespan."""
+    built: Services = request.app.state.services
+    return built
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def principal(
+    svc: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Resolve the bearer token of the request."""
+    if credentials is None:
+        raise AuthenticationError("send a token: 'Authorization: Bearer <token>'")
+    return svc.accounts.authenticate(credentials.credentials)
+
+
+def current_user(caller: Annotated[Principal, Depends(principal)]) -> UserPrincipal:
+    """The calling user; a device credential is refused here."""
+    if isinstance(caller, DevicePrincipal):
+        raise PermissionDeniedError("a device credential only writes telemetry; use a user's API token")
+    return caller
+
+
+def current_device(caller: Annotated[Principal, Depends(principal)]) -> DevicePrincipal:
+    """The calling vehicle; a user's API token is refused here."""
+    if isinstance(caller, UserPrincipal):
+        raise PermissionDeniedError("telemetry is written with the vehicle's own device credential")
+    return caller
+
+
+UserDep = Annotated[UserPrincipal, Depends(current_user)]
+DeviceDep = Annotated[DevicePrincipal, Depends(current_device)]
+
+
+def visible_vehicle(vehicle_id: str, user: UserDep, svc: ServicesDep) -> Vehicle:
+    """The vehicle named in the path, if the caller may see it (else 404, so ids don't leak)."""
+    if not svc.accounts.can_see(user, vehicle_id):
+        raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
+    return svc.accounts.get_vehicle(vehicle_id)
+
+
+VehicleDep = Annotated[Vehicle, Depends(visible_vehicle)]

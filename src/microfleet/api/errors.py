@@ -1,0 +1,73 @@
+"""Errors as the API shows them: JSON with a machine ``code`` and a human ``message``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from microfleet.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    InvalidInputError,
+    MicrofleetError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidInputError: 422,
+    ConfigurationError: 422,
+}
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns."""
+
+    code: str
+    message: str
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """The request body or batch is larger than this server accepts."""
+
+    code = "payload_too_large"
+
+
+def _status_for(exc: MicrofleetError) -> int:
+    if isinstance(exc, PayloadTooLargeError):
+        return 413
+    for kind, status in STATUS_BY_ERROR.items():
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error a JSON :class:`ErrorBody`."""
+
+    async def microfleet_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, MicrofleetError)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+        return JSONResponse({"code": exc.code, "message": exc.message}, _status_for(exc), headers=headers)
+
+    async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"code": "invalid_request", "message": "; ".join(parts)}, 422)
+
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "message": str(exc.detail)}, exc.status_code)
+
+    app.add_exception_handler(MicrofleetError, microfleet_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)

@@ -1,0 +1,125 @@
+"""The quarantine as its readers see it: refused records with reasons, and replay after a fix."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from microfleet.api.auth import ServicesDep, UserDep
+from microfleet.api.errors import ErrorBody
+from microfleet.domain.access import can_read_quarantine, can_replay_quarantine
+from microfleet.domain.telemetry import RejectionReason
+from microfleet.errors import NotFoundError, PermissionDeniedError
+
+router = APIRouter(
+    tags=["quarantine"],
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}},
+)
+
+
+class QuarantinedOut(BaseModel):
+    """A refused record, verbatim, with why and where it came from."""
+
+    quarantine_id: int
+    received_at_ms: int
+    source: str
+    credential_vehicle_id: str | None
+    vehicle_id: str | None
+    ts_ms: int | None
+    reason: RejectionReason
+    detail: str
+    raw_text: str
+    replayed_at_ms: int | None
+    replay_status: str | None
+
+
+class QuarantinePage(BaseModel):
+    """A page of quarantined records; ask again with ``after_id=next_after_id`` for more."""
+
+    items: list[QuarantinedOut]
+    next_after_id: int | None
+
+
+class ReplayOut(BaseModel):
+    """What became of a replayed record: accepted, duplicate, or rejected again (with why)."""
+
+    quarantine_id: int
+    status: str
+    reason: str | None
+    detail: str | None
+
+
+@router.get("/api/v1/quarantine", response_model=QuarantinePage, summary="Refused telemetry records")
+def list_quarantine(
+    user: UserDep,
+    svc: ServicesDep,
+    reason: Annotated[RejectionReason | None, Query(description="only this reason")] = None,
+    after_id: Annotated[int, Query(ge=0, description="page after this quarantine id")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    include_replayed: bool = True,
+) -> QuarantinePage:
+    """List refused records of the vehicles you see (all of them for an admin)."""
+    if not can_read_quarantine(user):
+        raise PermissionDeniedError(f"a {user.role.value} may not read the quarantine")
+    items = svc.quarantine.list(
+        vehicle_ids=svc.accounts.visible_vehicle_ids(user),
+        reason=reason.value if reason else None,
+        after_id=after_id,
+        limit=limit + 1,
+        include_replayed=include_replayed,
+    )
+    page = items[:limit]
+    return QuarantinePage(
+        items=[QuarantinedOut(**asdict(q)) for q in page],
+        next_after_id=page[-1].quarantine_id if len(items) > limit else None,
+    )
+
+
+@router.post(
+    "/api/v1/quarantine/{quarantine_id}/replay",
+    response_model=ReplayOut,
+    summary="Run a quarantined record through today's validator again",
+    responses={404: {"model": ErrorBody}},
+)
+def replay_quarantined(quarantine_id: int, user: UserDep, svc: ServicesDep) -> ReplayOut:
+    """Replay one quarantined record (admin only); it is stored if it now passes."""
+    if not can_replay_quarantine(user):
+        raise PermissionDeniedError("only an admin may replay quarantined records")
+    entry = svc.quarantine.get(quarantine_id)
+    if entry is None:
+        raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
+    result = replay_entry(svc, quarantine_id)
+    return result
+
+
+def replay_entry(svc: ServicesDep, quarantine_id: int) -> ReplayOut:
+    """Replay one quarantined record with the credential it arrived under, and mark the outcome."""
+    entry = svc.quarantine.get(quarantine_id)
+    if entry is None:
+        raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
+    if entry.credential_vehicle_id is None:
+        return ReplayOut(
+            quarantine_id=quarantine_id,
+            status="rejected",
+            reason="unknown_vehicle",
+            detail="the record arrived without a device credential; it cannot be replayed",
+        )
+    now_ms = svc.clock()
+    report = svc.pipeline.replay(
+        entry.raw_text,
+        credential_vehicle_id=entry.credential_vehicle_id,
+        source=f"replay of quarantine {quarantine_id}",
+        now_ms=now_ms,
+    )
+    outcome = report.results[0] if report.results else None
+    status = outcome.status if outcome else "rejected"
+    svc.quarantine.mark_replayed(quarantine_id, status, now_ms)
+    return ReplayOut(
+        quarantine_id=quarantine_id,
+        status=status,
+        reason=outcome.reason if outcome else "malformed_json",
+        detail=outcome.detail if outcome else "the quarantined text holds no record",
+    )

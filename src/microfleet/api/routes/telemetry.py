@@ -1,0 +1,100 @@
+"""``POST /api/v1/telemetry``: a vehicle writes its telemetry with its device credential."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from microfleet.api.auth import DeviceDep, ServicesDep
+from microfleet.api.errors import ErrorBody, PayloadTooLargeError
+from microfleet.ingest.codec import BatchTooLargeError
+from microfleet.ingest.pipeline import IngestReport
+
+router = APIRouter(tags=["telemetry"])
+_ENCODER = msgspec.json.Encoder()
+
+
+class RecordResult(BaseModel):
+    """The fate of one record of the batch."""
+
+    index: int
+    vehicle_id: str | None
+    ts_ms: int | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+    detail: str | None = None
+
+
+class IngestResponse(BaseModel):
+    """Totals and per-record results of one telemetry request, in batch order."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    results: list[RecordResult]
+
+
+async def _read_body(request: Request, limit_bytes: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        raise PayloadTooLargeError(f"the body is {declared} bytes; at most {limit_bytes} are accepted")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLargeError(f"the body exceeds {limit_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _encode(report: IngestReport) -> bytes:
+    # msgspec encodes the dataclasses directly: a 500-record answer costs microseconds, not pydantic's ms.
+    return _ENCODER.encode(
+        {
+            "accepted": report.accepted,
+            "duplicate": report.duplicate,
+            "rejected": report.rejected,
+            "results": report.results,
+        }
+    )
+
+
+@router.post(
+    "/api/v1/telemetry",
+    response_model=IngestResponse,
+    summary="Write a batch of telemetry records (protocol v1)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/TelemetryRecord"}}
+                },
+                "application/x-ndjson": {"schema": {"type": "string", "description": "one record per line"}},
+            },
+        }
+    },
+    responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 413: {"model": ErrorBody}},
+)
+async def post_telemetry(request: Request, device: DeviceDep, svc: ServicesDep) -> Response:
+    """Store each record exactly once; report per record accepted, duplicate or rejected with a reason."""
+    body = await _read_body(request, svc.settings.ingest_max_body_bytes)
+    client = request.client.host if request.client else "unknown"
+    content_type = request.headers.get("content-type", "application/json")
+    try:
+        report = await run_in_threadpool(
+            svc.pipeline.ingest,
+            body,
+            content_type,
+            credential_vehicle_id=device.vehicle_id,
+            source=f"http {client} device {device.vehicle_id}",
+            now_ms=svc.clock(),
+        )
+    except BatchTooLargeError as exc:
+        raise PayloadTooLargeError(str(exc)) from exc
+    return Response(_encode(report), media_type="application/json")

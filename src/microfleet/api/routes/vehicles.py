@@ -1,0 +1,113 @@
+"""Vehicles as their users see them: the list, one vehicle with its latest state, its positions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
+from microfleet.api.errors import ErrorBody
+from microfleet.errors import InvalidInputError
+
+router = APIRouter(tags=["vehicles"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+
+
+class VehicleOut(BaseModel):
+    """A vehicle the caller may see."""
+
+    vehicle_id: str
+    name: str
+    model_id: str | None
+    fleet_id: str | None
+    created_at_ms: int
+
+
+class SignalValue(BaseModel):
+    """The newest value of one signal and when it was measured (UTC epoch ms)."""
+
+    value: Any
+    ts_ms: int
+
+
+class LatestState(BaseModel):
+    """The newest value of every signal the vehicle has sent."""
+
+    last_ts_ms: int
+    record_count: int
+    signals: dict[str, SignalValue]
+
+
+class VehicleDetail(VehicleOut):
+    """A vehicle with its latest state (None until it has sent telemetry)."""
+
+    latest: LatestState | None
+
+
+class Position(BaseModel):
+    """One position fix."""
+
+    ts_ms: int
+    lat_deg: float
+    lon_deg: float
+    speed_kmh: float | None
+    heading_deg: float | None
+    altitude_m: float | None
+    gps_hdop: float | None
+
+
+class PositionPageOut(BaseModel):
+    """A page of positions, oldest first; ask again with ``from_ms=next_from_ms`` for the next."""
+
+    vehicle_id: str
+    positions: list[Position]
+    next_from_ms: int | None
+
+
+@router.get("/api/v1/vehicles", response_model=list[VehicleOut], summary="Vehicles you may see")
+def list_vehicles(user: UserDep, svc: ServicesDep) -> list[VehicleOut]:
+    """List the vehicles granted to you or your fleet (all of them for an admin)."""
+    return [VehicleOut(**asdict(v)) for v in svc.accounts.visible_vehicles(user)]
+
+
+@router.get(
+    "/api/v1/vehicles/{vehicle_id}",
+    response_model=VehicleDetail,
+    summary="One vehicle with its latest state",
+    responses={404: {"model": ErrorBody}},
+)
+def get_vehicle(vehicle: VehicleDep, svc: ServicesDep) -> VehicleDetail:
+    """Show a vehicle and the newest value of each of its signals."""
+    latest = svc.telemetry.latest_state(vehicle.vehicle_id)
+    return VehicleDetail(
+        **asdict(vehicle),
+        latest=LatestState.model_validate(latest) if latest else None,
+    )
+
+
+@router.get(
+    "/api/v1/vehicles/{vehicle_id}/positions",
+    response_model=PositionPageOut,
+    summary="A vehicle's positions in a time window",
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def get_positions(
+    vehicle: VehicleDep,
+    svc: ServicesDep,
+    from_ms: Annotated[int, Query(ge=0, description="window start, UTC epoch ms (inclusive)")],
+    to_ms: Annotated[int, Query(ge=0, description="window end, UTC epoch ms (exclusive)")],
+    limit: Annotated[int, Query(ge=1, le=10_000, description="most positions in this page")] = 1000,
+) -> PositionPageOut:
+    """Page through the positions a vehicle reported in ``[from_ms, to_ms)``."""
+    if to_ms <= from_ms:
+        raise InvalidInputError(f"to_ms ({to_ms}) must be after from_ms ({from_ms})")
+    page = svc.telemetry.positions(
+        vehicle.vehicle_id, from_ms, to_ms, min(limit, svc.settings.page_size_max_records)
+    )
+    return PositionPageOut(
+        vehicle_id=vehicle.vehicle_id,
+        positions=[Position(**p) for p in page.positions],
+        next_from_ms=page.next_from_ms,
+    )

@@ -1,0 +1,53 @@
+"""Who is calling and what they may do: principals, roles and the access rules of the API.
+
+Vehicle visibility: an admin sees every vehicle; anyone else sees the vehicles granted to them or to
+their fleet, and an operator also sees every vehicle of their own fleet. A device credential writes
+only its own vehicle's telemetry and reads nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(enum.StrEnum):
+    """What a user is to Microfleet."""
+
+    OWNER = "owner"
+    DRIVER = "driver"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class UserPrincipal:
+    """A person (or their script) calling with an API token."""
+
+    user_id: int
+    name: str
+    role: Role
+    fleet_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePrincipal:
+    """A vehicle calling with its own device credential."""
+
+    vehicle_id: str
+
+
+Principal = UserPrincipal | DevicePrincipal
+
+# Quarantine holds raw device data: owners and operators inspect their cars', drivers do not.
+_QUARANTINE_READERS = frozenset({Role.OWNER, Role.OPERATOR, Role.ADMIN})
+
+
+def can_read_quarantine(user: UserPrincipal) -> bool:
+    """Tell whether a user may list quarantined records (of the vehicles they see)."""
+    return user.role in _QUARANTINE_READERS
+
+
+def can_replay_quarantine(user: UserPrincipal) -> bool:
+    """Tell whether a user may replay quarantined records: admins only, as it rewrites history."""
+    return user.role is Role.ADMIN

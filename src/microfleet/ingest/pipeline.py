@@ -1,0 +1,217 @@
+"""The telemetry pipeline: decode, validate, dedupe within the batch, then store exactly once.
+
+The pipeline owns the decisions; the store behind :class:`IngestStore` only executes them in one
+transaction (records in, conflicts and rejections to quarantine, latest state updated).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from microfleet.domain.telemetry import RejectionReason, TelemetryRecord
+from microfleet.domain.validation import Rejection, VehicleScope, check_context
+from microfleet.ingest.codec import DecodeLimits, decode_batch, decode_ndjson, encode_record
+
+ItemStatus = Literal["accepted", "duplicate", "rejected"]
+
+
+def record_digest(record: TelemetryRecord) -> int:
+    """A signed 64-bit digest of the record's canonical JSON (fits a BIGINT column)."""
+    digest = hashlib.blake2b(encode_record(record), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A valid record on its way into the store, with its position in the batch and its digest."""
+
+    index: int
+    record: TelemetryRecord
+    digest: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOutcome:
+    """What the store found: batch positions stored anew, already stored identically, or in conflict."""
+
+    inserted: frozenset[int]
+    duplicates: frozenset[int]
+    conflicts: tuple[Rejection, ...]
+
+
+class IngestStore(Protocol):
+    """The store as the pipeline needs it."""
+
+    def vehicle_exists(self, vehicle_id: str) -> bool:
+        """Tell whether a vehicle is registered."""
+        ...
+
+    def commit_batch(
+        self,
+        records: Sequence[PendingRecord],
+        rejections: Sequence[Rejection],
+        *,
+        source: str,
+        credential_vehicle_id: str | None,
+        received_at_ms: int,
+        quarantine_conflicts: bool = True,
+    ) -> StoreOutcome:
+        """Store new records, quarantine rejections (and conflicts), all in one transaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The fate of one record of a batch."""
+
+    index: int
+    vehicle_id: str | None
+    ts_ms: int | None
+    status: ItemStatus
+    reason: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """Per-record results of one request, in batch order, with totals."""
+
+    results: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """Records stored anew."""
+        return sum(1 for r in self.results if r.status == "accepted")
+
+    @property
+    def duplicate(self) -> int:
+        """Records already stored identically (a re-send)."""
+        return sum(1 for r in self.results if r.status == "duplicate")
+
+    @property
+    def rejected(self) -> int:
+        """Records refused and kept in quarantine."""
+        return sum(1 for r in self.results if r.status == "rejected")
+
+
+def _split_batch_duplicates(
+    pending: list[PendingRecord],
+) -> tuple[list[PendingRecord], set[int], list[Rejection]]:
+    """Keep the first of each key; later identical copies are duplicates, different ones conflicts."""
+    first: dict[tuple[str, int], PendingRecord] = {}
+    unique: list[PendingRecord] = []
+    duplicates: set[int] = set()
+    conflicts: list[Rejection] = []
+    for item in pending:
+        seen = first.get(item.record.key)
+        if seen is None:
+            first[item.record.key] = item
+            unique.append(item)
+        elif seen.digest == item.digest:
+            duplicates.add(item.index)
+        else:
+            conflicts.append(
+                Rejection(
+                    item.index,
+                    RejectionReason.CONFLICTING_DUPLICATE,
+                    f"record {item.index}: ts_ms {item.record.ts_ms} appears earlier in this batch "
+                    f"(record {seen.index}) with different values",
+                    encode_record(item.record).decode(),
+                    item.record.vehicle_id,
+                    item.record.ts_ms,
+                )
+            )
+    return unique, duplicates, conflicts
+
+
+class IngestPipeline:
+    """Turn a device's request body into stored records and quarantined rejections."""
+
+    def __init__(self, store: IngestStore, limits: DecodeLimits) -> None:
+        self._store = store
+        self._limits = limits
+
+    def ingest(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        credential_vehicle_id: str,
+        source: str,
+        now_ms: int,
+    ) -> IngestReport:
+        """Ingest one request body written with the device credential of ``credential_vehicle_id``."""
+        decoded = decode_batch(body, content_type, self._limits)
+        return self._process(decoded.records, decoded.rejections, credential_vehicle_id, source, now_ms)
+
+    def replay(self, raw_text: str, *, credential_vehicle_id: str, source: str, now_ms: int) -> IngestReport:
+        """Run one quarantined record's verbatim text through today's validator and store."""
+        decoded = decode_ndjson(raw_text.encode(), self._limits)
+        # A record refused again stays where it is: replay never adds a second quarantine row.
+        return self._process(
+            decoded.records, decoded.rejections, credential_vehicle_id, source, now_ms, requarantine=False
+        )
+
+    def _process(
+        self,
+        records: list[tuple[int, TelemetryRecord]],
+        rejections: list[Rejection],
+        credential_vehicle_id: str,
+        source: str,
+        now_ms: int,
+        *,
+        requarantine: bool = True,
+    ) -> IngestReport:
+        scope = VehicleScope(credential_vehicle_id, self._store.vehicle_exists)
+        pending: list[PendingRecord] = []
+        refused = list(rejections)
+        for index, record in records:
+            outcome = check_context(record, index, "", now_ms=now_ms, scope=scope)
+            if isinstance(outcome, Rejection):
+                refused.append(_with_text(outcome, record))
+            else:
+                pending.append(PendingRecord(index, record, record_digest(record)))
+        unique, batch_duplicates, batch_conflicts = _split_batch_duplicates(pending)
+        refused.extend(batch_conflicts)
+        stored = self._store.commit_batch(
+            unique,
+            refused if requarantine else [],
+            source=source,
+            credential_vehicle_id=credential_vehicle_id,
+            received_at_ms=now_ms,
+            quarantine_conflicts=requarantine,
+        )
+        refused.extend(stored.conflicts)
+        return _report(pending, refused, stored.duplicates | batch_duplicates)
+
+
+def _with_text(rejection: Rejection, record: TelemetryRecord) -> Rejection:
+    if rejection.raw_text:
+        return rejection
+    return Rejection(
+        rejection.index,
+        rejection.reason,
+        rejection.detail,
+        encode_record(record).decode(),
+        rejection.vehicle_id,
+        rejection.ts_ms,
+    )
+
+
+def _report(
+    pending: list[PendingRecord], refused: list[Rejection], duplicates: set[int] | frozenset[int]
+) -> IngestReport:
+    results: list[ItemResult] = [
+        ItemResult(r.index, r.vehicle_id, r.ts_ms, "rejected", r.reason.value, r.detail) for r in refused
+    ]
+    rejected_at = {r.index for r in refused}
+    for item in pending:
+        if item.index in rejected_at:
+            continue
+        status: ItemStatus = "duplicate" if item.index in duplicates else "accepted"
+        results.append(ItemResult(item.index, item.record.vehicle_id, item.record.ts_ms, status))
+    results.sort(key=lambda r: r.index)
+    return IngestReport(results)

@@ -1,0 +1,267 @@
+"""Telemetry in the store: idempotent batch writes, quarantine, latest state and position reads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
+from microfleet.domain.validation import Rejection
+from microfleet.ingest.codec import encode_record
+from microfleet.ingest.pipeline import PendingRecord, StoreOutcome
+from microfleet.store.schema import quarantine, telemetry, vehicle_latest, vehicles
+
+_TYRE_COLUMNS = tuple(f"tyre_pressure_{pos}_kpa" for pos in TYRE_POSITIONS)
+_POSITION_COLUMNS = ("ts_ms", "lat_deg", "lon_deg", "speed_kmh", "heading_deg", "altitude_m", "gps_hdop")
+
+
+def record_to_row(record: TelemetryRecord, digest: int, received_at_ms: int) -> dict[str, Any]:
+    """Flatten a record into a telemetry row (tyres into four columns, DTC codes as JSON text)."""
+    row: dict[str, Any] = msgspec.structs.asdict(record)
+    tyres = row.pop("tyre_pressure_kpa")
+    for column, value in zip(_TYRE_COLUMNS, tyres or (None,) * 4, strict=True):
+        row[column] = value
+    codes = row["dtc_codes"]
+    row["dtc_codes"] = json.dumps(codes) if codes is not None else None
+    row["record_digest"] = digest
+    row["received_at_ms"] = received_at_ms
+    return row
+
+
+def row_to_record(row: Any) -> TelemetryRecord:
+    """Rebuild a protocol-v1 record from a telemetry row."""
+    values = dict(row._mapping)
+    tyres = [values.pop(c) for c in _TYRE_COLUMNS]
+    fields: dict[str, Any] = {
+        name: values[name] for name in SIGNAL_NAMES if name in values and values[name] is not None
+    }
+    if any(t is not None for t in tyres):
+        fields["tyre_pressure_kpa"] = tyres
+    if "dtc_codes" in fields:
+        fields["dtc_codes"] = json.loads(fields["dtc_codes"])
+    return TelemetryRecord(vehicle_id=values["vehicle_id"], ts_ms=values["ts_ms"], **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionPage:
+    """One page of a vehicle's positions and where the next page starts (None: no more)."""
+
+    positions: list[dict[str, Any]]
+    next_from_ms: int | None
+
+
+class TelemetryStore:
+    """The store's telemetry side, shared by the ingest pipeline and the API."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        # SQLite has one writer; serialising this process's batches avoids read-then-write upgrade failures.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self._dialect == "sqlite" else nullcontext()
+        )
+
+    def vehicle_exists(self, vehicle_id: str) -> bool:
+        """Tell whether a vehicle is registered."""
+        with self._engine.connect() as conn:
+            found = conn.execute(select(vehicles.c.vehicle_id).where(vehicles.c.vehicle_id == vehicle_id))
+            return found.first() is not None
+
+    def commit_batch(
+        self,
+        records: Sequence[PendingRecord],
+        rejections: Sequence[Rejection],
+        *,
+        source: str,
+        credential_vehicle_id: str | None,
+        received_at_ms: int,
+        quarantine_conflicts: bool = True,
+    ) -> StoreOutcome:
+        """Store new records, quarantine rejections (and conflicts), all in one transaction."""
+        with self._write_lock, self._engine.begin() as conn:
+            inserted, duplicates, conflicts = self._insert_new(conn, records, received_at_ms)
+            refused = [*rejections, *conflicts] if quarantine_conflicts else list(rejections)
+            self._quarantine(conn, refused, source, credential_vehicle_id, received_at_ms)
+            new_records = [p.record for p in records if p.index in inserted]
+            if new_records:
+                self._update_latest(conn, new_records)
+        return StoreOutcome(frozenset(inserted), frozenset(duplicates), tuple(conflicts))
+
+    def _existing_digests(self, conn: Connection, vehicle_id: str, ts_list: list[int]) -> dict[int, int]:
+        rows = conn.execute(
+            select(telemetry.c.ts_ms, telemetry.c.record_digest).where(
+                telemetry.c.vehicle_id == vehicle_id,
+                telemetry.c.ts_ms.between(min(ts_list), max(ts_list)),
+            )
+        )
+        wanted = set(ts_list)
+        return {ts: digest for ts, digest in rows if ts in wanted}
+
+    def _insert_new(
+        self, conn: Connection, records: Sequence[PendingRecord], received_at_ms: int
+    ) -> tuple[set[int], set[int], list[Rejection]]:
+        inserted: set[int] = set()
+        duplicates: set[int] = set()
+        conflicts: list[Rejection] = []
+        by_vehicle: dict[str, list[PendingRecord]] = {}
+        for item in records:
+            by_vehicle.setdefault(item.record.vehicle_id, []).append(item)
+        for vehicle_id, items in by_vehicle.items():
+            existing = self._existing_digests(conn, vehicle_id, [p.record.ts_ms for p in items])
+            fresh = [p for p in items if p.record.ts_ms not in existing]
+            landed = self._insert_ignoring_conflicts(conn, fresh, received_at_ms)
+            if len(landed) < len(fresh):  # another writer stored some keys since we looked
+                existing = self._existing_digests(conn, vehicle_id, [p.record.ts_ms for p in items])
+            for item in items:
+                if item.record.ts_ms in landed:
+                    inserted.add(item.index)
+                elif existing[item.record.ts_ms] == item.digest:
+                    duplicates.add(item.index)
+                else:
+                    conflicts.append(_conflict(item))
+        return inserted, duplicates, conflicts
+
+    def _insert_ignoring_conflicts(
+        self, conn: Connection, items: Sequence[PendingRecord], received_at_ms: int
+    ) -> set[int]:
+        if not items:
+            return set()
+        rows = [record_to_row(p.record, p.digest, received_at_ms) for p in items]
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = dialect_insert(telemetry).on_conflict_do_nothing().returning(telemetry.c.ts_ms)
+        return {ts for (ts,) in conn.execute(statement, rows)}
+
+    @staticmethod
+    def _quarantine(
+        conn: Connection,
+        rejections: Sequence[Rejection],
+        source: str,
+        credential_vehicle_id: str | None,
+        received_at_ms: int,
+    ) -> None:
+        if not rejections:
+            return
+        conn.execute(
+            insert(quarantine),
+            [
+                {
+                    "received_at_ms": received_at_ms,
+                    "source": source[:200],
+                    "credential_vehicle_id": credential_vehicle_id,
+                    "vehicle_id": r.vehicle_id[:200] if r.vehicle_id else None,
+                    "ts_ms": r.ts_ms if r.ts_ms is not None and abs(r.ts_ms) < 2**63 else None,
+                    "reason": r.reason.value,
+                    "detail": r.detail,
+                    "raw_text": r.raw_text,
+                }
+                for r in rejections
+            ],
+        )
+
+    @staticmethod
+    def _update_latest(conn: Connection, records: Sequence[TelemetryRecord]) -> None:
+        by_vehicle: dict[str, list[TelemetryRecord]] = {}
+        for record in records:
+            by_vehicle.setdefault(record.vehicle_id, []).append(record)
+        for vehicle_id, batch in by_vehicle.items():
+            row = conn.execute(
+                select(
+                    vehicle_latest.c.signals_json, vehicle_latest.c.last_ts_ms, vehicle_latest.c.record_count
+                )
+                .where(vehicle_latest.c.vehicle_id == vehicle_id)
+                .with_for_update()
+            ).first()
+            signals: dict[str, list[Any]] = json.loads(row.signals_json) if row else {}
+            for record in batch:
+                for name, value in msgspec.structs.asdict(record).items():
+                    if name in ("vehicle_id", "ts_ms") or value is None:
+                        continue
+                    if name not in signals or signals[name][0] <= record.ts_ms:
+                        signals[name] = [record.ts_ms, value]
+            last_ts_ms = max([r.ts_ms for r in batch] + ([row.last_ts_ms] if row else []))
+            values = {
+                "signals_json": json.dumps(signals),
+                "last_ts_ms": last_ts_ms,
+                "record_count": (row.record_count if row else 0) + len(batch),
+            }
+            if row:
+                conn.execute(
+                    update(vehicle_latest).where(vehicle_latest.c.vehicle_id == vehicle_id).values(**values)
+                )
+            else:
+                conn.execute(insert(vehicle_latest).values(vehicle_id=vehicle_id, **values))
+
+    def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
+        """The newest value of every signal of a vehicle, each with the time it was measured."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(vehicle_latest).where(vehicle_latest.c.vehicle_id == vehicle_id)
+            ).first()
+        if row is None:
+            return None
+        signals = json.loads(row.signals_json)
+        return {
+            "last_ts_ms": row.last_ts_ms,
+            "record_count": row.record_count,
+            "signals": {name: {"value": v, "ts_ms": ts} for name, (ts, v) in sorted(signals.items())},
+        }
+
+    def positions(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> PositionPage:
+        """Positions of a vehicle in ``[from_ms, to_ms)``, oldest first, at most ``limit`` per page."""
+        columns = [telemetry.c[name] for name in _POSITION_COLUMNS]
+        query = (
+            select(*columns)
+            .where(
+                telemetry.c.vehicle_id == vehicle_id,
+                telemetry.c.ts_ms >= from_ms,
+                telemetry.c.ts_ms < to_ms,
+                and_(telemetry.c.lat_deg.is_not(None), telemetry.c.lon_deg.is_not(None)),
+            )
+            .order_by(telemetry.c.ts_ms)
+            .limit(limit + 1)
+        )
+        with self._engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        next_from_ms = rows[limit]["ts_ms"] if len(rows) > limit else None
+        return PositionPage(rows[:limit], next_from_ms)
+
+    def records(self, vehicle_id: str, from_ms: int, to_ms: int) -> Iterator[TelemetryRecord]:
+        """Every stored record of a vehicle in ``[from_ms, to_ms)``, oldest first."""
+        query = (
+            select(telemetry)
+            .where(
+                telemetry.c.vehicle_id == vehicle_id, telemetry.c.ts_ms >= from_ms, telemetry.c.ts_ms < to_ms
+            )
+            .order_by(telemetry.c.ts_ms)
+        )
+        with self._engine.connect() as conn:
+            for row in conn.execution_options(yield_per=5000).execute(query):
+                yield row_to_record(row)
+
+    def count(self, vehicle_id: str | None = None) -> int:
+        """How many telemetry records are stored (for one vehicle, or all)."""
+        query = select(func.count()).select_from(telemetry)
+        if vehicle_id is not None:
+            query = query.where(telemetry.c.vehicle_id == vehicle_id)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+
+def _conflict(item: PendingRecord) -> Rejection:
+    return Rejection(
+        item.index,
+        RejectionReason.CONFLICTING_DUPLICATE,
+        f"record {item.index}: vehicle {item.record.vehicle_id!r} already has a different record at "
+        f"ts_ms {item.record.ts_ms}; the stored one is kept",
+        encode_record(item.record).decode(),
+        item.record.vehicle_id,
+        item.record.ts_ms,
+    )
