@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from microfleet.errors import NotFoundError
 from microfleet.ingest.codec import DecodeLimits
 from microfleet.ingest.pipeline import IngestPipeline
 from microfleet.settings import Settings
@@ -21,6 +22,16 @@ from microfleet.store.telemetry_store import TelemetryStore
 def wall_clock_ms() -> int:
     """Now, as UTC epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    """What became of a replayed quarantined record: accepted, duplicate or rejected again."""
+
+    quarantine_id: int
+    status: str
+    reason: str | None
+    detail: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +50,32 @@ class Services:
     def admin(self) -> AccountStore:
         """The account administration used by ``microfleet admin`` and the demo."""
         return self.accounts
+
+    def replay_quarantined(self, quarantine_id: int) -> ReplayOutcome:
+        """Replay one quarantined record under the credential it arrived with, and mark the outcome."""
+        entry = self.quarantine.get(quarantine_id)
+        if entry is None:
+            raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
+        if entry.credential_vehicle_id is None:
+            return ReplayOutcome(
+                quarantine_id, "rejected", "unknown_vehicle", "it arrived without a device credential"
+            )
+        now_ms = self.clock()
+        report = self.pipeline.replay(
+            entry.raw_text,
+            credential_vehicle_id=entry.credential_vehicle_id,
+            source=f"replay of quarantine {quarantine_id}",
+            now_ms=now_ms,
+        )
+        if not report.results:
+            outcome = ReplayOutcome(
+                quarantine_id, "rejected", "malformed_json", "the quarantined text holds no record"
+            )
+        else:
+            first = report.results[0]
+            outcome = ReplayOutcome(quarantine_id, first.status, first.reason, first.detail)
+        self.quarantine.mark_replayed(quarantine_id, outcome.status, now_ms)
+        return outcome
 
     def close(self) -> None:
         """Release database connections."""

@@ -12,7 +12,7 @@ from microfleet.api.auth import ServicesDep, UserDep
 from microfleet.api.errors import ErrorBody
 from microfleet.domain.access import can_read_quarantine, can_replay_quarantine
 from microfleet.domain.telemetry import RejectionReason
-from microfleet.errors import NotFoundError, PermissionDeniedError
+from microfleet.errors import PermissionDeniedError
 
 router = APIRouter(
     tags=["quarantine"],
@@ -88,38 +88,5 @@ def replay_quarantined(quarantine_id: int, user: UserDep, svc: ServicesDep) -> R
     """Replay one quarantined record (admin only); it is stored if it now passes."""
     if not can_replay_quarantine(user):
         raise PermissionDeniedError("only an admin may replay quarantined records")
-    entry = svc.quarantine.get(quarantine_id)
-    if entry is None:
-        raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
-    result = replay_entry(svc, quarantine_id)
-    return result
-
-
-def replay_entry(svc: ServicesDep, quarantine_id: int) -> ReplayOut:
-    """Replay one quarantined record with the credential it arrived under, and mark the outcome."""
-    entry = svc.quarantine.get(quarantine_id)
-    if entry is None:
-        raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
-    if entry.credential_vehicle_id is None:
-        return ReplayOut(
-            quarantine_id=quarantine_id,
-            status="rejected",
-            reason="unknown_vehicle",
-            detail="the record arrived without a device credential; it cannot be replayed",
-        )
-    now_ms = svc.clock()
-    report = svc.pipeline.replay(
-        entry.raw_text,
-        credential_vehicle_id=entry.credential_vehicle_id,
-        source=f"replay of quarantine {quarantine_id}",
-        now_ms=now_ms,
-    )
-    outcome = report.results[0] if report.results else None
-    status = outcome.status if outcome else "rejected"
-    svc.quarantine.mark_replayed(quarantine_id, status, now_ms)
-    return ReplayOut(
-        quarantine_id=quarantine_id,
-        status=status,
-        reason=outcome.reason if outcome else "malformed_json",
-        detail=outcome.detail if outcome else "the quarantined text holds no record",
-    )
+    outcome = svc.replay_quarantined(quarantine_id)
+    return ReplayOut(**asdict(outcome))
