@@ -1,0 +1,281 @@
+"""Drives: what one drive did (distance, energy, regen, climb, route), and records too wrong to use.
+
+A drive is the window of records between a ``DriveStarted`` and its ``DriveEnded`` event; every figure
+here is a pure function of that window, so recomputing a window after late data gives the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from microfleet.domain.places import EARTH_RADIUS_M, Place, hop_m, locate
+from microfleet.domain.telemetry import RejectionReason
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
+
+# Faster than any small city EV can go (fastest in the catalogue: ~135 km/h) nor any GPS fix can
+# honestly move: above this a hop is a jump, not a drive. Microfleet's choice, 2x headroom.
+MAX_PLAUSIBLE_SPEED_KMH: Final = 250.0
+ODOMETER_TOLERANCE_KM: Final = 0.1  # odometers report in 0.1 km steps on the cars we serve
+SOC_RISE_TOLERANCE_PCT: Final = 0.5  # BMS SoC readings jitter by a few tenths of a percent
+POLYLINE_TOLERANCE_M: Final = 10.0  # route simplification; about a lane and a half
+ALTITUDE_NOISE_M: Final = 2.0  # ascent counts only rises beyond GPS/barometer noise
+MS_PER_H: Final = 3_600_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    """A record refused by the sequence checks, with the reason and a human detail."""
+
+    vehicle_id: str
+    ts_ms: int
+    reason: RejectionReason
+    detail: str
+
+
+def screen_sequence(cols: TelemetryColumns) -> tuple[npt.NDArray[np.bool_], list[QuarantinedRecord]]:
+    """Find records that contradict their neighbours: GPS jumps, odometer going back, SoC rising in a drive.
+
+    Returns a keep-mask and the refused records (reason ``IMPLAUSIBLE_SEQUENCE``).
+    """
+    n = len(cols)
+    keep = np.ones(n, dtype=bool)
+    out: list[QuarantinedRecord] = []
+    if n < 2:
+        return keep, out
+    ts = cols.ts_ms
+
+    def refuse(i: int, detail: str) -> None:
+        if keep[i]:
+            keep[i] = False
+            out.append(
+                QuarantinedRecord(cols.vehicle_id, int(ts[i]), RejectionReason.IMPLAUSIBLE_SEQUENCE, detail)
+            )
+
+    fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
+    if fix.size >= 2:
+        d_m = hop_m(cols.lat_deg[fix], cols.lon_deg[fix])
+        dt_h = np.maximum(np.diff(ts[fix]), 1) / MS_PER_H
+        if np.any(d_m / 1000 / dt_h > MAX_PLAUSIBLE_SPEED_KMH):
+            for i, detail in _gps_jumps(cols, fix):
+                refuse(i, detail)
+    odo_i = np.flatnonzero(~np.isnan(cols.odometer_km))
+    if odo_i.size >= 2:
+        odo = cols.odometer_km[odo_i]
+        step = np.diff(odo)
+        limit = MAX_PLAUSIBLE_SPEED_KMH * np.diff(ts[odo_i]) / MS_PER_H + ODOMETER_TOLERANCE_KM
+        for j in np.flatnonzero(step < -ODOMETER_TOLERANCE_KM).tolist():
+            spike = j >= 1 and step[j - 1] > limit[j - 1]
+            i = int(odo_i[j] if spike else odo_i[j + 1])
+            refuse(i, f"odometer {odo[j + 1]:.1f} km after {odo[j]:.1f} km")
+    soc_i = np.flatnonzero(~np.isnan(cols.soc_pct))
+    if soc_i.size >= 2:
+        driving = cols.gear_code[soc_i] == GEAR_CODES["D"]
+        no_regen = np.nan_to_num(cols.pack_current_a[soc_i], nan=0.0) >= 0
+        rise = np.diff(cols.soc_pct[soc_i]) > SOC_RISE_TOLERANCE_PCT
+        bad = rise & driving[1:] & driving[:-1] & no_regen[1:]
+        for j in np.flatnonzero(bad).tolist():
+            refuse(int(soc_i[j + 1]), "SoC rose while driving without regeneration")
+    out.sort(key=lambda q: q.ts_ms)
+    return keep, out
+
+
+def _gps_jumps(cols: TelemetryColumns, fix: npt.NDArray[np.intp]) -> list[tuple[int, str]]:
+    """Walk the fixes keeping the last plausible one; a fix too far from it is a jump.
+
+    Three jumped fixes in a row that agree with each other mean the car really is there (towed, or
+    moved while its tracker was off): the walk then restarts from them.
+    """
+    bad: list[tuple[int, str]] = []
+    ref = int(fix[0])
+    streak: list[int] = []
+    for i in fix[1:].tolist():
+        if _plausible(cols, ref, i):
+            ref, streak = i, []
+            continue
+        if streak and _plausible(cols, streak[-1], i):
+            streak.append(i)
+            if len(streak) >= 3:
+                bad = [b for b in bad if b[0] not in streak]
+                ref, streak = i, []
+            continue
+        streak = [i]
+        d_km = hop_m(cols.lat_deg[[ref, i]], cols.lon_deg[[ref, i]])[0] / 1000
+        dt_s = (cols.ts_ms[i] - cols.ts_ms[ref]) / 1000
+        bad.append((i, f"GPS jump of {d_km:.1f} km in {dt_s:.0f} s"))
+    return bad
+
+
+def _plausible(cols: TelemetryColumns, a: int, b: int) -> bool:
+    d_m = hop_m(cols.lat_deg[[a, b]], cols.lon_deg[[a, b]])[0]
+    dt_h = max(int(cols.ts_ms[b] - cols.ts_ms[a]), 1) / MS_PER_H
+    return bool(d_m / 1000 / dt_h <= MAX_PLAUSIBLE_SPEED_KMH)
+
+
+@dataclass(frozen=True, slots=True)
+class Drive:
+    """One drive: when, where, how far, what it used and recovered, and its simplified route."""
+
+    vehicle_id: str
+    start_ts_ms: int
+    end_ts_ms: int
+    end_reason: str
+    start_lat_deg: float | None
+    start_lon_deg: float | None
+    end_lat_deg: float | None
+    end_lon_deg: float | None
+    start_place_id: str | None
+    end_place_id: str | None
+    distance_odometer_km: float | None
+    distance_gps_km: float
+    duration_s: float
+    energy_used_kwh: float | None
+    energy_soc_kwh: float | None
+    regen_kwh: float | None
+    efficiency_wh_per_km: float | None
+    max_speed_kmh: float | None
+    ascent_m: float | None
+    descent_m: float | None
+    ambient_temp_c: float | None
+    soc_start_pct: float | None
+    soc_end_pct: float | None
+    data_gap_s: float
+    record_count: int
+    route: tuple[tuple[float, float], ...]
+
+
+def pack_power_kw(cols: TelemetryColumns) -> npt.NDArray[np.float64]:
+    """Pack power per record in kW, positive = discharge (V x I); NaN where either is missing."""
+    return cols.pack_voltage_v * cols.pack_current_a / 1000.0
+
+
+def integrate_kwh(ts_ms: npt.NDArray[np.int64], power_kw: npt.NDArray[np.float64]) -> float:
+    """Trapezoidal integral of a power series over time, in kWh; pairs with a missing end are skipped."""
+    if ts_ms.shape[0] < 2:
+        return 0.0
+    dt_h = np.diff(ts_ms) / MS_PER_H
+    mid = (power_kw[1:] + power_kw[:-1]) / 2
+    return float(np.nansum(mid * dt_h))
+
+
+def _first_last(values: npt.NDArray[np.float64]) -> tuple[float | None, float | None]:
+    idx = np.flatnonzero(~np.isnan(values))
+    if idx.size == 0:
+        return None, None
+    return float(values[idx[0]]), float(values[idx[-1]])
+
+
+def _opt(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def summarise_drive(
+    w: TelemetryColumns, end_reason: str, usable_kwh: float | None, places: Sequence[Place] = ()
+) -> Drive:
+    """Compute a :class:`Drive` from its window of records (first = start, last = end)."""
+    ts = w.ts_ms
+    fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
+    gap_s = 0.0
+    gps_km = 0.0
+    if fix.size >= 2:
+        d_m = hop_m(w.lat_deg[fix], w.lon_deg[fix])
+        dt_h = np.maximum(np.diff(ts[fix]), 1) / MS_PER_H
+        jump = d_m / 1000 / dt_h > MAX_PLAUSIBLE_SPEED_KMH
+        gps_km = float(d_m[~jump].sum() / 1000)
+        gap_s = float(np.diff(ts[fix])[jump].sum() / 1000)
+    odo0, odo1 = _first_last(w.odometer_km)
+    odo_km = None if odo0 is None or odo1 is None or odo1 < odo0 else odo1 - odo0
+    power = pack_power_kw(w)
+    has_power = bool(np.any(~np.isnan(power)))
+    used = integrate_kwh(ts, power) if has_power else None
+    regen = -integrate_kwh(ts, np.minimum(power, 0.0)) if has_power else None
+    soc0, soc1 = _first_last(w.soc_pct)
+    soc_kwh = None if soc0 is None or soc1 is None or usable_kwh is None else (soc0 - soc1) / 100 * usable_kwh
+    dist_km = odo_km if odo_km is not None else gps_km
+    energy = used if used is not None else soc_kwh
+    eff = energy * 1000 / dist_km if energy is not None and dist_km > 0.05 else None
+    alt = w.altitude_m[~np.isnan(w.altitude_m)]
+    ascent, descent = _climb_m(alt) if alt.size >= 2 else (None, None)
+    lat0 = float(w.lat_deg[fix[0]]) if fix.size else None
+    lon0 = float(w.lon_deg[fix[0]]) if fix.size else None
+    lat1 = float(w.lat_deg[fix[-1]]) if fix.size else None
+    lon1 = float(w.lon_deg[fix[-1]]) if fix.size else None
+    p0 = locate(places, lat0, lon0) if lat0 is not None and lon0 is not None else None
+    p1 = locate(places, lat1, lon1) if lat1 is not None and lon1 is not None else None
+    route = simplify_route(w.lat_deg[fix], w.lon_deg[fix], POLYLINE_TOLERANCE_M)
+    return Drive(
+        vehicle_id=w.vehicle_id,
+        start_ts_ms=int(ts[0]),
+        end_ts_ms=int(ts[-1]),
+        end_reason=end_reason,
+        start_lat_deg=lat0,
+        start_lon_deg=lon0,
+        end_lat_deg=lat1,
+        end_lon_deg=lon1,
+        start_place_id=p0.place_id if p0 else None,
+        end_place_id=p1.place_id if p1 else None,
+        distance_odometer_km=odo_km,
+        distance_gps_km=gps_km,
+        duration_s=float(ts[-1] - ts[0]) / 1000,
+        energy_used_kwh=used,
+        energy_soc_kwh=soc_kwh,
+        regen_kwh=regen,
+        efficiency_wh_per_km=eff,
+        max_speed_kmh=_opt(float(np.nanmax(w.speed_kmh))) if np.any(~np.isnan(w.speed_kmh)) else None,
+        ascent_m=ascent,
+        descent_m=descent,
+        ambient_temp_c=_opt(float(np.nanmean(w.ambient_temp_c)))
+        if np.any(~np.isnan(w.ambient_temp_c))
+        else None,
+        soc_start_pct=soc0,
+        soc_end_pct=soc1,
+        data_gap_s=gap_s,
+        record_count=len(w),
+        route=route,
+    )
+
+
+def _climb_m(alt_m: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Total ascent and descent in metres, counting only moves beyond :data:`ALTITUDE_NOISE_M`."""
+    ascent = descent = 0.0
+    ref = float(alt_m[0])
+    for a in alt_m[1:].tolist():
+        if a - ref >= ALTITUDE_NOISE_M:
+            ascent += a - ref
+            ref = a
+        elif ref - a >= ALTITUDE_NOISE_M:
+            descent += ref - a
+            ref = a
+    return ascent, descent
+
+
+def simplify_route(
+    lat_deg: npt.NDArray[np.float64], lon_deg: npt.NDArray[np.float64], tolerance_m: float
+) -> tuple[tuple[float, float], ...]:
+    """Ramer-Douglas-Peucker simplification of a route, in a local flat projection (metres)."""
+    n = lat_deg.shape[0]
+    if n <= 2:
+        return tuple(zip(lat_deg.tolist(), lon_deg.tolist(), strict=True))
+    y = np.radians(lat_deg) * EARTH_RADIUS_M
+    x = np.radians(lon_deg) * EARTH_RADIUS_M * math.cos(math.radians(float(np.mean(lat_deg))))
+    keep = np.zeros(n, dtype=bool)
+    keep[0] = keep[-1] = True
+    stack = [(0, n - 1)]
+    while stack:
+        a, b = stack.pop()
+        if b - a < 2:
+            continue
+        dx, dy = x[b] - x[a], y[b] - y[a]
+        seg = math.hypot(dx, dy)
+        px, py = x[a + 1 : b] - x[a], y[a + 1 : b] - y[a]
+        dist = np.abs(dx * py - dy * px) / seg if seg > 0 else np.hypot(px, py)
+        k = int(np.argmax(dist))
+        if dist[k] > tolerance_m:
+            keep[a + 1 + k] = True
+            stack += [(a, a + 1 + k), (a + 1 + k, b)]
+    return tuple(zip(lat_deg[keep].round(6).tolist(), lon_deg[keep].round(6).tolist(), strict=True))

@@ -1,0 +1,235 @@
+"""Places and geofences: named circles and polygons, enter/exit events, and places found from stops.
+
+Distances are great-circle distances on a spherical Earth; at city scale (< 50 km) their error
+against the WGS84 ellipsoid is below 0.5 %, far under GPS noise.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+EARTH_RADIUS_M: Final = 6_371_008.8  # mean Earth radius R1, Moritz 2000 "Geodetic Reference System 1980"
+
+
+def haversine_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
+    """Great-circle distance between two WGS84 points, in metres."""
+    p1, p2 = math.radians(lat1_deg), math.radians(lat2_deg)
+    dp, dl = p2 - p1, math.radians(lon2_deg - lon1_deg)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def hop_m(lat_deg: npt.NDArray[np.float64], lon_deg: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Distance from each fix to the next fix, in metres (length n-1; 0 where a fix is missing)."""
+    p = np.radians(lat_deg)
+    lam = np.radians(lon_deg)
+    dp, dl = np.diff(p), np.diff(lam)
+    a = np.sin(dp / 2) ** 2 + np.cos(p[:-1]) * np.cos(p[1:]) * np.sin(dl / 2) ** 2
+    d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    out: npt.NDArray[np.float64] = np.nan_to_num(d, nan=0.0)
+    return out
+
+
+def cumulative_path_m(
+    lat_deg: npt.NDArray[np.float64], lon_deg: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Path length from the first record to each record, in metres; records without a fix hold it."""
+    n = lat_deg.shape[0]
+    out = np.zeros(n)
+    if n < 2:
+        return out
+    has = ~(np.isnan(lat_deg) | np.isnan(lon_deg))
+    idx = np.flatnonzero(has)
+    if idx.size >= 2:
+        steps = hop_m(lat_deg[idx], lon_deg[idx])
+        out[idx[1:]] = np.cumsum(steps)
+        # Carry the last known length forward over records without a fix.
+        filled = np.where(has, np.arange(n), 0)
+        np.maximum.accumulate(filled, out=filled)
+        out = out[filled]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    """A circular geofence: centre and radius in metres."""
+
+    lat_deg: float
+    lon_deg: float
+    radius_m: float
+
+    def contains(self, lat_deg: float, lon_deg: float) -> bool:
+        """Whether the point lies inside (or on) the circle."""
+        return haversine_m(self.lat_deg, self.lon_deg, lat_deg, lon_deg) <= self.radius_m
+
+
+@dataclass(frozen=True, slots=True)
+class Polygon:
+    """A polygonal geofence: vertices as (lat_deg, lon_deg), ring closed implicitly."""
+
+    vertices: tuple[tuple[float, float], ...]
+
+    def contains(self, lat_deg: float, lon_deg: float) -> bool:
+        """Whether the point lies inside the polygon (even-odd ray casting in lat/lon)."""
+        inside = False
+        pts = self.vertices
+        j = len(pts) - 1
+        for i in range(len(pts)):
+            yi, xi = pts[i]
+            yj, xj = pts[j]
+            if (yi > lat_deg) != (yj > lat_deg) and lon_deg < (xj - xi) * (lat_deg - yi) / (yj - yi) + xi:
+                inside = not inside
+            j = i
+        return inside
+
+
+class PlaceKind(enum.StrEnum):
+    """What a place is to its owner or fleet."""
+
+    HOME = "home"
+    WORK = "work"
+    DEPOT = "depot"
+    CHARGER = "charger"
+    DISCOVERED = "discovered"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A named place with a geofence and, optionally, the tariff charging there costs."""
+
+    place_id: str
+    name: str
+    kind: PlaceKind
+    geometry: Circle | Polygon
+    tariff_id: str | None = None
+
+
+def locate(places: Sequence[Place], lat_deg: float, lon_deg: float) -> Place | None:
+    """The first place whose geofence holds the point (smaller circles first), or None."""
+    if math.isnan(lat_deg) or math.isnan(lon_deg):
+        return None
+    for place in sorted(places, key=_area_rank):
+        if place.geometry.contains(lat_deg, lon_deg):
+            return place
+    return None
+
+
+def _area_rank(place: Place) -> float:
+    g = place.geometry
+    return g.radius_m if isinstance(g, Circle) else math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceEntered:
+    """A vehicle entered a place's geofence at ``ts_ms``."""
+
+    vehicle_id: str
+    place_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceExited:
+    """A vehicle left a place's geofence at ``ts_ms``."""
+
+    vehicle_id: str
+    place_id: str
+    ts_ms: int
+
+
+def geofence_events(
+    vehicle_id: str, places: Sequence[Place], fixes: Iterable[tuple[int, float, float]]
+) -> list[PlaceEntered | PlaceExited]:
+    """Enter/exit events along time-sorted fixes ``(ts_ms, lat_deg, lon_deg)``; no event for the start."""
+    events: list[PlaceEntered | PlaceExited] = []
+    inside: set[str] | None = None
+    for ts, lat, lon in fixes:
+        if math.isnan(lat) or math.isnan(lon):
+            continue
+        now = {p.place_id for p in places if p.geometry.contains(lat, lon)}
+        if inside is not None:
+            events += [PlaceExited(vehicle_id, pid, ts) for pid in sorted(inside - now)]
+            events += [PlaceEntered(vehicle_id, pid, ts) for pid in sorted(now - inside)]
+        inside = now
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredPlace:
+    """A place found where vehicles stop often: centre, radius holding its stops, number of visits."""
+
+    lat_deg: float
+    lon_deg: float
+    radius_m: float
+    visits: int
+
+
+def discover_places(
+    stops: Sequence[tuple[float, float]], radius_m: float = 150.0, min_visits: int = 3
+) -> list[DiscoveredPlace]:
+    """Cluster stop positions (DBSCAN with ``eps = radius_m``) into places visited ``min_visits`` times.
+
+    Neighbours are searched on a grid of ``radius_m`` cells, so the cost is about linear in stops.
+    150 m is Microfleet's choice: a car park plus the street around it.
+    """
+    n = len(stops)
+    if n == 0:
+        return []
+    lat = np.array([s[0] for s in stops])
+    lon = np.array([s[1] for s in stops])
+    lat0 = float(np.mean(lat))
+    y = np.radians(lat) * EARTH_RADIUS_M
+    x = np.radians(lon) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, key in enumerate(
+        zip((x // radius_m).astype(int).tolist(), (y // radius_m).astype(int).tolist(), strict=True)
+    ):
+        cells.setdefault(key, []).append(i)
+
+    def neighbours(i: int) -> list[int]:
+        cx, cy = int(x[i] // radius_m), int(y[i] // radius_m)
+        out = []
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                for j in cells.get((cx + dx, cy + dy), []):
+                    if (x[i] - x[j]) ** 2 + (y[i] - y[j]) ** 2 <= radius_m**2:
+                        out.append(j)
+        return out
+
+    label = np.full(n, -1)
+    clusters: list[list[int]] = []
+    for i in range(n):
+        if label[i] != -1:
+            continue
+        seed = neighbours(i)
+        if len(seed) < min_visits:
+            continue
+        cid = len(clusters)
+        members: list[int] = []
+        queue = list(seed)
+        label[i] = cid
+        members.append(i)
+        while queue:
+            j = queue.pop()
+            if label[j] != -1:
+                continue
+            label[j] = cid
+            members.append(j)
+            more = neighbours(j)
+            if len(more) >= min_visits:
+                queue += [k for k in more if label[k] == -1]
+        clusters.append(members)
+    found = []
+    for members in clusters:
+        clat, clon = float(np.mean(lat[members])), float(np.mean(lon[members]))
+        spread = max(haversine_m(clat, clon, float(lat[m]), float(lon[m])) for m in members)
+        found.append(DiscoveredPlace(clat, clon, max(spread, 50.0), len(members)))
+    return sorted(found, key=lambda p: -p.visits)

@@ -1,0 +1,408 @@
+"""The vehicle state machine: offline, asleep, parked, driving, charging, and the events between them.
+
+Signals decide first (gear, ignition, speed, charger connection, sign of pack current); time and
+distance thresholds are the fallback for records that carry no gear and no ignition (phone trackers,
+OsmAnd). The same rule runs two ways:
+
+* :func:`transition` takes one record at a time (live, per vehicle);
+* :func:`derive_events` takes a whole window as :class:`TelemetryColumns`, classifies every record
+  at once with NumPy and steps over *runs* of records of one class. A run behaves exactly like its
+  records fed one by one, which a unit test checks.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, replace
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from microfleet.domain.places import cumulative_path_m, haversine_m
+from microfleet.domain.telemetry import TelemetryRecord
+
+GEAR_CODES: Final = {"P": 0, "R": 1, "N": 2, "D": 3}  # -1 = not reported
+_FLOAT_COLUMNS: Final = (
+    "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
+    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
+)  # fmt: skip
+_BOOL_COLUMNS: Final = ("ignition_on", "charger_connected")
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryColumns:
+    """A window of one vehicle's telemetry as NumPy columns, sorted by time; NaN = not reported.
+
+    ``gear_code`` uses :data:`GEAR_CODES` (-1 = not reported); booleans are 0.0/1.0/NaN floats.
+    """
+
+    vehicle_id: str
+    ts_ms: npt.NDArray[np.int64]
+    lat_deg: npt.NDArray[np.float64]
+    lon_deg: npt.NDArray[np.float64]
+    speed_kmh: npt.NDArray[np.float64]
+    odometer_km: npt.NDArray[np.float64]
+    soc_pct: npt.NDArray[np.float64]
+    pack_voltage_v: npt.NDArray[np.float64]
+    pack_current_a: npt.NDArray[np.float64]
+    charger_power_kw: npt.NDArray[np.float64]
+    charger_ac_voltage_v: npt.NDArray[np.float64]
+    ambient_temp_c: npt.NDArray[np.float64]
+    altitude_m: npt.NDArray[np.float64]
+    ignition_on: npt.NDArray[np.float64]
+    charger_connected: npt.NDArray[np.float64]
+    gear_code: npt.NDArray[np.int8]
+
+    def __len__(self) -> int:
+        """Number of records in the window."""
+        return int(self.ts_ms.shape[0])
+
+    @classmethod
+    def from_arrays(cls, vehicle_id: str, arrays: dict[str, npt.ArrayLike]) -> TelemetryColumns:
+        """Build from named arrays (missing columns = not reported), sorted by time, first of a ts kept."""
+        ts = np.asarray(arrays["ts_ms"], dtype=np.int64)
+        order = np.argsort(ts, kind="stable")
+        keep = order[np.r_[True, np.diff(ts[order]) != 0]] if ts.size else order
+        n = ts.size
+        cols: dict[str, npt.NDArray[np.generic]] = {"ts_ms": ts[keep]}
+        for name in _FLOAT_COLUMNS + _BOOL_COLUMNS:
+            raw = arrays.get(name)
+            col = np.full(n, np.nan) if raw is None else np.asarray(raw, dtype=np.float64)
+            cols[name] = col[keep]
+        gear = arrays.get("gear_code")
+        cols["gear_code"] = (np.full(n, -1) if gear is None else np.asarray(gear)).astype(np.int8)[keep]
+        return cls(vehicle_id, **cols)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_records(cls, records: list[TelemetryRecord]) -> TelemetryColumns:
+        """Build from protocol records of one vehicle (any order, duplicates allowed)."""
+        vid = records[0].vehicle_id if records else ""
+        arrays: dict[str, npt.ArrayLike] = {"ts_ms": [r.ts_ms for r in records]}
+        for name in _FLOAT_COLUMNS + _BOOL_COLUMNS:
+            arrays[name] = [np.nan if (v := getattr(r, name)) is None else float(v) for r in records]
+        arrays["gear_code"] = [-1 if r.gear is None else GEAR_CODES[r.gear] for r in records]
+        return cls.from_arrays(vid, arrays)
+
+    def slice(self, start: int, stop: int) -> TelemetryColumns:
+        """Records ``start`` (inclusive) to ``stop`` (exclusive), as views."""
+        return TelemetryColumns(
+            self.vehicle_id,
+            *(getattr(self, f)[start:stop] for f in self.__slots__[1:]),
+        )
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> TelemetryColumns:
+        """The records where ``mask`` is true."""
+        return TelemetryColumns(
+            self.vehicle_id,
+            *(getattr(self, f)[mask] for f in self.__slots__[1:]),
+        )
+
+
+class VehicleStatus(enum.StrEnum):
+    """What a vehicle is doing."""
+
+    OFFLINE = "offline"
+    ASLEEP = "asleep"
+    PARKED = "parked"
+    DRIVING = "driving"
+    CHARGING = "charging"
+
+
+class RecordClass(enum.IntEnum):
+    """What one record says on its own, before thresholds (``MOVING``/``STILL``: no gear, no ignition)."""
+
+    ASLEEP = 1
+    PARKED = 2
+    DRIVING = 3
+    CHARGING = 4
+    MOVING = 5
+    STILL = 6
+
+
+@dataclass(frozen=True, slots=True)
+class StateThresholds:
+    """Signal thresholds and the time/distance fallback rules of the state machine."""
+
+    # Traccar defaults (traccar/traccar src/main/java/org/traccar/config/Keys.java, REPORT_TRIP_*):
+    min_trip_s: float = 300.0  # report.trip.minimalTripDuration
+    min_trip_m: float = 500.0  # report.trip.minimalTripDistance
+    min_parking_s: float = 300.0  # report.trip.minimalParkingDuration
+    offline_gap_s: float = 3600.0  # report.trip.minimalNoDataDuration
+    # Below these a reading is sensor noise at standstill (GPS speed jitter ~0.5 km/h; a BMS current
+    # sensor's offset is a few hundred mA): Microfleet's own choice, checked on the twin.
+    moving_speed_kmh: float = 2.0
+    charging_power_kw: float = 0.05
+    charging_current_a: float = 0.5
+    sleep_current_a: float = 0.3
+
+
+DEFAULT_THRESHOLDS: Final = StateThresholds()
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStarted:
+    """A drive began at ``ts_ms``."""
+
+    vehicle_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DriveEnded:
+    """A drive ended at ``ts_ms``; ``reason`` is ``stopped`` or ``data_gap``."""
+
+    vehicle_id: str
+    ts_ms: int
+    reason: str = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeStarted:
+    """Energy started flowing into the pack at ``ts_ms``."""
+
+    vehicle_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeEnded:
+    """Energy stopped flowing into the pack at ``ts_ms``."""
+
+    vehicle_id: str
+    ts_ms: int
+    reason: str = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class WentAsleep:
+    """The vehicle went to sleep at ``ts_ms``."""
+
+    vehicle_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WokeUp:
+    """The vehicle woke from sleep or came back online at ``ts_ms``."""
+
+    vehicle_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WentOffline:
+    """Nothing was heard from the vehicle after ``ts_ms`` for longer than the offline gap."""
+
+    vehicle_id: str
+    ts_ms: int
+
+
+VehicleEvent = DriveStarted | DriveEnded | ChargeStarted | ChargeEnded | WentAsleep | WokeUp | WentOffline
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleState:
+    """The state of one vehicle between two records (immutable; ``transition`` returns a new one)."""
+
+    status: VehicleStatus = VehicleStatus.OFFLINE
+    since_ts_ms: int | None = None
+    last_ts_ms: int | None = None
+    last_lat_deg: float | None = None
+    last_lon_deg: float | None = None
+    # Fallback rules: a block of movement not yet long enough to be a drive, and a still spell.
+    pending_since_ts_ms: int | None = None
+    pending_m: float = 0.0
+    still_since_ts_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive records of one class with no offline gap: what the state machine steps over."""
+
+    record_class: RecordClass
+    first_ts_ms: int
+    last_ts_ms: int
+    hop_in_m: float  # path length from the previous record to this run's first record
+    path_m: float  # path length from this run's first record to its last
+
+
+def classify(record: TelemetryRecord, th: StateThresholds = DEFAULT_THRESHOLDS) -> RecordClass:
+    """Classify one record by its own signals (see :func:`classify_columns`)."""
+    return RecordClass(int(classify_columns(TelemetryColumns.from_records([record]), th)[0]))
+
+
+def classify_columns(
+    cols: TelemetryColumns, th: StateThresholds = DEFAULT_THRESHOLDS
+) -> npt.NDArray[np.int8]:
+    """Classify every record of a window at once by its own signals; returns :class:`RecordClass` codes."""
+    gear = cols.gear_code
+    ign = cols.ignition_on
+    speed = np.nan_to_num(cols.speed_kmh, nan=0.0)
+    current = cols.pack_current_a
+    moving = speed >= th.moving_speed_kmh
+    gear_known = gear >= 0
+    ign_known = ~np.isnan(ign)
+    drive_gear = (gear == GEAR_CODES["D"]) | (gear == GEAR_CODES["R"])
+    driving = drive_gear | ((gear == GEAR_CODES["N"]) & moving) | (~gear_known & (ign == 1.0) & moving)
+    power_in = (np.nan_to_num(cols.charger_power_kw, nan=0.0) > th.charging_power_kw) | (
+        np.nan_to_num(current, nan=0.0) < -th.charging_current_a
+    )
+    plug = cols.charger_connected
+    charging = ~driving & ~moving & power_in & ((plug == 1.0) | np.isnan(plug))
+    quiet = ~np.isnan(current) & (np.abs(np.nan_to_num(current)) <= th.sleep_current_a)
+    asleep = ~driving & ~charging & (ign != 1.0) & quiet & (plug != 1.0)
+    signal = gear_known | ign_known
+    out = np.full(len(cols), RecordClass.PARKED, dtype=np.int8)
+    out[~signal & moving] = RecordClass.MOVING
+    out[~signal & ~moving] = RecordClass.STILL
+    out[asleep] = RecordClass.ASLEEP
+    out[driving] = RecordClass.DRIVING
+    out[charging] = RecordClass.CHARGING
+    return out
+
+
+_SETTLED: Final = {
+    RecordClass.ASLEEP: VehicleStatus.ASLEEP,
+    RecordClass.PARKED: VehicleStatus.PARKED,
+    RecordClass.CHARGING: VehicleStatus.CHARGING,
+}
+
+
+def _leave(state: VehicleState, vid: str, ts: int, reason: str = "stopped") -> list[VehicleEvent]:
+    if state.status is VehicleStatus.DRIVING:
+        return [DriveEnded(vid, ts, reason)]
+    if state.status is VehicleStatus.CHARGING:
+        return [ChargeEnded(vid, ts, reason)]
+    return []
+
+
+def _enter(
+    state: VehicleState, vid: str, status: VehicleStatus, ts: int
+) -> tuple[VehicleState, list[VehicleEvent]]:
+    """Move to ``status`` at ``ts``, with the events of leaving the old status and entering the new."""
+    if status is state.status:
+        return state, []
+    events = _leave(state, vid, ts)
+    if state.status in (VehicleStatus.ASLEEP, VehicleStatus.OFFLINE) and status is not VehicleStatus.OFFLINE:
+        events.append(WokeUp(vid, ts))
+    if status is VehicleStatus.DRIVING:
+        events.append(DriveStarted(vid, ts))
+    elif status is VehicleStatus.CHARGING:
+        events.append(ChargeStarted(vid, ts))
+    elif status is VehicleStatus.ASLEEP:
+        events.append(WentAsleep(vid, ts))
+    new = replace(state, status=status, since_ts_ms=ts, pending_since_ts_ms=None, pending_m=0.0)
+    return replace(new, still_since_ts_ms=None), events
+
+
+def step(
+    state: VehicleState, vid: str, run: Run, th: StateThresholds = DEFAULT_THRESHOLDS
+) -> tuple[VehicleState, list[VehicleEvent]]:
+    """Advance the machine over one run of same-class records (the rule shared by both entry points)."""
+    events: list[VehicleEvent] = []
+    if state.last_ts_ms is not None and run.first_ts_ms - state.last_ts_ms >= th.offline_gap_s * 1000:
+        events += _leave(state, vid, state.last_ts_ms, "data_gap")
+        if state.status is not VehicleStatus.OFFLINE:
+            events.append(WentOffline(vid, state.last_ts_ms))
+        state = replace(state, status=VehicleStatus.OFFLINE, since_ts_ms=state.last_ts_ms)
+        state = replace(state, pending_since_ts_ms=None, pending_m=0.0, still_since_ts_ms=None)
+        run = replace(run, hop_in_m=0.0)
+    cls = run.record_class
+    if cls is RecordClass.DRIVING:
+        start = run.first_ts_ms if state.pending_since_ts_ms is None else state.pending_since_ts_ms
+        state, ev = _enter(state, vid, VehicleStatus.DRIVING, start)
+        events += ev
+    elif cls in _SETTLED:
+        state, ev = _enter(state, vid, _SETTLED[cls], run.first_ts_ms)
+        events += ev
+    elif cls is RecordClass.MOVING:
+        if state.status in (VehicleStatus.OFFLINE, VehicleStatus.ASLEEP):
+            state, ev = _enter(state, vid, VehicleStatus.PARKED, run.first_ts_ms)
+            events += ev
+        state = replace(state, still_since_ts_ms=None)
+        if state.status is not VehicleStatus.DRIVING:
+            if state.pending_since_ts_ms is None:
+                state = replace(state, pending_since_ts_ms=run.first_ts_ms, pending_m=run.path_m)
+            else:
+                state = replace(state, pending_m=state.pending_m + run.hop_in_m + run.path_m)
+            long_enough = run.last_ts_ms - (state.pending_since_ts_ms or 0) >= th.min_trip_s * 1000
+            if long_enough or state.pending_m >= th.min_trip_m:
+                state, ev = _enter(state, vid, VehicleStatus.DRIVING, state.pending_since_ts_ms or 0)
+                events += ev
+    else:  # STILL
+        still_since = run.first_ts_ms if state.still_since_ts_ms is None else state.still_since_ts_ms
+        state = replace(state, still_since_ts_ms=still_since)
+        if state.pending_since_ts_ms is not None:
+            state = replace(state, pending_m=state.pending_m + run.hop_in_m + run.path_m)
+        if run.last_ts_ms - still_since >= th.min_parking_s * 1000:
+            if state.status is VehicleStatus.DRIVING:
+                state, ev = _enter(state, vid, VehicleStatus.PARKED, still_since)
+                events += ev
+            state = replace(state, pending_since_ts_ms=None, pending_m=0.0)
+        if state.status in (VehicleStatus.OFFLINE, VehicleStatus.ASLEEP):
+            state, ev = _enter(state, vid, VehicleStatus.PARKED, run.first_ts_ms)
+            events += ev
+            state = replace(state, still_since_ts_ms=still_since)
+    return replace(state, last_ts_ms=run.last_ts_ms), events
+
+
+def transition(
+    state: VehicleState, record: TelemetryRecord, th: StateThresholds = DEFAULT_THRESHOLDS
+) -> tuple[VehicleState, tuple[VehicleEvent, ...]]:
+    """Advance the machine by one record; a record not newer than the last one changes nothing.
+
+    Late records are not merged here: the derivation service recomputes their window in batch.
+    """
+    if state.last_ts_ms is not None and record.ts_ms <= state.last_ts_ms:
+        return state, ()
+    hop = 0.0
+    if (
+        record.lat_deg is not None
+        and record.lon_deg is not None
+        and state.last_lat_deg is not None
+        and state.last_lon_deg is not None
+    ):
+        hop = haversine_m(state.last_lat_deg, state.last_lon_deg, record.lat_deg, record.lon_deg)
+    run = Run(classify(record, th), record.ts_ms, record.ts_ms, hop, 0.0)
+    new, events = step(state, record.vehicle_id, run, th)
+    if record.lat_deg is not None and record.lon_deg is not None:
+        new = replace(new, last_lat_deg=record.lat_deg, last_lon_deg=record.lon_deg)
+    return new, tuple(events)
+
+
+def runs_of(cols: TelemetryColumns, classes: npt.NDArray[np.int8], th: StateThresholds) -> list[Run]:
+    """Cut a window into runs: a new run at every change of class and after every offline gap."""
+    n = len(cols)
+    if n == 0:
+        return []
+    ts = cols.ts_ms
+    cum = cumulative_path_m(cols.lat_deg, cols.lon_deg)
+    cut = np.zeros(n, dtype=bool)
+    cut[0] = True
+    cut[1:] = (classes[1:] != classes[:-1]) | (np.diff(ts) >= th.offline_gap_s * 1000)
+    starts = np.flatnonzero(cut)
+    ends = np.append(starts[1:] - 1, n - 1)
+    runs = []
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        hop = float(cum[s] - cum[s - 1]) if s > 0 else 0.0
+        runs.append(Run(RecordClass(int(classes[s])), int(ts[s]), int(ts[e]), hop, float(cum[e] - cum[s])))
+    return runs
+
+
+def derive_events(
+    cols: TelemetryColumns, state: VehicleState | None = None, th: StateThresholds = DEFAULT_THRESHOLDS
+) -> tuple[VehicleState, list[VehicleEvent]]:
+    """Run the machine over a whole window (sorted, de-duplicated) and return the end state and events."""
+    state = state or VehicleState()
+    events: list[VehicleEvent] = []
+    for run in runs_of(cols, classify_columns(cols, th), th):
+        state, ev = step(state, cols.vehicle_id, run, th)
+        events += ev
+    if len(cols):
+        i = len(cols) - 1
+        lat, lon = float(cols.lat_deg[i]), float(cols.lon_deg[i])
+        if not (math.isnan(lat) or math.isnan(lon)):
+            state = replace(state, last_lat_deg=lat, last_lon_deg=lon)
+    return state, events

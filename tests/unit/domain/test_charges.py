@@ -1,0 +1,78 @@
+"""Charge sessions: one plug-in is one session, energies and losses, AC/DC, cost, idle after full."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microfleet.domain.charges import charge_windows, summarise_charge
+from microfleet.domain.places import Circle, Place, PlaceKind
+from microfleet.domain.tariffs import PerKwhTariff
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
+
+T0 = 1_700_000_000_000
+LAT, LON = 31.2304, 121.4737
+
+
+def plug_in(power_kw: list[float], plugged: list[float], ac_v: float = 220.0) -> TelemetryColumns:
+    """Records one minute apart; pack takes 90 % of the grid power at 350 V."""
+    n = len(power_kw)
+    p = np.array(power_kw)
+    return TelemetryColumns.from_arrays(
+        "car-1",
+        {
+            "ts_ms": T0 + np.arange(n) * 60_000,
+            "lat_deg": np.full(n, LAT),
+            "lon_deg": np.full(n, LON),
+            "soc_pct": np.linspace(40, 60, n),
+            "pack_voltage_v": np.full(n, 350.0),
+            "pack_current_a": -0.9 * p * 1000 / 350,
+            "charger_power_kw": p,
+            "charger_connected": np.array(plugged),
+            "charger_ac_voltage_v": np.where(p > 0, ac_v, 0.0),
+            "gear_code": np.full(n, GEAR_CODES["P"]),
+        },
+    )
+
+
+def test_a_pause_while_plugged_is_one_session_and_unplug_ends_it() -> None:
+    cols = plug_in([0, 3, 3, 0, 0, 3, 3, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+    windows = charge_windows(cols, [(1, 3), (5, 7)], np.array([], dtype=np.int64))
+    assert [(w.start, w.power_end, w.end, r) for w, r in windows] == [(1, 6, 9, "unplugged")]
+
+
+def test_session_figures() -> None:
+    cols = plug_in([3.0] * 61 + [0.0] * 30, [1] * 90 + [0])
+    windows = charge_windows(cols, [(0, 61)], np.array([], dtype=np.int64))
+    ((w, reason),) = windows
+    place = Place("home", "Home", PlaceKind.HOME, Circle(LAT, LON, 50), tariff_id="t")
+    tariff = PerKwhTariff("t", 0.5, "CNY", "test")
+    s = summarise_charge(cols, w, reason, [place], {"t": tariff})
+    assert s.energy_grid_kwh == pytest.approx(3.0 + 1.5 / 60)  # 60 min at 3 kW + half a minute ramp
+    assert s.energy_added_kwh == pytest.approx(0.9 * s.energy_grid_kwh)
+    assert s.losses_kwh == pytest.approx(0.1 * s.energy_grid_kwh)
+    assert s.peak_power_kw == 3.0
+    assert s.current_kind == "AC"
+    assert s.cost == pytest.approx(0.5 * s.energy_grid_kwh)
+    assert s.currency == "CNY"
+    assert s.idle_after_full_s == 30 * 60
+    assert s.place_id == "home"
+    assert s.soc_from_pct == 40
+
+
+def test_dc_is_told_by_power_without_mains_voltage() -> None:
+    cols = plug_in([30.0] * 10 + [0.0], [1] * 10 + [0], ac_v=0.0)
+    ((w, reason),) = charge_windows(cols, [(0, 10)], np.array([], dtype=np.int64))
+    assert summarise_charge(cols, w, reason).current_kind == "DC"
+
+
+def test_driving_off_plugged_ends_the_session() -> None:
+    cols = plug_in([3.0] * 5 + [0.0] * 5, [1] * 10)
+    ((w, reason),) = charge_windows(cols, [(0, 5)], np.array([int(cols.ts_ms[7])]))
+    assert (w.end, reason) == (7, "drove_off")
+
+
+def test_still_plugged_at_the_end_is_open() -> None:
+    cols = plug_in([3.0] * 5, [1] * 5)
+    ((w, reason),) = charge_windows(cols, [(0, 5)], np.array([], dtype=np.int64))
+    assert (w.power_end, w.end, reason) == (4, 4, "open")

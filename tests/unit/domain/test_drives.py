@@ -1,0 +1,117 @@
+"""Drive figures and the sequence checks that quarantine impossible records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from microfleet.domain.drives import integrate_kwh, screen_sequence, simplify_route, summarise_drive
+from microfleet.domain.places import Circle, Place, PlaceKind
+from microfleet.domain.telemetry import RejectionReason
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
+
+T0 = 1_700_000_000_000
+LAT, LON = 31.2304, 121.4737
+
+
+def drive_window(n: int = 121, dt_s: float = 5.0, **over: object) -> TelemetryColumns:
+    """A straight drive north at 36 km/h (10 m/s): 50 m per 5 s record, 20 kW out, 350 V."""
+    i = np.arange(n, dtype=float)
+    arrays: dict[str, object] = {
+        "ts_ms": T0 + (i * dt_s * 1000).astype(np.int64),
+        "lat_deg": LAT + i * 50 / 111_195,
+        "lon_deg": np.full(n, LON),
+        "speed_kmh": np.full(n, 36.0),
+        "odometer_km": 1000 + i * 0.05,
+        "soc_pct": np.linspace(80, 78, n),
+        "pack_voltage_v": np.full(n, 350.0),
+        "pack_current_a": np.full(n, 20_000 / 350),
+        "altitude_m": np.where(i < n / 2, 10 + i, 10 + (n - i)),
+        "ambient_temp_c": np.full(n, 21.0),
+        "gear_code": np.full(n, GEAR_CODES["D"]),
+    }
+    arrays.update(over)
+    return TelemetryColumns.from_arrays("car-1", arrays)  # type: ignore[arg-type]
+
+
+def test_drive_figures_from_its_window() -> None:
+    home = Place("home", "Home", PlaceKind.HOME, Circle(LAT, LON, 100))
+    d = summarise_drive(drive_window(), "stopped", usable_kwh=13.8, places=[home])
+    assert d.duration_s == 600
+    assert d.distance_odometer_km == pytest.approx(6.0)
+    assert d.distance_gps_km == pytest.approx(6.0, rel=1e-3)
+    assert d.energy_used_kwh == pytest.approx(20 * 600 / 3600)  # 20 kW for 10 min
+    assert d.regen_kwh == pytest.approx(0.0)
+    assert d.energy_soc_kwh == pytest.approx(0.02 * 13.8)
+    assert d.efficiency_wh_per_km == pytest.approx(3333.3 / 6.0, rel=1e-3)
+    assert d.ascent_m == pytest.approx(d.descent_m or 0, abs=3)
+    assert d.start_place_id == "home"
+    assert d.end_place_id is None
+    assert d.route[0] == (round(LAT, 6), LON)
+    assert len(d.route) == 2  # a straight line simplifies to its two ends
+
+
+def test_regen_is_counted_and_net_energy_drops() -> None:
+    current = np.where(np.arange(121) % 2 == 0, 60.0, -30.0)
+    d = summarise_drive(drive_window(pack_current_a=current), "stopped", usable_kwh=None)
+    assert d.regen_kwh is not None
+    assert d.regen_kwh > 0
+    assert d.energy_used_kwh == pytest.approx(integrate_kwh(drive_window().ts_ms, 350 * current / 1000))
+    assert d.energy_soc_kwh is None
+
+
+def test_gps_jump_is_quarantined_and_not_counted() -> None:
+    lat = LAT + np.arange(121) * 50 / 111_195
+    lat[60] += 0.45  # 50 km north for one 5 s record
+    cols = drive_window(lat_deg=lat)
+    keep, refused = screen_sequence(cols)
+    assert [q.ts_ms for q in refused] == [int(cols.ts_ms[60])]
+    assert refused[0].reason is RejectionReason.IMPLAUSIBLE_SEQUENCE
+    assert "GPS jump" in refused[0].detail
+    unscreened = summarise_drive(cols, "stopped", None)
+    assert unscreened.data_gap_s > 0  # even unscreened, the jump is a gap, not 100 km of driving
+    assert unscreened.distance_gps_km < 6.1
+    assert summarise_drive(cols.take(keep), "stopped", None).distance_gps_km == pytest.approx(6.0, rel=1e-3)
+
+
+def test_a_real_relocation_is_accepted_after_three_agreeing_fixes() -> None:
+    lat = LAT + np.arange(121) * 50 / 111_195
+    lat[60:] += 0.45
+    _, refused = screen_sequence(drive_window(lat_deg=lat))
+    assert refused == []
+
+
+def test_odometer_going_back_is_quarantined() -> None:
+    odo = 1000 + np.arange(121) * 0.05
+    odo[70] = 990.0
+    _, refused = screen_sequence(drive_window(odometer_km=odo))
+    assert len(refused) == 1
+    assert "odometer" in refused[0].detail
+
+
+def test_odometer_spike_blames_the_spike_not_the_next_record() -> None:
+    odo = 1000 + np.arange(121) * 0.05
+    odo[70] = 5000.0
+    cols = drive_window(odometer_km=odo)
+    _, refused = screen_sequence(cols)
+    assert [q.ts_ms for q in refused] == [int(cols.ts_ms[70])]
+
+
+def test_soc_rising_while_driving_without_regen_is_quarantined() -> None:
+    soc = np.linspace(80, 78, 121)
+    soc[50] = 90.0
+    _, refused = screen_sequence(drive_window(soc_pct=soc))
+    assert [q.detail for q in refused] == ["SoC rose while driving without regeneration"]
+
+
+def test_clean_drive_passes_the_screen() -> None:
+    keep, refused = screen_sequence(drive_window())
+    assert keep.all()
+    assert refused == []
+
+
+def test_route_keeps_a_corner() -> None:
+    lat = np.array([LAT, LAT + 0.001, LAT + 0.002, LAT + 0.002, LAT + 0.002])
+    lon = np.array([LON, LON, LON, LON + 0.001, LON + 0.002])
+    route = simplify_route(lat, lon, 10.0)
+    assert route == ((LAT, LON), (round(LAT + 0.002, 6), LON), (round(LAT + 0.002, 6), round(LON + 0.002, 6)))
