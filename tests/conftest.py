@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 _TESTS = Path(__file__).parent
+
+# The CI machine has two cores shared with PostgreSQL and brokers: judge properties, not generation speed.
+settings.register_profile("microfleet", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("microfleet")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,13 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from microfleet.errors import MicrofleetError
+from microfleet.errors import ConfigurationError, MicrofleetError
 
 if TYPE_CHECKING:
     from microfleet.bootstrap import Services
     from microfleet.settings import Settings
 
-console = Console()
+console = Console(soft_wrap=True)
 app = typer.Typer(
     name="microfleet",
     help="Microfleet: telematics, battery intelligence and smart charging for small electric city cars.",
@@ -120,7 +120,9 @@ def add_user(
     try:
         parsed_role = Role(role)
     except ValueError:
-        raise _fail(MicrofleetError(f"role {role!r} is not one of owner, driver, operator, admin")) from None
+        raise _fail(
+            ConfigurationError(f"role {role!r} is not one of owner, driver, operator, admin")
+        ) from None
     services = _services(database_url)
     try:
         services.admin.add_user(name, parsed_role, fleet)
@@ -239,7 +241,7 @@ def quarantine_replay(
     ids = list(quarantine_ids or [])
     if not ids:
         if reason is None:
-            raise _fail(MicrofleetError("name quarantine ids or a --reason to replay"))
+            raise _fail(ConfigurationError("name quarantine ids or a --reason to replay"))
         ids = [
             q.quarantine_id
             for q in services.quarantine.list(

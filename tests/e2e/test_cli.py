@@ -1,0 +1,107 @@
+"""The ``microfleet`` command as an owner or operator uses it: set up accounts, then run the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+
+def microfleet(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "microfleet", *args, "--database-url", f"sqlite:///{db}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def test_admin_commands_set_up_an_owner_who_sees_their_car(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    assert "revision" in microfleet("db", "upgrade", db=db).stdout
+    added = microfleet("admin", "add-vehicle", "mini-1", "--name", "My Mini EV", db=db)
+    assert added.returncode == 0
+    device_token = added.stdout.split()[-1]
+    assert device_token.startswith("mfd_")
+    user = microfleet("admin", "add-user", "mei", "--role", "owner", db=db)
+    user_token = user.stdout.split()[-1]
+    assert microfleet("admin", "grant", "mini-1", "--user", "mei", db=db).returncode == 0
+    duplicate = microfleet("admin", "add-vehicle", "mini-1", db=db)
+    assert duplicate.returncode == 2 and "already exists" in duplicate.stdout
+    bad_role = microfleet("admin", "add-user", "x", "--role", "king", db=db)
+    assert bad_role.returncode == 2 and "owner, driver, operator, admin" in bad_role.stdout
+
+    from fastapi.testclient import TestClient
+
+    from microfleet.api import create_app
+    from microfleet.settings import Settings
+
+    with TestClient(create_app(Settings(database_url=f"sqlite:///{db}"))) as client:
+        vehicles = client.get("/api/v1/vehicles", headers={"Authorization": f"Bearer {user_token}"}).json()
+        assert [v["name"] for v in vehicles] == ["My Mini EV"]
+        posted = client.post(
+            "/api/v1/telemetry",
+            json=[{"vehicle_id": "mini-1", "ts_ms": 1_700_000_000_000, "soc_pct": 300}],
+            headers={"Authorization": f"Bearer {device_token}"},
+        )
+        assert posted.json()["rejected"] == 1
+    listed = microfleet("quarantine", "list", db=db)
+    assert "out_of_range" in listed.stdout
+    replayed = microfleet("quarantine", "replay", "--reason", "out_of_range", db=db)
+    assert "rejected 1" in replayed.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "microfleet",
+            "demo",
+            "--port",
+            str(port),
+            "--duration-s",
+            "20",
+            "--database-url",
+            f"sqlite:///{tmp_path / 'demo.db'}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    token = None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("mfu_"):
+            token = line.strip()
+        if token and "accepted" in line:
+            break
+    assert token, "".join(lines)
+    vehicles = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/vehicles", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert len(vehicles.json()) == 3
+    detail = httpx.get(
+        f"http://127.0.0.1:{port}/api/v1/vehicles/{vehicles.json()[0]['vehicle_id']}",
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert detail["latest"]["signals"]["soc_pct"]["value"] > 0
+    process.terminate()
+    process.communicate(timeout=30)
+    assert json.dumps(detail)

@@ -1,0 +1,167 @@
+"""The authorization matrix: every endpoint × every kind of caller gets the right answer, on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from microfleet.api import create_app
+from microfleet.bootstrap import Services
+from tests.integration.conftest import NOW_MS
+from tests.integration.world import World, bearer, build_world
+
+CALLERS = ["nobody", "bob", "dan", "olga", "root", "device_b", "ann", "device_a"]
+RECORD = {"vehicle_id": "car-a", "ts_ms": NOW_MS - 60_000, "soc_pct": 55.0, "lat_deg": 31.2, "lon_deg": 121.4}
+
+# caller → (status, what the body shows: the reason or status, the vehicle ids, or how many items).
+EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
+    "post telemetry": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (403, None),
+        "device_b": (200, "vehicle_mismatch"),
+        "ann": (403, None),
+        "device_a": (200, "accepted"),
+    },
+    "list vehicles": {
+        "nobody": (401, None),
+        "bob": (200, ["car-b"]),
+        "dan": (200, ["car-a"]),
+        "olga": (200, ["car-a"]),
+        "root": (200, ["car-a", "car-b"]),
+        "device_b": (403, None),
+        "ann": (200, ["car-a"]),
+        "device_a": (403, None),
+    },
+    "vehicle detail": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, "car-a"),
+        "olga": (200, "car-a"),
+        "root": (200, "car-a"),
+        "device_b": (403, None),
+        "ann": (200, "car-a"),
+        "device_a": (403, None),
+    },
+    "positions": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, 1),
+        "olga": (200, 1),
+        "root": (200, 1),
+        "device_b": (403, None),
+        "ann": (200, 1),
+        "device_a": (403, None),
+    },
+    "quarantine": {
+        "nobody": (401, None),
+        "bob": (200, 0),
+        "dan": (403, None),
+        "olga": (200, 1),
+        "root": (200, 1),
+        "device_b": (403, None),
+        "ann": (200, 1),
+        "device_a": (403, None),
+    },
+    "replay": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (200, "rejected"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+}
+
+
+@pytest.fixture
+def world_client(services: Services) -> Iterator[tuple[World, TestClient, int]]:
+    world = build_world(services)
+    with TestClient(create_app(services.settings, services)) as client:
+        ok = client.post("/api/v1/telemetry", json=[RECORD], headers=bearer(world.tokens["device_a"]))
+        assert ok.json()["accepted"] == 1
+        refused = client.post(
+            "/api/v1/telemetry",
+            json=[{"vehicle_id": "car-a", "ts_ms": NOW_MS - 1, "soc_pct": 400}],
+            headers=bearer(world.tokens["device_a"]),
+        )
+        assert refused.json()["rejected"] == 1
+        quarantine_id = services.quarantine.list(vehicle_ids=None)[0].quarantine_id
+        yield world, client, quarantine_id
+
+
+def _call(
+    client: TestClient, endpoint: str, headers: dict[str, str], quarantine_id: int
+) -> tuple[int, object]:
+    if endpoint == "post telemetry":
+        record = dict(RECORD, ts_ms=NOW_MS - 30_000)
+        response = client.post("/api/v1/telemetry", json=[record], headers=headers)
+        shown = lambda b: b["results"][0]["reason"] or b["results"][0]["status"]  # noqa: E731
+    elif endpoint == "list vehicles":
+        response = client.get("/api/v1/vehicles", headers=headers)
+        shown = lambda b: [v["vehicle_id"] for v in b]  # noqa: E731
+    elif endpoint == "vehicle detail":
+        response = client.get("/api/v1/vehicles/car-a", headers=headers)
+        shown = lambda b: b["vehicle_id"]  # noqa: E731
+    elif endpoint == "positions":
+        response = client.get(
+            "/api/v1/vehicles/car-a/positions", params={"from_ms": 0, "to_ms": NOW_MS}, headers=headers
+        )
+        shown = lambda b: len(b["positions"])  # noqa: E731
+    elif endpoint == "quarantine":
+        response = client.get("/api/v1/quarantine", headers=headers)
+        shown = lambda b: len(b["items"])  # noqa: E731
+    else:
+        response = client.post(f"/api/v1/quarantine/{quarantine_id}/replay", headers=headers)
+        shown = lambda b: b["status"]  # noqa: E731
+    body = response.json()
+    if response.status_code != 200:
+        assert set(body) == {"code", "message"} and body["message"], body
+        return response.status_code, None
+    return 200, shown(body)
+
+
+@pytest.mark.parametrize("endpoint", list(EXPECTED))
+def test_authorization_matrix(endpoint: str, world_client: tuple[World, TestClient, int]) -> None:
+    world, client, quarantine_id = world_client
+    got = {}
+    for caller in CALLERS:
+        headers = {} if caller == "nobody" else bearer(world.tokens[caller])
+        got[caller] = _call(client, endpoint, headers, quarantine_id)
+    assert got == EXPECTED[endpoint]
+
+
+def test_a_wrong_or_revoked_token_is_refused(
+    world_client: tuple[World, TestClient, int], services: Services
+) -> None:
+    world, client, _ = world_client
+    assert client.get("/api/v1/vehicles", headers=bearer("mfu_not-a-token")).status_code == 401
+    assert client.get("/api/v1/vehicles", headers={"Authorization": "Basic abc"}).status_code == 401
+    services.admin.revoke_tokens("ann")
+    response = client.get("/api/v1/vehicles", headers=bearer(world.tokens["ann"]))
+    assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
+    new_device = services.admin.rotate_device_token("car-a")
+    old = client.post("/api/v1/telemetry", json=[RECORD], headers=bearer(world.tokens["device_a"]))
+    assert old.status_code == 401
+    fresh = client.post("/api/v1/telemetry", json=[RECORD], headers=bearer(new_device))
+    assert fresh.json()["duplicate"] == 1
+
+
+def test_tokens_are_stored_only_hashed(
+    world_client: tuple[World, TestClient, int], services: Services
+) -> None:
+    world, _, _ = world_client
+    from sqlalchemy import text
+
+    with services.engine.connect() as conn:
+        stored = " ".join(
+            str(row) for t in ("api_tokens", "vehicles") for row in conn.execute(text(f"SELECT * FROM {t}"))
+        )
+    for token in world.tokens.values():
+        assert token not in stored
