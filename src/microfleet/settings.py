@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,11 +37,6 @@ class Settings(BaseSettings):
     )
     page_size_max_records: int = Field(
         default=10_000, ge=10, description="Most rows one page of a list endpoint returns."
-    )
-    bootstrap_admin_token: SecretStr | None = Field(
-        default=None,
-        description="If set, an 'admin' user with this API token is created at start-up (no default: "
-        "only `microfleet demo` makes one up).",
     )
     data_dir_path: Path = Field(
         default=Path("../shared/data"), description="Folder of the cited reference data (vehicles, osm, ...)."
