@@ -1,0 +1,313 @@
+"""Deriving history from telemetry: states, drives, charges, parked drain, excluded records.
+
+:func:`derive_history` is pure: a window of records and where the machine stood before it go in, the
+history of that window comes out. :class:`HistoryDeriver` keeps the stored history in step with the
+telemetry: when records land (late, twice or out of order), it finds the last *resume point* at or
+before the earliest new record - a state entered on a record's own signals, or the first record after
+an offline gap, where the machine carries no memory of earlier records - and re-derives from there.
+Deleting and re-inserting everything from that point makes a recompute idempotent: running it again
+changes nothing, and no record is ever counted in two drives or charges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from microfleet.domain.charges import ChargeSession, charge_windows, summarise_charge
+from microfleet.domain.drives import (
+    Drive,
+    QuarantinedRecord,
+    integrate_kwh,
+    pack_power_kw,
+    screen_sequence,
+    summarise_drive,
+)
+from microfleet.domain.places import Place
+from microfleet.domain.summaries import ParkedDrain, flag_drain
+from microfleet.domain.tariffs import Tariff
+from microfleet.domain.vehicle_state import (
+    DEFAULT_THRESHOLDS,
+    ChargeEnded,
+    ChargeStarted,
+    DriveEnded,
+    DriveStarted,
+    RecordClass,
+    StateThresholds,
+    TelemetryColumns,
+    VehicleEvent,
+    VehicleState,
+    VehicleStatus,
+    WentAsleep,
+    WentOffline,
+    WokeUp,
+    classify_columns,
+    derive_events,
+)
+from microfleet.ingest.pipeline import IngestReport
+
+MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about drain (TeslaMate's idle wait)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where derivation may restart: the first record's time and the machine's state just before it."""
+
+    from_ms: int
+    state: VehicleState
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpan:
+    """One stretch of one status; ``end_ts_ms`` is the next span's start, or the last record if open."""
+
+    vehicle_id: str
+    status: VehicleStatus
+    start_ts_ms: int
+    end_ts_ms: int
+    is_open: bool
+    resume: ResumePoint | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleContext:
+    """What derivation needs to know about a vehicle besides its telemetry."""
+
+    usable_kwh: float | None = None
+    places: Sequence[Place] = ()
+    tariffs: Mapping[str, Tariff] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedHistory:
+    """Everything derived from one window of records."""
+
+    spans: list[StateSpan]
+    drives: list[Drive]
+    charges: list[ChargeSession]
+    drains: list[ParkedDrain]
+    excluded: list[QuarantinedRecord]
+    events: list[VehicleEvent]
+
+
+_STATUS_AFTER: dict[type, VehicleStatus] = {
+    DriveStarted: VehicleStatus.DRIVING,
+    DriveEnded: VehicleStatus.PARKED,
+    ChargeStarted: VehicleStatus.CHARGING,
+    ChargeEnded: VehicleStatus.PARKED,
+    WentAsleep: VehicleStatus.ASLEEP,
+    WokeUp: VehicleStatus.PARKED,
+    WentOffline: VehicleStatus.OFFLINE,
+}
+_SIGNAL_SETTLED = {int(RecordClass.ASLEEP), int(RecordClass.PARKED), int(RecordClass.CHARGING)}
+
+
+def derive_history(
+    cols: TelemetryColumns,
+    start: VehicleState | None = None,
+    ctx: VehicleContext | None = None,
+    th: StateThresholds = DEFAULT_THRESHOLDS,
+) -> DerivedHistory:
+    """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
+    ctx = ctx or VehicleContext()
+    keep, excluded = screen_sequence(cols)
+    w = cols.take(keep) if excluded else cols
+    end_state, events = derive_events(w, start, th)
+    ts = w.ts_ms
+    n = len(w)
+    drives = []
+    drive_starts: list[int] = []
+    charge_spans: list[tuple[int, int]] = []
+    open_drive: int | None = None
+    open_charge: int | None = None
+    for ev in events:
+        i = int(np.searchsorted(ts, ev.ts_ms))
+        if isinstance(ev, DriveStarted):
+            open_drive = i
+            drive_starts.append(ev.ts_ms)
+        elif isinstance(ev, DriveEnded) and open_drive is not None:
+            drives.append(summarise_drive(w.slice(open_drive, i + 1), ev.reason, ctx.usable_kwh, ctx.places))
+            open_drive = None
+        elif isinstance(ev, ChargeStarted):
+            open_charge = i
+        elif isinstance(ev, ChargeEnded) and open_charge is not None:
+            charge_spans.append((open_charge, i + 1 if ev.reason == "data_gap" else i))
+            open_charge = None
+    if open_drive is not None and n:
+        drives.append(summarise_drive(w.slice(open_drive, n), "open", ctx.usable_kwh, ctx.places))
+    if open_charge is not None:
+        charge_spans.append((open_charge, n))
+    windows = charge_windows(w, charge_spans, np.array(drive_starts, dtype=np.int64))
+    charges = [summarise_charge(w, cw, reason, ctx.places, ctx.tariffs) for cw, reason in windows]
+    plugged = [(c.start_ts_ms, c.end_ts_ms) for c in charges]
+    spans = _spans(w, events, start, end_state, plugged)
+    return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
+
+
+def _spans(
+    w: TelemetryColumns,
+    events: list[VehicleEvent],
+    resumed_from: VehicleState | None,
+    end_state: VehicleState,
+    plugged: list[tuple[int, int]],
+) -> list[StateSpan]:
+    """Cut the window into status spans and note which span starts are resume points."""
+    ts = w.ts_ms
+    start = resumed_from or VehicleState()
+    plug_start = np.array([a for a, _ in plugged], dtype=np.int64)
+    plug_end = np.array([b for _, b in plugged], dtype=np.int64)
+    classes = classify_columns(w)
+    marks: list[tuple[int, VehicleStatus]] = []
+    for ev in events:
+        status = _STATUS_AFTER[type(ev)]
+        if marks and marks[-1][0] == ev.ts_ms:
+            marks[-1] = (ev.ts_ms, status)
+        else:
+            marks.append((ev.ts_ms, status))
+    merged: list[tuple[int, VehicleStatus]] = []
+    for m in marks:
+        if not merged or merged[-1][1] is not m[1]:
+            merged.append(m)
+    spans = []
+    prev_status, prev_since = start.status, start.since_ts_ms
+    for k, (t0, status) in enumerate(merged):
+        is_last = k == len(merged) - 1
+        t1 = int(ts[-1]) if is_last else merged[k + 1][0]
+        i = int(np.searchsorted(ts, t0))
+        resume = None
+        j = int(np.searchsorted(plug_start, t0)) - 1  # the last plug-in that started before t0
+        inside_charge = j >= 0 and t0 < int(plug_end[j])
+        if k == 0 and i == 0:
+            # The first record is a resume point (from scratch, or the point a recompute started from).
+            resume = ResumePoint(t0, start)
+        elif (
+            prev_status is VehicleStatus.OFFLINE
+            and i < len(w)
+            and int(ts[i]) == t0
+            and prev_since is not None
+        ):
+            resume = ResumePoint(t0, VehicleState())
+        elif (
+            i < len(w)
+            and int(ts[i]) == t0
+            and i > 0
+            and int(classes[i]) in _SIGNAL_SETTLED
+            and status is not VehicleStatus.DRIVING
+            and not inside_charge
+        ):
+            lat, lon = float(w.lat_deg[i - 1]), float(w.lon_deg[i - 1])
+            before = VehicleState(
+                status=prev_status,
+                since_ts_ms=prev_since,
+                last_ts_ms=int(ts[i - 1]),
+                last_lat_deg=None if np.isnan(lat) else lat,
+                last_lon_deg=None if np.isnan(lon) else lon,
+            )
+            resume = ResumePoint(t0, before)
+        spans.append(StateSpan(w.vehicle_id, status, t0, t1, is_last and end_state.status is status, resume))
+        prev_status, prev_since = status, t0
+    return spans
+
+
+def _drains(w: TelemetryColumns, spans: list[StateSpan], usable_kwh: float | None) -> list[ParkedDrain]:
+    """Energy lost in each parked or asleep span of 15 min or more, from pack power or SoC."""
+    out = []
+    for s in spans:
+        if s.status not in (VehicleStatus.PARKED, VehicleStatus.ASLEEP):
+            continue
+        dur_s = (s.end_ts_ms - s.start_ts_ms) / 1000
+        if dur_s < MIN_DRAIN_SPAN_S:
+            continue
+        a = int(np.searchsorted(w.ts_ms, s.start_ts_ms))
+        b = int(np.searchsorted(w.ts_ms, s.end_ts_ms))  # the record that ends the span is not in it
+        part = w.slice(a, b)
+        power = pack_power_kw(part)
+        if np.count_nonzero(~np.isnan(power)) >= 2:
+            kwh = integrate_kwh(part.ts_ms, power)
+        else:
+            soc = part.soc_pct[~np.isnan(part.soc_pct)]
+            if usable_kwh is None or soc.size < 2:
+                continue
+            kwh = float(soc[0] - soc[-1]) / 100 * usable_kwh
+        span_s = (int(part.ts_ms[-1]) - int(part.ts_ms[0])) / 1000 if len(part) >= 2 else 0.0
+        if span_s <= 0:
+            continue
+        asleep = s.status is VehicleStatus.ASLEEP
+        out.append(
+            ParkedDrain(w.vehicle_id, s.start_ts_ms, s.end_ts_ms, asleep, kwh, kwh * 3.6e6 / span_s, False)
+        )
+    return flag_drain(out)
+
+
+class HistoryPort(Protocol):
+    """What the deriver needs from a store (implemented by ``microfleet.store.history.HistoryStore``)."""
+
+    def load_window(self, vehicle_id: str, from_ms: int | None) -> TelemetryColumns:
+        """The vehicle's records from ``from_ms`` (inclusive; None = all) to the newest, sorted."""
+        ...
+
+    def resume_point(self, vehicle_id: str, at_or_before_ms: int) -> ResumePoint | None:
+        """The latest stored resume point at or before ``at_or_before_ms`` (None: start from scratch)."""
+        ...
+
+    def replace_history(self, vehicle_id: str, from_ms: int | None, history: DerivedHistory) -> None:
+        """Atomically delete derived rows starting at or after ``from_ms`` (None: all) and store these."""
+        ...
+
+    def vehicle_context(self, vehicle_id: str) -> VehicleContext:
+        """Usable capacity, places and tariffs of the vehicle."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecomputeReport:
+    """What one recompute did: the window it re-derived and how much it found there."""
+
+    vehicle_id: str
+    from_ms: int | None
+    records: int
+    drives: int
+    charges: int
+    excluded: int
+
+
+class HistoryDeriver:
+    """Keeps derived history in step with telemetry, recomputing the window new records touch."""
+
+    def __init__(self, store: HistoryPort, th: StateThresholds = DEFAULT_THRESHOLDS) -> None:
+        self._store = store
+        self._th = th
+
+    def records_landed(self, vehicle_id: str, ts_ms: Sequence[int]) -> RecomputeReport | None:
+        """Recompute after new records of one vehicle were stored (call with the new records' times)."""
+        if not ts_ms:
+            return None
+        point = self._store.resume_point(vehicle_id, min(ts_ms))
+        return self._derive(vehicle_id, point)
+
+    def ingest_landed(self, report: IngestReport) -> list[RecomputeReport]:
+        """Recompute every vehicle that got new records in one ingest request (call after ``ingest``)."""
+        landed: dict[str, list[int]] = {}
+        for item in report.results:
+            if item.status == "accepted" and item.vehicle_id is not None and item.ts_ms is not None:
+                landed.setdefault(item.vehicle_id, []).append(item.ts_ms)
+        done = [self.records_landed(vid, ts) for vid, ts in sorted(landed.items())]
+        return [r for r in done if r is not None]
+
+    def rederive(self, vehicle_id: str) -> RecomputeReport:
+        """Derive a vehicle's whole history again from its first record."""
+        return self._derive(vehicle_id, None)
+
+    def _derive(self, vehicle_id: str, point: ResumePoint | None) -> RecomputeReport:
+        from_ms = point.from_ms if point else None
+        cols = self._store.load_window(vehicle_id, from_ms)
+        history = derive_history(
+            cols, point.state if point else None, self._store.vehicle_context(vehicle_id), self._th
+        )
+        self._store.replace_history(vehicle_id, from_ms, history)
+        return RecomputeReport(
+            vehicle_id, from_ms, len(cols), len(history.drives), len(history.charges), len(history.excluded)
+        )

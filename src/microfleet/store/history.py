@@ -1,0 +1,337 @@
+"""Derived history in the store: state spans, drives, charges, parked drain, excluded records, places.
+
+Every derived row is keyed ``(vehicle_id, start_ts_ms)``; the deriver replaces all rows from a resume
+point on in one transaction, so a recompute never leaves a row counted twice. :class:`HistoryStore`
+implements :class:`microfleet.ingest.derive.HistoryPort` on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    String,
+    Table,
+    Text,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
+
+from microfleet.domain.charges import ChargeSession
+from microfleet.domain.drives import Drive
+from microfleet.domain.places import Circle, Place, PlaceKind, Polygon
+from microfleet.domain.summaries import ParkedDrain
+from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
+from microfleet.ingest.derive import DerivedHistory, ResumePoint, StateSpan, VehicleContext
+from microfleet.store.schema import metadata, telemetry, vehicles
+
+
+def _key() -> list[Column[Any]]:
+    return [
+        Column("vehicle_id", String(64), primary_key=True),
+        Column("start_ts_ms", BigInteger, primary_key=True),
+    ]
+
+
+def _columns_of(cls: type, skip: Sequence[str]) -> list[Column[Any]]:
+    """One nullable column per dataclass field (units are in the field names)."""
+    kinds: dict[str, Any] = {"float": Float, "int": BigInteger, "str": Text, "bool": Boolean}
+    out: list[Column[Any]] = []
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        base = str(f.type).split("|")[0].strip()
+        out.append(Column(f.name, kinds.get(base, Text)(), nullable=True))
+    return out
+
+
+history_states = Table(
+    "history_states",
+    metadata,
+    *_key(),
+    Column("status", String(16), nullable=False),
+    Column("end_ts_ms", BigInteger, nullable=False),
+    Column("is_open", Boolean, nullable=False),
+    Column("resume_json", Text, nullable=True),
+)
+history_drives = Table(
+    "history_drives",
+    metadata,
+    *_key(),
+    *_columns_of(Drive, ("vehicle_id", "start_ts_ms", "route")),
+    Column("route_json", Text, nullable=False),
+)
+history_charges = Table(
+    "history_charges", metadata, *_key(), *_columns_of(ChargeSession, ("vehicle_id", "start_ts_ms"))
+)
+history_drains = Table(
+    "history_drains", metadata, *_key(), *_columns_of(ParkedDrain, ("vehicle_id", "start_ts_ms"))
+)
+history_excluded = Table(
+    "history_excluded",
+    metadata,
+    Column("vehicle_id", String(64), primary_key=True),
+    Column("ts_ms", BigInteger, primary_key=True),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+places = Table(
+    "places",
+    metadata,
+    Column("place_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("fleet_id", String(64), nullable=True),
+    Column("vehicle_id", String(64), nullable=True),
+    # {"circle": [lat_deg, lon_deg, radius_m]} or {"polygon": [[lat_deg, lon_deg], ...]}
+    Column("geometry_json", Text, nullable=False),
+    Column("tariff_id", String(64), nullable=True),
+    Index("ix_places_fleet", "fleet_id"),
+    Index("ix_places_vehicle", "vehicle_id"),
+)
+
+_NAN_SENTINEL: Final = -9.0e300  # SQLite has no NaN literal: NULLs come back as this and turn into NaN
+_FLOATS: Final = (
+    "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
+    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
+)  # fmt: skip
+_BOOLS: Final = ("ignition_on", "charger_connected")
+_FETCH_ROWS: Final = 250_000
+
+
+def _state_to_json(state: VehicleState) -> str:
+    d = asdict(state)
+    d["status"] = state.status.value
+    return json.dumps(d)
+
+
+def _state_from_json(text: str) -> VehicleState:
+    d = json.loads(text)
+    d["status"] = VehicleStatus(d["status"])
+    return VehicleState(**d)
+
+
+class HistoryStore:
+    """Derived history on SQLite or PostgreSQL; the deriver's port and the API's read side."""
+
+    def __init__(
+        self, engine: Engine, usable_kwh_of_model: Callable[[str], float | None] | None = None
+    ) -> None:
+        self._engine = engine
+        self._usable_kwh_of_model = usable_kwh_of_model
+        self._pg = engine.dialect.name == "postgresql"
+
+    # --- the deriver's port ---------------------------------------------------------------------------
+
+    def load_window(self, vehicle_id: str, from_ms: int | None) -> TelemetryColumns:
+        """The vehicle's records from ``from_ms`` on as NumPy columns (NULL = NaN)."""
+        t = telemetry.c
+        nan = cast(literal("NaN"), Float) if self._pg else literal(_NAN_SENTINEL, Float)
+        cols: list[Any] = [t.ts_ms]
+        cols += [func.coalesce(t[name], nan).label(name) for name in _FLOATS]
+        cols += [case((t[name].is_(None), nan), (t[name], 1.0), else_=0.0).label(name) for name in _BOOLS]
+        gear = case(*((t.gear == g, float(code)) for g, code in GEAR_CODES.items()), else_=-1.0)
+        cols.append(gear.label("gear_code"))
+        query = select(*cols).where(t.vehicle_id == vehicle_id)
+        if from_ms is not None:
+            query = query.where(t.ts_ms >= from_ms)
+        query = query.order_by(t.ts_ms)
+        chunks = []
+        with self._engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=_FETCH_ROWS).execute(query)
+            for part in result.partitions(_FETCH_ROWS):
+                chunks.append(np.array(part, dtype=np.float64))
+        names = ["ts_ms", *_FLOATS, *_BOOLS, "gear_code"]
+        data = np.concatenate(chunks) if chunks else np.zeros((0, len(names)))
+        if not self._pg:
+            data[data == _NAN_SENTINEL] = np.nan
+        arrays = {name: data[:, k] for k, name in enumerate(names)}
+        arrays["ts_ms"] = data[:, 0].astype(np.int64)
+        return TelemetryColumns.from_arrays(vehicle_id, arrays)  # type: ignore[arg-type]
+
+    def resume_point(self, vehicle_id: str, at_or_before_ms: int) -> ResumePoint | None:
+        """The latest stored resume point at or before ``at_or_before_ms``."""
+        s = history_states.c
+        query = (
+            select(s.start_ts_ms, s.resume_json)
+            .where(s.vehicle_id == vehicle_id, s.start_ts_ms <= at_or_before_ms, s.resume_json.is_not(None))
+            .order_by(s.start_ts_ms.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return ResumePoint(int(row[0]), _state_from_json(row[1])) if row else None
+
+    def replace_history(self, vehicle_id: str, from_ms: int | None, history: DerivedHistory) -> None:
+        """Delete derived rows from ``from_ms`` on and insert ``history``, in one transaction."""
+        with self._engine.begin() as conn:
+            for table in (history_states, history_drives, history_charges, history_drains):
+                stmt = delete(table).where(table.c.vehicle_id == vehicle_id)
+                if from_ms is not None:
+                    stmt = stmt.where(table.c.start_ts_ms >= from_ms)
+                conn.execute(stmt)
+            stmt = delete(history_excluded).where(history_excluded.c.vehicle_id == vehicle_id)
+            if from_ms is not None:
+                stmt = stmt.where(history_excluded.c.ts_ms >= from_ms)
+            conn.execute(stmt)
+            rows = {
+                history_states: [_span_row(s) for s in history.spans],
+                history_drives: [_drive_row(d) for d in history.drives],
+                history_charges: [asdict(c) for c in history.charges],
+                history_drains: [asdict(d) for d in history.drains],
+                history_excluded: [
+                    {
+                        "vehicle_id": q.vehicle_id,
+                        "ts_ms": q.ts_ms,
+                        "reason": q.reason.value,
+                        "detail": q.detail,
+                    }
+                    for q in history.excluded
+                ],
+            }
+            for table, batch in rows.items():
+                if batch:
+                    conn.execute(insert(table), batch)
+
+    def vehicle_context(self, vehicle_id: str) -> VehicleContext:
+        """Usable capacity (from the catalogue), the vehicle's and its fleet's places, and tariffs."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(vehicles.c.model_id, vehicles.c.fleet_id).where(vehicles.c.vehicle_id == vehicle_id)
+            ).first()
+            model_id, fleet_id = (row[0], row[1]) if row else (None, None)
+            q = select(places).where(
+                (places.c.vehicle_id == vehicle_id)
+                | ((places.c.fleet_id == fleet_id) & places.c.fleet_id.is_not(None))
+                | (places.c.vehicle_id.is_(None) & places.c.fleet_id.is_(None))
+            )
+            found = [_place_from_row(r._mapping) for r in conn.execute(q)]
+        usable = self._usable_kwh_of_model(model_id) if model_id and self._usable_kwh_of_model else None
+        tariffs: dict[str, Tariff] = {}
+        for p in found:
+            if p.tariff_id and p.tariff_id in example_tariff_ids():
+                tariffs[p.tariff_id] = load_example_tariff(p.tariff_id)
+        return VehicleContext(usable, found, tariffs)
+
+    # --- places ---------------------------------------------------------------------------------------
+
+    def put_place(self, place: Place, *, fleet_id: str | None = None, vehicle_id: str | None = None) -> None:
+        """Create or replace a named place (geofence) for a vehicle, a fleet, or everyone."""
+        g = place.geometry
+        geometry = (
+            {"circle": [g.lat_deg, g.lon_deg, g.radius_m]}
+            if isinstance(g, Circle)
+            else {"polygon": [list(v) for v in g.vertices]}
+        )
+        row = {
+            "place_id": place.place_id,
+            "name": place.name,
+            "kind": place.kind.value,
+            "fleet_id": fleet_id,
+            "vehicle_id": vehicle_id,
+            "geometry_json": json.dumps(geometry),
+            "tariff_id": place.tariff_id,
+        }
+        with self._engine.begin() as conn:
+            conn.execute(delete(places).where(places.c.place_id == place.place_id))
+            conn.execute(insert(places), [row])
+
+    # --- reads for the API and CLI ---------------------------------------------------------------------
+
+    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+        """Drives that started in ``[from_ms, to_ms)``, oldest first."""
+        rows = self._rows(history_drives, vehicle_id, from_ms, to_ms, limit)
+        for r in rows:
+            r["route"] = json.loads(r.pop("route_json"))
+        return rows
+
+    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+        """Charge sessions that started in ``[from_ms, to_ms)``, oldest first."""
+        return self._rows(history_charges, vehicle_id, from_ms, to_ms, limit)
+
+    def states(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+        """State spans that started in ``[from_ms, to_ms)``, oldest first."""
+        rows = self._rows(history_states, vehicle_id, from_ms, to_ms, limit)
+        for r in rows:
+            r.pop("resume_json")
+        return rows
+
+    def drains(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+        """Parked-drain spells that started in ``[from_ms, to_ms)``, oldest first."""
+        return self._rows(history_drains, vehicle_id, from_ms, to_ms, limit)
+
+    def excluded(self, vehicle_id: str, limit: int) -> list[dict[str, Any]]:
+        """Records left out of the history because they contradict their neighbours."""
+        e = history_excluded.c
+        q = select(history_excluded).where(e.vehicle_id == vehicle_id).order_by(e.ts_ms).limit(limit)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def _rows(
+        self, table: Table, vehicle_id: str, from_ms: int, to_ms: int, limit: int
+    ) -> list[dict[str, Any]]:
+        c = table.c
+        q = (
+            select(table)
+            .where(c.vehicle_id == vehicle_id, c.start_ts_ms >= from_ms, c.start_ts_ms < to_ms)
+            .order_by(c.start_ts_ms)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _span_row(s: StateSpan) -> dict[str, Any]:
+    return {
+        "vehicle_id": s.vehicle_id,
+        "start_ts_ms": s.start_ts_ms,
+        "status": s.status.value,
+        "end_ts_ms": s.end_ts_ms,
+        "is_open": s.is_open,
+        "resume_json": _state_to_json(s.resume.state) if s.resume else None,
+    }
+
+
+def _drive_row(d: Drive) -> dict[str, Any]:
+    row = asdict(d)
+    row["route_json"] = json.dumps(row.pop("route"))
+    return row
+
+
+def _place_from_row(row: Any) -> Place:
+    g = json.loads(row["geometry_json"])
+    geometry: Circle | Polygon = (
+        Circle(*g["circle"])
+        if "circle" in g
+        else Polygon(tuple((float(a), float(b)) for a, b in g["polygon"]))
+    )
+    return Place(row["place_id"], row["name"], PlaceKind(row["kind"]), geometry, row["tariff_id"])
+
+
+def drive_from_row(row: dict[str, Any]) -> Drive:
+    """Rebuild a :class:`Drive` from a row returned by :meth:`HistoryStore.drives`."""
+    values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(Drive)}
+    values["route"] = tuple(tuple(p) for p in row.get("route", ()))
+    return Drive(**values)
+
+
+def charge_from_row(row: dict[str, Any]) -> ChargeSession:
+    """Rebuild a :class:`ChargeSession` from a row returned by :meth:`HistoryStore.charges`."""
+    values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(ChargeSession)}
+    return ChargeSession(**values)

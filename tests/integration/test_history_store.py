@@ -1,0 +1,142 @@
+"""Derived history on real SQLite and PostgreSQL: late data, duplicates, shuffles, idempotency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from microfleet.bootstrap import Services
+from microfleet.domain.places import Circle, Place, PlaceKind
+from microfleet.ingest.derive import HistoryDeriver
+from microfleet.store.history import HistoryStore
+from tests.integration.test_history_day import DAY0_MS, HOME, body, day_records
+
+FOREVER = (0, 2**62, 100_000)
+
+
+@pytest.fixture
+def car(services: Services) -> tuple[Services, HistoryStore, HistoryDeriver]:
+    services.admin.add_vehicle("car-h", name="History test car", model_id=None)
+    store = HistoryStore(services.engine, usable_kwh_of_model=lambda _m: 13.8)
+    return services, store, HistoryDeriver(store)
+
+
+def ingest(services: Services, deriver: HistoryDeriver, records: list[Any]) -> None:
+    report = services.pipeline.ingest(
+        body(records),
+        "application/json",
+        credential_vehicle_id="car-h",
+        source="test",
+        now_ms=DAY0_MS + 2 * 86_400_000,
+    )
+    deriver.ingest_landed(report)
+
+
+def snapshot(store: HistoryStore) -> tuple[list[dict[str, Any]], ...]:
+    return (
+        store.drives("car-h", *FOREVER),
+        store.charges("car-h", *FOREVER),
+        store.states("car-h", *FOREVER),
+        store.drains("car-h", *FOREVER),
+    )
+
+
+def test_a_day_in_order_gives_two_drives_and_one_charge(
+    car: tuple[Services, HistoryStore, HistoryDeriver],
+) -> None:
+    services, store, deriver = car
+    store.put_place(
+        Place("home", "Home", PlaceKind.HOME, Circle(*HOME, 100), tariff_id="cn_sh_residential_tou")
+    )
+    ingest(services, deriver, day_records("car-h"))
+    drives, charges, states, drains = snapshot(store)
+    assert [round(d["duration_s"]) for d in drives] == [1200, 1200]
+    assert drives[0]["start_place_id"] == "home"
+    assert drives[1]["end_place_id"] == "home"
+    assert drives[0]["energy_used_kwh"] == pytest.approx(15 * 1195 / 3600, rel=0.01)
+    assert drives[0]["distance_odometer_km"] == pytest.approx(11.95, abs=0.02)
+    (charge,) = charges
+    assert charge["energy_grid_kwh"] == pytest.approx(3.3, rel=0.01)
+    assert charge["losses_kwh"] == pytest.approx(0.33, rel=0.02)
+    assert charge["idle_after_full_s"] == pytest.approx(1230, abs=31)
+    assert charge["current_kind"] == "AC"
+    assert charge["end_reason"] == "unplugged"
+    assert charge["place_id"] is None  # charged away from home: no tariff, no cost
+    assert [s["status"] for s in states] == [
+        "asleep",
+        "driving",
+        "parked",
+        "charging",
+        "parked",
+        "driving",
+        "asleep",
+    ]
+    assert any(d["asleep"] for d in drains)
+
+
+def test_shuffled_duplicated_late_batches_give_the_same_history(
+    car: tuple[Services, HistoryStore, HistoryDeriver],
+) -> None:
+    services, store, deriver = car
+    records = day_records("car-h")
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(records))
+    resent = rng.choice(len(records), size=300)
+    stream = [records[i] for i in order] + [records[i] for i in resent]
+    for part in np.array_split(np.arange(len(stream)), 25):
+        ingest(services, deriver, [stream[i] for i in part])
+    incremental = snapshot(store)
+    deriver.rederive("car-h")
+    assert snapshot(store) == incremental
+    assert len(incremental[0]) == 2
+    assert len(incremental[1]) == 1
+
+
+def test_rederiving_changes_nothing(car: tuple[Services, HistoryStore, HistoryDeriver]) -> None:
+    services, store, deriver = car
+    ingest(services, deriver, day_records("car-h"))
+    first = snapshot(store)
+    deriver.rederive("car-h")
+    deriver.records_landed("car-h", [DAY0_MS + 9 * 3600 * 1000])
+    assert snapshot(store) == first
+
+
+def test_a_late_record_recomputes_only_its_window(car: tuple[Services, HistoryStore, HistoryDeriver]) -> None:
+    services, store, deriver = car
+    records = day_records("car-h")
+    late = records[600]  # a record of the drive home
+    ingest(services, deriver, [r for r in records if r.ts_ms != late.ts_ms])
+    before = snapshot(store)
+    report = services.pipeline.ingest(
+        body([late]),
+        "application/json",
+        credential_vehicle_id="car-h",
+        source="test",
+        now_ms=DAY0_MS + 86_400_000,
+    )
+    (recompute,) = deriver.ingest_landed(report)
+    assert recompute.from_ms is not None
+    assert recompute.from_ms <= late.ts_ms
+    assert recompute.records < len(records)  # not the whole history
+    after = snapshot(store)
+    assert after[0][1]["record_count"] == before[0][1]["record_count"] + 1
+    assert after[0][0] == before[0][0]
+    deriver.rederive("car-h")
+    assert snapshot(store) == after
+
+
+def test_gps_jump_is_excluded_with_a_reason(car: tuple[Services, HistoryStore, HistoryDeriver]) -> None:
+    services, store, deriver = car
+    records = day_records("car-h")
+    import msgspec
+
+    k = 120
+    records[k] = msgspec.structs.replace(records[k], lat_deg=(records[k].lat_deg or 0) + 0.45)
+    ingest(services, deriver, records)
+    (excluded,) = store.excluded("car-h", 10)
+    assert excluded["reason"] == "implausible_sequence"
+    assert "GPS jump" in excluded["detail"]
+    drives = store.drives("car-h", *FOREVER)
+    assert drives[0]["distance_gps_km"] < 12.5
