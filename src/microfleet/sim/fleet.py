@@ -13,6 +13,7 @@ from microfleet.sim.scenario import Scenario
 from microfleet.sim.sharing import SharedCar
 from microfleet.sim.vehicles import MODELS, TwinModel
 
+SHARING_FLEET_ID: Final = "twin-sharing"
 NOMINAL_TYRE_KPA: Final = 250.0  # typical cold placard pressure of small cars (assumed, 2.5 bar)
 CURRENT_OFFSET_SD_A: Final = 0.3  # Hall-sensor zero offset spread (assumed, ±0.5% of a 60 A range)
 
@@ -37,26 +38,42 @@ class TwinVehicle:
         return self.model.usable_kwh * self.true_soh_pct / 100.0
 
 
-SHARING_FLEET_ID: Final = "twin-sharing"
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the server must know of a twin car before it can send: id, model, name, fleet."""
+
+    vehicle_id: str
+    model_id: str
+    name: str
+    fleet_id: str | None
+
+
+def registrations(scenario: Scenario) -> list[Registration]:
+    """The scenario's vehicles as the server registers them (no city or data needed)."""
+    n_owned = scenario.vehicles - round(scenario.vehicles * scenario.sharing_share)
+    out = []
+    for i in range(scenario.vehicles):
+        owned = i < n_owned
+        model = MODELS[scenario.models[i % len(scenario.models)]]
+        vehicle_id = f"{scenario.vehicle_id_prefix}-{'own' if owned else 'share'}-{i:05d}"
+        name = f"{model.name} ({'owner' if owned else 'car sharing'} {i})"
+        out.append(Registration(vehicle_id, model.model_id, name, None if owned else SHARING_FLEET_ID))
+    return out
 
 
 def make_fleet(
     scenario: Scenario, net: RoadNetwork, places: Places, rng: np.random.Generator
 ) -> list[TwinVehicle]:
     """Build the scenario's vehicles: the first ``(1 - sharing_share)`` are owners' cars, the rest shared."""
-    n_shared = round(scenario.vehicles * scenario.sharing_share)
-    n_owned = scenario.vehicles - n_shared
     fleet: list[TwinVehicle] = []
-    for i in range(scenario.vehicles):
-        owned = i < n_owned
-        model = MODELS[scenario.models[i % len(scenario.models)]]
-        prefix = scenario.vehicle_id_prefix
+    for i, reg in enumerate(registrations(scenario)):
+        owned = reg.fleet_id is None
         fleet.append(
             TwinVehicle(
                 index=i,
-                vehicle_id=f"{prefix}-{'own' if owned else 'share'}-{i:05d}",
-                model=model,
-                fleet=None if owned else SHARING_FLEET_ID,
+                vehicle_id=reg.vehicle_id,
+                model=MODELS[reg.model_id],
+                fleet=reg.fleet_id,
                 person=make_person(net, places, rng) if owned else None,
                 # Cars 0-4 years old lose ~2%/year (assumed, LFP calendar + cycle ageing in city use).
                 true_soh_pct=float(100.0 - rng.uniform(0.0, 8.0)),

@@ -1,0 +1,169 @@
+"""The twin's commands for the ``microfleet`` CLI (``simulate``) and the entry points ``demo`` uses."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from microfleet.errors import ConfigurationError
+from microfleet.sim.engine import Twin
+from microfleet.sim.fleet import Registration, registrations
+from microfleet.sim.live import LiveProgress, run_live
+from microfleet.sim.run import simulate_to_dir
+from microfleet.sim.scenario import Scenario, load_scenario
+from microfleet.sim.senders import HttpSender, SendResult
+from microfleet.sim.vehicles import MODELS
+
+_err = Console(stderr=True)
+
+
+def build_scenario(
+    vehicles: int | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+    scenario_file: Path | None = None,
+    **overrides: object,
+) -> Scenario:
+    """A validated scenario: the file's (or the defaults'), with the given options on top."""
+    base = load_scenario(scenario_file) if scenario_file else Scenario()
+    return base.with_overrides(vehicles=vehicles, days=days, seed=seed, **overrides).validate(
+        frozenset(MODELS)
+    )
+
+
+def simulate(
+    vehicles: Annotated[int | None, typer.Option(help="Number of cars (owners' and car sharing).")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed: the same seed gives identical output.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for telemetry.parquet and truth/*.parquet.")
+    ] = None,
+    live: Annotated[
+        str | None, typer.Option(help="Base URL of a running Microfleet server to publish to.")
+    ] = None,
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second with --live.")] = 60.0,
+    tokens: Annotated[
+        Path | None, typer.Option(help="JSON file {vehicle_id: device token} for --live (one per twin car).")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option(help="TOML scenario file (city, models, faults, link).")
+    ] = None,
+    sharing_share: Annotated[
+        float | None, typer.Option(help="Share of the cars in car sharing, 0..1.")
+    ] = None,
+    climate_city: Annotated[
+        str | None, typer.Option(help="Climate: Shanghai, Hangzhou, Guangzhou, Amsterdam.")
+    ] = None,
+    temp_offset_c: Annotated[
+        float | None, typer.Option(help="Shift every temperature (°C), e.g. -10.")
+    ] = None,
+) -> None:
+    """Run the digital twin: write telemetry and truth as Parquet (--out) or publish to a server (--live)."""
+    try:
+        sc = build_scenario(
+            vehicles, days, seed, scenario,
+            sharing_share=sharing_share, climate_city=climate_city, temp_offset_c=temp_offset_c,
+        )  # fmt: skip
+        if (out is None) == (live is None):
+            raise ConfigurationError("give exactly one of --out DIR (files) or --live URL (a running server)")
+        if live is not None:
+            _simulate_live(sc, live, speedup, tokens)
+        else:
+            assert out is not None
+            _simulate_files(sc, out)
+    except ConfigurationError as exc:
+        _err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from exc
+
+
+def _simulate_files(sc: Scenario, out: Path) -> None:
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(f"simulating {sc.vehicles} cars", total=sc.days)
+        summary = simulate_to_dir(Twin(sc), out, lambda done, _: progress.update(task, completed=done))
+    wall = time.perf_counter() - started
+    rate = sc.vehicles * sc.days * 86400 / wall
+    typer.echo(
+        f"{summary.records:,} telemetry records and {summary.trips:,} trips of {sc.vehicles} cars × "
+        f"{sc.days} day(s) in {wall:.1f} s ({rate:,.0f} vehicle-seconds per second) → "
+        f"{out}/telemetry.parquet, {out}/truth/"
+    )
+
+
+def _simulate_live(sc: Scenario, url: str, speedup: float, tokens_file: Path | None) -> None:
+    if speedup <= 0:
+        raise ConfigurationError(f"--speedup must be positive, got {speedup}")
+    if tokens_file is None:
+        ids = ", ".join(r.vehicle_id for r in registrations(sc)[:3])
+        raise ConfigurationError(
+            f"--live needs --tokens FILE: a JSON object of device tokens for the twin's cars ({ids}, ...); "
+            "register them on the server first (`microfleet demo` does this for you)"
+        )
+    try:
+        tokens = json.loads(tokens_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read device tokens from {tokens_file}: {exc}") from exc
+    with _progress() as progress:
+        task = progress.add_task(f"publishing {sc.vehicles} cars to {url}", total=1.0)
+
+        def show(p: LiveProgress) -> None:
+            progress.update(task, completed=1.0 - (p.end_ms - p.sim_ms) / (p.days * 86_400_000))
+
+        result = run_live_twin(url, tokens, sc, speedup=speedup, on_progress=show)
+    report_live(result)
+
+
+def run_live_twin(
+    base_url: str,
+    tokens: Mapping[str, str],
+    scenario: Scenario,
+    *,
+    speedup: float,
+    on_progress: Callable[[LiveProgress], None] | None = None,
+) -> SendResult:
+    """Publish a twin live to ``base_url``, each car with its own device token; returns the totals."""
+    missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
+    if missing:
+        raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
+    sender = HttpSender(base_url, tokens)
+    try:
+        return run_live(Twin(scenario), sender, speedup=speedup, on_progress=on_progress)
+    finally:
+        sender.close()
+
+
+def demo_scenario(owners: int = 3, sharing: int = 5, days: int = 1, seed: int = 0) -> Scenario:
+    """The demo's twin: a few owners' cars and a small car-sharing fleet (register them, then run live)."""
+    total = owners + sharing
+    models = ("wuling-hongguang-mini-ev-gen1-14kwh", "chery-qq-ice-cream-14kwh", "dacia-spring-65-2024")
+    return Scenario(
+        vehicles=total, days=days, seed=seed, sharing_share=sharing / total, models=models
+    ).validate(frozenset(MODELS))
+
+
+def demo_registrations(scenario: Scenario) -> list[Registration]:
+    """The vehicles to register on the server before :func:`run_live_twin` (id, model, name, fleet)."""
+    return registrations(scenario)
+
+
+def report_live(result: SendResult) -> None:
+    """Print the server's verdicts on everything sent, and why anything was refused."""
+    typer.echo(
+        f"sent {result.sent:,}: accepted {result.accepted:,}, duplicate {result.duplicate:,}, "
+        f"rejected {result.rejected:,}, not delivered {result.failed:,}"
+    )
+    for reason, count in result.reasons.most_common(10):
+        typer.echo(f"  {count:,} × {reason}")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=_err)

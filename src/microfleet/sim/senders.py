@@ -1,0 +1,147 @@
+"""Senders: the port a twin car publishes telemetry through, and its HTTP adapter (POST /api/v1/telemetry).
+
+MQTT and OVMS senders can be added beside :class:`HttpSender` without touching the twin.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import httpx
+import msgspec
+
+from microfleet.domain.telemetry import TelemetryRecord
+
+RETRIES: Final = 3  # attempts on a transport error or a 5xx before the batch is reported as failed
+BACKOFF_S: Final = 0.5
+
+
+@dataclass
+class SendResult:
+    """What happened to a batch: the server's verdicts, plus records that never got a verdict."""
+
+    accepted: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    failed: int = 0  # not delivered: bad credential, transport error after retries
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: SendResult) -> None:
+        """Accumulate another result into this one."""
+        self.accepted += other.accepted
+        self.duplicate += other.duplicate
+        self.rejected += other.rejected
+        self.failed += other.failed
+        self.reasons.update(other.reasons)
+
+    @property
+    def sent(self) -> int:
+        """Records handed to the sender."""
+        return self.accepted + self.duplicate + self.rejected + self.failed
+
+
+class TelemetrySender(Protocol):
+    """Port: publish one vehicle's records and report what became of each."""
+
+    def send(self, vehicle_id: str, records: Sequence[TelemetryRecord]) -> SendResult:
+        """Deliver ``records`` of ``vehicle_id``; never raises for a refusal, reports it."""
+        ...
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[TelemetryRecord]:
+    """Protocol-v1 records from telemetry rows (absent signals dropped); raises if a row breaks protocol."""
+    return [msgspec.convert({k: v for k, v in r.items() if v is not None}, TelemetryRecord) for r in rows]
+
+
+class HttpSender:
+    """Posts JSON batches with each car's own device credential; drops a credential the server refuses."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tokens: Mapping[str, str],
+        *,
+        max_batch_records: int = 500,
+        timeout_s: float = 30.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        """Prepare a keep-alive client for ``base_url`` with one bearer token per vehicle id."""
+        self._tokens = dict(tokens)
+        self._max = max_batch_records
+        self._client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s)
+        self.refused_credentials: dict[str, str] = {}
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._client.close()
+
+    def send(self, vehicle_id: str, records: Sequence[TelemetryRecord]) -> SendResult:
+        """Post ``records`` in batches of at most ``max_batch_records``."""
+        total = SendResult()
+        for start in range(0, len(records), self._max):
+            total.add(self._post(vehicle_id, records[start : start + self._max]))
+        return total
+
+    def _post(self, vehicle_id: str, batch: Sequence[TelemetryRecord]) -> SendResult:
+        token = self._tokens.get(vehicle_id)
+        if token is None or vehicle_id in self.refused_credentials:
+            reason = self.refused_credentials.get(vehicle_id, "no device credential for this vehicle")
+            return SendResult(failed=len(batch), reasons=Counter({f"not sent: {reason}": len(batch)}))
+        body = _ENCODER.encode(list(batch))
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        last_error = ""
+        for attempt in range(RETRIES):
+            try:
+                response = self._client.post("/api/v1/telemetry", content=body, headers=headers)
+            except httpx.TransportError as exc:
+                last_error = f"transport error: {exc.__class__.__name__}"
+            else:
+                if response.status_code == 200:
+                    return _verdicts(response.json())
+                if response.status_code == 413 and len(batch) > 1:
+                    half = len(batch) // 2
+                    result = self._post(vehicle_id, batch[:half])
+                    result.add(self._post(vehicle_id, batch[half:]))
+                    return result
+                if response.status_code in (401, 403):
+                    message = _message(response)
+                    self.refused_credentials[vehicle_id] = (
+                        f"credential refused ({response.status_code}): {message}"
+                    )
+                    return SendResult(
+                        failed=len(batch), reasons=Counter({self.refused_credentials[vehicle_id]: len(batch)})
+                    )
+                if response.status_code < 500:
+                    reason = f"batch refused ({response.status_code}): {_message(response)}"
+                    return SendResult(rejected=len(batch), reasons=Counter({reason: len(batch)}))
+                last_error = f"server error {response.status_code}"
+            time.sleep(BACKOFF_S * (2**attempt))
+        return SendResult(
+            failed=len(batch), reasons=Counter({f"gave up after {RETRIES} tries: {last_error}": len(batch)})
+        )
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message", response.text))[:200]
+    except ValueError:
+        return response.text[:200]
+
+
+def _verdicts(body: dict[str, Any]) -> SendResult:
+    reasons: Counter[str] = Counter(
+        f"rejected: {r.get('reason')}" for r in body.get("results", []) if r.get("status") == "rejected"
+    )
+    return SendResult(
+        accepted=int(body["accepted"]),
+        duplicate=int(body["duplicate"]),
+        rejected=int(body["rejected"]),
+        reasons=reasons,
+    )
