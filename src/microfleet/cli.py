@@ -65,15 +65,20 @@ def serve(
     database_url: DatabaseOption = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (one per CPU core is typical).")] = 1,
 ) -> None:
     """Run the Microfleet server (API) until interrupted."""
+    import os
+
     import uvicorn
 
-    from microfleet.api import create_app
-
     settings = _settings(database_url)
+    # Worker processes rebuild the app from the environment, so pass the chosen store on through it.
+    os.environ["MICROFLEET_DATABASE_URL"] = settings.database_url
     uvicorn.run(
-        create_app(settings),
+        "microfleet.api.app:app_from_environment",
+        factory=True,
+        workers=workers,
         host=host or settings.http_host,
         port=port or settings.http_port,
         log_level="info",

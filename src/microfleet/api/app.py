@@ -46,6 +46,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The API configured from ``MICROFLEET_*`` environment variables (``microfleet serve``)."""
+    return create_app(Settings())
+
+
 def _add_telemetry_schema(app: FastAPI) -> None:
     """Publish protocol v1's record schema (from msgspec) in the OpenAPI components."""
 

@@ -10,30 +10,40 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
 from microfleet.domain.validation import Rejection
 from microfleet.ingest.codec import encode_record
 from microfleet.ingest.pipeline import PendingRecord, StoreOutcome
+from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
 from microfleet.store.schema import quarantine, telemetry, vehicle_latest, vehicles
 
 _TYRE_COLUMNS = tuple(f"tyre_pressure_{pos}_kpa" for pos in TYRE_POSITIONS)
+_SIGNAL_FIELDS = TelemetryRecord.__struct_fields__[2:]
 _POSITION_COLUMNS = ("ts_ms", "lat_deg", "lon_deg", "speed_kmh", "heading_deg", "altitude_m", "gps_hdop")
 
 
-def record_to_row(record: TelemetryRecord, digest: int, received_at_ms: int) -> dict[str, Any]:
-    """Flatten a record into a telemetry row (tyres into four columns, DTC codes as JSON text)."""
-    row: dict[str, Any] = msgspec.structs.asdict(record)
-    tyres = row.pop("tyre_pressure_kpa")
-    for column, value in zip(_TYRE_COLUMNS, tyres or (None,) * 4, strict=True):
-        row[column] = value
-    codes = row["dtc_codes"]
-    row["dtc_codes"] = json.dumps(codes) if codes is not None else None
-    row["record_digest"] = digest
-    row["received_at_ms"] = received_at_ms
-    return row
+_TYRES_AT = TelemetryRecord.__struct_fields__.index("tyre_pressure_kpa")
+_CODES_AT = TelemetryRecord.__struct_fields__.index("dtc_codes")
+_NO_TYRES = (None, None, None, None)
+
+
+def record_to_row(record: TelemetryRecord, digest: int, received_at_ms: int) -> tuple[Any, ...]:
+    """Flatten a record into a telemetry row in column order (tyres in four columns, DTC codes as JSON)."""
+    values = msgspec.structs.astuple(record)
+    tyres = values[_TYRES_AT]
+    codes = values[_CODES_AT]
+    return (
+        *values[:_TYRES_AT],
+        *(tyres if tyres is not None else _NO_TYRES),
+        *values[_TYRES_AT + 1 : _CODES_AT],
+        json.dumps(codes) if codes is not None else None,
+        *values[_CODES_AT + 1 :],
+        digest,
+        received_at_ms,
+    )
 
 
 def row_to_record(row: Any) -> TelemetryRecord:
@@ -64,10 +74,29 @@ class TelemetryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        # Statements of the hot path, built once (SQLAlchemy compiles and caches them).
+        self._latest_insert = self._insert(vehicle_latest).on_conflict_do_nothing()
+        self._latest_select = (
+            select(vehicle_latest.c.signals_json, vehicle_latest.c.last_ts_ms, vehicle_latest.c.record_count)
+            .where(vehicle_latest.c.vehicle_id == bindparam("vehicle_id"))
+            .with_for_update()
+        )
+        self._latest_update = (
+            update(vehicle_latest)
+            .where(vehicle_latest.c.vehicle_id == bindparam("b_vehicle_id"))
+            .values(
+                signals_json=bindparam("b_signals_json"),
+                last_ts_ms=bindparam("b_last_ts_ms"),
+                record_count=bindparam("b_record_count"),
+            )
+        )
         # SQLite has one writer; serialising this process's batches avoids read-then-write upgrade failures.
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self._dialect == "sqlite" else nullcontext()
         )
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
     def vehicle_exists(self, vehicle_id: str) -> bool:
         """Tell whether a vehicle is registered."""
@@ -87,6 +116,8 @@ class TelemetryStore:
     ) -> StoreOutcome:
         """Store new records, quarantine rejections (and conflicts), all in one transaction."""
         with self._write_lock, self._engine.begin() as conn:
+            if self._dialect == "sqlite":  # take the write lock before reading existing keys
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             inserted, duplicates, conflicts = self._insert_new(conn, records, received_at_ms)
             refused = [*rejections, *conflicts] if quarantine_conflicts else list(rejections)
             self._quarantine(conn, refused, source, credential_vehicle_id, received_at_ms)
@@ -135,9 +166,15 @@ class TelemetryStore:
         if not items:
             return set()
         rows = [record_to_row(p.record, p.digest, received_at_ms) for p in items]
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = dialect_insert(telemetry).on_conflict_do_nothing().returning(telemetry.c.ts_ms)
-        return {ts for (ts,) in conn.execute(statement, rows)}
+        dbapi_connection = conn.connection.driver_connection
+        if self._dialect == "postgresql":
+            return postgres_copy_insert(dbapi_connection, rows)
+        landed = sqlite_insert_or_ignore(dbapi_connection, rows)
+        if landed != len(rows):  # cannot happen under BEGIN IMMEDIATE; refuse to guess which rows landed
+            raise RuntimeError(
+                f"{len(rows) - landed} telemetry rows were written by another writer meanwhile"
+            )
+        return {p.record.ts_ms for p in items}
 
     @staticmethod
     def _quarantine(
@@ -166,38 +203,42 @@ class TelemetryStore:
             ],
         )
 
-    @staticmethod
-    def _update_latest(conn: Connection, records: Sequence[TelemetryRecord]) -> None:
+    def _update_latest(self, conn: Connection, records: Sequence[TelemetryRecord]) -> None:
         by_vehicle: dict[str, list[TelemetryRecord]] = {}
         for record in records:
             by_vehicle.setdefault(record.vehicle_id, []).append(record)
         for vehicle_id, batch in by_vehicle.items():
-            row = conn.execute(
-                select(
-                    vehicle_latest.c.signals_json, vehicle_latest.c.last_ts_ms, vehicle_latest.c.record_count
+            # Create the row if missing, then lock it: concurrent batches of one car merge one after another.
+            conn.execute(
+                self._latest_insert,
+                {
+                    "vehicle_id": vehicle_id,
+                    "last_ts_ms": batch[0].ts_ms,
+                    "signals_json": "{}",
+                    "record_count": 0,
+                },
+            )
+            row = conn.execute(self._latest_select, {"vehicle_id": vehicle_id}).one()
+            signals: dict[str, list[Any]] = json.loads(row.signals_json)
+            newest: dict[str, list[Any]] = {}
+            for record in sorted(batch, key=lambda r: r.ts_ms):
+                ts_ms = record.ts_ms
+                values = msgspec.structs.astuple(record)[2:]
+                newest.update(
+                    {k: [ts_ms, v] for k, v in zip(_SIGNAL_FIELDS, values, strict=True) if v is not None}
                 )
-                .where(vehicle_latest.c.vehicle_id == vehicle_id)
-                .with_for_update()
-            ).first()
-            signals: dict[str, list[Any]] = json.loads(row.signals_json) if row else {}
-            for record in batch:
-                for name, value in msgspec.structs.asdict(record).items():
-                    if name in ("vehicle_id", "ts_ms") or value is None:
-                        continue
-                    if name not in signals or signals[name][0] <= record.ts_ms:
-                        signals[name] = [record.ts_ms, value]
-            last_ts_ms = max([r.ts_ms for r in batch] + ([row.last_ts_ms] if row else []))
-            values = {
-                "signals_json": json.dumps(signals),
-                "last_ts_ms": last_ts_ms,
-                "record_count": (row.record_count if row else 0) + len(batch),
-            }
-            if row:
-                conn.execute(
-                    update(vehicle_latest).where(vehicle_latest.c.vehicle_id == vehicle_id).values(**values)
-                )
-            else:
-                conn.execute(insert(vehicle_latest).values(vehicle_id=vehicle_id, **values))
+            for name, (ts_ms, value) in newest.items():
+                if name not in signals or signals[name][0] <= ts_ms:
+                    signals[name] = [ts_ms, value]
+            conn.execute(
+                self._latest_update,
+                {
+                    "b_vehicle_id": vehicle_id,
+                    "b_signals_json": json.dumps(signals),
+                    "b_last_ts_ms": max(row.last_ts_ms, *(r.ts_ms for r in batch)),
+                    "b_record_count": row.record_count + len(batch),
+                },
+            )
 
     def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
         """The newest value of every signal of a vehicle, each with the time it was measured."""

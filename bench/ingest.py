@@ -1,0 +1,287 @@
+"""Ingest throughput: Microfleet's HTTP path beside the fastest raw idempotent bulk insert of each store.
+
+Microfleet: accepted records per second through ``POST /api/v1/telemetry`` (batches of 500) into a real
+``microfleet serve`` process, from a client process sending pre-encoded batches on keep-alive connections.
+Raw bulk insert: the same rows, with the same idempotency, by the driver's fastest bulk path:
+SQLite ``executemany`` of ``INSERT OR IGNORE`` in one transaction; PostgreSQL binary ``COPY`` into a staging
+table then ``INSERT … SELECT … ON CONFLICT DO NOTHING``; plus plain ``COPY`` (no idempotency) as the ceiling.
+
+    .venv/bin/python bench/ingest.py [--seed 1] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from microfleet.bootstrap import build_services
+from microfleet.domain.telemetry import TelemetryRecord
+from microfleet.ingest.pipeline import record_digest
+from microfleet.settings import Settings
+from microfleet.store.bulk_insert import POSTGRES_COPY_TYPES, TELEMETRY_COLUMNS
+from microfleet.store.telemetry_store import record_to_row
+
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
+BATCH_RECORDS = 500
+WORKERS = int(os.environ.get("BENCH_SERVER_WORKERS", "1"))
+POSTGRES_ADMIN_URL = os.environ.get(
+    "MICROFLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+START_MS = 1_700_000_000_000
+
+
+def make_batches(
+    n_vehicles: int, records_per_vehicle: int, seed: int
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """Realistic driving records (position, motion, battery, body) at 5 s, in batches of 500 per vehicle."""
+    rng = np.random.default_rng(seed)
+    batches: dict[str, list[list[dict[str, Any]]]] = {}
+    for v in range(n_vehicles):
+        vehicle_id = f"bench-{v:04d}"
+        speed = np.clip(rng.normal(25, 12, records_per_vehicle), 0, 90)
+        soc = np.linspace(95, 20, records_per_vehicle)
+        records = [
+            {
+                "vehicle_id": vehicle_id,
+                "ts_ms": START_MS + i * 5000,
+                "lat_deg": round(31.2 + float(rng.normal(0, 0.02)), 6),
+                "lon_deg": round(121.47 + float(rng.normal(0, 0.02)), 6),
+                "heading_deg": round(float(rng.uniform(0, 360)), 1),
+                "speed_kmh": round(float(speed[i]), 1),
+                "odometer_km": round(1000 + i * 0.03, 2),
+                "gear": "D",
+                "ignition_on": True,
+                "soc_pct": round(float(soc[i]) * 2) / 2,
+                "pack_voltage_v": round(float(rng.normal(102, 1)), 2),
+                "pack_current_a": round(float(rng.normal(30, 15)), 2),
+                "pack_temp_c": 24.0,
+                "ambient_temp_c": 18.5,
+                "locked": False,
+            }
+            for i in range(records_per_vehicle)
+        ]
+        batches[vehicle_id] = [records[i : i + BATCH_RECORDS] for i in range(0, len(records), BATCH_RECORDS)]
+    return batches
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def microfleet_rate(settings: Settings, batches: dict[str, list[list[dict[str, Any]]]]) -> float:
+    """Accepted records/s through a real `microfleet serve` process."""
+    services = build_services(settings)
+    tokens = {vehicle_id: services.admin.add_vehicle(vehicle_id) for vehicle_id in batches}
+    services.close()
+    port = free_port()
+    env = {**os.environ, "MICROFLEET_DATABASE_URL": settings.database_url}
+    if settings.database_schema:
+        env["MICROFLEET_DATABASE_SCHEMA"] = settings.database_schema
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "microfleet", "serve", "--port", str(port), "--workers", str(WORKERS)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        bodies = [
+            (tokens[vehicle_id], json.dumps(batch).encode())
+            for vehicle_id, vehicle_batches in batches.items()
+            for batch in vehicle_batches
+        ]
+        total = sum(len(b) for vb in batches.values() for b in vb)
+
+        def send(chunk: list[tuple[str, bytes]]) -> int:
+            accepted = 0
+            with httpx.Client(base_url=base, timeout=120) as client:
+                for token, body in chunk:
+                    response = client.post(
+                        "/api/v1/telemetry",
+                        content=body,
+                        headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+                    )
+                    response.raise_for_status()
+                    accepted += response.json()["accepted"]
+            return accepted
+
+        workers = 4  # a few devices at once, as a fleet sends
+        chunks = [bodies[i::workers] for i in range(workers)]
+        started = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            accepted = sum(pool.map(send, chunks))
+        elapsed = time.perf_counter() - started
+        if accepted != total:
+            raise SystemExit(f"microfleet accepted {accepted} of {total} records")
+        return accepted / elapsed
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def rows_for(batches: dict[str, list[list[dict[str, Any]]]]) -> list[tuple[Any, ...]]:
+    """The telemetry rows Microfleet would store (digests and all), built outside the timed part."""
+    rows = []
+    for vehicle_batches in batches.values():
+        for batch in vehicle_batches:
+            for item in batch:
+                record = msgspec.convert(item, TelemetryRecord)
+                rows.append(record_to_row(record, record_digest(record), START_MS))
+    return rows
+
+
+def raw_sqlite_rate(settings: Settings, rows: list[tuple[Any, ...]]) -> float:
+    """executemany of INSERT OR IGNORE in one transaction, into the migrated telemetry table."""
+    import sqlite3
+
+    services = build_services(settings)
+    for vehicle_id in {r[0] for r in rows}:
+        services.admin.add_vehicle(vehicle_id)
+    services.close()
+    columns = TELEMETRY_COLUMNS
+    values = rows
+    path = settings.database_url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    sql = f"INSERT OR IGNORE INTO telemetry ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    started = time.perf_counter()
+    for i in range(0, len(values), BATCH_RECORDS):  # one transaction per batch, as Microfleet commits
+        with conn:
+            conn.executemany(sql, values[i : i + BATCH_RECORDS])
+    elapsed = time.perf_counter() - started
+    stored = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]
+    conn.close()
+    if stored != len(rows):
+        raise SystemExit(f"raw sqlite stored {stored} of {len(rows)}")
+    return len(rows) / elapsed
+
+
+def raw_postgres_rates(settings: Settings, rows: list[tuple[Any, ...]]) -> tuple[float, float]:
+    """Binary COPY to staging + INSERT … ON CONFLICT DO NOTHING, and plain COPY (ceiling)."""
+    services = build_services(settings)
+    for vehicle_id in {r[0] for r in rows}:
+        services.admin.add_vehicle(vehicle_id)
+    services.close()
+    columns = TELEMETRY_COLUMNS
+    types = list(POSTGRES_COPY_TYPES)
+    values = rows
+    url = settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    collist = ", ".join(columns)
+    with psycopg.connect(url, options=f"-csearch_path={settings.database_schema}") as conn:
+        conn.execute("CREATE TEMP TABLE staging (LIKE telemetry INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(0, len(values), BATCH_RECORDS):
+            with conn.transaction():
+                with conn.cursor().copy(f"COPY staging ({collist}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(types)
+                    for row in values[i : i + BATCH_RECORDS]:
+                        copy.write_row(row)
+                conn.execute(
+                    f"INSERT INTO telemetry ({collist}) SELECT {collist} FROM staging ON CONFLICT DO NOTHING"
+                )
+        idempotent = len(rows) / (time.perf_counter() - started)
+        stored = conn.execute("SELECT count(*) FROM telemetry").fetchone()[0]  # type: ignore[index]
+        if stored != len(rows):
+            raise SystemExit(f"raw postgres stored {stored} of {len(rows)}")
+        conn.execute("TRUNCATE telemetry")
+        conn.commit()
+        started = time.perf_counter()
+        for i in range(0, len(values), BATCH_RECORDS):
+            with (
+                conn.transaction(),
+                conn.cursor().copy(f"COPY telemetry ({collist}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(types)
+                for row in values[i : i + BATCH_RECORDS]:
+                    copy.write_row(row)
+        plain = len(rows) / (time.perf_counter() - started)
+    return idempotent, plain
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="20k records instead of 200k")
+    args = parser.parse_args()
+    n_vehicles, per_vehicle = (10, 2000) if args.quick else (40, 5000)
+    batches = make_batches(n_vehicles, per_vehicle, args.seed)
+    rows = rows_for(batches)
+    console = Console()
+    console.print(f"{len(rows)} records, {n_vehicles} vehicles, batches of {BATCH_RECORDS}")
+
+    db_name = f"microfleet_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    pg_url = (
+        POSTGRES_ADMIN_URL.rpartition("/")[0].replace("postgresql://", "postgresql+psycopg://")
+        + f"/{db_name}"
+    )
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            mf_sqlite = microfleet_rate(Settings(database_url=f"sqlite:///{tmp}/mf.db"), batches)
+            raw_sqlite = raw_sqlite_rate(Settings(database_url=f"sqlite:///{tmp}/raw.db"), rows)
+        mf_pg = microfleet_rate(Settings(database_url=pg_url, database_schema="mf"), batches)
+        raw_pg, plain_pg = raw_postgres_rates(Settings(database_url=pg_url, database_schema="raw"), rows)
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+    figures = [
+        ("records/s sqlite", "microfleet", mf_sqlite, "records/s"),
+        ("records/s sqlite", "raw bulk insert", raw_sqlite, "records/s"),
+        ("records/s postgres", "microfleet", mf_pg, "records/s"),
+        ("records/s postgres", "raw bulk insert", raw_pg, "records/s"),
+        ("records/s postgres plain copy", "raw bulk insert", plain_pg, "records/s"),
+        ("ratio to raw sqlite", "microfleet", mf_sqlite / raw_sqlite, "ratio"),
+        ("ratio to raw postgres", "microfleet", mf_pg / raw_pg, "ratio"),
+    ]
+    rows_out = [
+        {"metric": m, "system": system, "value": round(v, 3) if unit == "ratio" else round(v), "unit": unit}
+        for m, system, v, unit in figures
+    ]
+    table = Table("metric", "microfleet", "raw bulk insert", title="Ingest throughput (batches of 500)")
+    table.add_row("records/s sqlite", f"{mf_sqlite:,.0f}", f"{raw_sqlite:,.0f}")
+    table.add_row("records/s postgres", f"{mf_pg:,.0f}", f"{raw_pg:,.0f}")
+    table.add_row("records/s postgres plain copy", "", f"{plain_pg:,.0f}")
+    table.add_row("ratio to raw sqlite", f"{mf_sqlite / raw_sqlite:.2f}", "1")
+    table.add_row("ratio to raw postgres", f"{mf_pg / raw_pg:.2f}", "1")
+    console.print(table)
+    command = "python bench/ingest.py --seed " + str(args.seed) + (" --quick" if args.quick else "")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps({"benchmark": "ingest", "command": command, "rows": rows_out}, indent=2) + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
