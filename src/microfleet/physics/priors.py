@@ -64,9 +64,9 @@ USABLE_FRACTION_SOURCE = (
 PACK_SPECIFIC_ENERGY_WH_PER_KG = 125.0
 
 # 12 V auxiliaries (controllers, pumps, lights off) during a type-approval test: FASTSim's bundled
-# 2022 Renault Zoe file uses 0.3 kW for aux; micro cars run fewer systems, so 0.25 kW is used.
+# 2022 Renault Zoe file uses pwr_aux_base_watts = 250 W; the same 0.25 kW is used here.
 AUX_BASE_KW = 0.25
-AUX_SOURCE = "prior: 0.25 kW 12 V load (FASTSim 3.1 bundled Renault Zoe file: pwr_aux 0.3 kW)"
+AUX_SOURCE = "prior: 0.25 kW 12 V load (FASTSim 3.1 bundled 2022 Renault Zoe file: pwr_aux_base_watts 250)"
 
 
 @dataclass(frozen=True, slots=True)
