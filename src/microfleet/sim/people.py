@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from microfleet.sim.city import Places, RoadNetwork
-from microfleet.sim.reference import EPR_GAMMA, EPR_RHO, MobilityFigures
+from microfleet.sim.reference import CITED_CAR_COMMUTE_KM, EPR_GAMMA, EPR_RHO, MobilityFigures
 
 # Share of car owners who commute by car on weekdays: Shanghai 2014 survey, commute trips 1.04 of 2.16
 # trips per person-day (≈ 48%); rounded to 0.5 (mobility/README §1).
@@ -62,7 +63,9 @@ class Leg:
 def make_person(net: RoadNetwork, places: Places, rng: np.random.Generator) -> Person:
     """Draw one owner's home, work, known places, driving style and charging habits."""
     home = int(rng.choice(places.home))
-    work = int(rng.choice(places.work))
+    # Commute length: lognormal around the cited 8.11 km car commute (spread assumed), within the city.
+    commute_km = min(float(rng.lognormal(np.log(CITED_CAR_COMMUTE_KM), 0.4)), CITY_MAX_TRIP_KM)
+    work = place_at_distance(net, places.work, home, commute_km, rng)
     known = [int(x) for x in rng.choice(places.other, KNOWN_PLACES_AT_START)]
     dist = net.distance_m(home, places.charger_ac)
     aggr = float(rng.beta(2.0, 3.0))
@@ -93,10 +96,10 @@ def draw_trip_km(mobility: MobilityFigures, rng: np.random.Generator) -> float:
 
 
 def place_at_distance(
-    net: RoadNetwork, places: Places, origin: int, km: float, rng: np.random.Generator
+    net: RoadNetwork, candidates: npt.NDArray[np.int64], origin: int, km: float, rng: np.random.Generator
 ) -> int:
-    """A place node whose straight-line distance from ``origin`` is close to ``km``."""
-    sample = rng.choice(places.other, 512)
+    """A candidate node whose road distance from ``origin`` is likely close to ``km``."""
+    sample = rng.choice(candidates, 512)
     err = np.abs(net.distance_m(origin, sample) / 1000.0 - km / 1.3)  # 1.3: road over straight-line distance
     return int(sample[int(np.argmin(err))])
 
@@ -112,7 +115,7 @@ def _other_place(
     """Exploration or preferential return (Song et al. 2010): a new place with P = rho × S^-gamma."""
     distinct = len(person.known) + 2
     if rng.random() < EPR_RHO * distinct ** (-EPR_GAMMA):
-        node = place_at_distance(net, places, origin, draw_trip_km(mob, rng), rng)
+        node = place_at_distance(net, places.other, origin, draw_trip_km(mob, rng), rng)
         person.known.append(node)
         person.visits.append(1)
         return node, True

@@ -75,10 +75,17 @@ class Dispatcher:
         per_hour = rng.poisson(rate * mob.departure_hour_share[1 if weekend else 0])
         times = np.sort(np.concatenate([(h + rng.random(k)) * 3600.0 for h, k in enumerate(per_hour)]))
         legs: list[Leg] = []
+        for car in self.cars:  # cars left low by yesterday's rentals go to a depot first thing
+            if car.est_soc_pct < RELOCATE_BELOW_PCT:
+                legs += self._relocate(car, max(car.free_at_s, day * 86400.0), net, places)
         locations = np.array([c.location for c in self.cars])
         for t_day in times:
             t = day * 86400.0 + float(t_day)
-            pickup = int(rng.choice(places.other))
+            # Customers book through the app where cars are: near a random fleet car's parking place.
+            near = int(rng.choice(locations))
+            pickup = place_at_distance(
+                net, places.other, near, float(rng.uniform(0.0, WALK_RADIUS_M / 1000.0)), rng
+            )
             free = np.array([c.free_at_s <= t and c.est_soc_pct > RELOCATE_BELOW_PCT for c in self.cars])
             dist = net.distance_m(pickup, locations)
             dist[~free] = np.inf
@@ -89,7 +96,7 @@ class Dispatcher:
                 continue
             car = self.cars[best]
             km = draw_trip_km(mob, rng)
-            dropoff = place_at_distance(net, places, car.location, km, rng)
+            dropoff = place_at_distance(net, places.other, car.location, km, rng)
             self.bookings.append(
                 Booking(booking, t, self.zone_of(net, pickup), car.vehicle, car.location, dropoff)
             )
@@ -100,11 +107,19 @@ class Dispatcher:
             car.est_soc_pct -= km * PLAN_WH_PER_KM / 10.0 / car.usable_kwh
             car.location = dropoff
             if car.est_soc_pct < RELOCATE_BELOW_PCT:
-                depot = int(places.depot[int(np.argmin(net.distance_m(dropoff, places.depot)))])
-                legs.append(Leg(car.vehicle, car.free_at_s, dropoff, depot, "relocate_charge", False))
-                charge_h = (DEPOT_CHARGE_TO_PCT - car.est_soc_pct) / 100.0 * car.usable_kwh / car.charge_kw
-                car.free_at_s += 1800.0 + charge_h * 3600.0
-                car.est_soc_pct = DEPOT_CHARGE_TO_PCT
-                car.location = depot
+                legs += self._relocate(car, car.free_at_s, net, places)
             locations[best] = car.location
         return legs
+
+    @staticmethod
+    def _relocate(car: SharedCar, t: float, net: RoadNetwork, places: Places) -> list[Leg]:
+        """Send a low car to the nearest depot to charge; it is out of service until charged."""
+        depot = int(places.depot[int(np.argmin(net.distance_m(car.location, places.depot)))])
+        if depot == car.location:
+            return []
+        leg = Leg(car.vehicle, t, car.location, depot, "relocate_charge", False)
+        charge_h = (DEPOT_CHARGE_TO_PCT - car.est_soc_pct) / 100.0 * car.usable_kwh / car.charge_kw
+        car.free_at_s = t + 1800.0 + charge_h * 3600.0
+        car.est_soc_pct = DEPOT_CHARGE_TO_PCT
+        car.location = depot
+        return [leg]

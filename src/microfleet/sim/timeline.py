@@ -174,6 +174,8 @@ def run_vehicle(
         depart = max(d.leg.depart_s, stop.start_s + MIN_DWELL_S)
         if depart >= end_s:
             break
+        if d.leg.destination == stop.node:  # the car was moved to where this leg goes: nothing to drive
+            continue
         if d.leg.origin != stop.node:  # the car was moved (to a charger): drive from where it really is
             new = drive(v, stop.node, d.leg.destination, depart)
             d = LegDrive(
