@@ -12,13 +12,17 @@ DAY0_MS = 1_763_942_400_000  # 2025-11-24T00:00:00Z
 HOME = (31.2304, 121.4737)
 
 
-def day_records(vehicle_id: str, day0_ms: int = DAY0_MS) -> list[TelemetryRecord]:
-    """About 1,700 records: quiet night, a 20 min drive, 60 min AC charge + 20 min idle, drive home."""
+def day_records(vehicle_id: str, day0_ms: int = DAY0_MS, offset_a: float = 0.0) -> list[TelemetryRecord]:
+    """About 780 records: quiet night, a 20 min drive, 60 min AC charge + 20 min idle, a nap, drive home.
+
+    ``offset_a`` is added to every pack current, as a current sensor's zero offset would.
+    """
     out: list[TelemetryRecord] = []
     lat, lon = HOME
     odo, soc = 1200.0, 70.0
 
     def add(t_s: float, **kw: Any) -> None:
+        kw["pack_current_a"] = round(kw["pack_current_a"] + offset_a, 3)
         out.append(TelemetryRecord(vehicle_id=vehicle_id, ts_ms=day0_ms + int(t_s * 1000), **kw))
 
     base = {"pack_voltage_v": 340.0, "ambient_temp_c": 12.0}
@@ -28,7 +32,7 @@ def day_records(vehicle_id: str, day0_ms: int = DAY0_MS) -> list[TelemetryRecord
             gear="P",
             ignition_on=False,
             speed_kmh=0.0,
-            pack_current_a=0.1,
+            pack_current_a=0.0,
             soc_pct=soc,
             lat_deg=lat,
             lon_deg=lon,
@@ -110,6 +114,20 @@ def day_records(vehicle_id: str, day0_ms: int = DAY0_MS) -> list[TelemetryRecord
         lon_deg=lon,
         **base,
     )
+    for t in range(t4 + 600, t4 + 1800, 300):  # a nap before driving home
+        add(
+            t,
+            gear="P",
+            ignition_on=False,
+            speed_kmh=0.0,
+            charger_connected=False,
+            pack_current_a=0.0,
+            soc_pct=round(soc, 2),
+            lat_deg=lat,
+            lon_deg=lon,
+            **base,
+        )
+    t4 += 1800
     for t in range(t4 + 60, t4 + 60 + 1200, 5):  # home again
         lat -= 50 / 111_195
         odo += 0.05
@@ -133,7 +151,7 @@ def day_records(vehicle_id: str, day0_ms: int = DAY0_MS) -> list[TelemetryRecord
             gear="P",
             ignition_on=False,
             speed_kmh=0.0,
-            pack_current_a=0.1,
+            pack_current_a=0.0,
             soc_pct=round(soc, 2),
             lat_deg=lat,
             lon_deg=lon,

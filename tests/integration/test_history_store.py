@@ -61,18 +61,13 @@ def test_a_day_in_order_gives_two_drives_and_one_charge(
     assert charge["energy_grid_kwh"] == pytest.approx(3.3, rel=0.01)
     assert charge["losses_kwh"] == pytest.approx(0.33, rel=0.02)
     assert charge["idle_after_full_s"] == pytest.approx(1230, abs=31)
+    assert charge["end_ts_ms"] - charge["start_ts_ms"] == 4800_000
     assert charge["current_kind"] == "AC"
     assert charge["end_reason"] == "unplugged"
     assert charge["place_id"] is None  # charged away from home: no tariff, no cost
     assert [s["status"] for s in states] == [
-        "asleep",
-        "driving",
-        "parked",
-        "charging",
-        "parked",
-        "driving",
-        "asleep",
-    ]
+        "asleep", "driving", "parked", "charging", "asleep", "parked", "asleep", "driving", "asleep"
+    ]  # fmt: skip
     assert any(d["asleep"] for d in drains)
 
 
@@ -140,3 +135,13 @@ def test_gps_jump_is_excluded_with_a_reason(car: tuple[Services, HistoryStore, H
     assert "GPS jump" in excluded["detail"]
     drives = store.drives("car-h", *FOREVER)
     assert drives[0]["distance_gps_km"] < 12.5
+
+
+def test_the_current_sensor_offset_is_read_asleep_and_taken_off(
+    car: tuple[Services, HistoryStore, HistoryDeriver],
+) -> None:
+    services, store, deriver = car
+    ingest(services, deriver, day_records("car-h", offset_a=0.3))  # 0.3 A x 340 V = 102 W: still asleep
+    drives, charges, _, _ = snapshot(store)
+    assert charges[0]["energy_added_kwh"] == pytest.approx(0.9 * 3.3, rel=0.005)
+    assert drives[0]["energy_used_kwh"] == pytest.approx(15 * 1195 / 3600, rel=0.01)

@@ -23,6 +23,8 @@ from microfleet.domain.vehicle_state import TelemetryColumns
 # IEC 62196-2 Type 2 AC tops out at 22 kW (3 x 32 A x 230 V); above it only DC is possible.
 AC_MAX_POWER_KW: Final = 22.0
 AC_VOLTAGE_MIN_V: Final = 50.0  # an on-board charger reporting mains voltage is charging on AC
+# Flows of energy this close on one plug-in are one session (a BMS balancing pause, a brief power cut).
+PAUSE_MERGE_S: Final = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,35 +66,44 @@ class ChargeSession:
 def charge_windows(
     cols: TelemetryColumns, spans: Sequence[tuple[int, int]], drive_starts_ms: npt.NDArray[np.int64]
 ) -> list[tuple[ChargeWindow, str]]:
-    """Merge the charging spans of one plug-in into sessions and find where each session ends.
+    """Turn charging spans into sessions and find where each session ends.
 
     ``spans`` are record index pairs (first charging record, first record after charging; ``len`` if
-    still charging); ``drive_starts_ms`` are DriveStarted times, ascending. A session ends at the first
-    record unplugged or the first record of a drive; without a plug signal, when energy stops. The
-    reason is ``unplugged``, ``drove_off``, ``stopped`` or ``open`` (still plugged at the window's end).
+    still charging); ``drive_starts_ms`` are DriveStarted times, ascending. Like TeslaMate's charging
+    processes, each flow of energy is one session; flows less than :data:`PAUSE_MERGE_S` apart on the
+    same plug-in are one. A session ends at the next session, the first record unplugged, the first
+    record of a drive or, without a plug signal, when energy stops. The reason is ``unplugged``,
+    ``drove_off``, ``next_charge``, ``stopped`` or ``open`` (still plugged at the window's end).
     """
     n = len(cols)
+    ts = cols.ts_ms
     unplugged = np.flatnonzero(cols.charger_connected == 0.0)
-    sessions: list[tuple[ChargeWindow, str]] = []
+    merged: list[list[int]] = []
     for s, e in spans:
+        if merged and not np.isnan(cols.charger_connected[s]):
+            prev_end = merged[-1][1]
+            u = int(np.searchsorted(unplugged, prev_end))
+            same_plug = u >= unplugged.size or int(unplugged[u]) >= s
+            d = int(np.searchsorted(drive_starts_ms, ts[prev_end - 1], side="right"))
+            no_drive = d >= drive_starts_ms.size or int(drive_starts_ms[d]) > int(ts[s])
+            if same_plug and no_drive and (int(ts[s]) - int(ts[prev_end - 1])) <= PAUSE_MERGE_S * 1000:
+                merged[-1][1] = e
+                continue
+        merged.append([s, e])
+    sessions: list[tuple[ChargeWindow, str]] = []
+    for k, (s, e) in enumerate(merged):
         power_end = min(e, n) - 1
         if np.isnan(cols.charger_connected[s]):
-            end, reason = min(e, n - 1), "stopped" if e < n else "open"
-        else:
-            u = int(np.searchsorted(unplugged, s))
-            nxt_unplug = int(unplugged[u]) if u < unplugged.size else n
-            d = int(np.searchsorted(drive_starts_ms, cols.ts_ms[s], side="right"))
-            nxt_drive = (
-                int(np.searchsorted(cols.ts_ms, drive_starts_ms[d])) if d < drive_starts_ms.size else n
-            )
-            end = min(nxt_unplug, nxt_drive)
-            reason = "open" if end >= n else "unplugged" if end == nxt_unplug else "drove_off"
-            end = min(end, n - 1)
-        if sessions and sessions[-1][0].end > s and sessions[-1][1] != "stopped":
-            first = sessions.pop()[0].start  # still the same plug-in: one session
-            sessions.append((ChargeWindow(first, power_end, end), reason))
-        else:
-            sessions.append((ChargeWindow(s, power_end, end), reason))
+            sessions.append((ChargeWindow(s, power_end, min(e, n - 1)), "stopped" if e < n else "open"))
+            continue
+        u = int(np.searchsorted(unplugged, s))
+        ends = {"unplugged": int(unplugged[u]) if u < unplugged.size else n}
+        d = int(np.searchsorted(drive_starts_ms, ts[s], side="right"))
+        ends["drove_off"] = int(np.searchsorted(ts, drive_starts_ms[d])) if d < drive_starts_ms.size else n
+        ends["next_charge"] = merged[k + 1][0] if k + 1 < len(merged) else n
+        reason = min(ends, key=lambda r: ends[r])
+        end = ends[reason]
+        sessions.append((ChargeWindow(s, power_end, min(end, n - 1)), reason if end < n else "open"))
     return sessions
 
 
@@ -106,16 +117,19 @@ def summarise_charge(
     """Compute a :class:`ChargeSession` from the records of its window."""
     w = cols.slice(window.start, window.end + 1)
     ts = w.ts_ms
+    k = window.power_end - window.start
+    # Energy is integrated while it flows (up to the first record after the last charging one): an idle
+    # plugged car's sensor offset must not add up over hours.
+    flow = slice(0, min(k + 2, len(w)))
     power = pack_power_kw(w)
     has_pack = bool(np.any(~np.isnan(power)))
-    added = -integrate_kwh(ts, np.minimum(power, 0.0)) if has_pack else None
+    added = -integrate_kwh(ts[flow], np.minimum(power[flow], 0.0)) if has_pack else None
     grid_kw = w.charger_power_kw
     has_grid = bool(np.any(~np.isnan(grid_kw)))
-    grid = integrate_kwh(ts, grid_kw) if has_grid else None
+    grid = integrate_kwh(ts[flow], grid_kw[flow]) if has_grid else None
     flow_kw = grid_kw if has_grid else np.maximum(-power, 0.0)
     flowing = np.nan_to_num(flow_kw, nan=0.0)
     peak = float(flowing.max()) if (has_grid or has_pack) else None
-    k = window.power_end - window.start
     span_h = (int(ts[k]) - int(ts[0])) / 3_600_000
     energy = grid if grid is not None else added
     mean = energy / span_h if energy is not None and span_h > 0 else None

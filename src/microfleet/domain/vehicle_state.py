@@ -130,12 +130,15 @@ class StateThresholds:
     min_trip_m: float = 500.0  # report.trip.minimalTripDistance
     min_parking_s: float = 300.0  # report.trip.minimalParkingDuration
     offline_gap_s: float = 3600.0  # report.trip.minimalNoDataDuration
-    # Below these a reading is sensor noise at standstill (GPS speed jitter ~0.5 km/h; a BMS current
-    # sensor's offset is a few hundred mA): Microfleet's own choice, checked on the twin.
+    # Below these a reading is sensor noise at standstill (GPS speed jitter ~0.5 km/h). Asleep, the pack's
+    # contactors are open and only the current sensor's zero offset shows (Hall sensors: ~0.3 A 1 sigma,
+    # ~0.5 % of a 60 A range: ~30 W at 100 V); awake, a small EV's DC/DC, BMS and modem draw >= 200 W.
+    # Microfleet's own choices, checked on the twin.
     moving_speed_kmh: float = 2.0
     charging_power_kw: float = 0.05
-    charging_current_a: float = 0.5
-    sleep_current_a: float = 0.3
+    charging_current_a: float = 1.5
+    sleep_power_w: float = 120.0
+    sleep_current_a: float = 1.0  # when the pack voltage is not reported
 
 
 DEFAULT_THRESHOLDS: Final = StateThresholds()
@@ -251,8 +254,12 @@ def classify_columns(
     )
     plug = cols.charger_connected
     charging = ~driving & ~moving & power_in & ((plug == 1.0) | np.isnan(plug))
-    quiet = ~np.isnan(current) & (np.abs(np.nan_to_num(current)) <= th.sleep_current_a)
-    asleep = ~driving & ~charging & (ign != 1.0) & quiet & (plug != 1.0)
+    amps = np.abs(np.nan_to_num(current))
+    watts = np.abs(np.nan_to_num(current) * cols.pack_voltage_v)  # NaN where the voltage is unknown
+    quiet = ~np.isnan(current) & np.where(
+        np.isnan(watts), amps <= th.sleep_current_a, watts <= th.sleep_power_w
+    )
+    asleep = ~driving & ~charging & (ign != 1.0) & quiet
     signal = gear_known | ign_known
     out = np.full(len(cols), RecordClass.PARKED, dtype=np.int8)
     out[~signal & moving] = RecordClass.MOVING

@@ -12,7 +12,7 @@ changes nothing, and no record is ever counted in two drives or charges.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -102,7 +102,6 @@ _STATUS_AFTER: dict[type, VehicleStatus] = {
     WokeUp: VehicleStatus.PARKED,
     WentOffline: VehicleStatus.OFFLINE,
 }
-_SIGNAL_SETTLED = {int(RecordClass.ASLEEP), int(RecordClass.PARKED), int(RecordClass.CHARGING)}
 
 
 def derive_history(
@@ -123,13 +122,15 @@ def derive_history(
     charge_spans: list[tuple[int, int]] = []
     open_drive: int | None = None
     open_charge: int | None = None
+    offset = _ZeroOffset(w, events)
     for ev in events:
         i = int(np.searchsorted(ts, ev.ts_ms))
         if isinstance(ev, DriveStarted):
             open_drive = i
             drive_starts.append(ev.ts_ms)
         elif isinstance(ev, DriveEnded) and open_drive is not None:
-            drives.append(summarise_drive(w.slice(open_drive, i + 1), ev.reason, ctx.usable_kwh, ctx.places))
+            drive_w = offset.corrected(w.slice(open_drive, i + 1))
+            drives.append(summarise_drive(drive_w, ev.reason, ctx.usable_kwh, ctx.places))
             open_drive = None
         elif isinstance(ev, ChargeStarted):
             open_charge = i
@@ -137,14 +138,61 @@ def derive_history(
             charge_spans.append((open_charge, i + 1 if ev.reason == "data_gap" else i))
             open_charge = None
     if open_drive is not None and n:
-        drives.append(summarise_drive(w.slice(open_drive, n), "open", ctx.usable_kwh, ctx.places))
+        drive_w = offset.corrected(w.slice(open_drive, n))
+        drives.append(summarise_drive(drive_w, "open", ctx.usable_kwh, ctx.places))
     if open_charge is not None:
         charge_spans.append((open_charge, n))
     windows = charge_windows(w, charge_spans, np.array(drive_starts, dtype=np.int64))
-    charges = [summarise_charge(w, cw, reason, ctx.places, ctx.tariffs) for cw, reason in windows]
+    charges = [
+        summarise_charge(offset.corrected(w, cw.start), cw, reason, ctx.places, ctx.tariffs)
+        for cw, reason in windows
+    ]
     plugged = [(c.start_ts_ms, c.end_ts_ms) for c in charges]
     spans = _spans(w, events, start, end_state, plugged)
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
+
+
+class _ZeroOffset:
+    """The pack current sensor's zero offset, read where the true current is zero: asleep.
+
+    Asleep, the contactors are open, so the median current of the latest asleep spell before a drive or
+    charge (not across an offline gap) is the sensor's offset, and is taken off before integrating.
+    Resume points sit only at the start of asleep spells, so every window that re-derives a drive or a
+    charge holds that spell too, and a recompute finds the same offset.
+    """
+
+    def __init__(self, w: TelemetryColumns, events: list[VehicleEvent]) -> None:
+        self._w = w
+        self._spells: list[tuple[int, int]] = []  # asleep (start, end) times; end = -1 for offline
+        asleep_since: int | None = None
+        for ev in events:
+            if isinstance(ev, WentAsleep):
+                asleep_since = ev.ts_ms
+                continue
+            if asleep_since is not None:
+                self._spells.append((asleep_since, ev.ts_ms))
+                asleep_since = None
+            if isinstance(ev, WentOffline):
+                self._spells.append((ev.ts_ms, -1))
+        self._ends = np.array([e if e >= 0 else s for s, e in self._spells], dtype=np.int64)
+
+    def offset_a(self, at_ms: int) -> float:
+        """Offset in amperes for an activity starting at ``at_ms`` (0 when no asleep spell is known)."""
+        k = int(np.searchsorted(self._ends, at_ms, side="right")) - 1
+        if k < 0 or self._spells[k][1] < 0:
+            return 0.0
+        start, end = self._spells[k]
+        ts = self._w.ts_ms
+        current = self._w.pack_current_a[int(np.searchsorted(ts, start)) : int(np.searchsorted(ts, end))]
+        current = current[~np.isnan(current)]
+        return float(np.median(current)) if current.size else 0.0
+
+    def corrected(self, w: TelemetryColumns, first: int = 0) -> TelemetryColumns:
+        """``w`` with the offset for its record ``first`` taken off the pack current."""
+        off = self.offset_a(int(w.ts_ms[first])) if len(w) else 0.0
+        if off == 0.0:
+            return w
+        return replace(w, pack_current_a=w.pack_current_a - off)
 
 
 def _spans(
@@ -194,8 +242,8 @@ def _spans(
             i < len(w)
             and int(ts[i]) == t0
             and i > 0
-            and int(classes[i]) in _SIGNAL_SETTLED
-            and status is not VehicleStatus.DRIVING
+            and int(classes[i]) == RecordClass.ASLEEP
+            and status is VehicleStatus.ASLEEP
             and not inside_charge
         ):
             lat, lon = float(w.lat_deg[i - 1]), float(w.lon_deg[i - 1])

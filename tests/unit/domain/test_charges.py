@@ -36,7 +36,7 @@ def plug_in(power_kw: list[float], plugged: list[float], ac_v: float = 220.0) ->
 
 
 def test_a_pause_while_plugged_is_one_session_and_unplug_ends_it() -> None:
-    cols = plug_in([0, 3, 3, 0, 0, 3, 3, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+    cols = plug_in([0, 3, 3, 0, 0, 3, 3, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 0])  # 2 min pause
     windows = charge_windows(cols, [(1, 3), (5, 7)], np.array([], dtype=np.int64))
     assert [(w.start, w.power_end, w.end, r) for w, r in windows] == [(1, 6, 9, "unplugged")]
 
@@ -76,3 +76,13 @@ def test_still_plugged_at_the_end_is_open() -> None:
     cols = plug_in([3.0] * 5, [1] * 5)
     ((w, reason),) = charge_windows(cols, [(0, 5)], np.array([], dtype=np.int64))
     assert (w.power_end, w.end, reason) == (4, 4, "open")
+
+
+def test_a_long_pause_starts_a_new_session_like_teslamate() -> None:
+    power = [3.0] * 5 + [0.0] * 20 + [3.0] * 5 + [0.0, 0.0]
+    cols = plug_in(power, [1] * 31 + [0])
+    windows = charge_windows(cols, [(0, 5), (25, 30)], np.array([], dtype=np.int64))
+    assert [(w.start, w.power_end, w.end, r) for w, r in windows] == [
+        (0, 4, 25, "next_charge"),
+        (25, 29, 31, "unplugged"),
+    ]

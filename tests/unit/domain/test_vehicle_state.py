@@ -36,7 +36,7 @@ def rec(dt_s: float = 0, **signals: Any) -> TelemetryRecord:
 PARKED_AWAKE = {"gear": "P", "ignition_on": False, "pack_current_a": 2.0, "speed_kmh": 0.0}
 IN_DRIVE = {"gear": "D", "ignition_on": True, "pack_current_a": 40.0, "speed_kmh": 30.0}
 PLUGGED_POWER = {**PARKED_AWAKE, "charger_connected": True, "charger_power_kw": 3.3, "pack_current_a": -9.0}
-PLUGGED_IDLE = {**PARKED_AWAKE, "charger_connected": True, "charger_power_kw": 0.0, "pack_current_a": 0.0}
+PLUGGED_IDLE = {**PARKED_AWAKE, "charger_connected": True, "charger_power_kw": 0.0}
 QUIET = {"gear": "P", "ignition_on": False, "pack_current_a": 0.1, "speed_kmh": 0.0}
 
 
@@ -74,6 +74,27 @@ TRANSITIONS = [
         [(ChargeStarted, 0)],
     ),
     ("quiet pack falls asleep", at(ST.PARKED), rec(**QUIET), ST.ASLEEP, [(WentAsleep, 0)]),
+    (
+        "quiet pack under the sensor offset falls asleep (100 V pack, 0.6 A = 60 W)",
+        at(ST.PARKED),
+        rec(**{**QUIET, "pack_current_a": 0.6, "pack_voltage_v": 100.0}),
+        ST.ASLEEP,
+        [(WentAsleep, 0)],
+    ),
+    (
+        "awake draw of a 340 V pack is not sleep (1 A = 340 W)",
+        at(ST.PARKED),
+        rec(**{**QUIET, "pack_current_a": 1.0, "pack_voltage_v": 340.0}),
+        ST.PARKED,
+        [],
+    ),
+    (
+        "full and quiet while plugged falls asleep",
+        at(ST.CHARGING),
+        rec(**{**PLUGGED_IDLE, "pack_current_a": 0.1}),
+        ST.ASLEEP,
+        [(ChargeEnded, 0), (WentAsleep, 0)],
+    ),
     (
         "drive from sleep wakes first",
         at(ST.ASLEEP),
