@@ -394,7 +394,10 @@ hits cut-off (23 °C, HVAC off). FASTSim 3.1 runs the same car on the same cappe
 bundled 2022 Renault Zoe with mass, usable pack, motor power, Cd, frontal area, RRC and auxiliary load
 overridden to ours, and `trace_miss_opts="Allow"`. Its range is usable energy / its Wh/km. `*` marks a
 usable energy taken from the 0.93 prior. The loss columns are Microfleet's: motor + inverter losses,
-energy regenerated at the shaft, and auxiliaries.
+energy regenerated at the shaft, and auxiliaries. The run-time columns time different work.
+Microfleet's is the whole drive to empty (ECM second by second over every pass, vectorised over the
+cars sharing the cycle, divided among them). FASTSim's is a single pass of the cycle. Throughput is
+compared on equal work in `bench/physics_speed.py`.
 
 {header}
 {table}
@@ -419,7 +422,11 @@ Cars FASTSim 3.1 refused to simulate (its error; shown as `nan` above):
   between 15 and 5 km/h and caps it at 30 % of motor power. Auxiliaries are equal by construction. Where
   both miss a published figure by the same amount, the cause is in the shared inputs or in the test
   procedure, not in the model structure.
-- **NEDC (Mini EV 9.2/13.8 kWh, Twizy 80): both models fall 13–20 % short.** Chinese NEDC ranges
+- **Microfleet's range sits 2–5 % below FASTSim's** on the same Wh/km-class inputs. Microfleet
+  discharges the Thevenin pack (internal I²R and RC losses, stopping when the weakest cell reaches
+  cut-off). FASTSim's bundled pack uses a constant 98.5 % efficiency and runs to its SoC floor.
+- **NEDC, Mini EV 9.2/13.8 kWh: both models fall 13–20 % short** (the Twizy 80, capped at 80 km/h,
+  is within 8 %). Chinese NEDC ranges
   came from dynamometer road-load settings that were not published. The NEDC's tolerances and
   coast-down flexibilities are documented to make type-approval energy well below real driving (ICCT,
   "From laboratory to road" series). The usable-energy prior (0.93) may also be low for these packs: with
@@ -428,6 +435,11 @@ Cars FASTSim 3.1 refused to simulate (its error; shown as `nan` above):
   75 km is WMTC, and no WMTC trace is stored; WLTC class 1 capped at 45 km/h stands in. A 48 V, 6 kW
   drivetrain likely has lower efficiency than the per-unit map assumes (high currents). The boxy body
   probably has a Cd above the 0.40 prior.
+- **WLTC class 3b, Spring 2025 (24.3 kWh), Twingo Electric, Fiat 500e 42 kWh: both models are
+  10–14 % short.** The same models land within 3 % on the 2021–2024 Springs, so the likely cause is
+  the shared Cd/RRC priors: the type-approval road-load coefficients of these cars are not public. For
+  the 2025 Spring, the usable energy also comes from the 0.93 prior, and its motor power is borrowed
+  from the 2024 sibling (48 kW for 52/74 kW cars).
 - **CLTC-P**: the stored trace matches the standard's distance but runs 34 s longer (see
   `src/microfleet/physics/cycles/README.md`). The extra idling adds only auxiliary energy, about 0.1 Wh/km.
 
@@ -449,7 +461,9 @@ ECM. The same C-rate profile drives PyBaMM's SPMe with the `Prada2013` LFP cell.
 **RMSE {ecm_rmse} mV, max |error| {ecm_max} mV**. End SoC: {ecm_soc} % (ECM) vs {ecm_soc_ref} %
 (PyBaMM, coulomb count). PyBaMM took {ecm_s} s. The ECM's OCV table was computed from the same
 `Prada2013` set. The resistances and time constants are cited priors, not fitted to PyBaMM, so the
-voltage error measures the RC-prior mismatch honestly. Later SoC estimators can be scored against
+voltage error measures the RC-prior mismatch honestly. The error grows as the run reaches low SoC,
+where the LFP curve leaves its plateau and the SPMe's solid-diffusion overpotentials (absent from a
+two-RC circuit) rise. This session did not localise it further. Later SoC estimators can be scored against
 PyBaMM as the truth.
 
 ## Energy conservation and other checks
