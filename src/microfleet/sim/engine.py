@@ -21,7 +21,7 @@ from microfleet.sim.routing import Router
 from microfleet.sim.scenario import CITY_FILES, Scenario
 from microfleet.sim.sharing import Dispatcher
 from microfleet.sim.timeline import LegDrive, Segments, Stop, run_vehicle
-from microfleet.sim.vehicles import MODELS, battery_power_kw, hvac_power_kw
+from microfleet.sim.vehicles import MODELS, TwinPhysics
 
 F64 = npt.NDArray[np.float64]
 
@@ -70,7 +70,8 @@ class Twin:
         weather = make_weather(climate, self.start.timetuple().tm_yday - 1, scenario.days,
                                scenario.temp_offset_c, np.random.default_rng([scenario.seed, 2]))  # fmt: skip
         self.world = World(net, places, load_mobility(root), weather, Router(net))
-        self.fleet: list[TwinVehicle] = make_fleet(scenario, net, places, self.rng)
+        self.physics = TwinPhysics.load(scenario.models)
+        self.fleet: list[TwinVehicle] = make_fleet(scenario, net, places, self.rng, self.physics.models)
         self.dispatcher = Dispatcher(shared_cars(self.fleet, places, self.rng))
         fault_rng = np.random.default_rng([scenario.seed, 5])  # own stream: faults never change the people
         self.faults: list[Fault] = schedule_faults(
@@ -145,12 +146,8 @@ class Twin:
         )
         ambient = float(self.world.weather.at(np.array([leg.depart_s]))[0])
         hvac_on = abs(ambient - setpoint) > tolerance
-        hvac = float(hvac_power_kw(np.array([ambient]), np.array([setpoint]), np.array([hvac_on]))[0])
+        power, hvac = self.physics.drive_power(v.model.model_id, trace.speed_mps, ambient, setpoint, hvac_on)
         n = trace.duration_s
-        power = battery_power_kw(
-            np.full(n, v.model.curb_mass_kg + 75.0), np.full(n, v.model.cda_m2), np.full(n, v.model.crr),
-            trace.speed_mps, trace.accel_mps2, np.full(n, hvac),
-        )  # fmt: skip
         traces.drives.append(trace)
         traces.power_kw.append(power)
         traces.hvac_kw.append(hvac)

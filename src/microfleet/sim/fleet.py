@@ -62,7 +62,11 @@ def registrations(scenario: Scenario) -> list[Registration]:
 
 
 def make_fleet(
-    scenario: Scenario, net: RoadNetwork, places: Places, rng: np.random.Generator
+    scenario: Scenario,
+    net: RoadNetwork,
+    places: Places,
+    rng: np.random.Generator,
+    models: dict[str, TwinModel] | None = None,
 ) -> list[TwinVehicle]:
     """Build the scenario's vehicles: the first ``(1 - sharing_share)`` are owners' cars, the rest shared."""
     fleet: list[TwinVehicle] = []
@@ -72,7 +76,7 @@ def make_fleet(
             TwinVehicle(
                 index=i,
                 vehicle_id=reg.vehicle_id,
-                model=MODELS[reg.model_id],
+                model=(models or MODELS)[reg.model_id],
                 fleet=reg.fleet_id,
                 person=make_person(net, places, rng) if owned else None,
                 # Cars 0-4 years old lose ~2%/year (assumed, LFP calendar + cycle ageing in city use).

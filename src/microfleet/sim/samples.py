@@ -79,6 +79,12 @@ def day_samples(twin: Twin, result: DayResult) -> TrueSamples:
     seg, rel = _offsets(kind, np.array(s.end_s) - start)
     order = np.lexsort((start[seg] + rel, np.array(s.vehicle)[seg]))
     seg, rel = seg[order], rel[order]
+    # A segment ends at the instant the next begins: keep one sample per (vehicle, millisecond).
+    t_ms = np.round((start[seg] + rel) * 1000.0).astype(np.int64)
+    veh = np.array(s.vehicle, dtype=np.int64)[seg]
+    keep = np.ones(seg.size, dtype=bool)
+    keep[1:] = (t_ms[1:] != t_ms[:-1]) | (veh[1:] != veh[:-1])
+    seg, rel = seg[keep], rel[keep]
     k = kind[seg]
     t = start[seg] + rel
     n = t.size

@@ -86,7 +86,11 @@ class Dispatcher:
             pickup = place_at_distance(
                 net, places.other, near, float(rng.uniform(0.0, WALK_RADIUS_M / 1000.0)), rng
             )
-            free = np.array([c.free_at_s <= t and c.est_soc_pct > RELOCATE_BELOW_PCT for c in self.cars])
+            km = draw_trip_km(mob, rng)
+            # The app offers only cars with range for the trip and the drive to a depot after it (10% margin).
+            free = np.array(
+                [c.free_at_s <= t and c.est_soc_pct - _trip_pct(c, km * 1.5) > 10.0 for c in self.cars]
+            )
             dist = net.distance_m(pickup, locations)
             dist[~free] = np.inf
             booking = len(self.bookings)
@@ -95,7 +99,6 @@ class Dispatcher:
                 self.bookings.append(Booking(booking, t, self.zone_of(net, pickup), -1, pickup, -1))
                 continue
             car = self.cars[best]
-            km = draw_trip_km(mob, rng)
             dropoff = place_at_distance(net, places.other, car.location, km, rng)
             self.bookings.append(
                 Booking(booking, t, self.zone_of(net, pickup), car.vehicle, car.location, dropoff)
@@ -104,7 +107,7 @@ class Dispatcher:
             legs.append(Leg(car.vehicle, depart, car.location, dropoff, "rental", False, booking))
             stop = float(rng.lognormal(np.log(STOP_MEDIAN_S), 0.8))
             car.free_at_s = depart + km / MEAN_SPEED_KMH * 3600.0 + stop
-            car.est_soc_pct -= km * PLAN_WH_PER_KM / 10.0 / car.usable_kwh
+            car.est_soc_pct -= _trip_pct(car, km)
             car.location = dropoff
             if car.est_soc_pct < RELOCATE_BELOW_PCT:
                 legs += self._relocate(car, car.free_at_s, net, places)
@@ -123,3 +126,8 @@ class Dispatcher:
         car.est_soc_pct = DEPOT_CHARGE_TO_PCT
         car.location = depot
         return [leg]
+
+
+def _trip_pct(car: SharedCar, km: float) -> float:
+    """Planned state-of-charge use of a trip of ``km`` (percentage points)."""
+    return km * PLAN_WH_PER_KM / 10.0 / car.usable_kwh

@@ -20,6 +20,8 @@ PUBLIC_AC_KW: Final = 7.0  # public AC post (GB/T 20234.2 single-phase 32 A ≈ 
 NO_HOME_CHARGER_PLUG_PCT: Final = 35.0  # owners without a home charger seek a public one below this (assumed)
 DC_RESCUE_PCT: Final = 12.0  # below this, owners of DC-capable cars go to a fast charger (assumed, rare)
 DC_CHARGE_TO_PCT: Final = 80.0
+LOW_SOC_PCT: Final = 20.0  # below this an owner charges wherever the car is (assumed range-anxiety level)
+LOW_RANGE_KWH: Final = 3.0  # ... or below about 25 km of city driving left, whichever is higher (assumed)
 MIN_SOC_PCT: Final = 1.0  # the BMS cuts propulsion near empty; the twin's cars never go below this
 
 
@@ -146,9 +148,18 @@ def arrive(
             d = drive(v, node, target, arrival_s + 60.0)
             arrival_s = _drive(v, d, arrival_s + 60.0, segs)
         return Stop(arrival_s, target, model.dc_charge_kw * CHARGER_EFFICIENCY, DC_CHARGE_TO_PCT, dc=True)
-    if node == person.home and person.home_charger and v.soc_pct < person.plug_threshold_pct:
+    at_home = node == person.home
+    low_pct = max(LOW_SOC_PCT, LOW_RANGE_KWH / v.capacity_kwh * 100.0)
+    if not at_home and v.soc_pct < low_pct:  # range anxiety: the nearest public AC post, now
+        target = int(places.charger_ac[int(np.argmin(net.distance_m(node, places.charger_ac)))])
+        if target != node:
+            d = drive(v, node, target, arrival_s + 60.0)
+            arrival_s = _drive(v, d, arrival_s + 60.0, segs)
+        kw = min(model.ac_charge_kw, PUBLIC_AC_KW) * CHARGER_EFFICIENCY
+        return Stop(arrival_s, target, kw, person.charge_limit_pct)
+    if at_home and person.home_charger and v.soc_pct < max(person.plug_threshold_pct, low_pct):
         return Stop(arrival_s, node, model.ac_charge_kw * CHARGER_EFFICIENCY, person.charge_limit_pct)
-    if node == person.home and not person.home_charger and v.soc_pct < NO_HOME_CHARGER_PLUG_PCT:
+    if at_home and not person.home_charger and v.soc_pct < max(NO_HOME_CHARGER_PLUG_PCT, low_pct):
         target = person.public_charger
         if target != node:
             segs.add(v, PARK, arrival_s, arrival_s + 300.0, v.soc_pct, node)

@@ -1,27 +1,27 @@
-"""The twin's car models and their energy and battery behaviour (the one place the twin uses physics).
+"""The twin's car models and the one place the twin uses :mod:`microfleet.physics`.
 
-Values marked ``catalogue`` come from ``shared/data/vehicles/catalogue.csv`` (its row cites the source);
-values marked ``assumed`` are not published for that car and are typical of its class. When
-``microfleet.physics`` lands, :func:`battery_power_kw` and :func:`pack_state` are the two functions to
-route through it.
+Road load, drivetrain losses, regeneration limits, auxiliaries and HVAC come from
+``microfleet.physics.power_breakdown`` with parameters resolved from the cited catalogue
+(``VehicleParams.from_specs``). Where the catalogue lacks a value the physics needs (the QQ Ice Cream has
+no published mass), the twin borrows the Wuling Mini EV's parameters with its own assumed mass and
+capacity, marked ``assumed`` below. Terminal voltage at sample times uses the OCV curves here (the
+physics ECM is not stepped second by second yet).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.domain.catalogue import load_catalogue
+from microfleet.errors import PhysicsInputError
+from microfleet.physics import VehicleParams, power_breakdown
+
 F64 = npt.NDArray[np.float64]
 
-GRAVITY_MPS2: Final = 9.81
-AIR_DENSITY_KGPM3: Final = 1.2  # dry air at about 20 °C, sea level (ISO 2533 standard atmosphere ≈ 1.225)
-DRIVER_MASS_KG: Final = 75.0  # one occupant, as in UN R83/R101 "mass in running order" conventions
-REGEN_SHARE: Final = 0.6  # share of braking power recovered at the wheels (assumed, typical small EV)
-DRIVETRAIN_EFFICIENCY: Final = 0.85  # battery-to-wheel, assumed mean of small PMSM drivetrains
-AUX_POWER_KW: Final = 0.15  # lights, infotainment, BMS, pumps: assumed for a small city car
 PACK_INTERNAL_RESISTANCE_OHM_PER_CELL: Final = 0.0008  # assumed, LFP/NMC prismatic ~0.5-1 mOhm per cell group
 
 # Open-circuit voltage of one cell against SoC: typical shapes of LFP and NMC cells (assumed, datasheet-like).
@@ -83,70 +83,6 @@ MODELS: Final[dict[str, TwinModel]] = {
 }  # fmt: skip
 
 
-def battery_power_kw(
-    mass_kg: F64,
-    cda_m2: F64,
-    crr: F64,
-    speed_mps: F64,
-    accel_mps2: F64,
-    hvac_kw: F64,
-) -> F64:
-    """Battery power for each sample (road load + drivetrain losses + auxiliaries + HVAC).
-
-    Parameters
-    ----------
-    mass_kg
-        Per-sample vehicle mass with driver (kg).
-    cda_m2
-        Per-sample drag area (m²).
-    crr
-        Per-sample rolling resistance coefficient (-).
-    speed_mps
-        Per-sample speed (m/s).
-    accel_mps2
-        Per-sample acceleration (m/s²); roads are flat (central Shanghai is 3-5 m above sea level).
-    hvac_kw
-        Per-sample electric power of heating / air conditioning (kW).
-
-    Returns
-    -------
-    Battery power in kW, positive = discharge, negative = regeneration.
-
-    """
-    wheel_w = speed_mps * (
-        mass_kg * GRAVITY_MPS2 * crr * (speed_mps > 0.1)
-        + 0.5 * AIR_DENSITY_KGPM3 * cda_m2 * speed_mps**2
-        + mass_kg * accel_mps2
-    )
-    battery_w = np.where(
-        wheel_w > 0, wheel_w / DRIVETRAIN_EFFICIENCY, wheel_w * REGEN_SHARE * DRIVETRAIN_EFFICIENCY
-    )
-    return np.asarray(battery_w / 1000.0 + AUX_POWER_KW + hvac_kw, dtype=np.float64)
-
-
-def hvac_power_kw(ambient_c: F64, setpoint_c: F64, on: npt.NDArray[np.bool_]) -> F64:
-    """Electric HVAC power: PTC heating below the setpoint (COP 1), AC above it (COP ≈ 2.5), capped at 3 kW.
-
-    Parameters
-    ----------
-    ambient_c
-        Outside air temperature (°C).
-    setpoint_c
-        Desired cabin temperature (°C).
-    on
-        Whether the HVAC runs.
-
-    Returns
-    -------
-    Electric power in kW. The 0.12 kW/K conductance of a small cabin is assumed.
-
-    """
-    delta_k = setpoint_c - ambient_c
-    heat_kw = np.clip(delta_k, 0.0, None) * 0.12
-    cool_kw = np.clip(-delta_k, 0.0, None) * 0.12 / 2.5
-    return np.asarray(np.where(on, np.minimum(heat_kw + cool_kw + 0.1, 3.0), 0.0), dtype=np.float64)
-
-
 def pack_state(
     soc_pct: F64, power_kw: F64, cells_series: F64, is_lfp: npt.NDArray[np.bool_]
 ) -> tuple[F64, F64, F64]:
@@ -178,3 +114,71 @@ def pack_state(
     current_a = (ocv_pack - np.sqrt(disc)) / (2.0 * r_pack)
     voltage_v = ocv_pack - r_pack * current_a
     return voltage_v, current_a, voltage_v / cells_series
+
+
+FALLBACK_MODEL_ID: Final = "wuling-hongguang-mini-ev-gen1-14kwh"  # same class and size as the QQ Ice Cream
+
+
+@dataclass(frozen=True, slots=True)
+class TwinPhysics:
+    """Physics parameters of each model in a run, and the model values the twin keeps consistent with them."""
+
+    models: dict[str, TwinModel]
+    params: dict[str, VehicleParams]
+
+    @classmethod
+    def load(cls, model_ids: tuple[str, ...]) -> TwinPhysics:
+        """Resolve each model through the cited catalogue (borrowing a sibling's parameters if it must)."""
+        catalogue = load_catalogue()
+        siblings = catalogue.all()
+        models: dict[str, TwinModel] = {}
+        params: dict[str, VehicleParams] = {}
+        for model_id in dict.fromkeys(model_ids):
+            twin = MODELS[model_id]
+            try:
+                p = VehicleParams.from_specs([catalogue.get(model_id)], siblings=siblings)
+            except PhysicsInputError:
+                base = VehicleParams.from_specs([catalogue.get(FALLBACK_MODEL_ID)], siblings=siblings)
+                p = replace(
+                    base.with_mass_kg(twin.curb_mass_kg + 75.0),
+                    model_ids=(model_id,),
+                    usable_kwh=np.array([twin.usable_kwh]),
+                )
+            params[model_id] = p
+            models[model_id] = replace(
+                twin,
+                usable_kwh=float(p.usable_kwh[0]),
+                curb_mass_kg=float(p.mass_kg[0]) - 75.0,
+                cells_series=int(p.cells_in_series[0]),
+                chemistry="LFP" if bool(p.chemistry_lfp[0]) else "NMC",
+            )
+        return cls(models, params)
+
+    def drive_power(
+        self, model_id: str, speed_mps: F64, ambient_c: float, setpoint_c: float, hvac_on: bool
+    ) -> tuple[F64, float]:
+        """Battery power each second of a drive (kW, + = discharge) and the HVAC's mean electric power (kW).
+
+        Parameters
+        ----------
+        model_id
+            The car model.
+        speed_mps
+            Speed each second (m/s).
+        ambient_c
+            Outside air temperature (°C).
+        setpoint_c
+            Cabin temperature the driver wants (°C).
+        hvac_on
+            Whether the driver runs heating or air conditioning.
+
+        Returns
+        -------
+        (battery power per second in kW, mean HVAC power in kW).
+
+        """
+        flows = power_breakdown(
+            self.params[model_id], speed_mps[None, :], 1.0,
+            ambient_temp_c=ambient_c, cabin_target_temp_c=setpoint_c, hvac_on=hvac_on,
+        )  # fmt: skip
+        return np.asarray(flows.battery_kw[0], dtype=np.float64), float(flows.hvac_kw.mean())

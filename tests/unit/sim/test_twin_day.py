@@ -112,3 +112,9 @@ def test_injected_faults_show_in_sensors_and_truth_but_not_in_a_clean_run(
     assert healthy["dtc_codes"].null_count == healthy.num_rows
     # Trips and weather are drawn from the same seed, so a fault changes sensors, not the people.
     assert days[-1].truth["trips"]["depart_ts_ms"].equals(clean[1][-1].truth["trips"]["depart_ts_ms"])
+
+
+def test_each_vehicle_sends_one_sample_per_timestamp(clean: tuple[Twin, list[DayOutput]]) -> None:
+    for day in clean[1]:
+        keys = day.telemetry.select(["vehicle_id", "ts_ms"])
+        assert keys.group_by(["vehicle_id", "ts_ms"]).aggregate([]).num_rows == keys.num_rows
