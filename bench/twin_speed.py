@@ -51,7 +51,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def live_rate(vehicles: int, seed: int) -> tuple[float, int, float, dict[str, int]]:
+def live_rate(vehicles: int, seed: int) -> tuple[float, int, float, dict[str, object]]:
     scenario = Scenario(
         vehicles=vehicles, days=1, seed=seed, vehicle_id_prefix="bench", link=LinkFaults(duplicate_p=0.01)
     )
@@ -89,6 +89,7 @@ def live_rate(vehicles: int, seed: int) -> tuple[float, int, float, dict[str, in
         "duplicate": result.duplicate,
         "rejected": result.rejected,
         "failed": result.failed,
+        "reasons": dict(result.reasons.most_common(5)),
     }
     return result.sent / wall, result.sent, wall, verdicts
 
