@@ -8,11 +8,12 @@ implements :class:`microfleet.ingest.derive.HistoryPort` on SQLite and PostgreSQ
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, fields
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,12 +24,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    case,
-    cast,
     delete,
-    func,
     insert,
-    literal,
     select,
 )
 
@@ -39,7 +36,7 @@ from microfleet.domain.summaries import ParkedDrain
 from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
 from microfleet.ingest.derive import DerivedHistory, ResumePoint, StateSpan, VehicleContext
-from microfleet.store.schema import metadata, telemetry, vehicles
+from microfleet.store.schema import metadata, vehicles
 
 
 def _key() -> list[Column[Any]]:
@@ -112,7 +109,6 @@ _FLOATS: Final = (
     "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
 )  # fmt: skip
 _BOOLS: Final = ("ignition_on", "charger_connected")
-_FETCH_ROWS: Final = 250_000
 
 
 def _state_to_json(state: VehicleState) -> str:
@@ -140,30 +136,76 @@ class HistoryStore:
     # --- the deriver's port ---------------------------------------------------------------------------
 
     def load_window(self, vehicle_id: str, from_ms: int | None) -> TelemetryColumns:
-        """The vehicle's records from ``from_ms`` on as NumPy columns (NULL = NaN)."""
-        t = telemetry.c
-        nan = cast(literal("NaN"), Float) if self._pg else literal(_NAN_SENTINEL, Float)
-        cols: list[Any] = [t.ts_ms]
-        cols += [func.coalesce(t[name], nan).label(name) for name in _FLOATS]
-        cols += [case((t[name].is_(None), nan), (t[name], 1.0), else_=0.0).label(name) for name in _BOOLS]
-        gear = case(*((t.gear == g, float(code)) for g, code in GEAR_CODES.items()), else_=-1.0)
-        cols.append(gear.label("gear_code"))
-        query = select(*cols).where(t.vehicle_id == vehicle_id)
-        if from_ms is not None:
-            query = query.where(t.ts_ms >= from_ms)
-        query = query.order_by(t.ts_ms)
-        chunks = []
-        with self._engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=_FETCH_ROWS).execute(query)
-            for part in result.partitions(_FETCH_ROWS):
-                chunks.append(np.array(part, dtype=np.float64))
+        """The vehicle's records from ``from_ms`` on as NumPy columns (NULL = NaN).
+
+        Every column comes back as one float8, so the rows have a fixed layout: PostgreSQL streams them
+        as binary COPY parsed by NumPy in one pass; SQLite's cursor feeds ``numpy.fromiter``.
+        """
         names = ["ts_ms", *_FLOATS, *_BOOLS, "gear_code"]
-        data = np.concatenate(chunks) if chunks else np.zeros((0, len(names)))
+        nan = "'NaN'::float8" if self._pg else str(_NAN_SENTINEL)
+        exprs = ["CAST(ts_ms AS " + ("float8)" if self._pg else "REAL)")]
+        exprs += [f"COALESCE({n}, {nan})" for n in _FLOATS]
+        exprs += [f"CASE WHEN {n} IS NULL THEN {nan} WHEN {n} THEN 1.0 ELSE 0.0 END" for n in _BOOLS]
+        gear = " ".join(f"WHEN '{g}' THEN {float(code)}" for g, code in GEAR_CODES.items())
+        exprs.append(f"CASE gear {gear} ELSE -1.0 END")
+        where = "vehicle_id = %s" if self._pg else "vehicle_id = ?"
+        params: list[Any] = [vehicle_id]
+        if from_ms is not None:
+            where += " AND ts_ms >= " + ("%s" if self._pg else "?")
+            params.append(from_ms)
+        real = "float8" if self._pg else "REAL"
+        columns = ", ".join(f"CAST({e} AS {real})" for e in exprs[1:])
+        sql = f"SELECT {exprs[0]}, {columns} FROM telemetry WHERE {where} ORDER BY ts_ms"
+        data = (
+            self._fetch_pg(sql, params, len(names))
+            if self._pg
+            else self._fetch_sqlite(sql, params, len(names))
+        )
         if not self._pg:
             data[data == _NAN_SENTINEL] = np.nan
-        arrays = {name: data[:, k] for k, name in enumerate(names)}
+        arrays: dict[str, Any] = {name: data[:, k] for k, name in enumerate(names)}
         arrays["ts_ms"] = data[:, 0].astype(np.int64)
-        return TelemetryColumns.from_arrays(vehicle_id, arrays)  # type: ignore[arg-type]
+        return TelemetryColumns.from_arrays(vehicle_id, arrays)
+
+    def _fetch_sqlite(self, sql: str, params: list[Any], width: int) -> npt.NDArray[np.float64]:
+        raw = self._engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute(sql, params)
+            rows = cast("Iterable[tuple[float, ...]]", cur)  # a sqlite3 cursor iterates its rows
+            flat: npt.NDArray[np.float64] = np.fromiter(rows, dtype=np.dtype((np.float64, (width,))))
+        finally:
+            raw.close()
+        return flat.reshape(-1, width)
+
+    def _fetch_pg(self, sql: str, params: list[Any], width: int) -> npt.NDArray[np.float64]:
+        # Binary COPY: 19-byte header, then per row an int16 field count and per field an int32 length
+        # and 8 bytes of big-endian float8; a 2-byte trailer (PostgreSQL docs, "COPY", Binary Format).
+        from psycopg import sql as pgsql
+
+        raw = self._engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            assert conn is not None
+            query = pgsql.SQL(sql.replace("%s", "{}")).format(*(pgsql.Literal(p) for p in params))
+            chunks = []
+            with (
+                conn.cursor() as cur,
+                cur.copy(pgsql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(query)) as copy,
+            ):
+                for chunk in copy:
+                    chunks.append(bytes(chunk))
+            raw.commit()
+        finally:
+            raw.close()
+        blob = b"".join(chunks)
+        row = np.dtype([("n", ">i2"), *((f"f{k}", [("len", ">i4"), ("v", ">f8")]) for k in range(width))])
+        body = blob[19 : 19 + (len(blob) - 21) // row.itemsize * row.itemsize]
+        parsed = np.frombuffer(body, dtype=row)
+        out = np.empty((parsed.shape[0], width))
+        for k in range(width):
+            out[:, k] = parsed[f"f{k}"]["v"]
+        return out
 
     def resume_point(self, vehicle_id: str, at_or_before_ms: int) -> ResumePoint | None:
         """The latest stored resume point at or before ``at_or_before_ms``."""

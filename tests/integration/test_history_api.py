@@ -1,0 +1,122 @@
+"""History API on SQLite and PostgreSQL: drives, charges, states, summaries, exports, access rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+
+from microfleet.api import create_app
+from microfleet.api.routes import history
+from microfleet.bootstrap import Services
+from microfleet.domain.summaries import GRID_G_PER_KWH, PETROL_CITY_CAR_G_PER_KM
+from microfleet.ingest.derive import HistoryDeriver
+from microfleet.store.history import HistoryStore
+from microfleet.store.history_report import charges_table, drives_table
+from tests.integration.test_history_day import DAY0_MS, body, day_records
+from tests.integration.world import World, bearer, build_world
+
+
+@pytest.fixture
+def world(services: Services) -> World:
+    built = build_world(services)
+    report = services.pipeline.ingest(
+        body(day_records("car-a")),
+        "application/json",
+        credential_vehicle_id="car-a",
+        source="t",
+        now_ms=DAY0_MS + 86_400_000,
+    )
+    HistoryDeriver(HistoryStore(services.engine)).ingest_landed(report)
+    return built
+
+
+@pytest.fixture
+def client(services: Services, world: World) -> Iterator[TestClient]:
+    app = create_app(services.settings, services)
+    if not any(getattr(r, "path", "") == "/api/v1/vehicles/{vehicle_id}/drives" for r in app.routes):
+        app.include_router(history.router)  # until create_app registers it
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def get(client: TestClient, token: str, path: str) -> object:
+    response = client.get(path, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_owner_reads_drives_charges_and_states(client: TestClient, world: World) -> None:
+    drives = get(client, world.tokens["ann"], "/api/v1/vehicles/car-a/drives")
+    assert isinstance(drives, list)
+    assert [round(d["distance_odometer_km"], 1) for d in drives] == [12.0, 12.0]
+    assert drives[0]["route"][0] == pytest.approx([31.2304 + 50 / 111_195, 121.4737])
+    charges = get(client, world.tokens["ann"], "/api/v1/vehicles/car-a/charges")
+    assert isinstance(charges, list)
+    assert charges[0]["current_kind"] == "AC"
+    states = get(
+        client, world.tokens["ann"], f"/api/v1/vehicles/car-a/states?from_ms={DAY0_MS + 8 * 3_600_000}"
+    )
+    assert isinstance(states, list)
+    assert states[0]["status"] == "driving"
+
+
+def test_summary_per_day_and_for_the_fleet(client: TestClient, world: World) -> None:
+    (day,) = get(client, world.tokens["ann"], "/api/v1/vehicles/car-a/summary?period=day&tz=Asia/Shanghai")  # type: ignore[misc]
+    assert day["drive_count"] == 2
+    assert day["charge_count"] == 1
+    assert day["distance_km"] == pytest.approx(23.9, abs=0.1)
+    # the fixture's car uses 417 Wh/km: on Shanghai's grid it emits more than a petrol Aygo X would
+    expected = (
+        day["distance_km"] * PETROL_CITY_CAR_G_PER_KM - day["drive_energy_kwh"] * GRID_G_PER_KWH
+    ) / 1000
+    assert day["co2_avoided_kg"] == pytest.approx(expected)
+    assert day["co2_avoided_kg"] < 0
+    (fleet_week,) = get(client, world.tokens["olga"], "/api/v1/fleet/summary?period=week")  # type: ignore[misc]
+    assert fleet_week["vehicle_count"] == 1  # the operator sees car-a, their fleet's car
+    assert fleet_week["distance_km"] == pytest.approx(day["distance_km"])
+    bob = get(client, world.tokens["bob"], "/api/v1/fleet/summary?period=month")
+    assert bob == []  # bob's car has no history
+
+
+def test_csv_and_geojson_exports(client: TestClient, world: World) -> None:
+    response = client.get("/api/v1/vehicles/car-a/drives.csv", headers=bearer(world.tokens["ann"]))
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 2
+    assert float(rows[0]["energy_used_kwh"]) > 0
+    geo = client.get("/api/v1/vehicles/car-a/drives.geojson", headers=bearer(world.tokens["ann"])).json()
+    assert geo["type"] == "FeatureCollection"
+    line = geo["features"][0]["geometry"]
+    assert line["type"] == "LineString"
+    assert line["coordinates"][0] == pytest.approx([121.4737, 31.2304 + 50 / 111_195])  # [lon, lat]
+
+
+@pytest.mark.parametrize("path", ["drives", "charges", "states", "summary", "drives.csv"])
+def test_someone_elses_car_is_not_found(client: TestClient, world: World, path: str) -> None:
+    response = client.get(f"/api/v1/vehicles/car-a/{path}", headers=bearer(world.tokens["bob"]))
+    assert response.status_code == 404
+
+
+def test_no_token_is_refused(client: TestClient) -> None:
+    assert client.get("/api/v1/vehicles/car-a/drives").status_code == 401
+
+
+def test_bad_window_and_zone_are_422(client: TestClient, world: World) -> None:
+    token = bearer(world.tokens["ann"])
+    assert client.get("/api/v1/vehicles/car-a/drives?from_ms=10&to_ms=5", headers=token).status_code == 422
+    assert client.get("/api/v1/vehicles/car-a/summary?tz=Mars/Olympus", headers=token).status_code == 422
+
+
+def test_cli_tables_render(services: Services, world: World) -> None:
+    console = Console(record=True, width=200)
+    console.print(drives_table(services.engine, "car-a", tz_name="Asia/Shanghai"))
+    console.print(charges_table(services.engine, "car-a"))
+    text = console.export_text()
+    assert "Drives of car-a" in text
+    assert "12.0" in text
+    assert "AC" in text
