@@ -129,6 +129,7 @@ def run_live_twin(
     *,
     speedup: float,
     on_progress: Callable[[LiveProgress], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SendResult:
     """Publish a twin live to ``base_url``, each car with its own device token; returns the totals."""
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
@@ -136,7 +137,9 @@ def run_live_twin(
         raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
     sender = HttpSender(base_url, tokens)
     try:
-        return run_live(Twin(scenario), sender, speedup=speedup, on_progress=on_progress)
+        return run_live(
+            Twin(scenario), sender, speedup=speedup, on_progress=on_progress, should_stop=should_stop
+        )
     finally:
         sender.close()
 

@@ -42,6 +42,7 @@ def run_live(
     now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     monotonic_s: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SendResult:
     """Publish the twin's scenario, ``speedup`` simulated seconds per wall second; returns the totals."""
     days = twin.scenario.days
@@ -50,10 +51,12 @@ def run_live(
     wall0 = monotonic_s()
     total = SendResult()
     for day in run_days(twin, start_ms=origin):
+        if should_stop():
+            break
         rows = day.telemetry.to_pylist()
         send_ms = np.asarray(day.send_ms)
         i = 0
-        while i < len(rows):
+        while i < len(rows) and not should_stop():
             sim_now = origin + (monotonic_s() - wall0) * speedup * 1000.0
             j = int(np.searchsorted(send_ms, sim_now, side="right"))
             if j <= i:

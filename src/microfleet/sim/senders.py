@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import httpx
@@ -58,6 +59,24 @@ _ENCODER = msgspec.json.Encoder()
 def records_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[TelemetryRecord]:
     """Protocol-v1 records from telemetry rows (absent signals dropped); raises if a row breaks protocol."""
     return [msgspec.convert({k: v for k, v in r.items() if v is not None}, TelemetryRecord) for r in rows]
+
+
+class NdjsonFileSender:
+    """Appends every record as one NDJSON line to a file (a capture of what a live run would send)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open ``path`` for appending."""
+        self._file = path.open("ab")
+
+    def send(self, vehicle_id: str, records: Sequence[TelemetryRecord]) -> SendResult:
+        """Write the records; a file accepts everything."""
+        for record in records:
+            self._file.write(_ENCODER.encode(record) + b"\n")
+        return SendResult(accepted=len(records))
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        self._file.close()
 
 
 class HttpSender:
