@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from microfleet import __version__
-from microfleet.api.errors import install_error_handlers
+from microfleet.api.errors import ErrorBody, install_error_handlers
 from microfleet.api.routes import health, quarantine, telemetry, vehicles
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import TelemetryRecord
@@ -36,6 +36,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         summary="Telematics, battery intelligence and smart charging for small electric city cars.",
         lifespan=lifespan,
+        # Every error, request validation included, is an ErrorBody (see errors.py), not FastAPI's default.
+        responses={422: {"model": ErrorBody, "description": "The request is invalid"}},
     )
     if services is not None:
         app.state.services = services

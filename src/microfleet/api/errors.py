@@ -18,6 +18,9 @@ from microfleet.errors import (
     PermissionDeniedError,
 )
 
+# Every integer the API takes lands in a BIGINT column: anything larger is refused at the door.
+INT64_MAX = 2**63 - 1
+
 STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from microfleet.api.auth import ServicesDep, UserDep
-from microfleet.api.errors import ErrorBody
+from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.domain.access import can_read_quarantine, can_replay_quarantine
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.errors import PermissionDeniedError
@@ -57,7 +57,7 @@ def list_quarantine(
     user: UserDep,
     svc: ServicesDep,
     reason: Annotated[RejectionReason | None, Query(description="only this reason")] = None,
-    after_id: Annotated[int, Query(ge=0, description="page after this quarantine id")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=INT64_MAX, description="page after this quarantine id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_replayed: bool = True,
 ) -> QuarantinePage:
@@ -84,7 +84,9 @@ def list_quarantine(
     summary="Run a quarantined record through today's validator again",
     responses={404: {"model": ErrorBody}},
 )
-def replay_quarantined(quarantine_id: int, user: UserDep, svc: ServicesDep) -> ReplayOut:
+def replay_quarantined(
+    quarantine_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, svc: ServicesDep
+) -> ReplayOut:
     """Replay one quarantined record (admin only); it is stored if it now passes."""
     if not can_replay_quarantine(user):
         raise PermissionDeniedError("only an admin may replay quarantined records")

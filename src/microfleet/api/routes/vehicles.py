@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
-from microfleet.api.errors import ErrorBody
+from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["vehicles"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -96,8 +96,8 @@ def get_vehicle(vehicle: VehicleDep, svc: ServicesDep) -> VehicleDetail:
 def get_positions(
     vehicle: VehicleDep,
     svc: ServicesDep,
-    from_ms: Annotated[int, Query(ge=0, description="window start, UTC epoch ms (inclusive)")],
-    to_ms: Annotated[int, Query(ge=0, description="window end, UTC epoch ms (exclusive)")],
+    from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window start, UTC epoch ms (inclusive)")],
+    to_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window end, UTC epoch ms (exclusive)")],
     limit: Annotated[int, Query(ge=1, le=10_000, description="most positions in this page")] = 1000,
 ) -> PositionPageOut:
     """Page through the positions a vehicle reported in ``[from_ms, to_ms)``."""
