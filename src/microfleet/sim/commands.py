@@ -6,20 +6,19 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from microfleet.errors import ConfigurationError
-from microfleet.sim.engine import Twin
-from microfleet.sim.fleet import Registration, registrations
-from microfleet.sim.live import LiveProgress, run_live
-from microfleet.sim.run import simulate_to_dir
-from microfleet.sim.scenario import Scenario, load_scenario
-from microfleet.sim.senders import HttpSender, SendResult
-from microfleet.sim.vehicles import MODELS
+from microfleet.sim.models import MODELS
+from microfleet.sim.scenario import Registration, Scenario, load_scenario, registrations
+
+if TYPE_CHECKING:  # the twin itself (scipy, pyarrow, the city) loads only when a command runs
+    from microfleet.sim.live import LiveProgress
+    from microfleet.sim.senders import SendResult
 
 _err = Console(stderr=True)
 
@@ -86,6 +85,9 @@ def simulate(
 
 
 def _simulate_files(sc: Scenario, out: Path) -> None:
+    from microfleet.sim.engine import Twin
+    from microfleet.sim.run import simulate_to_dir
+
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task(f"simulating {sc.vehicles} cars", total=sc.days)
@@ -135,6 +137,10 @@ def run_live_twin(
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
     if missing:
         raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
+    from microfleet.sim.engine import Twin
+    from microfleet.sim.live import run_live
+    from microfleet.sim.senders import HttpSender
+
     sender = HttpSender(base_url, tokens)
     try:
         return run_live(

@@ -15,13 +15,14 @@ from microfleet.sim.drive import DriveTrace, drive_trace
 from microfleet.sim.environment import Weather, congestion_factor, make_weather
 from microfleet.sim.faults import Fault, schedule_faults
 from microfleet.sim.fleet import TwinVehicle, make_fleet, shared_cars
+from microfleet.sim.models import MODELS
 from microfleet.sim.people import Leg, plan_owner_day
 from microfleet.sim.reference import MobilityFigures, data_dir, load_climate, load_mobility
 from microfleet.sim.routing import Router
 from microfleet.sim.scenario import CITY_FILES, Scenario
 from microfleet.sim.sharing import Dispatcher
 from microfleet.sim.timeline import LegDrive, Segments, Stop, run_vehicle
-from microfleet.sim.vehicles import MODELS, TwinPhysics
+from microfleet.sim.vehicles import TwinPhysics
 
 F64 = npt.NDArray[np.float64]
 

@@ -8,12 +8,11 @@ from typing import Final
 import numpy as np
 
 from microfleet.sim.city import Places, RoadNetwork
+from microfleet.sim.models import MODELS, TwinModel
 from microfleet.sim.people import Person, make_person
-from microfleet.sim.scenario import Scenario
+from microfleet.sim.scenario import Scenario, registrations
 from microfleet.sim.sharing import SharedCar
-from microfleet.sim.vehicles import MODELS, TwinModel
 
-SHARING_FLEET_ID: Final = "twin-sharing"
 NOMINAL_TYRE_KPA: Final = 250.0  # typical cold placard pressure of small cars (assumed, 2.5 bar)
 CURRENT_OFFSET_SD_A: Final = 0.3  # Hall-sensor zero offset spread (assumed, ±0.5% of a 60 A range)
 
@@ -36,29 +35,6 @@ class TwinVehicle:
     def capacity_kwh(self) -> float:
         """True usable capacity now."""
         return self.model.usable_kwh * self.true_soh_pct / 100.0
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """What the server must know of a twin car before it can send: id, model, name, fleet."""
-
-    vehicle_id: str
-    model_id: str
-    name: str
-    fleet_id: str | None
-
-
-def registrations(scenario: Scenario) -> list[Registration]:
-    """The scenario's vehicles as the server registers them (no city or data needed)."""
-    n_owned = scenario.vehicles - round(scenario.vehicles * scenario.sharing_share)
-    out = []
-    for i in range(scenario.vehicles):
-        owned = i < n_owned
-        model = MODELS[scenario.models[i % len(scenario.models)]]
-        vehicle_id = f"{scenario.vehicle_id_prefix}-{'own' if owned else 'share'}-{i:05d}"
-        name = f"{model.name} ({'owner' if owned else 'car sharing'} {i})"
-        out.append(Registration(vehicle_id, model.model_id, name, None if owned else SHARING_FLEET_ID))
-    return out
 
 
 def make_fleet(

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from microfleet.errors import ConfigurationError
+from microfleet.sim.models import MODELS
 
 # Cities whose road extract ships in shared/data/osm (file stem) and whose climate is in climate.csv.
+SHARING_FLEET_ID = "twin-sharing"
 CITY_FILES = {"shanghai_center": "osm/shanghai_center.osm"}
 CLIMATE_CITIES = ("Shanghai", "Hangzhou", "Guangzhou", "Amsterdam")
 
@@ -140,3 +142,26 @@ def load_scenario(path: Path) -> Scenario:
                 raise ConfigurationError(f"{key} must be of type {expected.__name__}, got {value!r}")
             values[key] = value
     return Scenario(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the server must know of a twin car before it can send: id, model, name, fleet."""
+
+    vehicle_id: str
+    model_id: str
+    name: str
+    fleet_id: str | None
+
+
+def registrations(scenario: Scenario) -> list[Registration]:
+    """The scenario's vehicles as the server registers them (no city or data needed)."""
+    n_owned = scenario.vehicles - round(scenario.vehicles * scenario.sharing_share)
+    out = []
+    for i in range(scenario.vehicles):
+        owned = i < n_owned
+        model = MODELS[scenario.models[i % len(scenario.models)]]
+        vehicle_id = f"{scenario.vehicle_id_prefix}-{'own' if owned else 'share'}-{i:05d}"
+        name = f"{model.name} ({'owner' if owned else 'car sharing'} {i})"
+        out.append(Registration(vehicle_id, model.model_id, name, None if owned else SHARING_FLEET_ID))
+    return out

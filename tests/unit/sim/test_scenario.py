@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from microfleet.errors import ConfigurationError
+from microfleet.sim.models import MODELS
 from microfleet.sim.scenario import LinkFaults, Scenario, load_scenario
-from microfleet.sim.vehicles import MODELS
 
 KNOWN = frozenset(MODELS)
 
