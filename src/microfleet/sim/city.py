@@ -153,10 +153,15 @@ class Places:
 def choose_places(net: RoadNetwork, rng: np.random.Generator) -> Places:
     """Pick place nodes: homes on local streets, work on main roads, public chargers and depots spread out."""
     reachable = np.flatnonzero(net.reachable)
-    node_class = np.full(net.n_nodes, 9, dtype=np.int8)
-    np.minimum.at(node_class, net.edge_src, net.edge_class)
-    local = reachable[np.isin(node_class[reachable], (2, 3, 4))]
-    main = reachable[np.isin(node_class[reachable], (0, 1))]
+    on_local = np.zeros(net.n_nodes, dtype=bool)
+    on_local[net.edge_src[np.isin(net.edge_class, (2, 3, 4))]] = True
+    on_main = np.zeros(net.n_nodes, dtype=bool)
+    on_main[net.edge_src[np.isin(net.edge_class, (0, 1))]] = True
+    # An extract without local (or main) roads still gets homes (or workplaces): anywhere reachable.
+    local = reachable[on_local[reachable] & ~on_main[reachable]]
+    local = local if local.size else reachable
+    main = reachable[on_main[reachable]]
+    main = main if main.size else reachable
     # Public AC chargers: one per ~1.5 km² of a 100 km² core (assumed density; no cited charger map here).
     return Places(
         home=local,

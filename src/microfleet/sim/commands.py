@@ -56,6 +56,9 @@ def simulate(
     scenario: Annotated[
         Path | None, typer.Option(help="TOML scenario file (city, models, faults, link).")
     ] = None,
+    city: Annotated[
+        str | None, typer.Option(help="City: shanghai_center, or the path of an .osm extract.")
+    ] = None,
     sharing_share: Annotated[
         float | None, typer.Option(help="Share of the cars in car sharing, 0..1.")
     ] = None,
@@ -70,7 +73,8 @@ def simulate(
     try:
         sc = build_scenario(
             vehicles, days, seed, scenario,
-            sharing_share=sharing_share, climate_city=climate_city, temp_offset_c=temp_offset_c,
+            city=city, sharing_share=sharing_share, climate_city=climate_city,
+            temp_offset_c=temp_offset_c,
         )  # fmt: skip
         if (out is None) == (live is None):
             raise ConfigurationError("give exactly one of --out DIR (files) or --live URL (a running server)")

@@ -65,7 +65,8 @@ class Twin:
         self.scenario = scenario.validate(frozenset(MODELS))
         root = data_dir(data)
         self.rng = np.random.default_rng(scenario.seed)
-        net = load_road_network(root / CITY_FILES[scenario.city])
+        city = scenario.city
+        net = load_road_network(root / CITY_FILES[city] if city in CITY_FILES else Path(city))
         places = choose_places(net, np.random.default_rng([scenario.seed, 1]))
         climate = load_climate(root, scenario.climate_city)
         weather = make_weather(climate, self.start.timetuple().tm_yday - 1, scenario.days,

@@ -49,7 +49,7 @@ class Scenario:
     days: int = 1
     seed: int = 0
     start_date: dt.date = dt.date(2026, 1, 5)
-    city: str = "shanghai_center"
+    city: str = "shanghai_center"  # a name in CITY_FILES, or the path of another OSM XML extract
     climate_city: str = "Shanghai"
     temp_offset_c: float = 0.0
     sharing_share: float = 0.2
@@ -64,8 +64,10 @@ class Scenario:
             raise ConfigurationError(f"vehicles must be at least 1, got {self.vehicles}")
         if self.days < 1:
             raise ConfigurationError(f"days must be at least 1, got {self.days}")
-        if self.city not in CITY_FILES:
-            raise ConfigurationError(f"unknown city {self.city!r}; known: {', '.join(sorted(CITY_FILES))}")
+        if self.city not in CITY_FILES and not (self.city.endswith(".osm") and Path(self.city).is_file()):
+            raise ConfigurationError(
+                f"unknown city {self.city!r}; known: {', '.join(sorted(CITY_FILES))} or an .osm file path"
+            )
         if self.climate_city not in CLIMATE_CITIES:
             raise ConfigurationError(
                 f"unknown climate city {self.climate_city!r}; known: {', '.join(CLIMATE_CITIES)}"
