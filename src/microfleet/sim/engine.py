@@ -25,6 +25,9 @@ from microfleet.sim.timeline import LegDrive, Segments, Stop, run_vehicle
 from microfleet.sim.vehicles import TwinPhysics
 
 F64 = npt.NDArray[np.float64]
+# Capacity lost per mV of extra sag of the weakest cell (assumed: 100 mV of sag on an LFP plateau cell
+# ≈ 2% less charge it can hold before the BMS stops the string).
+WEAK_CELL_SOH_PCT_PER_MV = 0.02
 
 
 @dataclass
@@ -99,6 +102,12 @@ class Twin:
     def simulate_day(self, day: int) -> DayResult:
         """Plan, route, drive and play one day for every vehicle."""
         w = self.world
+        for fault in self.faults:  # a weak cell limits the series string: the pack's true capacity falls
+            if fault.kind == "weak_cell" and fault.start_s < (day + 1) * 86400.0:
+                active_days = min(1.0, ((day + 1) * 86400.0 - fault.start_s) / 86400.0)
+                self.fleet[fault.vehicle].true_soh_pct -= (
+                    WEAK_CELL_SOH_PCT_PER_MV * fault.rate_per_day * active_days
+                )
         weekday = (self.scenario.start_date + dt.timedelta(days=day)).weekday()
         weekend = weekday >= 5
         legs: list[Leg] = []

@@ -110,6 +110,15 @@ def test_injected_faults_show_in_sensors_and_truth_but_not_in_a_clean_run(
     assert faulty["aux_battery_v"].to_numpy().min() < healthy["aux_battery_v"].to_numpy().min() - 0.3
     assert pc.sum(pc.list_value_length(faulty["dtc_codes"])).as_py() > 0
     assert healthy["dtc_codes"].null_count == healthy.num_rows
+    weak = _run(fault_rates=FaultRates(0, 3000, 0, 0, 0, 0))
+    weak_vehicles = set(static_truth(weak[0], 0)["faults"]["vehicle_id"].to_pylist())
+    capacity = {
+        r["vehicle_id"]: r["true_capacity_kwh"] for r in static_truth(weak[0], 0)["vehicles"].to_pylist()
+    }
+    clean_capacity = {
+        r["vehicle_id"]: r["true_capacity_kwh"] for r in static_truth(clean[0], 0)["vehicles"].to_pylist()
+    }
+    assert weak_vehicles and all(capacity[v] < clean_capacity[v] for v in weak_vehicles)
     # Trips and weather are drawn from the same seed, so a fault changes sensors, not the people.
     assert days[-1].truth["trips"]["depart_ts_ms"].equals(clean[1][-1].truth["trips"]["depart_ts_ms"])
 
