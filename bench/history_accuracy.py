@@ -231,7 +231,7 @@ def double_counted(mem: MemoryHistory) -> int:
         b = int(np.searchsorted(ts, end, side="right"))
         extra += max(0, reported - (b - a))  # a record counted twice inside one window
         # the record that ends a window by a change of state belongs to what comes next
-        counts[a : b - 1 if reason in ("stopped", "unplugged", "drove_off") else b] += 1
+        counts[a : b - 1 if reason in ("stopped", "unplugged", "drove_off", "next_charge") else b] += 1
     return int(extra + np.sum(np.maximum(counts - 1, 0)))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -38,24 +38,25 @@ class QuarantinedRecord:
     detail: str
 
 
-def screen_sequence(cols: TelemetryColumns) -> tuple[npt.NDArray[np.bool_], list[QuarantinedRecord]]:
-    """Find records that contradict their neighbours: GPS jumps, odometer going back, SoC rising in a drive.
+def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[QuarantinedRecord]]:
+    """Find readings that contradict their neighbours: GPS jumps, odometer going back, SoC rising in a drive.
 
-    Returns a keep-mask and the refused records (reason ``IMPLAUSIBLE_SEQUENCE``).
+    Returns the window with those readings blanked (the record's other signals - gear, ignition,
+    current - still count, so a GPS glitch cannot merge two drives) and the refused records with
+    reason ``IMPLAUSIBLE_SEQUENCE`` and a detail naming the reading.
     """
     n = len(cols)
-    keep = np.ones(n, dtype=bool)
     out: list[QuarantinedRecord] = []
     if n < 2:
-        return keep, out
+        return cols, out
     ts = cols.ts_ms
+    blank: dict[str, list[int]] = {"position": [], "odometer_km": [], "soc_pct": []}
 
-    def refuse(i: int, detail: str) -> None:
-        if keep[i]:
-            keep[i] = False
-            out.append(
-                QuarantinedRecord(cols.vehicle_id, int(ts[i]), RejectionReason.IMPLAUSIBLE_SEQUENCE, detail)
-            )
+    def refuse(i: int, reading: str, detail: str) -> None:
+        blank[reading].append(i)
+        out.append(
+            QuarantinedRecord(cols.vehicle_id, int(ts[i]), RejectionReason.IMPLAUSIBLE_SEQUENCE, detail)
+        )
 
     fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
     if fix.size >= 2:
@@ -63,7 +64,7 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[npt.NDArray[np.bool_], list
         dt_h = np.maximum(np.diff(ts[fix]), 1) / MS_PER_H
         if np.any(d_m / 1000 / dt_h > MAX_PLAUSIBLE_SPEED_KMH):
             for i, detail in _gps_jumps(cols, fix):
-                refuse(i, detail)
+                refuse(i, "position", detail)
     odo_i = np.flatnonzero(~np.isnan(cols.odometer_km))
     if odo_i.size >= 2:
         odo = cols.odometer_km[odo_i]
@@ -72,7 +73,8 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[npt.NDArray[np.bool_], list
         for j in np.flatnonzero(step < -ODOMETER_TOLERANCE_KM).tolist():
             spike = j >= 1 and step[j - 1] > limit[j - 1]
             i = int(odo_i[j] if spike else odo_i[j + 1])
-            refuse(i, f"odometer {odo[j + 1]:.1f} km after {odo[j]:.1f} km")
+            if i not in blank["odometer_km"]:
+                refuse(i, "odometer_km", f"odometer {odo[j + 1]:.1f} km after {odo[j]:.1f} km")
     soc_i = np.flatnonzero(~np.isnan(cols.soc_pct))
     if soc_i.size >= 2:
         driving = cols.gear_code[soc_i] == GEAR_CODES["D"]
@@ -80,9 +82,17 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[npt.NDArray[np.bool_], list
         rise = np.diff(cols.soc_pct[soc_i]) > SOC_RISE_TOLERANCE_PCT
         bad = rise & driving[1:] & driving[:-1] & no_regen[1:]
         for j in np.flatnonzero(bad).tolist():
-            refuse(int(soc_i[j + 1]), "SoC rose while driving without regeneration")
+            refuse(int(soc_i[j + 1]), "soc_pct", "SoC rose while driving without regeneration")
+    if not out:
+        return cols, out
     out.sort(key=lambda q: q.ts_ms)
-    return keep, out
+    lat, lon = cols.lat_deg.copy(), cols.lon_deg.copy()
+    lat[blank["position"]] = np.nan
+    lon[blank["position"]] = np.nan
+    odo_col, soc_col = cols.odometer_km.copy(), cols.soc_pct.copy()
+    odo_col[blank["odometer_km"]] = np.nan
+    soc_col[blank["soc_pct"]] = np.nan
+    return replace(cols, lat_deg=lat, lon_deg=lon, odometer_km=odo_col, soc_pct=soc_col), out
 
 
 def _gps_jumps(cols: TelemetryColumns, fix: npt.NDArray[np.intp]) -> list[tuple[int, str]]:

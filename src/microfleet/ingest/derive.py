@@ -112,8 +112,7 @@ def derive_history(
 ) -> DerivedHistory:
     """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
     ctx = ctx or VehicleContext()
-    keep, excluded = screen_sequence(cols)
-    w = cols.take(keep) if excluded else cols
+    w, excluded = screen_sequence(cols)
     end_state, events = derive_events(w, start, th)
     ts = w.ts_ms
     n = len(w)
@@ -147,7 +146,8 @@ def derive_history(
         summarise_charge(offset.corrected(w, cw.start), cw, reason, ctx.places, ctx.tariffs)
         for cw, reason in windows
     ]
-    plugged = [(c.start_ts_ms, c.end_ts_ms) for c in charges]
+    # An open session may go on with the next records: nothing after its start may be a resume point.
+    plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
     spans = _spans(w, events, start, end_state, plugged)
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
 

@@ -64,14 +64,16 @@ def test_gps_jump_is_quarantined_and_not_counted() -> None:
     lat = LAT + np.arange(121) * 50 / 111_195
     lat[60] += 0.45  # 50 km north for one 5 s record
     cols = drive_window(lat_deg=lat)
-    keep, refused = screen_sequence(cols)
+    cleaned, refused = screen_sequence(cols)
     assert [q.ts_ms for q in refused] == [int(cols.ts_ms[60])]
     assert refused[0].reason is RejectionReason.IMPLAUSIBLE_SEQUENCE
     assert "GPS jump" in refused[0].detail
     unscreened = summarise_drive(cols, "stopped", None)
     assert unscreened.data_gap_s > 0  # even unscreened, the jump is a gap, not 100 km of driving
     assert unscreened.distance_gps_km < 6.1
-    assert summarise_drive(cols.take(keep), "stopped", None).distance_gps_km == pytest.approx(6.0, rel=1e-3)
+    assert summarise_drive(cleaned, "stopped", None).distance_gps_km == pytest.approx(6.0, rel=1e-3)
+    assert np.isnan(cleaned.lat_deg[60])
+    assert cleaned.gear_code[60] == GEAR_CODES["D"]  # the record's other signals still count
 
 
 def test_a_real_relocation_is_accepted_after_three_agreeing_fixes() -> None:
@@ -84,7 +86,9 @@ def test_a_real_relocation_is_accepted_after_three_agreeing_fixes() -> None:
 def test_odometer_going_back_is_quarantined() -> None:
     odo = 1000 + np.arange(121) * 0.05
     odo[70] = 990.0
-    _, refused = screen_sequence(drive_window(odometer_km=odo))
+    cleaned, refused = screen_sequence(drive_window(odometer_km=odo))
+    assert np.isnan(cleaned.odometer_km[70])
+    assert summarise_drive(cleaned, "stopped", None).distance_odometer_km == pytest.approx(6.0)
     assert len(refused) == 1
     assert "odometer" in refused[0].detail
 
@@ -105,8 +109,9 @@ def test_soc_rising_while_driving_without_regen_is_quarantined() -> None:
 
 
 def test_clean_drive_passes_the_screen() -> None:
-    keep, refused = screen_sequence(drive_window())
-    assert keep.all()
+    cols = drive_window()
+    cleaned, refused = screen_sequence(cols)
+    assert cleaned is cols
     assert refused == []
 
 
