@@ -21,9 +21,22 @@ from rich.table import Table
 from microfleet.domain.catalogue import VehicleSpec, load_catalogue
 from microfleet.errors import PhysicsInputError
 from microfleet.physics import Battery, VehicleParams, cycle_range_km, power_breakdown, resolve_spec
+from microfleet.physics.calibration import (
+    PRIORS,
+    SharedParams,
+    fit_all,
+    leave_one_out,
+    params_with_shared,
+    search_grid,
+)
 from microfleet.physics.cycles import load_cycle, wltc_class_for
-from microfleet.physics.priors import NEDC_CLTC_TEST_MASS_ADDED_KG, WLTP_TEST_MASS_ADDED_KG, ResolvedSpec
-from microfleet.physics.range_sim import capped_speed_mps
+from microfleet.physics.priors import (
+    DRIVER_MASS_KG,
+    NEDC_CLTC_TEST_MASS_ADDED_KG,
+    WLTP_TEST_MASS_ADDED_KG,
+    ResolvedSpec,
+)
+from microfleet.physics.range_sim import capped_speed_mps, cycle_consumption_wh_per_km
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "physics_validation.json"
@@ -39,6 +52,7 @@ class Case:
     cycle_name: str
     test_mass_added_kg: float
     cycle_note: str
+    stand_in: bool = False  # the published cycle is not stored; a stand-in trace is used
 
 
 def select_cases(quick: bool) -> tuple[list[Case], list[tuple[str, str]]]:
@@ -60,31 +74,61 @@ def select_cases(quick: bool) -> tuple[list[Case], list[tuple[str, str]]]:
             name, note = wltc_class_for(pmr), f"WLTP → WLTC by PMR {pmr:.0f} W/kg"
             if "expected" in cycle:
                 note += " (range stated as 'expected')"
-            added = WLTP_TEST_MASS_ADDED_KG
+            added = _wltp_added_kg(spec, r)
         elif cycle == "NEDC":
             name, note, added = "nedc", "NEDC", NEDC_CLTC_TEST_MASS_ADDED_KG
         elif cycle == "CLTC":
             name, note, added = "cltc_p", "CLTC-P", NEDC_CLTC_TEST_MASS_ADDED_KG
         elif cycle == "WMTC":
             name, note = "wltc_class1", "WMTC not stored: WLTC class 1 capped at v_max as stand-in"
-            added = WLTP_TEST_MASS_ADDED_KG
+            added = _wltp_added_kg(spec, r)
         else:
             skipped.append((spec.model_id, f"cycle {cycle!r} has no stored trace"))
             continue
-        cases.append(Case(spec, r, name, added, note))
+        # The Rocks-e is the Ami under another badge; Opel calls the same 75 km "WLTP", but as an L6e
+        # quadricycle it is approved on WMTC (Reg. (EU) 168/2013, 134/2014), so it shares the stand-in.
+        stand_in = cycle == "WMTC" or (r.is_quadricycle and cycle.startswith("WLTP"))
+        if stand_in and cycle != "WMTC":
+            name, note = "wltc_class1", "WLTP as stated, but an L6e car is approved on WMTC: stand-in"
+        cases.append(Case(spec, r, name, added, note, stand_in))
     if quick:
         keep = {"wuling-hongguang-mini-ev-gen1-9kwh", "citroen-ami", "dacia-spring-65-2024", "baojun-yep"}
         cases = [c for c in cases if c.spec.model_id in keep]
     return cases, skipped
 
 
-def run_microfleet(cases: list[Case]) -> dict[str, dict[str, float]]:
+def _wltp_added_kg(spec: VehicleSpec, r: ResolvedSpec) -> float:
+    """Test mass above curb: Reg. (EU) 2017/1151 Annex XXI 3.2.25-3.2.26 (M1).
+
+    Test mass = mass in running order (curb + 75 kg driver) + 25 kg + 15 % of the maximum vehicle load,
+    where the maximum load = technically permissible maximum laden mass - mass in running order - 25 kg.
+    Where the catalogue gives no permissible mass, the load is the 300 kg prior of ``priors.py``.
+    """
+    if spec.gross_mass_kg is None:
+        return WLTP_TEST_MASS_ADDED_KG
+    mro = r.curb_mass_kg.value + DRIVER_MASS_KG
+    load = max(spec.gross_mass_kg.value - mro - 25.0, 0.0)
+    return DRIVER_MASS_KG + 25.0 + 0.15 * load
+
+
+def run_microfleet(
+    cases: list[Case], shared: list[SharedParams] | None = None, how: str = "priors"
+) -> dict[str, dict[str, float]]:
     """Range (km) and consumption (Wh/km) per car, one vectorised run per cycle."""
     out: dict[str, dict[str, float]] = {}
     for cycle_name in sorted({c.cycle_name for c in cases}):
-        group = [c for c in cases if c.cycle_name == cycle_name]
-        params = VehicleParams.from_resolved(
-            [c.resolved for c in group], payload_kg=[c.test_mass_added_kg for c in group]
+        index = [i for i, c in enumerate(cases) if c.cycle_name == cycle_name]
+        group = [cases[i] for i in index]
+        params = VehicleParams.concatenate(
+            [
+                params_with_shared(
+                    [cases[i].resolved],
+                    shared[i] if shared else PRIORS,
+                    payload_kg=cases[i].test_mass_added_kg,
+                    how=how,
+                )
+                for i in index
+            ]
         )
         t0 = time.perf_counter()
         result = cycle_range_km(params, load_cycle(cycle_name), ambient_temp_c=23.0, hvac_on=False)
@@ -100,11 +144,52 @@ def run_microfleet(cases: list[Case]) -> dict[str, dict[str, float]]:
                 "regen_wh_per_km": float(-np.minimum(flows.motor_shaft_kw[i], 0).sum() / 3.6 / km[i]),
                 "aux_wh_per_km": float(flows.aux_kw[i].sum() / 3.6 / km[i]),
                 "test_mass_kg": float(params.mass_kg[i]),
+                "usable_kwh": float(params.usable_kwh[i]),
+                "ecm_factor": float(
+                    result.range_km[i] * result.consumption_wh_per_km[i] / (params.usable_kwh[i] * 1000.0)
+                ),
             }
     return out
 
 
-def run_fastsim(cases: list[Case]) -> dict[str, dict[str, float]]:
+def calibrate(
+    cases: list[Case], prior_run: dict[str, dict[str, float]]
+) -> tuple[list[SharedParams], SharedParams]:
+    """Leave-one-out fit of the shared parameters (see ``microfleet.physics.calibration``).
+
+    The WMTC stand-in cars are never trained on (their trace is not the one their figure comes from);
+    identical rows (same mass, cycle and published range) are held out together.
+    """
+    grid = search_grid()
+    table = np.empty((len(grid), len(cases)))
+    for cycle_name in sorted({c.cycle_name for c in cases}):
+        index = [i for i, c in enumerate(cases) if c.cycle_name == cycle_name]
+        cycle = load_cycle(cycle_name)
+        for g, shared in enumerate(grid):
+            params = params_with_shared(
+                [cases[i].resolved for i in index],
+                shared,
+                payload_kg=[cases[i].test_mass_added_kg for i in index],
+            )
+            table[g, index] = cycle_consumption_wh_per_km(params, cycle)
+    keys = [(c.cycle_name, c.resolved.curb_mass_kg.value, c.resolved.stated_kwh.value,
+             c.spec.range_km.value if c.spec.range_km else 0.0) for c in cases]  # fmt: skip
+    groups = [keys.index(k) for k in keys]
+    args = (
+        table,
+        grid,
+        np.array([c.resolved.stated_kwh.value for c in cases]),
+        np.array([c.resolved.usable_kwh.value for c in cases]),
+        np.array([c.resolved.usable_kwh.is_prior for c in cases]),
+        np.array([prior_run[c.spec.model_id]["ecm_factor"] for c in cases]),
+        np.array([c.spec.range_km.value if c.spec.range_km else np.nan for c in cases]),
+        np.array([not c.stand_in for c in cases]),
+    )
+    loo = leave_one_out(*args, groups)
+    return list(loo.fitted), fit_all(*args)
+
+
+def run_fastsim(cases: list[Case], shared: list[SharedParams]) -> dict[str, dict[str, float]]:
     """FASTSim 3.1 on the same car and trace: bundled 2022 Zoe with mass, pack, motor and road load set."""
     import fastsim as fsim
 
@@ -112,16 +197,16 @@ def run_fastsim(cases: list[Case]) -> dict[str, dict[str, float]]:
     sim_params = fsim.SimParams.default().to_dict()
     sim_params["trace_miss_opts"] = "Allow"
     out: dict[str, dict[str, float]] = {}
-    for c in cases:
-        params = VehicleParams.from_resolved([c.resolved], payload_kg=c.test_mass_added_kg)
+    for c, sh in zip(cases, shared, strict=True):
+        params = params_with_shared([c.resolved], sh, payload_kg=c.test_mass_added_kg)
         d = copy.deepcopy(base)
         bev = d["pt_type"]["BEV"]
-        bev["res"]["energy_capacity_joules"] = c.resolved.usable_kwh.value * 3.6e6
+        bev["res"]["energy_capacity_joules"] = float(params.usable_kwh[0]) * 3.6e6
         bev["res"]["min_soc"], bev["res"]["max_soc"] = 0.0, 1.0
         bev["em"]["pwr_out_max_watts"] = c.resolved.motor_peak_kw.value * 1000.0
         d["chassis"]["drag_coef"] = c.resolved.drag_coefficient.value
         d["chassis"]["frontal_area_square_meters"] = c.resolved.frontal_area_m2.value
-        d["chassis"]["wheel_rr_coef"] = c.resolved.rolling_resistance.value
+        d["chassis"]["wheel_rr_coef"] = float(params.rolling_resistance[0])
         d["chassis"]["glider_mass_kilograms"] = None
         d["chassis"]["cargo_mass_kilograms"] = None
         d["mass_kilograms"] = float(params.mass_kg[0])
@@ -152,17 +237,18 @@ def run_fastsim(cases: list[Case]) -> dict[str, dict[str, float]]:
         km = state["state"]["dist_meters"] / 1000.0
         wh_per_km = state["pt_type"]["BEV"]["res"]["state"]["energy_out_electrical_joules"] / 3600.0 / km
         out[c.spec.model_id] = {
-            "range_km": c.resolved.usable_kwh.value * 1000.0 / wh_per_km,
+            "range_km": float(params.usable_kwh[0]) * 1000.0 / wh_per_km,
             "wh_per_km": wh_per_km,
             "run_s": elapsed,
         }
     return out
 
 
-def cold_weather() -> dict[str, float]:
+def cold_weather(shared: SharedParams) -> dict[str, float]:
     """Mini EV (9.2 kWh) CLTC-P range at -10 °C with the cabin heated to 20 °C vs at 23 °C with HVAC off."""
     cat = load_catalogue()
-    params = VehicleParams.from_specs([cat.get("wuling-hongguang-mini-ev-gen1-9kwh")], siblings=cat.all())
+    resolved = resolve_spec(cat.get("wuling-hongguang-mini-ev-gen1-9kwh"), cat.all())
+    params = params_with_shared([resolved], shared, how="fit on all cars")
     cycle = load_cycle("cltc_p")
     warm = cycle_range_km(params, cycle, ambient_temp_c=23.0, hvac_on=False)
     cold = cycle_range_km(params, cycle, ambient_temp_c=-10.0, cabin_target_temp_c=20.0, hvac_on=True)
@@ -231,9 +317,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="unused: the validation is deterministic")
     args = parser.parse_args()
     cases, skipped = select_cases(args.quick)
-    ours = run_microfleet(cases)
-    peer = run_fastsim(cases)
-    cold = cold_weather()
+    prior_run = run_microfleet(cases)
+    loo_shared, all_shared = calibrate(cases, prior_run)
+    ours = run_microfleet(cases, loo_shared, how="leave-one-out fit on the other cars")
+    peer = run_fastsim(cases, loo_shared)
+    cold = cold_weather(all_shared)
     ecm = pybamm_check(args.quick)
     rows: list[dict[str, object]] = []
     table = Table(title="Range on the published cycle: Microfleet and FASTSim 3.1 vs published")
@@ -243,19 +331,27 @@ def main() -> None:
         "published km",
         "microfleet km",
         "err %",
+        "priors err %",
         "fastsim km",
         "err %",
         "Wh/km ours/fs",
     ):
         table.add_column(col)
     errors: list[float] = []
+    prior_errors: list[float] = []
     doc_rows: list[str] = []
-    for c in cases:
+    for c, sh in zip(cases, loo_shared, strict=True):
         pub = c.spec.range_km.value if c.spec.range_km else float("nan")
         ours_err = 100.0 * (ours[c.spec.model_id]["range_km"] / pub - 1.0)
         fs_err = 100.0 * (peer[c.spec.model_id]["range_km"] / pub - 1.0)
+        prior_err = 100.0 * (prior_run[c.spec.model_id]["range_km"] / pub - 1.0)
         errors.append(ours_err)
-        for system, value in (("microfleet", ours_err), ("fastsim", fs_err)):
+        prior_errors.append(prior_err)
+        for system, value in (
+            ("microfleet", ours_err),
+            ("fastsim", fs_err),
+            ("microfleet-priors", prior_err),
+        ):
             rows.append(
                 {
                     "metric": f"range error % {c.spec.model_id}",
@@ -270,17 +366,22 @@ def main() -> None:
         o, f = ours[c.spec.model_id], peer[c.spec.model_id]
         wh = f"{o['wh_per_km']:.0f}/{f['wh_per_km']:.0f}"
         table.add_row(c.spec.model_id, c.cycle_name, f"{pub:.0f}", f"{o['range_km']:.0f}", f"{ours_err:+.1f}",
-                      f"{f['range_km']:.0f}", f"{fs_err:+.1f}", wh)  # fmt: skip
+                      f"{prior_err:+.1f}", f"{f['range_km']:.0f}", f"{fs_err:+.1f}", wh)  # fmt: skip
         doc_rows.append(
-            f"| {c.spec.model_id} | {c.cycle_note} | {o['test_mass_kg']:.0f} | "
-            f"{c.resolved.usable_kwh.value:.1f}{'*' if c.resolved.usable_kwh.is_prior else ''} | "
-            f"{pub:.0f} | {o['range_km']:.0f} | {ours_err:+.1f} | "
+            f"| {c.spec.model_id} | {c.cycle_note}{' †' if c.stand_in else ''} | {o['test_mass_kg']:.0f} | "
+            f"{o['usable_kwh']:.1f}{'*' if c.resolved.usable_kwh.is_prior else ''} | "
+            f"{pub:.0f} | {o['range_km']:.0f} | {ours_err:+.1f} | {prior_err:+.1f} | "
             f"{f['range_km']:.0f} | {fs_err:+.1f} | {o['wh_per_km']:.0f} | {f['wh_per_km']:.0f} | "
             f"{o['motor_loss_wh_per_km']:.0f} | {o['regen_wh_per_km']:.0f} | {o['aux_wh_per_km']:.0f} | "
-            f"{1000 * o['run_s']:.0f} | {1000 * f['run_s']:.0f} |"
+            f"{1000 * o['run_s']:.0f} | {1000 * f['run_s']:.0f} | {sh.describe()} |"
         )
     max_abs = float(np.max(np.abs(errors)))
     within = int(np.sum(np.abs(errors) <= 10.0))
+    real = np.array([not c.stand_in for c in cases])
+    max_abs_real = float(np.max(np.abs(np.asarray(errors)[real])))
+    within_real = int(np.sum(np.abs(np.asarray(errors)[real]) <= 10.0))
+    prior_max = float(np.max(np.abs(prior_errors)))
+    prior_within = int(np.sum(np.abs(prior_errors) <= 10.0))
     fs_errors = [
         100.0 * (peer[c.spec.model_id]["range_km"] / c.spec.range_km.value - 1.0)
         for c in cases
@@ -297,6 +398,10 @@ def main() -> None:
         row("mean abs range error %", "microfleet", round(float(np.mean(np.abs(errors))), 2), "%"),
         row("mean abs range error %", "fastsim", round(float(np.mean(np.abs(fs_errors))), 2), "%"),
         row("cars within ±10 %", "microfleet", within, f"of {len(cases)}"),
+        row("max abs range error %", "microfleet-priors", round(prior_max, 2), "%"),
+        row("cars within ±10 %", "microfleet-priors", prior_within, f"of {len(cases)}"),
+        row("max abs range error % (published cycle stored)", "microfleet", round(max_abs_real, 2), "%"),
+        row("cars within ±10 % (published cycle stored)", "microfleet", within_real, f"of {int(real.sum())}"),
         row(cold_metric, "microfleet", round(cold["retained_pct"], 1), "%"),
         row(cold_metric, "published (issue 4)", COLD_REFERENCE_RETAINED_PCT, "%"),
         row("ECM voltage RMSE vs PyBaMM SPMe Prada2013", "microfleet",
@@ -312,10 +417,22 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": "physics_validation", "command": f".venv/bin/python {command}", "rows": rows}
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    write_doc(doc_rows, skipped, max_abs, within, len(cases), cold, ecm, quick=args.quick)
+    summary = {
+        "max_abs": f"{max_abs:.1f}", "within": within, "n_cases": len(cases),
+        "max_abs_real": f"{max_abs_real:.1f}", "within_real": within_real, "n_real": int(real.sum()),
+        "prior_max": f"{prior_max:.1f}", "prior_within": prior_within, "all_shared": all_shared.describe(),
+    }  # fmt: skip
+    misses = [c.spec.model_id for c, e in zip(cases, errors, strict=True) if abs(e) > 10.0]
+    summary["verdict"] = (
+        "The target (every car within ±10 % without per-car tuning) is met."
+        if not misses
+        else f"The target (every car within ±10 % without per-car tuning) is not met: {', '.join(misses)} "
+        "fall outside; the misses are explained below and were not tuned away."
+    )
+    write_doc(doc_rows, skipped, summary, cold, ecm, quick=args.quick)
 
 
-def write_doc(doc_rows, skipped, max_abs, within, n_cases, cold, ecm, *, quick: bool) -> None:
+def write_doc(doc_rows, skipped, summary, cold, ecm, *, quick: bool) -> None:
     template = DOC_TEMPLATE
     skipped_md = "\n".join(f"- `{mid}`: {why}" for mid, why in skipped) or "- none"
     fs_failed = "\n".join(f"- `{mid}`: {why}" for mid, why in FASTSIM_FAILURES.items()) or "- none"
@@ -325,9 +442,7 @@ def write_doc(doc_rows, skipped, max_abs, within, n_cases, cold, ecm, *, quick: 
             table="\n".join(doc_rows),
             skipped=skipped_md,
             fastsim_failed=fs_failed,
-            max_abs=f"{max_abs:.1f}",
-            within=within,
-            n_cases=n_cases,
+            **summary,
             cold_warm=f"{cold['warm_range_km']:.0f}",
             cold_cold=f"{cold['cold_range_km']:.0f}",
             cold_pct=f"{cold['retained_pct']:.0f}",
@@ -345,9 +460,9 @@ def write_doc(doc_rows, skipped, max_abs, within, n_cases, cold, ecm, *, quick: 
 
 
 _DOC_COLUMNS = [
-    "car", "cycle", "test mass kg", "usable kWh", "published km", "Microfleet km", "err %", "FASTSim km",
-    "err %", "Microfleet Wh/km", "FASTSim Wh/km", "motor loss Wh/km", "regen Wh/km", "aux Wh/km",
-    "Microfleet ms", "FASTSim ms",
+    "car", "cycle", "test mass kg", "usable kWh", "published km", "Microfleet km", "err %",
+    "priors-only err %", "FASTSim km", "err %", "Microfleet Wh/km", "FASTSim Wh/km", "motor loss Wh/km",
+    "regen Wh/km", "aux Wh/km", "Microfleet ms", "FASTSim ms", "shared parameters fitted without this car",
 ]  # fmt: skip
 DOC_HEADER = "| " + " | ".join(_DOC_COLUMNS) + " |\n" + "|---" * len(_DOC_COLUMNS) + "|"
 DOC_TEMPLATE = """# Physics of small EVs
@@ -381,20 +496,46 @@ in `bench/results/physics_validation.json`.
   - usable energy = 0.93 × stated kWh where no usable figure is published (mean of the catalogue's
     labelled pairs);
   - cabin UA scaled from the AVILOO heating test.
-- **Test masses**: NEDC and CLTC use curb + 100 kg (reference mass). WLTP uses curb + 75 + 25 + 15 % of
-  a 300 kg payload.
+- **Test procedures** (how a published range is measured, modelled before anything is fitted):
+  - range = distance from a full pack to the end of the repeated cycle, so it is usable energy at the
+    pack terminals / pack-side consumption. The Dacia Spring 65 (2024) shows the convention: 25 kWh
+    usable / 114 Wh/km battery-side (evkx) = 219 km against the published 220 km, while its 146 Wh/km
+    headline includes charging losses. Grid-side figures are therefore never used here;
+  - NEDC (UNECE R83/R101) and the Chinese procedures (GB/T 18386) test at reference mass = curb + 100 kg;
+  - WLTP (Reg. (EU) 2017/1151 Annex XXI 3.2.25–3.2.26, M1): test mass = mass in running order (curb +
+    75 kg driver) + 25 kg + 15 % of the maximum vehicle load (permissible laden mass − mass in running
+    order − 25 kg). The load is computed where the catalogue gives the laden mass (Spring 2024) and is a
+    300 kg prior elsewhere;
+  - EU L6e quadricycles (Ami, Rocks-e) are approved on WMTC (Reg. (EU) 168/2013 and 134/2014), even
+    where Opel calls the figure "WLTP". No WMTC trace is stored or installable (no PyPI package ships
+    one; GTR No. 2 tables are not in the project library), so WLTC class 1 capped at 45 km/h stands in.
+    These rows are marked † and are **never trained on**.
+- **Siblings for mass**: a mass is borrowed from the nearest-year sibling whose pack size is known, so
+  the mass can follow the pack difference (the 26.5 kWh Mini EV now gets 665 kg + 17.3 kWh at 125 Wh/kg
+  instead of the 700 kg of a Macaron trim with an unstated pack).
 - **Speed limit**: each car follows the trace capped at its top speed.
-- **No calibration**: no parameter was fitted to any published range, so no leave-one-out was needed.
-  Every number below is an out-of-sample prediction from catalogue figures and priors.
+- **Calibration of shared parameters, leave-one-out** (`microfleet.physics.calibration`). Four
+  parameters that every car shares are searched on a grid inside cited bands: usable fraction of an
+  unlabelled stated kWh (0.89–0.97, the catalogue's labelled pairs), tyre RRC (0.0065–0.0105, EU label
+  A–E), a scale on the motor + inverter loss map (0.5–1.5) and the 12 V auxiliary load (0.1–0.4 kW).
+  A catalogue figure (labelled usable kWh, published Cd) is never replaced, and no per-car value is
+  fitted. For each car, the grid point that best fits the *other* cars (mean squared log range error;
+  identical rows such as the Spring 70/100 2025 are held out together; † rows never trained on)
+  predicts it. The fitted values per car are in the last column. Fitted on all non-† cars, the shared
+  parameters are: **{all_shared}**. Those are what `microfleet.physics.calibration` offers for use
+  outside this validation; the library's defaults stay at the cited priors.
 
 ## Range on the published cycle
 
 Range is the distance driven on the repeated cycle until the ECM reaches 0 % SoC or the weakest cell
 hits cut-off (23 °C, HVAC off). FASTSim 3.1 runs the same car on the same capped trace. It uses its
 bundled 2022 Renault Zoe with mass, usable pack, motor power, Cd, frontal area, RRC and auxiliary load
-overridden to ours, and `trace_miss_opts="Allow"`. Its range is usable energy / its Wh/km. `*` marks a
-usable energy taken from the 0.93 prior. The loss columns are Microfleet's: motor + inverter losses,
-energy regenerated at the shaft, and auxiliaries. The run-time columns time different work.
+overridden to ours (with the same leave-one-out shared values; FASTSim keeps its own motor efficiency
+curve, as the loss-map scale has no counterpart there), and `trace_miss_opts="Allow"`. Its range is
+usable energy / its Wh/km. `*` marks a usable energy from the shared usable-fraction parameter.
+"priors-only err %" is Microfleet with every shared parameter at its cited prior (nothing fitted).
+The loss columns are Microfleet's: motor + inverter losses, energy regenerated at the shaft, and
+auxiliaries. The run-time columns time different work.
 Microfleet's is the whole drive to empty (ECM second by second over every pass, vectorised over the
 cars sharing the cycle, divided among them). FASTSim's is a single pass of the cycle. Throughput is
 compared on equal work in `bench/physics_speed.py`.
@@ -402,8 +543,10 @@ compared on equal work in `bench/physics_speed.py`.
 {header}
 {table}
 
-**Result: max abs range error {max_abs} %; {within} of {n_cases} cars within ±10 %. The target (every
-car within ±10 % without per-car tuning) is not met.**
+**Result (leave-one-out): max abs range error {max_abs} %; {within} of {n_cases} cars within ±10 %.
+On the {n_real} cars whose published cycle is stored: max abs error {max_abs_real} %, {within_real} of
+{n_real} within ±10 %. With priors only (nothing fitted): max abs error {prior_max} %, {prior_within} of
+{n_cases} within ±10 %. {verdict}**
 
 Cars with a published range that could not be modelled (named field missing on the car and its siblings):
 
@@ -415,44 +558,61 @@ Cars FASTSim 3.1 refused to simulate (its error; shown as `nan` above):
 
 ### Where the models differ, and why the misses happen
 
-- **Microfleet and FASTSim agree closely** (a few Wh/km) on the same inputs. The drivetrain maps
-  differ: FASTSim uses an efficiency curve in output-power fraction (Zoe: 0.84–0.95) with a constant
-  92 % transmission; Microfleet uses losses over torque and speed with a 97 % gear. Regeneration
-  differs too: FASTSim's regen is limited by its motor and battery curves, while Microfleet fades regen
-  between 15 and 5 km/h and caps it at 30 % of motor power. Auxiliaries are equal by construction. Where
-  both miss a published figure by the same amount, the cause is in the shared inputs or in the test
-  procedure, not in the model structure.
-- **Microfleet's range sits 2–5 % below FASTSim's** on the same Wh/km-class inputs. Microfleet
-  discharges the Thevenin pack (internal I²R and RC losses, stopping when the weakest cell reaches
-  cut-off). FASTSim's bundled pack uses a constant 98.5 % efficiency and runs to its SoC floor.
-- **NEDC, Mini EV 9.2/13.8 kWh: both models fall 13–20 % short** (the Twizy 80, capped at 80 km/h,
-  is within 8 %). Chinese NEDC ranges
-  came from dynamometer road-load settings that were not published. The NEDC's tolerances and
-  coast-down flexibilities are documented to make type-approval energy well below real driving (ICCT,
-  "From laboratory to road" series). The usable-energy prior (0.93) may also be low for these packs: with
-  the full 9.2 kWh usable, the Mini EV error shrinks by 7 points.
-- **Citroën Ami and Opel Rocks-e: both models predict far more range than published.** The published
-  75 km is WMTC, and no WMTC trace is stored; WLTC class 1 capped at 45 km/h stands in. A 48 V, 6 kW
-  drivetrain likely has lower efficiency than the per-unit map assumes (high currents). The boxy body
-  probably has a Cd above the 0.40 prior.
-- **WLTC class 3b, Spring 2025 (24.3 kWh), Twingo Electric, Fiat 500e 42 kWh: both models are
-  10–14 % short.** The same models land within 3 % on the 2021–2024 Springs, so the likely cause is
-  the shared Cd/RRC priors: the type-approval road-load coefficients of these cars are not public. For
-  the 2025 Spring, the usable energy also comes from the 0.93 prior, and its motor power is borrowed
-  from the 2024 sibling (48 kW for 52/74 kW cars).
-- **CLTC-P**: the stored trace matches the standard's distance but runs 34 s longer (see
-  `src/microfleet/physics/cycles/README.md`). The extra idling adds only auxiliary energy, about 0.1 Wh/km.
+- **The fit leans on the edge of one band.** In every fold the rolling-resistance coefficient lands
+  on 0.0065, the label-A end of its band, and the usable fraction on 0.90–0.94. The priors-only column
+  shows the cause: with cited priors Microfleet was short on 14 of 15 stored-cycle cars (by 1–20 %), so
+  the fit lowers road load as far as the band allows. RRC stands in for all road load here (the Cd and
+  frontal-area priors are not fitted), so the 0.0065 should be read as "type-approval road load is
+  lower than the priors", not as a tyre measurement. Type-approval road-load coefficients for these cars
+  are not public.
+- **Microfleet and FASTSim** get the same car, mass, pack, Cd, area, RRC and auxiliary load. FASTSim
+  keeps its own efficiency curve in output-power fraction (Zoe: 0.84–0.95, 92 % transmission),
+  while Microfleet uses losses over torque and speed with a 97 % gear and the fitted loss scale. FASTSim's
+  regen is limited by its motor and battery curves; Microfleet fades regen between 15 and 5 km/h and
+  caps it at 30 % of motor power. FASTSim's pack has a constant 98.5 % efficiency and runs to its SoC
+  floor. Microfleet's ECM loses I²R and RC energy and stops when the weakest cell reaches cut-off,
+  about 5 % of usable energy (the "ECM factor" used in the fit). So FASTSim's range runs higher.
+- **NEDC, Mini EV 9.2 kWh (−13 %) vs CLTC-P, Mini EV 26.5 kWh (+12 %).** These two figures pull in
+  opposite directions on the same body. The published figures give 13.0 km per stated kWh (NEDC) and
+  10.6 km per stated kWh (CLTC). CLTC-P is slower than NEDC (28.96 vs 33.35 km/h mean), so a cycle
+  effect would go the other way. Even at their own extremes the shared parameters cannot serve both.
+  The 26.5 kWh car's mass, motor (30 kW) and usable energy are all borrowed or prior values: the
+  catalogue has no mass for it. The 9.2 kWh car's usable energy is a prior too (0.92 × 9.2 kWh). If
+  the 9.2 kWh were fully usable, its error would be about −5 %. No source says so, and it was not done.
+- **Citroën Ami and Opel Rocks-e (†): far more range than published, on a stand-in cycle.** The published
+  75 km is WMTC, and no WMTC trace is stored. With shared parameters fitted on the M1 cars, the model
+  gives these 48 V, 6 kW quadricycles about 40 Wh/km; 75 km from 5.5 kWh implies about 68–73 Wh/km. A
+  different cycle alone does not explain a 1.7× gap. The per-unit loss map and the M1-fitted road load
+  most likely do not hold for low-voltage quadricycle drivetrains, boxy bodies and small tyres. These
+  rows are reported, not trained on, and not tuned.
+- **CLTC-P**: see the cycle README: the stored transcription matches the standard's distance, speeds,
+  micro-trips and idle count, but has 453 s of idling against 398 s and 1,381 s of motion against
+  1,402 s. So its 34 extra samples are not duplicated time stamps, and it cannot be resampled onto
+  the standard's time axis without the standard's table. It is kept and flagged.
 
 ## Cold weather
 
-The Mini EV (9.2 kWh, LFP) on CLTC-P at −10 °C, with the cabin heated to 20 °C by a PTC heater (COP 1,
-cap 1.5 kW), runs the ECM with Arrhenius resistance and a pack starting at ambient temperature. Its
-range is {cold_cold} km against {cold_warm} km at 23 °C with HVAC off: **{cold_pct} % retained**, at
-{cold_wh} Wh/km. Issue 4 states that car-media tests found the Mini EV keeps about {cold_ref} % of its
-CLTC range at about −10 °C. No stored copy of those tests was found in this session, so that figure is
-cited from the issue, not from a source read here. The model omits cabin warm-up transients and the
-loss of usable LFP capacity in the cold beyond what the ECM's resistance and cut-off produce. Both would
-lower the modelled figure further.
+The Mini EV (9.2 kWh, LFP, shared parameters fitted on all cars) runs CLTC-P at −10 °C with the cabin
+held at 20 °C, against 23 °C with HVAC off. The −10 °C run **includes**:
+
+- a PTC heater (COP 1) drawing the steady-state cabin loss UA × ΔT, capped at 1.5 kW for micro cars.
+  UA is scaled from the AVILOO 14-EV heating test by frontal area;
+- Arrhenius growth of R0, R1 and R2 in the cold, and more I²R loss and earlier cut-off with it;
+- a lumped pack thermal model that starts at ambient and warms only by its own I²R heat.
+
+It **omits**:
+
+- the cabin warm-up transient (AVILOO: the first hour takes 1.5–2.5 kWh, more than steady state);
+- any loss of accessible LFP capacity in the cold beyond what resistance and cut-off produce;
+- BMS pack heating.
+
+Result: {cold_cold} km against {cold_warm} km, **{cold_pct} % retained**, at {cold_wh} Wh/km.
+Issue 4 states that car-media tests found the Mini EV keeps about {cold_ref} % of its CLTC range at about
+−10 °C. No stored copy of those tests was found, so the figure is cited from the issue. The model is
+more pessimistic. Most of the gap is the heater: 1.5 kW of continuous PTC draw at CLTC-P's 29 km/h mean
+adds about 50 Wh/km. Owners of these cars often heat only partly, and a 20 °C cabin target at 1.5 kW is
+an assumption, not a measurement. The omitted effects would push the model further down. So the
+agreement to within about 7 points comes partly from cancelling assumptions, not from calibration.
 
 ## Battery model against PyBaMM
 

@@ -108,6 +108,8 @@ def power_breakdown(
     shaft_kw = traction_kw / gear + regen_wheel_kw * gear
     gear_loss = traction_kw / gear - traction_kw + (-regen_wheel_kw) * (1.0 - gear)
     loss_kw = drivetrain.motor_loss_kw(shaft_kw, v, params.motor_peak_kw, params.motor_base_speed_mps)
+    if params.motor_loss_scale is not None:
+        loss_kw = loss_kw * params.motor_loss_scale[:, None]
     aux_kw = np.broadcast_to(params.aux_base_kw[:, None], v.shape)
     if hvac_on:
         hvac_kw = np.broadcast_to(

@@ -59,6 +59,8 @@ class VehicleParams:
     pack_ua_w_per_k: FloatArray
     max_discharge_kw: FloatArray
     max_charge_kw: FloatArray
+    # Multiplier on the motor + inverter loss map (shared calibration; ``None`` = 1, the cited prior).
+    motor_loss_scale: FloatArray | None = None
 
     @property
     def n_vehicles(self) -> int:
@@ -78,8 +80,36 @@ class VehicleParams:
         values: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            values[f.name] = tuple(value[i] for i in idx) if f.name == "model_ids" else value[idx]
+            if f.name == "model_ids":
+                values[f.name] = tuple(value[i] for i in idx)
+            else:
+                values[f.name] = None if value is None else value[idx]
         return VehicleParams(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[VehicleParams]) -> VehicleParams:
+        """One fleet from several, in order (for example cars each with their own calibration)."""
+        if not parts:
+            raise PhysicsInputError("no vehicle parameters to concatenate")
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            items = [getattr(p, f.name) for p in parts]
+            if f.name == "model_ids":
+                values[f.name] = tuple(m for item in items for m in item)
+            elif any(item is None for item in items):
+                values[f.name] = (
+                    None
+                    if all(item is None for item in items)
+                    else np.concatenate(
+                        [
+                            np.ones(p.n_vehicles) if it is None else it
+                            for p, it in zip(parts, items, strict=True)
+                        ]
+                    )
+                )
+            else:
+                values[f.name] = np.concatenate(items)
+        return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
     def from_specs(

@@ -182,7 +182,10 @@ def resolve_spec(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> Res
         )
     mass = _curb_mass(spec)
     if mass is None:
-        hit = _sibling(spec, same_platform, _curb_mass)
+        # Prefer a sibling whose pack size is known, so the mass can follow the pack difference; a
+        # sibling with a mass but no stated pack would carry its own pack's mass over unchanged.
+        sized = [s for s in same_platform if _stated_kwh(s) is not None]
+        hit = _sibling(spec, sized, _curb_mass) or _sibling(spec, same_platform, _curb_mass)
         if hit is not None:
             sib, sib_mass = hit
             sib_kwh = _stated_kwh(sib)

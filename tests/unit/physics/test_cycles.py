@@ -33,6 +33,12 @@ def test_cltc_p_matches_distance_and_speed_but_not_duration():
     assert cycle.distance_km == pytest.approx(14.48, abs=0.01)
     assert cycle.speed_kmh.max() == pytest.approx(114.0)
     assert cycle.duration_s == 1833.0
+    # The extra samples are longer idling (453 s vs the standard's 398 s), with 21 s less motion
+    # (1,381 s vs 1,402 s): not duplicated time stamps that resampling could remove.
+    stopped = cycle.speed_kmh == 0.0
+    assert int(stopped.sum()) == 453
+    assert int((~stopped).sum()) == 1381
+    assert int(np.sum(np.diff(stopped.astype(int)) == 1)) + int(stopped[0]) == 12  # idle periods
 
 
 def test_unknown_cycle_is_refused():
