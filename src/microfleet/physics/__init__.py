@@ -29,6 +29,9 @@ Pure NumPy, vectorised over vehicles (first axis) and time steps (second axis). 
   "wltc_class3b", "nedc", "cltc_p"; ``DriveCycle``; ``validate_speed_trace``.
 - :func:`cycle_range_km` — range over a repeated cycle, running the ECM to empty.
 - :func:`resolve_spec` — the values the model uses for one car, each with source and prior flag.
+- :mod:`microfleet.physics.calibration` — ``SharedParams`` (usable fraction, RRC, loss-map scale, aux
+  kW), ``params_with_shared`` and the leave-one-out fit used by ``bench/physics_validation.py``.
+  ``VehicleParams.from_specs`` keeps the cited priors; apply calibrated values explicitly.
 
 Errors: :class:`microfleet.errors.PhysicsInputError` for bad inputs (negative mass, bad speed
 traces, missing catalogue fields, named by car and field); :class:`microfleet.errors.NotFoundError`
