@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microfleet.errors import ConfigurationError, MicrofleetError
+from microfleet.sim.commands import simulate
 
 if TYPE_CHECKING:
     from microfleet.bootstrap import Services
@@ -29,6 +30,7 @@ quarantine_app = typer.Typer(help="Refused telemetry: list it, replay it after a
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
+app.command("simulate")(simulate)
 
 DatabaseOption = Annotated[
     str | None, typer.Option("--database-url", help="Store URL (default: MICROFLEET_DATABASE_URL or SQLite).")
@@ -270,11 +272,18 @@ def demo(
     duration_s: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
     ] = None,
+    speedup: Annotated[float, typer.Option(min=1, help="Simulated seconds per wall second.")] = 1440.0,
 ) -> None:
-    """Run a server on SQLite with a few demo cars driving through Shanghai, and print how to log in."""
+    """Run a server on SQLite with a live digital twin of owners' cars and a car-sharing fleet in Shanghai."""
     from microfleet.demo import run_demo
 
-    run_demo(database_url or "sqlite:///var/demo.db", port=port, duration_s=duration_s, console=console)
+    run_demo(
+        database_url or "sqlite:///var/demo.db",
+        port=port,
+        duration_s=duration_s,
+        speedup=speedup,
+        console=console,
+    )
 
 
 def main() -> None:

@@ -75,7 +75,9 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
             "--port",
             str(port),
             "--duration-s",
-            "20",
+            "120",
+            "--speedup",
+            "40000",
             "--database-url",
             f"sqlite:///{tmp_path / 'demo.db'}",
         ],
@@ -88,9 +90,9 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
     lines = []
     for line in process.stdout:
         lines.append(line)
-        if line.startswith("mfu_"):
-            token = line.strip()
-        if token and "accepted" in line:
+        if line.startswith("login token of demo-owner:"):
+            token = line.split()[-1]
+        if token and line.startswith("sent "):
             break
     assert token, "".join(lines)
     vehicles = httpx.get(

@@ -9,14 +9,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-# Runs the command function exactly as the CLI does (Typer parses the options); `microfleet simulate`
-# registers this same function.
-RUN = "import typer; from microfleet.sim.commands import simulate; typer.run(simulate)"
-
 
 def simulate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", RUN, *args],
+        [sys.executable, "-m", "microfleet", "simulate", *args],
         capture_output=True,
         text=True,
         timeout=300,
