@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,13 @@ from rich.table import Table
 from microfleet.domain.catalogue import load_catalogue
 from microfleet.domain.threshold_trips import threshold_charges, threshold_trips
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
-from microfleet.ingest.derive import DerivedHistory, HistoryDeriver, ResumePoint, VehicleContext
+from microfleet.ingest.derive import (
+    CALIBRATION_SESSIONS,
+    DerivedHistory,
+    HistoryDeriver,
+    ResumePoint,
+    VehicleContext,
+)
 from microfleet.sim.engine import Twin
 from microfleet.sim.run import run_days
 from microfleet.sim.scenario import LinkFaults, Scenario
@@ -91,8 +97,13 @@ class MemoryHistory:
             [],
         )
 
-    def vehicle_context(self, vehicle_id: str) -> VehicleContext:
-        return self.ctx
+    def vehicle_context(self, vehicle_id: str, before_ms: int | None) -> VehicleContext:
+        if before_ms is None:  # from the first record: no stored charge comes before
+            return self.ctx
+        seen = [
+            c.kwh_per_soc_pct for c in self.history.charges if c.start_ts_ms < before_ms and c.kwh_per_soc_pct
+        ]
+        return replace(self.ctx, kwh_per_soc_pct_samples=tuple(seen[-CALIBRATION_SESSIONS:]))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from microfleet.domain.vehicle_state import TelemetryColumns
 # IEC 62196-2 Type 2 AC tops out at 22 kW (3 x 32 A x 230 V); above it only DC is possible.
 AC_MAX_POWER_KW: Final = 22.0
 AC_VOLTAGE_MIN_V: Final = 50.0  # an on-board charger reporting mains voltage is charging on AC
+MIN_CALIBRATION_PCT: Final = 10.0  # a session calibrates energy per SoC % only over 10 % or more
 # Flows of energy this close on one plug-in are one session (a BMS balancing pause, a brief power cut).
 PAUSE_MERGE_S: Final = 600.0
 
@@ -61,6 +62,26 @@ class ChargeSession:
     tariff_id: str | None
     idle_after_full_s: float
     record_count: int
+    kwh_per_soc_pct: float | None = None  # pack energy per SoC percent seen in this session
+
+
+def _kwh_per_soc_pct(w: TelemetryColumns, power_kw: npt.NDArray[np.float64]) -> float | None:
+    """Pack energy between the first and last SoC step of a charge over the percent between them."""
+    idx = np.flatnonzero(~np.isnan(w.soc_pct))
+    soc = w.soc_pct[idx]
+    changes = np.flatnonzero(np.diff(soc) != 0)
+    if changes.size < 2 or np.any(np.isnan(power_kw)):
+        return None
+    j1, j2 = int(changes[0]), int(changes[-1])
+    levels = float(max(soc[j2], soc[j2 + 1]) - max(soc[j1], soc[j1 + 1]))
+    if levels < MIN_CALIBRATION_PCT:
+        return None
+    ts = w.ts_ms
+    a1, b1, a2, b2 = int(idx[j1]), int(idx[j1 + 1]), int(idx[j2]), int(idx[j2 + 1])
+    m1, m2 = (ts[a1] + ts[b1]) // 2, (ts[a2] + ts[b2]) // 2
+    inner = np.r_[m1, ts[b1 : a2 + 1], m2]
+    p = np.r_[(power_kw[a1] + power_kw[b1]) / 2, power_kw[b1 : a2 + 1], (power_kw[a2] + power_kw[b2]) / 2]
+    return -integrate_kwh(inner.astype(np.int64), p) / levels
 
 
 def charge_windows(
@@ -169,4 +190,5 @@ def summarise_charge(
         tariff_id=tariff.tariff_id if tariff is not None else None,
         idle_after_full_s=(int(ts[-1]) - int(ts[k])) / 1000,
         record_count=len(w),
+        kwh_per_soc_pct=_kwh_per_soc_pct(w.slice(0, flow.stop), power[flow]) if has_pack else None,
     )

@@ -26,6 +26,7 @@ SOC_RISE_TOLERANCE_PCT: Final = 0.5  # BMS SoC readings jitter by a few tenths o
 POLYLINE_TOLERANCE_M: Final = 10.0  # route simplification; about a lane and a half
 ALTITUDE_NOISE_M: Final = 2.0  # ascent counts only rises beyond GPS/barometer noise
 MS_PER_H: Final = 3_600_000.0
+ANCHOR_AGREEMENT: Final = 0.10  # sampled power is within ~3 % (1 sigma) on the twin: 10 % is >3 sigma
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +185,47 @@ def _opt(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+def soc_anchored_kwh(w: TelemetryColumns, kwh_per_soc_pct: float) -> float | None:
+    """Energy out of the pack over a window, anchored on the BMS's own SoC steps (None if < 2 steps).
+
+    The BMS counts charge far faster than telemetry samples power, and its SoC reading changes step by
+    step: the first and last step change in the window mark two instants (within one sample interval)
+    between which exactly ``(level1 - level2) x kwh_per_soc_pct`` left the pack. Only the pieces
+    before the first and after the last step are integrated from sampled V x I.
+    """
+    idx = np.flatnonzero(~np.isnan(w.soc_pct))
+    soc = w.soc_pct[idx]
+    changes = np.flatnonzero(np.diff(soc) != 0)  # change between idx[j] and idx[j + 1]
+    if changes.size < 2:
+        return None
+    power = pack_power_kw(w)
+    if np.any(np.isnan(power)):
+        return None
+    ts = w.ts_ms
+    j1, j2 = int(changes[0]), int(changes[-1])
+    # a reading is the floor of the true SoC: a step down crosses the upper level, a step up the lower
+    level1 = max(soc[j1], soc[j1 + 1])
+    level2 = max(soc[j2], soc[j2 + 1])
+    a1, b1 = int(idx[j1]), int(idx[j1 + 1])
+    a2, b2 = int(idx[j2]), int(idx[j2 + 1])
+    m1, m2 = (ts[a1] + ts[b1]) // 2, (ts[a2] + ts[b2]) // 2
+    head = integrate_kwh(np.r_[ts[: a1 + 1], m1], np.r_[power[: a1 + 1], (power[a1] + power[b1]) / 2])
+    tail = integrate_kwh(np.r_[m2, ts[b2:]], np.r_[(power[a2] + power[b2]) / 2, power[b2:]])
+    return head + float(level1 - level2) * kwh_per_soc_pct + tail
+
+
 def summarise_drive(
-    w: TelemetryColumns, end_reason: str, usable_kwh: float | None, places: Sequence[Place] = ()
+    w: TelemetryColumns,
+    end_reason: str,
+    usable_kwh: float | None,
+    places: Sequence[Place] = (),
+    kwh_per_soc_pct: float | None = None,
 ) -> Drive:
-    """Compute a :class:`Drive` from its window of records (first = start, last = end)."""
+    """Compute a :class:`Drive` from its window of records (first = start, last = end).
+
+    Energy used is anchored on SoC steps when the car's energy per SoC percent is known
+    (:func:`soc_anchored_kwh`), else the integral of sampled pack power.
+    """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
     gap_s = 0.0
@@ -203,6 +241,12 @@ def summarise_drive(
     power = pack_power_kw(w)
     has_power = bool(np.any(~np.isnan(power)))
     used = integrate_kwh(ts, power) if has_power else None
+    if used is not None and kwh_per_soc_pct is not None:
+        anchored = soc_anchored_kwh(w, kwh_per_soc_pct)
+        # A SoC that disagrees with the current sensor by more than sampling can explain (a BMS
+        # recalibration, a bad calibration) is not trusted.
+        if anchored is not None and abs(anchored - used) <= ANCHOR_AGREEMENT * max(abs(used), 0.05):
+            used = anchored
     regen = -integrate_kwh(ts, np.minimum(power, 0.0)) if has_power else None
     soc0, soc1 = _first_last(w.soc_pct)
     soc_kwh = None if soc0 is None or soc1 is None or usable_kwh is None else (soc0 - soc1) / 100 * usable_kwh

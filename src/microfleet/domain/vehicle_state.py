@@ -12,6 +12,7 @@ OsmAnd). The same rule runs two ways:
 
 from __future__ import annotations
 
+import builtins
 import enum
 import math
 from dataclasses import dataclass, replace
@@ -87,17 +88,11 @@ class TelemetryColumns:
 
     def slice(self, start: int, stop: int) -> TelemetryColumns:
         """Records ``start`` (inclusive) to ``stop`` (exclusive), as views."""
-        return TelemetryColumns(
-            self.vehicle_id,
-            *(getattr(self, f)[start:stop] for f in self.__slots__[1:]),
-        )
+        return self.take(builtins.slice(start, stop))
 
-    def take(self, mask: npt.NDArray[np.bool_]) -> TelemetryColumns:
-        """The records where ``mask`` is true."""
-        return TelemetryColumns(
-            self.vehicle_id,
-            *(getattr(self, f)[mask] for f in self.__slots__[1:]),
-        )
+    def take(self, index: npt.NDArray[np.bool_] | builtins.slice) -> TelemetryColumns:
+        """The records a boolean mask or a slice selects."""
+        return TelemetryColumns(self.vehicle_id, *(getattr(self, f)[index] for f in self.__slots__[1:]))
 
 
 class VehicleStatus(enum.StrEnum):
@@ -145,61 +140,48 @@ DEFAULT_THRESHOLDS: Final = StateThresholds()
 
 
 @dataclass(frozen=True, slots=True)
-class DriveStarted:
+class _Event:
+    vehicle_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DriveStarted(_Event):
     """A drive began at ``ts_ms``."""
 
-    vehicle_id: str
-    ts_ms: int
-
 
 @dataclass(frozen=True, slots=True)
-class DriveEnded:
+class DriveEnded(_Event):
     """A drive ended at ``ts_ms``; ``reason`` is ``stopped`` or ``data_gap``."""
 
-    vehicle_id: str
-    ts_ms: int
     reason: str = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
-class ChargeStarted:
+class ChargeStarted(_Event):
     """Energy started flowing into the pack at ``ts_ms``."""
 
-    vehicle_id: str
-    ts_ms: int
-
 
 @dataclass(frozen=True, slots=True)
-class ChargeEnded:
-    """Energy stopped flowing into the pack at ``ts_ms``."""
+class ChargeEnded(_Event):
+    """Energy stopped flowing into the pack at ``ts_ms``; ``reason`` is ``stopped`` or ``data_gap``."""
 
-    vehicle_id: str
-    ts_ms: int
     reason: str = "stopped"
 
 
 @dataclass(frozen=True, slots=True)
-class WentAsleep:
+class WentAsleep(_Event):
     """The vehicle went to sleep at ``ts_ms``."""
 
-    vehicle_id: str
-    ts_ms: int
-
 
 @dataclass(frozen=True, slots=True)
-class WokeUp:
+class WokeUp(_Event):
     """The vehicle woke from sleep or came back online at ``ts_ms``."""
 
-    vehicle_id: str
-    ts_ms: int
-
 
 @dataclass(frozen=True, slots=True)
-class WentOffline:
+class WentOffline(_Event):
     """Nothing was heard from the vehicle after ``ts_ms`` for longer than the offline gap."""
-
-    vehicle_id: str
-    ts_ms: int
 
 
 VehicleEvent = DriveStarted | DriveEnded | ChargeStarted | ChargeEnded | WentAsleep | WokeUp | WentOffline

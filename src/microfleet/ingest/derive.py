@@ -49,6 +49,7 @@ from microfleet.domain.vehicle_state import (
 )
 from microfleet.ingest.pipeline import IngestReport
 
+CALIBRATION_SESSIONS = 20  # energy per SoC % is the median of the car's last 20 calibrating charges
 MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about drain (TeslaMate's idle wait)
 
 
@@ -77,6 +78,8 @@ class VehicleContext:
     """What derivation needs to know about a vehicle besides its telemetry."""
 
     usable_kwh: float | None = None
+    # energy per SoC % measured by the last charge sessions before the window, oldest first
+    kwh_per_soc_pct_samples: tuple[float, ...] = ()
     places: Sequence[Place] = ()
     tariffs: Mapping[str, Tariff] = field(default_factory=dict)
 
@@ -116,20 +119,16 @@ def derive_history(
     end_state, events = derive_events(w, start, th)
     ts = w.ts_ms
     n = len(w)
-    drives = []
-    drive_starts: list[int] = []
+    drive_windows: list[tuple[int, int, str]] = []  # first record, stop (exclusive), end reason
     charge_spans: list[tuple[int, int]] = []
     open_drive: int | None = None
     open_charge: int | None = None
-    offset = _ZeroOffset(w, events)
     for ev in events:
         i = int(np.searchsorted(ts, ev.ts_ms))
         if isinstance(ev, DriveStarted):
             open_drive = i
-            drive_starts.append(ev.ts_ms)
         elif isinstance(ev, DriveEnded) and open_drive is not None:
-            drive_w = offset.corrected(w.slice(open_drive, i + 1))
-            drives.append(summarise_drive(drive_w, ev.reason, ctx.usable_kwh, ctx.places))
+            drive_windows.append((open_drive, i + 1, ev.reason))
             open_drive = None
         elif isinstance(ev, ChargeStarted):
             open_charge = i
@@ -137,15 +136,23 @@ def derive_history(
             charge_spans.append((open_charge, i + 1 if ev.reason == "data_gap" else i))
             open_charge = None
     if open_drive is not None and n:
-        drive_w = offset.corrected(w.slice(open_drive, n))
-        drives.append(summarise_drive(drive_w, "open", ctx.usable_kwh, ctx.places))
+        drive_windows.append((open_drive, n, "open"))
     if open_charge is not None:
         charge_spans.append((open_charge, n))
-    windows = charge_windows(w, charge_spans, np.array(drive_starts, dtype=np.int64))
+    offset = _ZeroOffset(w, events)
+    drive_starts = np.array([int(ts[a]) for a, _, _ in drive_windows], dtype=np.int64)
     charges = [
         summarise_charge(offset.corrected(w, cw.start), cw, reason, ctx.places, ctx.tariffs)
-        for cw, reason in windows
+        for cw, reason in charge_windows(w, charge_spans, drive_starts)
     ]
+    drives = []
+    for a, b, reason in drive_windows:
+        # energy per SoC % from the charges that started before this drive (stored ones, then these)
+        before = [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < ts[a] and c.kwh_per_soc_pct]
+        samples = sorted([*ctx.kwh_per_soc_pct_samples, *before][-CALIBRATION_SESSIONS:])
+        per_pct = samples[len(samples) // 2] if samples else None
+        drive_w = offset.corrected(w.slice(a, b))
+        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
     spans = _spans(w, events, start, end_state, plugged)
@@ -305,8 +312,8 @@ class HistoryPort(Protocol):
         """Atomically delete derived rows starting at or after ``from_ms`` (None: all) and store these."""
         ...
 
-    def vehicle_context(self, vehicle_id: str) -> VehicleContext:
-        """Usable capacity, places and tariffs of the vehicle."""
+    def vehicle_context(self, vehicle_id: str, before_ms: int | None) -> VehicleContext:
+        """Usable capacity, places, tariffs; energy per SoC % of charges started before ``before_ms``."""
         ...
 
 
@@ -353,7 +360,7 @@ class HistoryDeriver:
         from_ms = point.from_ms if point else None
         cols = self._store.load_window(vehicle_id, from_ms)
         history = derive_history(
-            cols, point.state if point else None, self._store.vehicle_context(vehicle_id), self._th
+            cols, point.state if point else None, self._store.vehicle_context(vehicle_id, from_ms), self._th
         )
         self._store.replace_history(vehicle_id, from_ms, history)
         return RecomputeReport(

@@ -35,7 +35,13 @@ from microfleet.domain.places import Circle, Place, PlaceKind, Polygon
 from microfleet.domain.summaries import ParkedDrain
 from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
-from microfleet.ingest.derive import DerivedHistory, ResumePoint, StateSpan, VehicleContext
+from microfleet.ingest.derive import (
+    CALIBRATION_SESSIONS,
+    DerivedHistory,
+    ResumePoint,
+    StateSpan,
+    VehicleContext,
+)
 from microfleet.store.schema import metadata, vehicles
 
 
@@ -251,8 +257,11 @@ class HistoryStore:
                 if batch:
                     conn.execute(insert(table), batch)
 
-    def vehicle_context(self, vehicle_id: str) -> VehicleContext:
-        """Usable capacity (from the catalogue), the vehicle's and its fleet's places, and tariffs."""
+    def vehicle_context(self, vehicle_id: str, before_ms: int | None = None) -> VehicleContext:
+        """Usable capacity (catalogue), places, tariffs, and energy per SoC % of charges before ``before_ms``.
+
+        ``before_ms`` None is a derivation from the first record: no stored charge comes before it.
+        """
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(vehicles.c.model_id, vehicles.c.fleet_id).where(vehicles.c.vehicle_id == vehicle_id)
@@ -264,12 +273,27 @@ class HistoryStore:
                 | (places.c.vehicle_id.is_(None) & places.c.fleet_id.is_(None))
             )
             found = [_place_from_row(r._mapping) for r in conn.execute(q)]
+            c = history_charges.c
+            calibrated = (
+                select(c.kwh_per_soc_pct)
+                .where(c.vehicle_id == vehicle_id, c.kwh_per_soc_pct.is_not(None))
+                .order_by(c.start_ts_ms.desc())
+                .limit(CALIBRATION_SESSIONS)
+            )
+            if before_ms is not None:
+                calibrated = calibrated.where(c.start_ts_ms < before_ms)
+            samples = tuple(reversed([float(v) for v in conn.execute(calibrated).scalars()]))
         usable = self._usable_kwh_of_model(model_id) if model_id and self._usable_kwh_of_model else None
         tariffs: dict[str, Tariff] = {}
         for p in found:
             if p.tariff_id and p.tariff_id in example_tariff_ids():
                 tariffs[p.tariff_id] = load_example_tariff(p.tariff_id)
-        return VehicleContext(usable, found, tariffs)
+        return VehicleContext(
+            usable_kwh=usable,
+            kwh_per_soc_pct_samples=samples if before_ms is not None else (),
+            places=found,
+            tariffs=tariffs,
+        )
 
     # --- places ---------------------------------------------------------------------------------------
 

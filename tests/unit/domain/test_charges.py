@@ -86,3 +86,14 @@ def test_a_long_pause_starts_a_new_session_like_teslamate() -> None:
         (0, 4, 25, "next_charge"),
         (25, 29, 31, "unplugged"),
     ]
+
+
+def test_a_charge_measures_energy_per_soc_percent() -> None:
+    n = 121  # 2 h at 3 kW grid, 2.7 kW into a pack of 0.135 kWh per SoC %: 20 % rise
+    cols = plug_in([3.0] * n + [0.0], [1] * n + [0])
+    soc = np.floor(40 + np.arange(n + 1) * (2.7 / 60) / 0.135)
+    cols = TelemetryColumns.from_arrays(
+        "car-1", {**{f: getattr(cols, f) for f in cols.__slots__[1:]}, "soc_pct": soc}
+    )
+    ((w, reason),) = charge_windows(cols, [(0, n)], np.array([], dtype=np.int64))
+    assert summarise_charge(cols, w, reason).kwh_per_soc_pct == pytest.approx(0.135, rel=0.01)

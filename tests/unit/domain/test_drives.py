@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microfleet.domain.drives import integrate_kwh, screen_sequence, simplify_route, summarise_drive
+from microfleet.domain.drives import (
+    integrate_kwh,
+    screen_sequence,
+    simplify_route,
+    soc_anchored_kwh,
+    summarise_drive,
+)
 from microfleet.domain.places import Circle, Place, PlaceKind
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
@@ -120,3 +126,25 @@ def test_route_keeps_a_corner() -> None:
     lon = np.array([LON, LON, LON, LON + 0.001, LON + 0.002])
     route = simplify_route(lat, lon, 10.0)
     assert route == ((LAT, LON), (round(LAT + 0.002, 6), LON), (round(LAT + 0.002, 6), round(LON + 0.002, 6)))
+
+
+def test_soc_steps_anchor_the_energy_between_samples() -> None:
+    # 1 s truth: power swings with a 7 s period, which 5 s samples alias; the BMS floors SoC to 1 %.
+    t_s = np.arange(1200)
+    power_kw = 5 + 4 * np.sin(2 * np.pi * t_s / 7)
+    cum_kwh = np.cumsum(power_kw) / 3600
+    truth_kwh = float(cum_kwh[-1])
+    soc = np.floor(80 - np.r_[0, cum_kwh[:-1]] / 0.14)
+    k = np.arange(0, 1200, 5)
+    cols = drive_window(
+        n=k.size, pack_voltage_v=np.full(k.size, 100.0), pack_current_a=power_kw[k] * 10, soc_pct=soc[k]
+    )
+    sampled = summarise_drive(cols, "stopped", None).energy_used_kwh
+    anchored = soc_anchored_kwh(cols, 0.14)
+    assert sampled is not None
+    assert anchored is not None
+    assert abs(anchored - truth_kwh) < abs(sampled - truth_kwh)
+    assert anchored == pytest.approx(truth_kwh, rel=0.01)
+    assert summarise_drive(cols, "stopped", None, kwh_per_soc_pct=0.14).energy_used_kwh == anchored
+    # a calibration that disagrees with the current sensor is not trusted
+    assert summarise_drive(cols, "stopped", None, kwh_per_soc_pct=0.5).energy_used_kwh == sampled

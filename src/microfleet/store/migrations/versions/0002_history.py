@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("tariff_id", sa.Text(), nullable=True),
         sa.Column("idle_after_full_s", sa.Float(), nullable=True),
         sa.Column("record_count", sa.BigInteger(), nullable=True),
+        sa.Column("kwh_per_soc_pct", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("vehicle_id", "start_ts_ms", name=op.f("pk_history_charges")),
     )
     op.create_table(
