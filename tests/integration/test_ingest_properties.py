@@ -93,3 +93,29 @@ def test_a_full_size_batch_is_stored_whole(services: Services) -> None:
     )
     assert report.accepted == n
     assert services.telemetry.count("big-batch") == n
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 50), st.one_of(st.none(), st.floats(0, 100)), st.one_of(st.none(), st.booleans())
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_newest_signals_are_the_newest_non_missing_values(
+    rows: list[tuple[int, float | None, bool | None]],
+) -> None:
+    from microfleet.domain.telemetry import TelemetryRecord
+    from microfleet.store.telemetry_store import newest_signals
+
+    by_ts = {ts: (soc, locked) for ts, soc, locked in rows}  # one record per timestamp, as stored
+    records = [TelemetryRecord("car", NOW_MS + ts, soc_pct=soc, locked=lk) for ts, (soc, lk) in by_ts.items()]
+    newest = newest_signals(records)
+    for name, position in (("soc_pct", 0), ("locked", 1)):
+        carried = sorted((ts, v[position]) for ts, v in by_ts.items() if v[position] is not None)
+        if carried:
+            assert newest[name] == (NOW_MS + carried[-1][0], carried[-1][1])
+        else:
+            assert name not in newest

@@ -80,27 +80,23 @@ class IngestReport:
     """Per-record results of one request, in batch order, with totals."""
 
     results: list[ItemResult] = field(default_factory=list)
+    accepted: int = field(init=False)  # records stored anew
+    duplicate: int = field(init=False)  # records already stored identically (a re-send)
+    rejected: int = field(init=False)  # records refused and kept in quarantine
 
-    @property
-    def accepted(self) -> int:
-        """Records stored anew."""
-        return sum(1 for r in self.results if r.status == "accepted")
-
-    @property
-    def duplicate(self) -> int:
-        """Records already stored identically (a re-send)."""
-        return sum(1 for r in self.results if r.status == "duplicate")
-
-    @property
-    def rejected(self) -> int:
-        """Records refused and kept in quarantine."""
-        return sum(1 for r in self.results if r.status == "rejected")
+    def __post_init__(self) -> None:
+        statuses = [r.status for r in self.results]
+        self.accepted = statuses.count("accepted")
+        self.duplicate = statuses.count("duplicate")
+        self.rejected = statuses.count("rejected")
 
 
 def _split_batch_duplicates(
     pending: list[PendingRecord],
 ) -> tuple[list[PendingRecord], set[int], list[Rejection]]:
     """Keep the first of each key; later identical copies are duplicates, different ones conflicts."""
+    if len({item.record.key for item in pending}) == len(pending):  # the usual case: nothing repeats
+        return pending, set(), []
     first: dict[tuple[str, int], PendingRecord] = {}
     unique: list[PendingRecord] = []
     duplicates: set[int] = set()
@@ -207,6 +203,10 @@ def _with_text(rejection: Rejection, record: TelemetryRecord) -> Rejection:
 def _report(
     pending: list[PendingRecord], refused: list[Rejection], duplicates: set[int] | frozenset[int]
 ) -> IngestReport:
+    if not refused and not duplicates:  # the usual case: every record accepted, already in batch order
+        return IngestReport(
+            [ItemResult(p.index, p.record.vehicle_id, p.record.ts_ms, "accepted") for p in pending]
+        )
     results: list[ItemResult] = [
         ItemResult(r.index, r.vehicle_id, r.ts_ms, "rejected", r.reason.value, r.detail) for r in refused
     ]

@@ -34,7 +34,7 @@ def sqlite_insert_or_ignore(dbapi_connection: Any, rows: Sequence[tuple[Any, ...
 
 
 def postgres_copy_insert(dbapi_connection: Any, rows: Sequence[tuple[Any, ...]]) -> set[int]:
-    """Insert rows (tuples in column order), skipping existing keys; returns the ``ts_ms`` of those that landed."""
+    """Insert rows (tuples in column order), skipping existing keys; returns the landed rows' ``ts_ms``."""
     with dbapi_connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging "

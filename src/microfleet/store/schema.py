@@ -123,9 +123,18 @@ vehicle_latest = Table(
     metadata,
     Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
     Column("last_ts_ms", BigInteger, nullable=False),
-    # {"signal": [ts_ms, value], ...}: the newest value of every signal, whichever record carried it.
-    Column("signals_json", Text, nullable=False),
     Column("record_count", BigInteger, nullable=False),
+)
+
+# The newest value of every signal of a vehicle, whichever record carried it; kept by upserts that keep
+# the newer timestamp, so late records never overwrite fresher values.
+vehicle_latest_signals = Table(
+    "vehicle_latest_signals",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
+    Column("signal", String(40), primary_key=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("value_json", Text, nullable=False),
 )
 
 quarantine = Table(

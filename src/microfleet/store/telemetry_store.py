@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
@@ -18,7 +19,7 @@ from microfleet.domain.validation import Rejection
 from microfleet.ingest.codec import encode_record
 from microfleet.ingest.pipeline import PendingRecord, StoreOutcome
 from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
-from microfleet.store.schema import quarantine, telemetry, vehicle_latest, vehicles
+from microfleet.store.schema import quarantine, telemetry, vehicle_latest, vehicle_latest_signals, vehicles
 
 _TYRE_COLUMNS = tuple(f"tyre_pressure_{pos}_kpa" for pos in TYRE_POSITIONS)
 _SIGNAL_FIELDS = TelemetryRecord.__struct_fields__[2:]
@@ -44,6 +45,30 @@ def record_to_row(record: TelemetryRecord, digest: int, received_at_ms: int) -> 
         digest,
         received_at_ms,
     )
+
+
+def newest_signals(records: Sequence[TelemetryRecord]) -> dict[str, tuple[int, Any]]:
+    """The newest value of each signal among ``records``, with the time of the record that carried it."""
+    newest: dict[str, tuple[int, Any]] = {}
+    missing = list(range(2, 2 + len(_SIGNAL_FIELDS)))  # positions in the record's tuple
+    # Newest first: a car sends most signals in every record, so after the first record only the signals
+    # it rarely sends are looked for, and a record lacking all of them is skipped at C speed.
+    pick = operator.itemgetter(*missing, 0)  # a trailing vehicle id keeps the result a tuple
+    for record in sorted(records, key=lambda r: r.ts_ms, reverse=True):
+        values = msgspec.structs.astuple(record)
+        if pick(values).count(None) == len(missing):
+            continue
+        still_missing = []
+        for i in missing:
+            if values[i] is None:
+                still_missing.append(i)
+            else:
+                newest[_SIGNAL_FIELDS[i - 2]] = (record.ts_ms, values[i])
+        missing = still_missing
+        if not missing:
+            break
+        pick = operator.itemgetter(*missing, 0)
+    return newest
 
 
 def row_to_record(row: Any) -> TelemetryRecord:
@@ -74,25 +99,30 @@ class TelemetryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
-        # Statements of the hot path, built once (SQLAlchemy compiles and caches them).
-        self._latest_insert = self._insert(vehicle_latest).on_conflict_do_nothing()
-        self._latest_select = (
-            select(vehicle_latest.c.signals_json, vehicle_latest.c.last_ts_ms, vehicle_latest.c.record_count)
-            .where(vehicle_latest.c.vehicle_id == bindparam("vehicle_id"))
-            .with_for_update()
-        )
-        self._latest_update = (
-            update(vehicle_latest)
-            .where(vehicle_latest.c.vehicle_id == bindparam("b_vehicle_id"))
-            .values(
-                signals_json=bindparam("b_signals_json"),
-                last_ts_ms=bindparam("b_last_ts_ms"),
-                record_count=bindparam("b_record_count"),
-            )
-        )
         # SQLite has one writer; serialising this process's batches avoids read-then-write upgrade failures.
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self._dialect == "sqlite" else nullcontext()
+        )
+        # The latest-state upserts of the hot path, built once (SQLAlchemy caches their compiled form).
+        signals_insert = self._insert(vehicle_latest_signals)
+        self._latest_signals_upsert = signals_insert.on_conflict_do_update(
+            index_elements=["vehicle_id", "signal"],
+            set_={"ts_ms": signals_insert.excluded.ts_ms, "value_json": signals_insert.excluded.value_json},
+            where=signals_insert.excluded.ts_ms >= vehicle_latest_signals.c.ts_ms,
+        )
+        latest_insert = self._insert(vehicle_latest)
+        self._latest_upsert = latest_insert.on_conflict_do_update(
+            index_elements=["vehicle_id"],
+            set_={
+                "last_ts_ms": case(
+                    (
+                        latest_insert.excluded.last_ts_ms > vehicle_latest.c.last_ts_ms,
+                        latest_insert.excluded.last_ts_ms,
+                    ),
+                    else_=vehicle_latest.c.last_ts_ms,
+                ),
+                "record_count": vehicle_latest.c.record_count + latest_insert.excluded.record_count,
+            },
         )
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -115,6 +145,8 @@ class TelemetryStore:
         quarantine_conflicts: bool = True,
     ) -> StoreOutcome:
         """Store new records, quarantine rejections (and conflicts), all in one transaction."""
+        if not records and not rejections:
+            return StoreOutcome(frozenset(), frozenset(), ())
         with self._write_lock, self._engine.begin() as conn:
             if self._dialect == "sqlite":  # take the write lock before reading existing keys
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -147,8 +179,11 @@ class TelemetryStore:
             by_vehicle.setdefault(item.record.vehicle_id, []).append(item)
         for vehicle_id, items in by_vehicle.items():
             existing = self._existing_digests(conn, vehicle_id, [p.record.ts_ms for p in items])
-            fresh = [p for p in items if p.record.ts_ms not in existing]
+            fresh = [p for p in items if p.record.ts_ms not in existing] if existing else list(items)
             landed = self._insert_ignoring_conflicts(conn, fresh, received_at_ms)
+            if len(landed) == len(items):  # the usual case: all new
+                inserted.update(p.index for p in items)
+                continue
             if len(landed) < len(fresh):  # another writer stored some keys since we looked
                 existing = self._existing_digests(conn, vehicle_id, [p.record.ts_ms for p in items])
             for item in items:
@@ -208,35 +243,26 @@ class TelemetryStore:
         for record in records:
             by_vehicle.setdefault(record.vehicle_id, []).append(record)
         for vehicle_id, batch in by_vehicle.items():
-            # Create the row if missing, then lock it: concurrent batches of one car merge one after another.
+            newest = newest_signals(batch)
+            if newest:
+                conn.execute(
+                    self._latest_signals_upsert,
+                    [
+                        {
+                            "vehicle_id": vehicle_id,
+                            "signal": name,
+                            "ts_ms": ts_ms,
+                            "value_json": json.dumps(value),
+                        }
+                        for name, (ts_ms, value) in newest.items()
+                    ],
+                )
             conn.execute(
-                self._latest_insert,
+                self._latest_upsert,
                 {
                     "vehicle_id": vehicle_id,
-                    "last_ts_ms": batch[0].ts_ms,
-                    "signals_json": "{}",
-                    "record_count": 0,
-                },
-            )
-            row = conn.execute(self._latest_select, {"vehicle_id": vehicle_id}).one()
-            signals: dict[str, list[Any]] = json.loads(row.signals_json)
-            newest: dict[str, list[Any]] = {}
-            for record in sorted(batch, key=lambda r: r.ts_ms):
-                ts_ms = record.ts_ms
-                values = msgspec.structs.astuple(record)[2:]
-                newest.update(
-                    {k: [ts_ms, v] for k, v in zip(_SIGNAL_FIELDS, values, strict=True) if v is not None}
-                )
-            for name, (ts_ms, value) in newest.items():
-                if name not in signals or signals[name][0] <= ts_ms:
-                    signals[name] = [ts_ms, value]
-            conn.execute(
-                self._latest_update,
-                {
-                    "b_vehicle_id": vehicle_id,
-                    "b_signals_json": json.dumps(signals),
-                    "b_last_ts_ms": max(row.last_ts_ms, *(r.ts_ms for r in batch)),
-                    "b_record_count": row.record_count + len(batch),
+                    "last_ts_ms": max(r.ts_ms for r in batch),
+                    "record_count": len(batch),
                 },
             )
 
@@ -246,13 +272,21 @@ class TelemetryStore:
             row = conn.execute(
                 select(vehicle_latest).where(vehicle_latest.c.vehicle_id == vehicle_id)
             ).first()
-        if row is None:
-            return None
-        signals = json.loads(row.signals_json)
+            if row is None:
+                return None
+            signals = conn.execute(
+                select(
+                    vehicle_latest_signals.c.signal,
+                    vehicle_latest_signals.c.ts_ms,
+                    vehicle_latest_signals.c.value_json,
+                )
+                .where(vehicle_latest_signals.c.vehicle_id == vehicle_id)
+                .order_by(vehicle_latest_signals.c.signal)
+            ).all()
         return {
             "last_ts_ms": row.last_ts_ms,
             "record_count": row.record_count,
-            "signals": {name: {"value": v, "ts_ms": ts} for name, (ts, v) in sorted(signals.items())},
+            "signals": {name: {"value": json.loads(value), "ts_ms": ts} for name, ts, value in signals},
         }
 
     def positions(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> PositionPage:
