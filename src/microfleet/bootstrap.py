@@ -8,12 +8,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from microfleet.domain.catalogue import CATALOGUE_RELATIVE_PATH, Catalogue, load_catalogue
 from microfleet.errors import NotFoundError
 from microfleet.ingest.codec import DecodeLimits
-from microfleet.ingest.pipeline import IngestPipeline
+from microfleet.ingest.derive import HistoryDeriver
+from microfleet.ingest.derive_queue import DerivationQueue
+from microfleet.ingest.pipeline import IngestPipeline, IngestReport
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.engine import make_engine
+from microfleet.store.history import HistoryStore
 from microfleet.store.migrate import upgrade
 from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.telemetry_store import TelemetryStore
@@ -45,11 +49,28 @@ class Services:
     telemetry: TelemetryStore
     quarantine: QuarantineStore
     pipeline: IngestPipeline
+    history: HistoryStore
+    deriver: HistoryDeriver
+    derivations: DerivationQueue
 
     @property
     def admin(self) -> AccountStore:
         """The account administration used by ``microfleet admin`` and the demo."""
         return self.accounts
+
+    def ingest_telemetry(
+        self, body: bytes, content_type: str, *, credential_vehicle_id: str, source: str
+    ) -> IngestReport:
+        """Ingest a device's request body now and queue the derivation of its history."""
+        report = self.pipeline.ingest(
+            body,
+            content_type,
+            credential_vehicle_id=credential_vehicle_id,
+            source=source,
+            now_ms=self.clock(),
+        )
+        self.derivations.notify(report)
+        return report
 
     def replay_quarantined(self, quarantine_id: int) -> ReplayOutcome:
         """Replay one quarantined record under the credential it arrived with, and mark the outcome."""
@@ -75,10 +96,12 @@ class Services:
             first = report.results[0]
             outcome = ReplayOutcome(quarantine_id, first.status, first.reason, first.detail)
         self.quarantine.mark_replayed(quarantine_id, outcome.status, now_ms)
+        self.derivations.notify(report)
         return outcome
 
     def close(self) -> None:
-        """Release database connections."""
+        """Finish pending derivations and release database connections."""
+        self.derivations.stop()
         self.engine.dispose()
 
 
@@ -91,6 +114,8 @@ def build_services(
         upgrade(engine, settings.database_schema)
     telemetry = TelemetryStore(engine)
     limits = DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
+    history = HistoryStore(engine, usable_kwh_of_model=_usable_kwh_lookup(settings))
+    deriver = HistoryDeriver(history)
     return Services(
         settings=settings,
         engine=engine,
@@ -99,4 +124,26 @@ def build_services(
         telemetry=telemetry,
         quarantine=QuarantineStore(engine),
         pipeline=IngestPipeline(telemetry, limits),
+        history=history,
+        deriver=deriver,
+        derivations=DerivationQueue(
+            deriver, interval_s=settings.history_derive_interval_s, write_lock=telemetry.write_lock
+        ),
     )
+
+
+def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
+    """Usable battery energy of a catalogue model, when a source states it (read once, on first use)."""
+    catalogue: list[Catalogue] = []
+
+    def usable_kwh(model_id: str) -> float | None:
+        if not catalogue:
+            path = settings.data_dir_path / CATALOGUE_RELATIVE_PATH
+            catalogue.append(load_catalogue(path if path.is_file() else None))
+        try:
+            spec = catalogue[0].get(model_id)
+        except NotFoundError:
+            return None
+        return spec.battery_usable_kwh.value if spec.battery_usable_kwh else None
+
+    return usable_kwh

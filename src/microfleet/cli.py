@@ -49,6 +49,17 @@ def _services(database_url: str | None) -> Services:
     return build_services(_settings(database_url))
 
 
+def _check_tz(name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(
+            ConfigurationError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai")
+        ) from None
+
+
 def _fail(exc: MicrofleetError) -> typer.Exit:
     console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
     return typer.Exit(code=2)
@@ -263,6 +274,48 @@ def quarantine_replay(
             raise _fail(exc) from exc
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     console.print(f"replayed {len(ids)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+VehicleArg = Annotated[str, typer.Argument(help="Vehicle id.")]
+LastOption = Annotated[int, typer.Option(min=1, help="How many of the newest to show.")]
+TzOption = Annotated[str, typer.Option(help="Time zone to show times in, e.g. Asia/Shanghai.")]
+
+
+@app.command()
+def drives(
+    vehicle_id: VehicleArg, last: LastOption = 20, tz: TzOption = "UTC", database_url: DatabaseOption = None
+) -> None:
+    """Show a vehicle's newest drives: when, where, how far, energy and efficiency."""
+    from microfleet.store.history_report import drives_table
+
+    _check_tz(tz)
+    services = _services(database_url)
+    console.print(drives_table(services.engine, vehicle_id, last=last, tz_name=tz))
+
+
+@app.command()
+def charges(
+    vehicle_id: VehicleArg, last: LastOption = 20, tz: TzOption = "UTC", database_url: DatabaseOption = None
+) -> None:
+    """Show a vehicle's newest charge sessions: where, energy in, power and cost."""
+    from microfleet.store.history_report import charges_table
+
+    _check_tz(tz)
+    services = _services(database_url)
+    console.print(charges_table(services.engine, vehicle_id, last=last, tz_name=tz))
+
+
+@app.command()
+def rederive(vehicle_id: VehicleArg, database_url: DatabaseOption = None) -> None:
+    """Derive a vehicle's whole history (states, drives, charges) again from its stored telemetry."""
+    try:
+        report = _services(database_url).deriver.rederive(vehicle_id)
+    except MicrofleetError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"{vehicle_id}: {report.records:,} records → {report.drives} drives, {report.charges} charges, "
+        f"{report.excluded} readings excluded"
+    )
 
 
 @app.command()

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     page_size_max_records: int = Field(
         default=10_000, ge=10, description="Most rows one page of a list endpoint returns."
     )
+    history_derive_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the server derives drives, charges and states of cars with new data, in s.",
+    )
     data_dir_path: Path = Field(
         default=Path("../shared/data"), description="Folder of the cited reference data (vehicles, osm, ...)."
     )

@@ -107,3 +107,50 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
     process.terminate()
     process.communicate(timeout=30)
     assert json.dumps(detail)
+
+
+def test_drives_of_a_car_are_derived_and_shown(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    device_token = microfleet("admin", "add-vehicle", "mini-2", db=db).stdout.split()[-1]
+    from fastapi.testclient import TestClient
+
+    from microfleet.api import create_app
+    from microfleet.settings import Settings
+
+    start = 1_764_000_000_000
+    records = [
+        {
+            "vehicle_id": "mini-2",
+            "ts_ms": start + i * 5000,
+            "gear": "D",
+            "speed_kmh": 30.0,
+            "odometer_km": 500 + i * 30 * 5 / 3600,
+            "soc_pct": 60.0,
+            "lat_deg": 31.2 + i * 4e-4,
+            "lon_deg": 121.47,
+        }
+        for i in range(120)
+    ] + [
+        {
+            "vehicle_id": "mini-2",
+            "ts_ms": start + 600_000 + i * 60_000,
+            "gear": "P",
+            "speed_kmh": 0.0,
+            "odometer_km": 505.0,
+            "soc_pct": 59.0,
+        }
+        for i in range(10)
+    ]
+    with TestClient(create_app(Settings(database_url=f"sqlite:///{db}"))) as client:
+        posted = client.post(
+            "/api/v1/telemetry", json=records, headers={"Authorization": f"Bearer {device_token}"}
+        )
+        assert posted.json()["accepted"] == 130
+    # The server derived the drive when it stopped; rederive must find the same one again.
+    assert "1 drives" in microfleet("rederive", "mini-2", db=db).stdout
+    shown = microfleet("drives", "mini-2", "--tz", "Asia/Shanghai", db=db)
+    assert "Drives of mini-2" in shown.stdout
+    assert "5.0" in shown.stdout
+    bad_tz = microfleet("drives", "mini-2", "--tz", "Mars/Olympus", db=db)
+    assert bad_tz.returncode == 2
+    assert "unknown time zone" in bad_tz.stdout

@@ -248,3 +248,48 @@ def test_errors_are_json_with_a_code_and_a_sentence(client: TestClient, world: W
     assert response.json()["code"] == "invalid_input" and "to_ms" in response.json()["message"]
     response = client.get("/api/v1/vehicles/car-a/positions", headers=bearer(world.tokens["ann"]))
     assert response.status_code == 422 and response.json()["code"] == "invalid_request"
+
+
+def test_a_drive_sent_over_http_is_derived_off_the_request_path(
+    client: TestClient, world: World, services: Services
+) -> None:
+    start = NOW_MS - 3_600_000
+    driving = [
+        {
+            "vehicle_id": "car-a",
+            "ts_ms": start + i * 5000,
+            "gear": "D",
+            "ignition_on": True,
+            "speed_kmh": 30.0,
+            "odometer_km": 1000 + i * 5 * 30 / 3600,
+            "soc_pct": 80 - i * 0.05,
+            "lat_deg": 31.2 + i * 4e-4,
+            "lon_deg": 121.47,
+            "pack_voltage_v": 100.0,
+            "pack_current_a": 40.0,
+        }
+        for i in range(120)
+    ]
+    parked = [
+        {
+            "vehicle_id": "car-a",
+            "ts_ms": start + 600_000 + i * 60_000,
+            "gear": "P",
+            "ignition_on": False,
+            "speed_kmh": 0.0,
+            "odometer_km": 1005.0,
+            "soc_pct": 74.0,
+            "pack_voltage_v": 100.0,
+            "pack_current_a": 0.2,
+        }
+        for i in range(15)
+    ]
+    assert post(client, world.tokens["device_a"], driving + parked)["accepted"] == 135
+    assert services.derivations.pending() == 1  # queued, not derived while the device waited
+    services.derivations.run_pending()
+    drives = client.get("/api/v1/vehicles/car-a/drives", headers=bearer(world.tokens["ann"])).json()
+    assert len(drives) == 1
+    assert drives[0]["start_ts_ms"] == start
+    assert 4.5 < drives[0]["distance_odometer_km"] < 5.5
+    assert drives[0]["energy_used_kwh"] > 0
+    assert client.get("/api/v1/vehicles/car-a/drives", headers=bearer(world.tokens["bob"])).status_code == 404

@@ -125,6 +125,10 @@ class TelemetryStore:
             },
         )
 
+    def write_lock(self) -> AbstractContextManager[Any]:
+        """The lock this process's SQLite writers share (a no-op on PostgreSQL)."""
+        return self._write_lock
+
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
 
