@@ -45,11 +45,10 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "MICROFLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 START_MS = 1_700_000_000_000
+Batches = dict[str, list[list[dict[str, Any]]]]  # vehicle id -> its batches of records
 
 
-def make_batches(
-    n_vehicles: int, records_per_vehicle: int, seed: int
-) -> dict[str, list[list[dict[str, Any]]]]:
+def make_batches(n_vehicles: int, records_per_vehicle: int, seed: int) -> Batches:
     """Realistic driving records (position, motion, battery, body) at 5 s, in batches of 500 per vehicle."""
     rng = np.random.default_rng(seed)
     batches: dict[str, list[list[dict[str, Any]]]] = {}
@@ -96,13 +95,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def microfleet_rate(settings: Settings, batches: dict[str, list[list[dict[str, Any]]]]) -> float:
-    """Accepted records/s through a real `microfleet serve` process."""
+def microfleet_rate(settings: Settings, batches: Batches, derive_interval_s: float = 0.0) -> float:
+    """Accepted records/s through a real `microfleet serve` process.
+
+    ``derive_interval_s`` 0 measures the ingest path alone (history derived by a separate `microfleet derive`,
+    measured by bench/history_speed.py); > 0 also derives drives and charges inside the server as it ingests.
+    """
     services = build_services(settings)
     tokens = {vehicle_id: services.admin.add_vehicle(vehicle_id) for vehicle_id in batches}
     services.close()
     port = free_port()
-    env = {**os.environ, "MICROFLEET_DATABASE_URL": settings.database_url}
+    env = {
+        **os.environ,
+        "MICROFLEET_DATABASE_URL": settings.database_url,
+        "MICROFLEET_HISTORY_DERIVE_INTERVAL_S": str(derive_interval_s),
+    }
     if settings.database_schema:
         env["MICROFLEET_DATABASE_SCHEMA"] = settings.database_schema
     log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
@@ -258,8 +265,10 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             mf_sqlite = microfleet_rate(Settings(database_url=f"sqlite:///{tmp}/mf.db"), batches)
+            mf_sqlite_derive = microfleet_rate(Settings(database_url=f"sqlite:///{tmp}/mfd.db"), batches, 5.0)
             raw_sqlite = raw_sqlite_rate(Settings(database_url=f"sqlite:///{tmp}/raw.db"), rows)
         mf_pg = microfleet_rate(Settings(database_url=pg_url, database_schema="mf"), batches)
+        mf_pg_derive = microfleet_rate(Settings(database_url=pg_url, database_schema="mfd"), batches, 5.0)
         raw_pg, plain_pg = raw_postgres_rates(Settings(database_url=pg_url, database_schema="raw"), rows)
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
@@ -273,6 +282,8 @@ def main() -> None:
         ("records/s postgres plain copy", "raw bulk insert", plain_pg, "records/s"),
         ("ratio to raw sqlite", "microfleet", mf_sqlite / raw_sqlite, "ratio"),
         ("ratio to raw postgres", "microfleet", mf_pg / raw_pg, "ratio"),
+        ("records/s sqlite with in-server history derivation", "microfleet", mf_sqlite_derive, "records/s"),
+        ("records/s postgres with in-server history derivation", "microfleet", mf_pg_derive, "records/s"),
     ]
     rows_out = [
         {"metric": m, "system": system, "value": round(v, 3) if unit == "ratio" else round(v), "unit": unit}
@@ -284,6 +295,8 @@ def main() -> None:
     table.add_row("records/s postgres plain copy", "", f"{plain_pg:,.0f}")
     table.add_row("ratio to raw sqlite", f"{mf_sqlite / raw_sqlite:.2f}", "1")
     table.add_row("ratio to raw postgres", f"{mf_pg / raw_pg:.2f}", "1")
+    table.add_row("records/s sqlite, deriving history in-server", f"{mf_sqlite_derive:,.0f}", "")
+    table.add_row("records/s postgres, deriving history in-server", f"{mf_pg_derive:,.0f}", "")
     console.print(table)
     command = "python bench/ingest.py --seed " + str(args.seed) + (" --quick" if args.quick else "")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

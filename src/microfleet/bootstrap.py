@@ -13,7 +13,7 @@ from microfleet.errors import NotFoundError
 from microfleet.ingest.codec import DecodeLimits
 from microfleet.ingest.derive import HistoryDeriver
 from microfleet.ingest.derive_queue import DerivationQueue
-from microfleet.ingest.pipeline import IngestPipeline, IngestReport
+from microfleet.ingest.pipeline import IngestPipeline
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.engine import make_engine
@@ -58,20 +58,6 @@ class Services:
         """The account administration used by ``microfleet admin`` and the demo."""
         return self.accounts
 
-    def ingest_telemetry(
-        self, body: bytes, content_type: str, *, credential_vehicle_id: str, source: str
-    ) -> IngestReport:
-        """Ingest a device's request body now and queue the derivation of its history."""
-        report = self.pipeline.ingest(
-            body,
-            content_type,
-            credential_vehicle_id=credential_vehicle_id,
-            source=source,
-            now_ms=self.clock(),
-        )
-        self.derivations.notify(report)
-        return report
-
     def replay_quarantined(self, quarantine_id: int) -> ReplayOutcome:
         """Replay one quarantined record under the credential it arrived with, and mark the outcome."""
         entry = self.quarantine.get(quarantine_id)
@@ -96,11 +82,10 @@ class Services:
             first = report.results[0]
             outcome = ReplayOutcome(quarantine_id, first.status, first.reason, first.detail)
         self.quarantine.mark_replayed(quarantine_id, outcome.status, now_ms)
-        self.derivations.notify(report)
         return outcome
 
     def close(self) -> None:
-        """Finish pending derivations and release database connections."""
+        """Stop the background deriver and release database connections."""
         self.derivations.stop()
         self.engine.dispose()
 
@@ -114,7 +99,9 @@ def build_services(
         upgrade(engine, settings.database_schema)
     telemetry = TelemetryStore(engine)
     limits = DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
-    history = HistoryStore(engine, usable_kwh_of_model=_usable_kwh_lookup(settings))
+    history = HistoryStore(
+        engine, usable_kwh_of_model=_usable_kwh_lookup(settings), write_lock=telemetry.write_lock()
+    )
     deriver = HistoryDeriver(history)
     return Services(
         settings=settings,
@@ -126,9 +113,7 @@ def build_services(
         pipeline=IngestPipeline(telemetry, limits),
         history=history,
         deriver=deriver,
-        derivations=DerivationQueue(
-            deriver, interval_s=settings.history_derive_interval_s, write_lock=telemetry.write_lock
-        ),
+        derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
     )
 
 

@@ -306,6 +306,26 @@ def charges(
 
 
 @app.command()
+def derive(
+    database_url: DatabaseOption = None,
+    interval_s: Annotated[
+        float, typer.Option(min=0, help="Seconds between rounds; 0 = one round, then exit.")
+    ] = 5.0,
+) -> None:
+    """Derive drives, charges and states of every car with new telemetry (beside a server, or once)."""
+    import time
+
+    services = _services(database_url)
+    while True:
+        done = services.derivations.run_pending()
+        if done:
+            console.print(f"derived {len(done)} car(s): {sum(r.records for r in done):,} records")
+        if interval_s == 0:
+            return
+        time.sleep(interval_s)
+
+
+@app.command()
 def rederive(vehicle_id: VehicleArg, database_url: DatabaseOption = None) -> None:
     """Derive a vehicle's whole history (states, drives, charges) again from its stored telemetry."""
     try:

@@ -40,8 +40,9 @@ class Settings(BaseSettings):
     )
     history_derive_interval_s: float = Field(
         default=5.0,
-        gt=0,
-        description="How often the server derives drives, charges and states of cars with new data, in s.",
+        ge=0,
+        description="How often `serve` derives drives, charges and states of cars with new data, in s; "
+        "0 = not in the server (run `microfleet derive` beside it).",
     )
     data_dir_path: Path = Field(
         default=Path("../shared/data"), description="Folder of the cited reference data (vehicles, osm, ...)."

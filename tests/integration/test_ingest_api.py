@@ -293,3 +293,39 @@ def test_a_drive_sent_over_http_is_derived_off_the_request_path(
     assert 4.5 < drives[0]["distance_odometer_km"] < 5.5
     assert drives[0]["energy_used_kwh"] > 0
     assert client.get("/api/v1/vehicles/car-a/drives", headers=bearer(world.tokens["bob"])).status_code == 404
+
+
+def test_stale_history_survives_a_restart_and_is_derived_once(services: Services, world: World) -> None:
+    from microfleet.bootstrap import build_services
+
+    records = [
+        {
+            "vehicle_id": "car-a",
+            "ts_ms": NOW_MS - 3_600_000 + i * 5000,
+            "gear": "D",
+            "speed_kmh": 25.0,
+            "odometer_km": 10 + i * 25 * 5 / 3600,
+            "lat_deg": 31.2 + i * 3e-4,
+            "lon_deg": 121.47,
+        }
+        for i in range(100)
+    ] + [
+        {"vehicle_id": "car-a", "ts_ms": NOW_MS - 2_000_000 + i * 60_000, "gear": "P", "speed_kmh": 0.0}
+        for i in range(10)
+    ]
+    report = services.pipeline.ingest(
+        json.dumps(records).encode(),
+        "application/json",
+        credential_vehicle_id="car-a",
+        source="t",
+        now_ms=NOW_MS,
+    )
+    assert report.accepted == 110
+    restarted = build_services(services.settings)  # the process died before deriving; a new one starts
+    try:
+        assert restarted.derivations.pending() == 1
+        first = restarted.derivations.run_pending()
+        assert [r.drives for r in first] == [1]
+        assert restarted.derivations.run_pending() == []  # claimed once, not again
+    finally:
+        restarted.close()

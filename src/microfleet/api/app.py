@@ -25,7 +25,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services if services is not None else build_services(settings)
-        app.state.services.derivations.start()
+        if settings.history_derive_interval_s > 0:
+            app.state.services.derivations.start()
         try:
             yield
         finally:

@@ -97,7 +97,10 @@ def decode_json_array(body: bytes, limits: DecodeLimits) -> DecodedBatch:
     else:
         if len(records) > limits.max_records:
             raise BatchTooLargeError(f"{len(records)} records in one request; at most {limits.max_records}")
-        # The fast path still enforces the per-record rules a type cannot express.
+        # The fast path still enforces the per-record rules a type cannot express; the only one today
+        # (cell min ≤ max) needs both cell voltages, which most cars do not send.
+        if all(r.cell_voltage_min_v is None for r in records):
+            return DecodedBatch(list(enumerate(records)), [], len(records))
         return _collect([_check_decoded(r, i) for i, r in enumerate(records)])
     try:
         parsed = _lenient_json(body.decode("utf-8"))

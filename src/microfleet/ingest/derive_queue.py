@@ -1,73 +1,76 @@
-"""Keeps derived history in step with telemetry off the request path.
+"""Keeps derived history in step with telemetry, off the request path.
 
-Each accepted batch marks its vehicle stale from its earliest new record; a background thread derives
-stale vehicles every few seconds, so a car sending a batch every 5 s costs one derivation per interval,
-not one per batch, and a device never waits for its drives to be recomputed.
+The store marks a car stale, from its earliest new record, in the same transaction that stores the
+records; a deriver claims stale cars every few seconds and derives them. So a car sending a batch every
+5 s costs one derivation per interval, a device never waits for its drives to be recomputed, and a crash
+between storing and deriving loses nothing: the mark is still there for the next round. The deriver runs
+in the server (``microfleet serve``) or on its own (``microfleet derive``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Protocol
 
 from microfleet.ingest.derive import HistoryDeriver, RecomputeReport
-from microfleet.ingest.pipeline import IngestReport
 
 log = logging.getLogger(__name__)
 
+CLAIM_BATCH_VEHICLES = 200  # cars derived per round at most: bounds how long one round holds on
+
+
+class StaleHistory(Protocol):
+    """The store's list of cars whose derived history is behind their telemetry."""
+
+    def claim_stale(self, limit: int) -> dict[str, int]:
+        """Take up to ``limit`` stale cars off the list, with the time to derive each from."""
+        ...
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Put a car back on the list (its derivation failed and must be retried)."""
+        ...
+
+    def stale_count(self) -> int:
+        """How many cars are on the list."""
+        ...
+
 
 class DerivationQueue:
-    """Vehicles whose derived history is stale, each with the earliest record that made it so."""
+    """Derives the cars the store lists as stale, now or every ``interval_s`` in a background thread."""
 
     def __init__(
         self,
         deriver: HistoryDeriver,
+        stale: StaleHistory,
         *,
         interval_s: float,
-        write_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> None:
         self._deriver = deriver
+        self._stale = stale
         self._interval_s = interval_s
-        self._write_lock = write_lock
-        self._stale: dict[str, int] = {}
-        self._guard = threading.Lock()
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def notify(self, report: IngestReport) -> None:
-        """Mark the vehicles that got new records in ``report`` as stale."""
-        with self._guard:
-            for item in report.results:
-                if item.status == "accepted" and item.vehicle_id is not None and item.ts_ms is not None:
-                    known = self._stale.get(item.vehicle_id)
-                    if known is None or item.ts_ms < known:
-                        self._stale[item.vehicle_id] = item.ts_ms
-
     def pending(self) -> int:
-        """How many vehicles wait for derivation."""
-        with self._guard:
-            return len(self._stale)
+        """How many cars wait for derivation."""
+        return self._stale.stale_count()
 
     def run_pending(self) -> list[RecomputeReport]:
-        """Derive every stale vehicle now; a vehicle that fails stays stale and is logged."""
-        with self._guard:
-            work, self._stale = self._stale, {}
+        """Derive every stale car now; a car whose derivation fails is logged and listed again."""
         done: list[RecomputeReport] = []
-        for vehicle_id, from_ms in sorted(work.items()):
-            try:
-                with self._write_lock():
+        while work := self._stale.claim_stale(CLAIM_BATCH_VEHICLES):
+            for vehicle_id, from_ms in sorted(work.items()):
+                try:
                     report = self._deriver.records_landed(vehicle_id, [from_ms])
-            except Exception:  # one car's bad history must not stop the others; it is retried next round
-                log.exception("deriving the history of vehicle %s failed; retrying next round", vehicle_id)
-                with self._guard:
-                    self._stale[vehicle_id] = min(from_ms, self._stale.get(vehicle_id, from_ms))
-                continue
-            if report is not None:
-                done.append(report)
+                except Exception:  # one car's bad history must not stop the others
+                    log.exception("deriving the history of vehicle %s failed; it stays stale", vehicle_id)
+                    self._stale.mark_stale(vehicle_id, from_ms)
+                    return done
+                if report is not None:
+                    done.append(report)
+            if self._stopping.is_set():
+                break
         return done
 
     def start(self) -> None:
@@ -79,17 +82,16 @@ class DerivationQueue:
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish the round in progress, derive what is still stale, and stop the thread."""
+        """Let the round in progress finish and stop the thread (what is still stale stays listed)."""
         if self._thread is None:
             return
         self._stopping.set()
-        self._wake.set()
         self._thread.join()
         self._thread = None
-        self.run_pending()
 
     def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.wait(self._interval_s)
-            self._wake.clear()
-            self.run_pending()
+        while not self._stopping.wait(self._interval_s):
+            try:
+                self.run_pending()
+            except Exception:  # e.g. the store is briefly unreachable: try again next round
+                log.exception("a derivation round failed; retrying in %.0f s", self._interval_s)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import msgspec
+
 from microfleet.domain.telemetry import MAX_FUTURE_SKEW_MS, RejectionReason, TelemetryRecord
 from microfleet.domain.validation import Rejection, VehicleScope, check_context
 from microfleet.ingest.codec import DecodeLimits, decode_batch, decode_ndjson, encode_record
@@ -19,8 +21,12 @@ ItemStatus = Literal["accepted", "duplicate", "rejected"]
 
 
 def record_digest(record: TelemetryRecord) -> int:
-    """A signed 64-bit digest of the record's canonical JSON (fits a BIGINT column)."""
-    digest = hashlib.blake2b(encode_record(record), digest_size=8).digest()
+    """A signed 64-bit digest of the record's canonical encoding (fits a BIGINT column).
+
+    MessagePack of the struct: fields in protocol order, absent signals omitted (so a signal added to v1
+    later leaves old digests unchanged), and about twice as fast to produce as JSON.
+    """
+    digest = hashlib.blake2b(msgspec.msgpack.encode(record), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -161,18 +167,20 @@ class IngestPipeline:
         *,
         requarantine: bool = True,
     ) -> IngestReport:
-        scope = VehicleScope(credential_vehicle_id, self._store.vehicle_exists)
-        pending: list[PendingRecord] = []
         refused = list(rejections)
         latest_allowed_ms = now_ms + MAX_FUTURE_SKEW_MS
-        for index, record in records:
-            # The common case (own vehicle, sane clock) skips the full context check.
-            if record.vehicle_id != scope.vehicle_id or record.ts_ms > latest_allowed_ms:
+        if all(r.vehicle_id == credential_vehicle_id and r.ts_ms <= latest_allowed_ms for _, r in records):
+            # The usual batch: the device's own records with a sane clock need no per-record context check.
+            pending = [PendingRecord(i, r, record_digest(r)) for i, r in records]
+        else:
+            scope = VehicleScope(credential_vehicle_id, self._store.vehicle_exists)
+            pending = []
+            for index, record in records:
                 outcome = check_context(record, index, "", now_ms=now_ms, scope=scope)
                 if isinstance(outcome, Rejection):
                     refused.append(_with_text(outcome, record))
-                    continue
-            pending.append(PendingRecord(index, record, record_digest(record)))
+                else:
+                    pending.append(PendingRecord(index, record, record_digest(record)))
         unique, batch_duplicates, batch_conflicts = _split_batch_duplicates(pending)
         refused.extend(batch_conflicts)
         stored = self._store.commit_batch(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, fields
 from typing import Any, Final, cast
 
@@ -133,9 +134,14 @@ class HistoryStore:
     """Derived history on SQLite or PostgreSQL; the deriver's port and the API's read side."""
 
     def __init__(
-        self, engine: Engine, usable_kwh_of_model: Callable[[str], float | None] | None = None
+        self,
+        engine: Engine,
+        usable_kwh_of_model: Callable[[str], float | None] | None = None,
+        write_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         self._engine = engine
+        # Shared with the telemetry writer on SQLite (one writer at a time; a no-op on PostgreSQL).
+        self._write_lock = write_lock if write_lock is not None else nullcontext()
         self._usable_kwh_of_model = usable_kwh_of_model
         self._pg = engine.dialect.name == "postgresql"
 
@@ -228,7 +234,7 @@ class HistoryStore:
 
     def replace_history(self, vehicle_id: str, from_ms: int | None, history: DerivedHistory) -> None:
         """Delete derived rows from ``from_ms`` on and insert ``history``, in one transaction."""
-        with self._engine.begin() as conn:
+        with self._write_lock, self._engine.begin() as conn:
             for table in (history_states, history_drives, history_charges, history_drains):
                 stmt = delete(table).where(table.c.vehicle_id == vehicle_id)
                 if from_ms is not None:

@@ -137,6 +137,15 @@ vehicle_latest_signals = Table(
     Column("value_json", Text, nullable=False),
 )
 
+# Cars whose derived history (drives, charges, states) is behind their telemetry, and from when: written in
+# the same transaction as the telemetry, so no accepted record is ever left underived, even after a crash.
+history_stale = Table(
+    "history_stale",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
+    Column("from_ms", BigInteger, nullable=False),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, and_, case, func, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
@@ -19,7 +19,14 @@ from microfleet.domain.validation import Rejection
 from microfleet.ingest.codec import encode_record
 from microfleet.ingest.pipeline import PendingRecord, StoreOutcome
 from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
-from microfleet.store.schema import quarantine, telemetry, vehicle_latest, vehicle_latest_signals, vehicles
+from microfleet.store.schema import (
+    history_stale,
+    quarantine,
+    telemetry,
+    vehicle_latest,
+    vehicle_latest_signals,
+    vehicles,
+)
 
 _TYRE_COLUMNS = tuple(f"tyre_pressure_{pos}_kpa" for pos in TYRE_POSITIONS)
 _SIGNAL_FIELDS = TelemetryRecord.__struct_fields__[2:]
@@ -110,6 +117,16 @@ class TelemetryStore:
             set_={"ts_ms": signals_insert.excluded.ts_ms, "value_json": signals_insert.excluded.value_json},
             where=signals_insert.excluded.ts_ms >= vehicle_latest_signals.c.ts_ms,
         )
+        stale_insert = self._insert(history_stale)
+        self._stale_upsert = stale_insert.on_conflict_do_update(
+            index_elements=["vehicle_id"],
+            set_={
+                "from_ms": case(
+                    (stale_insert.excluded.from_ms < history_stale.c.from_ms, stale_insert.excluded.from_ms),
+                    else_=history_stale.c.from_ms,
+                )
+            },
+        )
         latest_insert = self._insert(vehicle_latest)
         self._latest_upsert = latest_insert.on_conflict_do_update(
             index_elements=["vehicle_id"],
@@ -160,6 +177,7 @@ class TelemetryStore:
             new_records = [p.record for p in records if p.index in inserted]
             if new_records:
                 self._update_latest(conn, new_records)
+                self._mark_stale(conn, new_records)
         return StoreOutcome(frozenset(inserted), frozenset(duplicates), tuple(conflicts))
 
     def _existing_digests(self, conn: Connection, vehicle_id: str, ts_list: list[int]) -> dict[int, int]:
@@ -269,6 +287,34 @@ class TelemetryStore:
                     "record_count": len(batch),
                 },
             )
+
+    def _mark_stale(self, conn: Connection, records: Sequence[TelemetryRecord]) -> None:
+        earliest: dict[str, int] = {}
+        for record in records:
+            if record.ts_ms < earliest.get(record.vehicle_id, record.ts_ms + 1):
+                earliest[record.vehicle_id] = record.ts_ms
+        conn.execute(self._stale_upsert, [{"vehicle_id": v, "from_ms": ts} for v, ts in earliest.items()])
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Note that a vehicle's derived history must be recomputed from ``from_ms`` on."""
+        with self._write_lock, self._engine.begin() as conn:
+            conn.execute(self._stale_upsert, [{"vehicle_id": vehicle_id, "from_ms": from_ms}])
+
+    def claim_stale(self, limit: int) -> dict[str, int]:
+        """Take up to ``limit`` vehicles whose history is stale (they leave the list), with their start."""
+        with self._write_lock, self._engine.begin() as conn:
+            chosen = select(history_stale.c.vehicle_id).order_by(history_stale.c.vehicle_id).limit(limit)
+            rows = conn.execute(
+                delete(history_stale)
+                .where(history_stale.c.vehicle_id.in_(chosen.scalar_subquery()))
+                .returning(history_stale.c.vehicle_id, history_stale.c.from_ms)
+            ).all()
+        return {vehicle_id: from_ms for vehicle_id, from_ms in rows}
+
+    def stale_count(self) -> int:
+        """How many vehicles' derived history is behind their telemetry."""
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(history_stale)).scalar_one())
 
     def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
         """The newest value of every signal of a vehicle, each with the time it was measured."""

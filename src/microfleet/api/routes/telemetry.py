@@ -88,11 +88,12 @@ async def post_telemetry(request: Request, device: DeviceDep, svc: ServicesDep) 
     content_type = request.headers.get("content-type", "application/json")
     try:
         report = await run_in_threadpool(
-            svc.ingest_telemetry,
+            svc.pipeline.ingest,
             body,
             content_type,
             credential_vehicle_id=device.vehicle_id,
             source=f"http {client} device {device.vehicle_id}",
+            now_ms=svc.clock(),
         )
     except BatchTooLargeError as exc:
         raise PayloadTooLargeError(str(exc)) from exc
