@@ -55,14 +55,9 @@ def _check_tz(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _fail(
-            ConfigurationError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai")
+        raise ConfigurationError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
         ) from None
-
-
-def _fail(exc: MicrofleetError) -> typer.Exit:
-    console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -118,10 +113,7 @@ def add_fleet(
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a fleet (a car-sharing operator's cars, a family's cars)."""
-    try:
-        _services(database_url).admin.add_fleet(fleet_id, name or fleet_id)
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    _services(database_url).admin.add_fleet(fleet_id, name or fleet_id)
     console.print(f"fleet [bold]{fleet_id}[/bold] added")
 
 
@@ -138,15 +130,10 @@ def add_user(
     try:
         parsed_role = Role(role)
     except ValueError:
-        raise _fail(
-            ConfigurationError(f"role {role!r} is not one of owner, driver, operator, admin")
-        ) from None
+        raise ConfigurationError(f"role {role!r} is not one of owner, driver, operator, admin") from None
     services = _services(database_url)
-    try:
-        services.admin.add_user(name, parsed_role, fleet)
-        token = services.admin.issue_token(name, "first token")
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    services.admin.add_user(name, parsed_role, fleet)
+    token = services.admin.issue_token(name, "first token")
     console.print(f"user [bold]{name}[/bold] ({parsed_role.value}) added; API token (shown once):")
     console.print(token, soft_wrap=True)
 
@@ -158,20 +145,14 @@ def issue_token(
     database_url: DatabaseOption = None,
 ) -> None:
     """Issue another API token for a user (shown once)."""
-    try:
-        token = _services(database_url).admin.issue_token(name, label)
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    token = _services(database_url).admin.issue_token(name, label)
     console.print(token, soft_wrap=True)
 
 
 @admin_app.command("revoke-tokens")
 def revoke_tokens(name: str, database_url: DatabaseOption = None) -> None:
     """Revoke every API token of a user."""
-    try:
-        count = _services(database_url).admin.revoke_tokens(name)
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    count = _services(database_url).admin.revoke_tokens(name)
     console.print(f"{count} token(s) of {name} revoked")
 
 
@@ -186,12 +167,7 @@ def add_vehicle(
     database_url: DatabaseOption = None,
 ) -> None:
     """Register a vehicle and print its device credential (shown once) for its telematics unit."""
-    try:
-        token = _services(database_url).admin.add_vehicle(
-            vehicle_id, name=name, model_id=model, fleet_id=fleet
-        )
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    token = _services(database_url).admin.add_vehicle(vehicle_id, name=name, model_id=model, fleet_id=fleet)
     console.print(f"vehicle [bold]{vehicle_id}[/bold] added; device credential (shown once):")
     console.print(token, soft_wrap=True)
 
@@ -204,10 +180,7 @@ def grant(
     database_url: DatabaseOption = None,
 ) -> None:
     """Let a user, or every user of a fleet, see a vehicle."""
-    try:
-        _services(database_url).admin.grant(vehicle_id, user_name=user, fleet_id=fleet)
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    _services(database_url).admin.grant(vehicle_id, user_name=user, fleet_id=fleet)
     console.print(f"{'user ' + user if user else 'fleet ' + str(fleet)} now sees {vehicle_id}")
 
 
@@ -259,7 +232,7 @@ def quarantine_replay(
     ids = list(quarantine_ids or [])
     if not ids:
         if reason is None:
-            raise _fail(ConfigurationError("name quarantine ids or a --reason to replay"))
+            raise ConfigurationError("name quarantine ids or a --reason to replay")
         ids = [
             q.quarantine_id
             for q in services.quarantine.list(
@@ -268,10 +241,7 @@ def quarantine_replay(
         ]
     counts: dict[str, int] = {}
     for quarantine_id in ids:
-        try:
-            outcome = services.replay_quarantined(quarantine_id)
-        except MicrofleetError as exc:
-            raise _fail(exc) from exc
+        outcome = services.replay_quarantined(quarantine_id)
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     console.print(f"replayed {len(ids)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
@@ -328,10 +298,7 @@ def derive(
 @app.command()
 def rederive(vehicle_id: VehicleArg, database_url: DatabaseOption = None) -> None:
     """Derive a vehicle's whole history (states, drives, charges) again from its stored telemetry."""
-    try:
-        report = _services(database_url).deriver.rederive(vehicle_id)
-    except MicrofleetError as exc:
-        raise _fail(exc) from exc
+    report = _services(database_url).deriver.rederive(vehicle_id)
     console.print(
         f"{vehicle_id}: {report.records:,} records → {report.drives} drives, {report.charges} charges, "
         f"{report.excluded} readings excluded"
@@ -360,5 +327,9 @@ def demo(
 
 
 def main() -> None:
-    """Run the ``microfleet`` command line."""
-    app()
+    """Run the ``microfleet`` command line; a refusal prints its code and sentence and exits with 2."""
+    try:
+        app()
+    except MicrofleetError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise SystemExit(2) from None
