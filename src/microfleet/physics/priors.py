@@ -229,7 +229,10 @@ def resolve_spec(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> Res
         chem_text.confidence if chem_text else "prior",
         chem_text is None or chem_text.is_prior,
     )
-    voltage = spec.pack_voltage_nominal_v or _prior(_voltage_prior(motor.value), VOLTAGE_SOURCE)
+    # A rebadge shares its pack (the Rocks-e is the Ami's 48 V pack), so a sibling's voltage is borrowed.
+    voltage = _from_sibling(
+        spec, same_platform, "pack voltage", lambda s: s.pack_voltage_nominal_v
+    ) or _prior(_voltage_prior(motor.value), VOLTAGE_SOURCE)
     # Twizy has no heating (catalogue README, HVAC caveat, alvolante.it).
     has_heater = spec.platform_id != "renault-twizy"
     return ResolvedSpec(

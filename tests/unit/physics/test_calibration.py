@@ -46,6 +46,23 @@ def test_held_out_prediction_ignores_its_own_published_range():
     assert not np.array_equal(again.predicted_range_km[[0, 1, 3, 4]], base.predicted_range_km[[0, 1, 3, 4]])  # type: ignore[attr-defined]
 
 
+def test_a_held_out_platform_is_not_trained_on_through_its_siblings():
+    # cars 0 and 1 share a platform (group 0): car 1's figure must not move car 0's prediction
+    table, grid = _table(5)
+    published = np.array([200.0, 180.0, 150.0, 220.0, 170.0])
+
+    def fit(pub: np.ndarray) -> object:
+        return leave_one_out(
+            table, grid, np.full(5, 20.0), np.full(5, 18.0), np.ones(5, dtype=bool), np.full(5, 0.95),
+            pub, np.ones(5, dtype=bool), [0, 0, 2, 3, 4],
+        )  # fmt: skip
+
+    moved = published.copy()
+    moved[1] = 10_000.0
+    assert fit(moved).predicted_range_km[0] == fit(published).predicted_range_km[0]  # type: ignore[attr-defined]
+    assert fit(moved).predicted_range_km[2] != fit(published).predicted_range_km[2]  # type: ignore[attr-defined]
+
+
 def test_untrainable_cars_are_never_trained_on():
     published = np.array([200.0, 180.0, 150.0, 220.0, 170.0])
     fit = _loo(published, np.array([True, True, False, True, True]))
@@ -93,3 +110,11 @@ def test_concatenate_keeps_order_and_values():
     parts = VehicleParams.concatenate([both.take([0]), both.take([1])])
     assert parts.model_ids == both.model_ids
     np.testing.assert_array_equal(parts.mass_kg, both.mass_kg)
+
+
+def test_a_rebadge_borrows_its_siblings_pack_voltage_as_a_prior():
+    cat = load_catalogue()
+    rocks = resolve_spec(cat.get("opel-rocks-e"), cat.all())  # the Ami's 48 V pack under an Opel badge
+    assert rocks.pack_voltage_nominal_v.value == 48.0
+    assert rocks.pack_voltage_nominal_v.is_prior
+    assert "citroen-ami" in rocks.pack_voltage_nominal_v.source
