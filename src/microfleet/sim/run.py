@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from microfleet.sim.bms import BmsCounters
 from microfleet.sim.engine import Twin
 from microfleet.sim.link import device_skew_ms, transmit
 from microfleet.sim.output import (
@@ -39,9 +40,10 @@ def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
     link_rng = np.random.default_rng([twin.scenario.seed, 4])
     skew = device_skew_ms(twin.scenario.link, len(twin.fleet), link_rng)
     ids = pa.array([v.vehicle_id for v in twin.fleet], pa.string())
+    bms = BmsCounters.fitted_now(len(twin.fleet))
     for result in twin.days():
         samples = day_samples(twin, result)
-        cols = sense(twin, samples, sensor_rng)
+        cols = sense(twin, samples, sensor_rng, bms.advance(twin, result, samples))
         true_ms = origin_ms + np.round(samples.t_s * 1000.0).astype(np.int64)
         link = transmit(true_ms, samples.vehicle, skew, twin.scenario.link, link_rng)
         events = pa.table({

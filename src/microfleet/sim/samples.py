@@ -33,6 +33,8 @@ class TrueSamples:
     vehicle: I64
     t_s: F64
     kind: I64
+    segment: I64  # index of the sample's segment in the day's Segments
+    since_start_s: F64  # seconds since that segment began
     lat_deg: F64
     lon_deg: F64
     heading_deg: F64
@@ -128,7 +130,8 @@ def day_samples(twin: Twin, result: DayResult) -> TrueSamples:
     ambient = w.weather.at(t)
     heading = _heading(vehicle, lat, lon, k == DRIVE)
     return TrueSamples(
-        vehicle=vehicle, t_s=t, kind=k, lat_deg=lat, lon_deg=lon, heading_deg=heading, speed_kmh=speed,
+        vehicle=vehicle, t_s=t, kind=k, segment=seg, since_start_s=rel, lat_deg=lat, lon_deg=lon,
+        heading_deg=heading, speed_kmh=speed,
         odometer_km=np.array(s.odo0_km)[seg] + dist / 1000.0, soc_pct=soc, capacity_kwh=cap, power_kw=power,
         pack_voltage_v=volt, pack_current_a=current, cell_v=cell_v,
         pack_temp_c=ambient + np.vectorize(PACK_WARMING_K.__getitem__, otypes=[float])(k) if n else ambient,

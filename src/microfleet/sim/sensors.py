@@ -28,8 +28,13 @@ def _q(x: F64, step: float) -> F64:
     return np.asarray(np.round(np.round(x / step) * step, 6), dtype=np.float64)
 
 
-def sense(twin: Twin, s: TrueSamples, rng: np.random.Generator) -> dict[str, object]:
-    """Return protocol-v1 telemetry columns (NaN = absent) for the samples, faults applied."""
+def sense(
+    twin: Twin, s: TrueSamples, rng: np.random.Generator, energy_kwh: tuple[F64, F64]
+) -> dict[str, object]:
+    """Return protocol-v1 telemetry columns (NaN = absent) for the samples, faults applied.
+
+    ``energy_kwh`` holds the BMS's (used, recovered) counter readings at the samples (:mod:`.bms`).
+    """
     n = s.t_s.size
     veh = s.vehicle
     lat0 = np.radians(s.lat_deg)
@@ -82,4 +87,6 @@ def sense(twin: Twin, s: TrueSamples, rng: np.random.Generator) -> dict[str, obj
         "tyre_pressure_kpa": _q(np.clip(cols.tyre_kpa, 0, None), 1.0),
         "aux_battery_v": _q(cols.aux_v, 0.01),
         "dtc": cols.dtc,
+        "energy_used_kwh": energy_kwh[0],
+        "energy_recovered_kwh": energy_kwh[1],
     }  # fmt: skip
