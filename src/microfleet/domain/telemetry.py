@@ -23,6 +23,8 @@ EARLIEST_TS_MS: Final = 1_262_304_000_000
 MAX_FUTURE_SKEW_MS: Final = 5 * 60 * 1000
 MAX_DTC_CODES: Final = 64
 TYRE_POSITIONS: Final = ("fl", "fr", "rl", "rr")
+# A lifetime energy counter: 10 GWh is ~100,000 full cycles of a 100 kWh pack, beyond any car's life.
+MAX_ENERGY_COUNTER_KWH: Final = 10_000_000
 
 Gear = Literal["P", "R", "N", "D"]
 VEHICLE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
@@ -182,6 +184,34 @@ class TelemetryRecord(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
                 max_length=MAX_DTC_CODES,
                 title="diagnostics",
                 description="active diagnostic trouble codes (e.g. P0A80)",
+            ),
+        ]
+        | None
+    ) = None
+    # Appended after dtc_codes, not beside the battery group: a minor v1 addition keeps every existing
+    # field's position, so stored rows, record digests and column order stay as they were.
+    energy_used_kwh: (
+        Annotated[
+            float,
+            Meta(
+                ge=0,
+                le=MAX_ENERGY_COUNTER_KWH,
+                title="battery",
+                description="cumulative energy drawn from the pack, counted by the BMS "
+                "(OVMS v3 v.b.energy.used.total)",
+            ),
+        ]
+        | None
+    ) = None
+    energy_recovered_kwh: (
+        Annotated[
+            float,
+            Meta(
+                ge=0,
+                le=MAX_ENERGY_COUNTER_KWH,
+                title="battery",
+                description="cumulative energy returned to the pack by regeneration and charging, counted "
+                "by the BMS (OVMS v3 v.b.energy.recd.total)",
             ),
         ]
         | None

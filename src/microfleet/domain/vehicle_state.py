@@ -27,7 +27,8 @@ from microfleet.domain.telemetry import TelemetryRecord
 GEAR_CODES: Final = {"P": 0, "R": 1, "N": 2, "D": 3}  # -1 = not reported
 _FLOAT_COLUMNS: Final = (
     "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
-    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
+    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m", "energy_used_kwh",
+    "energy_recovered_kwh",
 )  # fmt: skip
 _BOOL_COLUMNS: Final = ("ignition_on", "charger_connected")
 
@@ -52,6 +53,8 @@ class TelemetryColumns:
     charger_ac_voltage_v: npt.NDArray[np.float64]
     ambient_temp_c: npt.NDArray[np.float64]
     altitude_m: npt.NDArray[np.float64]
+    energy_used_kwh: npt.NDArray[np.float64]
+    energy_recovered_kwh: npt.NDArray[np.float64]
     ignition_on: npt.NDArray[np.float64]
     charger_connected: npt.NDArray[np.float64]
     gear_code: npt.NDArray[np.int8]

@@ -113,7 +113,8 @@ places = Table(
 _NAN_SENTINEL: Final = -9.0e300  # SQLite has no NaN literal: NULLs come back as this and turn into NaN
 _FLOATS: Final = (
     "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
-    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
+    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m", "energy_used_kwh",
+    "energy_recovered_kwh",
 )  # fmt: skip
 _BOOLS: Final = ("ignition_on", "charger_connected")
 

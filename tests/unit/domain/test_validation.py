@@ -77,7 +77,7 @@ def test_limits_are_inclusive_and_a_full_record_passes() -> None:
 
 
 def test_every_signal_has_a_unit_or_is_a_flag_in_its_name() -> None:
-    units = ("_deg", "_kmh", "_km", "_pct", "_v", "_a", "_c", "_kw", "_kpa", "_m", "_hdop")
+    units = ("_deg", "_kmh", "_km", "_pct", "_v", "_a", "_c", "_kw", "_kwh", "_kpa", "_m", "_hdop")
     for spec in SIGNALS:
         assert spec.kind in {"bool", "gear", "codes"} or spec.name.endswith(units), spec.name
 
