@@ -15,7 +15,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from microfleet.domain.drives import integrate_kwh, pack_power_kw
+from microfleet.domain.pack_energy import counter_energy, integrate_kwh, pack_power_kw
 from microfleet.domain.places import Place, locate
 from microfleet.domain.tariffs import Tariff, charge_cost
 from microfleet.domain.vehicle_state import TelemetryColumns
@@ -134,8 +134,14 @@ def summarise_charge(
     end_reason: str,
     places: Sequence[Place] = (),
     tariffs: Mapping[str, Tariff] | None = None,
+    current_offset_a: float = 0.0,
 ) -> ChargeSession:
-    """Compute a :class:`ChargeSession` from the records of its window."""
+    """Compute a :class:`ChargeSession` from the records of its window.
+
+    Energy into the pack is the rise of the BMS's recovered-energy counter over the flow when the car
+    reports it (plus what the current sensor's zero offset ``current_offset_a``, already taken off
+    ``cols``' current, kept it from counting), else the integral of sampled charging power.
+    """
     w = cols.slice(window.start, window.end + 1)
     ts = w.ts_ms
     k = window.power_end - window.start
@@ -144,7 +150,11 @@ def summarise_charge(
     flow = slice(0, min(k + 2, len(w)))
     power = pack_power_kw(w)
     has_pack = bool(np.any(~np.isnan(power)))
-    added = -integrate_kwh(ts[flow], np.minimum(power[flow], 0.0)) if has_pack else None
+    counted = counter_energy(w.slice(0, flow.stop), current_offset_a)
+    if counted is not None:
+        added: float | None = counted.recovered_kwh + counted.offset_kwh
+    else:
+        added = -integrate_kwh(ts[flow], np.minimum(power[flow], 0.0)) if has_pack else None
     grid_kw = w.charger_power_kw
     has_grid = bool(np.any(~np.isnan(grid_kw)))
     grid = integrate_kwh(ts[flow], grid_kw[flow]) if has_grid else None

@@ -14,6 +14,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.domain.pack_energy import MS_PER_H, counter_energy, integrate_kwh, pack_power_kw
 from microfleet.domain.places import EARTH_RADIUS_M, Place, hop_m, locate
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
@@ -25,7 +26,6 @@ ODOMETER_TOLERANCE_KM: Final = 0.1  # odometers report in 0.1 km steps on the ca
 SOC_RISE_TOLERANCE_PCT: Final = 0.5  # BMS SoC readings jitter by a few tenths of a percent
 POLYLINE_TOLERANCE_M: Final = 10.0  # route simplification; about a lane and a half
 ALTITUDE_NOISE_M: Final = 2.0  # ascent counts only rises beyond GPS/barometer noise
-MS_PER_H: Final = 3_600_000.0
 ANCHOR_AGREEMENT: Final = 0.10  # sampled power is within ~3 % (1 sigma) on the twin: 10 % is >3 sigma
 
 
@@ -160,20 +160,6 @@ class Drive:
     route: tuple[tuple[float, float], ...]
 
 
-def pack_power_kw(cols: TelemetryColumns) -> npt.NDArray[np.float64]:
-    """Pack power per record in kW, positive = discharge (V x I); NaN where either is missing."""
-    return cols.pack_voltage_v * cols.pack_current_a / 1000.0
-
-
-def integrate_kwh(ts_ms: npt.NDArray[np.int64], power_kw: npt.NDArray[np.float64]) -> float:
-    """Trapezoidal integral of a power series over time, in kWh; pairs with a missing end are skipped."""
-    if ts_ms.shape[0] < 2:
-        return 0.0
-    dt_h = np.diff(ts_ms) / MS_PER_H
-    mid = (power_kw[1:] + power_kw[:-1]) / 2
-    return float(np.nansum(mid * dt_h))
-
-
 def _first_last(values: npt.NDArray[np.float64]) -> tuple[float | None, float | None]:
     idx = np.flatnonzero(~np.isnan(values))
     if idx.size == 0:
@@ -220,11 +206,15 @@ def summarise_drive(
     usable_kwh: float | None,
     places: Sequence[Place] = (),
     kwh_per_soc_pct: float | None = None,
+    current_offset_a: float = 0.0,
 ) -> Drive:
     """Compute a :class:`Drive` from its window of records (first = start, last = end).
 
-    Energy used is anchored on SoC steps when the car's energy per SoC percent is known
-    (:func:`soc_anchored_kwh`), else the integral of sampled pack power.
+    Energy used (net of regeneration) and regen come from the BMS's cumulative counters when the car
+    reports them over the drive (:func:`~microfleet.domain.pack_energy.counter_energy`), less what the
+    current sensor's zero offset ``current_offset_a`` (already taken off ``w``'s current) added to them.
+    Without counters, energy used is anchored on SoC steps when the car's energy per SoC percent is
+    known (:func:`soc_anchored_kwh`), else the integral of sampled pack power.
     """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
@@ -238,16 +228,7 @@ def summarise_drive(
         gap_s = float(np.diff(ts[fix])[jump].sum() / 1000)
     odo0, odo1 = _first_last(w.odometer_km)
     odo_km = None if odo0 is None or odo1 is None or odo1 < odo0 else odo1 - odo0
-    power = pack_power_kw(w)
-    has_power = bool(np.any(~np.isnan(power)))
-    used = integrate_kwh(ts, power) if has_power else None
-    if used is not None and kwh_per_soc_pct is not None:
-        anchored = soc_anchored_kwh(w, kwh_per_soc_pct)
-        # A SoC that disagrees with the current sensor by more than sampling can explain (a BMS
-        # recalibration, a bad calibration) is not trusted.
-        if anchored is not None and abs(anchored - used) <= ANCHOR_AGREEMENT * max(abs(used), 0.05):
-            used = anchored
-    regen = -integrate_kwh(ts, np.minimum(power, 0.0)) if has_power else None
+    used, regen = _energy_used_and_regen(w, kwh_per_soc_pct, current_offset_a)
     soc0, soc1 = _first_last(w.soc_pct)
     soc_kwh = None if soc0 is None or soc1 is None or usable_kwh is None else (soc0 - soc1) / 100 * usable_kwh
     dist_km = odo_km if odo_km is not None else gps_km
@@ -292,6 +273,27 @@ def summarise_drive(
         record_count=len(w),
         route=route,
     )
+
+
+def _energy_used_and_regen(
+    w: TelemetryColumns, kwh_per_soc_pct: float | None, current_offset_a: float
+) -> tuple[float | None, float | None]:
+    """Net energy out of the pack and regeneration over a drive, in kWh (None: the car cannot say)."""
+    counted = counter_energy(w, current_offset_a)
+    if counted is not None:
+        # regen keeps the offset over its own seconds (unknown split): a few Wh at most
+        return counted.used_kwh - counted.recovered_kwh - counted.offset_kwh, counted.recovered_kwh
+    power = pack_power_kw(w)
+    if not bool(np.any(~np.isnan(power))):
+        return None, None
+    used = integrate_kwh(w.ts_ms, power)
+    if kwh_per_soc_pct is not None:
+        anchored = soc_anchored_kwh(w, kwh_per_soc_pct)
+        # A SoC that disagrees with the current sensor by more than sampling can explain (a BMS
+        # recalibration, a bad calibration) is not trusted.
+        if anchored is not None and abs(anchored - used) <= ANCHOR_AGREEMENT * max(abs(used), 0.05):
+            used = anchored
+    return used, -integrate_kwh(w.ts_ms, np.minimum(power, 0.0))
 
 
 def _climb_m(alt_m: npt.NDArray[np.float64]) -> tuple[float, float]:

@@ -18,14 +18,8 @@ from typing import Protocol
 import numpy as np
 
 from microfleet.domain.charges import ChargeSession, charge_windows, summarise_charge
-from microfleet.domain.drives import (
-    Drive,
-    QuarantinedRecord,
-    integrate_kwh,
-    pack_power_kw,
-    screen_sequence,
-    summarise_drive,
-)
+from microfleet.domain.drives import Drive, QuarantinedRecord, screen_sequence, summarise_drive
+from microfleet.domain.pack_energy import integrate_kwh, pack_power_kw
 from microfleet.domain.places import Place
 from microfleet.domain.summaries import ParkedDrain, flag_drain
 from microfleet.domain.tariffs import Tariff
@@ -141,18 +135,19 @@ def derive_history(
         charge_spans.append((open_charge, n))
     offset = _ZeroOffset(w, events)
     drive_starts = np.array([int(ts[a]) for a, _, _ in drive_windows], dtype=np.int64)
-    charges = [
-        summarise_charge(offset.corrected(w, cw.start), cw, reason, ctx.places, ctx.tariffs)
-        for cw, reason in charge_windows(w, charge_spans, drive_starts)
-    ]
+    charges = []
+    for cw, reason in charge_windows(w, charge_spans, drive_starts):
+        off = offset.offset_a(int(ts[cw.start]))
+        charges.append(summarise_charge(offset.corrected(w, off), cw, reason, ctx.places, ctx.tariffs, off))
     drives = []
     for a, b, reason in drive_windows:
         # energy per SoC % from the charges that started before this drive (stored ones, then these)
         before = [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < ts[a] and c.kwh_per_soc_pct]
         samples = sorted([*ctx.kwh_per_soc_pct_samples, *before][-CALIBRATION_SESSIONS:])
         per_pct = samples[len(samples) // 2] if samples else None
-        drive_w = offset.corrected(w.slice(a, b))
-        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct))
+        off = offset.offset_a(int(ts[a]))
+        drive_w = offset.corrected(w.slice(a, b), off)
+        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
     spans = _spans(w, events, start, end_state, plugged)
@@ -194,12 +189,12 @@ class _ZeroOffset:
         current = current[~np.isnan(current)]
         return float(np.median(current)) if current.size else 0.0
 
-    def corrected(self, w: TelemetryColumns, first: int = 0) -> TelemetryColumns:
-        """``w`` with the offset for its record ``first`` taken off the pack current."""
-        off = self.offset_a(int(w.ts_ms[first])) if len(w) else 0.0
-        if off == 0.0:
+    @staticmethod
+    def corrected(w: TelemetryColumns, offset_a: float) -> TelemetryColumns:
+        """``w`` with an offset (from :meth:`offset_a`) taken off the pack current."""
+        if offset_a == 0.0:
             return w
-        return replace(w, pack_current_a=w.pack_current_a - off)
+        return replace(w, pack_current_a=w.pack_current_a - offset_a)
 
 
 def _spans(

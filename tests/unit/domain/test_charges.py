@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,46 @@ def test_a_charge_measures_energy_per_soc_percent() -> None:
     )
     ((w, reason),) = charge_windows(cols, [(0, n)], np.array([], dtype=np.int64))
     assert summarise_charge(cols, w, reason).kwh_per_soc_pct == pytest.approx(0.135, rel=0.01)
+
+
+def _recovered(reset_at: int | None = None) -> np.ndarray:
+    """The BMS's recovered-energy counter: +2.8 kWh over the hour of flow (records 0-61), then flat."""
+    counter = 100.0 + np.minimum(np.arange(91), 61) * 2.8 / 61
+    if reset_at is not None:
+        counter[reset_at:] -= counter[reset_at]
+    return counter
+
+
+SAMPLED_ADDED_KWH = 0.9 * (3.0 + 1.5 / 60)  # 2.7 kW into the pack for an hour and half a minute of ramp
+CHARGE_COUNTER_CASES = [
+    ("counters over the session", _recovered(), 2.8),
+    ("a car that never sends counters", None, SAMPLED_ADDED_KWH),
+    # the minute across the reset (records 29-30) comes from sampled power, 2.7 kW
+    ("a counter reset mid-charge", _recovered(reset_at=30), 2.8 - 2.8 / 61 + 2.7 / 60),
+]
+
+
+@pytest.mark.parametrize(
+    ("recovered", "added_kwh"),
+    [c[1:] for c in CHARGE_COUNTER_CASES],
+    ids=[c[0] for c in CHARGE_COUNTER_CASES],
+)
+def test_energy_added_comes_from_the_bms_counter_when_it_can(
+    recovered: np.ndarray | None, added_kwh: float
+) -> None:
+    cols = plug_in([3.0] * 61 + [0.0] * 30, [1] * 90 + [0])
+    if recovered is not None:
+        cols = replace(cols, energy_used_kwh=np.full(91, 55.0), energy_recovered_kwh=recovered)
+    ((w, reason),) = charge_windows(cols, [(0, 61)], np.array([], dtype=np.int64))
+    s = summarise_charge(cols, w, reason)
+    assert s.energy_added_kwh == pytest.approx(added_kwh, rel=1e-6)
+    assert s.losses_kwh == pytest.approx(s.energy_grid_kwh - added_kwh, rel=1e-6)
+
+
+def test_the_counter_gets_back_what_the_current_sensor_offset_kept_it_from_counting() -> None:
+    # a +0.4 A offset made the BMS see 0.4 A x 350 V = 140 W less charging for 61 minutes
+    cols = plug_in([3.0] * 61 + [0.0] * 30, [1] * 90 + [0])
+    cols = replace(cols, energy_used_kwh=np.full(91, 55.0), energy_recovered_kwh=_recovered())
+    ((w, reason),) = charge_windows(cols, [(0, 61)], np.array([], dtype=np.int64))
+    s = summarise_charge(cols, w, reason, current_offset_a=0.4)
+    assert s.energy_added_kwh == pytest.approx(2.8 + 0.14 * 61 / 60, rel=1e-6)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from microfleet.domain.drives import (
-    integrate_kwh,
-    screen_sequence,
-    simplify_route,
-    soc_anchored_kwh,
-    summarise_drive,
-)
+from microfleet.domain.drives import screen_sequence, simplify_route, soc_anchored_kwh, summarise_drive
+from microfleet.domain.pack_energy import integrate_kwh
 from microfleet.domain.places import Circle, Place, PlaceKind
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
@@ -148,3 +143,58 @@ def test_soc_steps_anchor_the_energy_between_samples() -> None:
     assert summarise_drive(cols, "stopped", None, kwh_per_soc_pct=0.14).energy_used_kwh == anchored
     # a calibration that disagrees with the current sensor is not trusted
     assert summarise_drive(cols, "stopped", None, kwh_per_soc_pct=0.5).energy_used_kwh == sampled
+
+
+def _counter(n: int = 121, kwh: float = 3.5, start: float = 812.0) -> np.ndarray:
+    return start + np.linspace(0.0, kwh, n)
+
+
+def _reset_counter(at: int) -> np.ndarray:
+    used = _counter()
+    used[at:] -= used[at]  # the BMS restarts counting from zero at record ``at``
+    return used
+
+
+# drive_window samples 20 kW for 10 min = 3.333 kWh; the counters say 3.5 kWh used, 0.2 kWh recovered.
+COUNTER_CASES = [
+    ("counters over the whole drive", {}, 3.5 - 0.2, 0.2),
+    ("a car that never sends counters", {"energy_used_kwh": None}, 20 * 600 / 3600, 0.0),
+    # across the reset (records 60-61) neither counter is read: those 5 s come from sampled power (20 kW)
+    (
+        "a counter reset mid-drive",
+        {"energy_used_kwh": _reset_counter(61)},
+        (3.5 - 3.5 / 120) + 20 * 5 / 3600 - (0.2 - 0.2 / 120),
+        0.2 - 0.2 / 120,
+    ),
+    (
+        "counters on the last third only",
+        {"energy_used_kwh": np.r_[np.full(80, np.nan), _counter(41)]},
+        20 * 600 / 3600,
+        0.0,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("over", "used_kwh", "regen_kwh"), [c[1:] for c in COUNTER_CASES], ids=[c[0] for c in COUNTER_CASES]
+)
+def test_drive_energy_comes_from_the_bms_counters_when_it_can(
+    over: dict[str, object], used_kwh: float, regen_kwh: float
+) -> None:
+    arrays: dict[str, object] = {
+        "energy_used_kwh": _counter(),
+        "energy_recovered_kwh": _counter(kwh=0.2, start=301.0),
+    }
+    arrays.update(over)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    d = summarise_drive(drive_window(**arrays), "stopped", usable_kwh=13.8)
+    assert d.energy_used_kwh == pytest.approx(used_kwh, rel=1e-6)
+    assert d.regen_kwh == pytest.approx(regen_kwh, abs=1e-9)
+    assert d.efficiency_wh_per_km == pytest.approx(used_kwh * 1000 / 6.0, rel=1e-3)
+
+
+def test_counted_energy_loses_what_the_current_sensor_offset_added() -> None:
+    # the BMS counted 0.5 A x 350 V = 175 W too much for 10 min: 29.2 Wh that never left the pack
+    w = drive_window(energy_used_kwh=_counter(), energy_recovered_kwh=np.full(121, 301.0))
+    d = summarise_drive(w, "stopped", usable_kwh=13.8, current_offset_a=0.5)
+    assert d.energy_used_kwh == pytest.approx(3.5 - 0.175 / 6, rel=1e-6)
