@@ -51,7 +51,8 @@ BATCH_MS = 3_600_000  # messages reach the server in hourly batches per car
 LINK = LinkFaults(duplicate_p=0.03, delay_p=0.05, delay_max_s=900.0)  # shuffles come from the delays
 FLOATS = (
     "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
-    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
+    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m", "energy_used_kwh",
+    "energy_recovered_kwh",
 )  # fmt: skip
 
 

@@ -45,12 +45,15 @@ CADENCE_S = 5
 COLUMNS = (
     "vehicle_id", "ts_ms", "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "gear", "ignition_on", "soc_pct",
     "pack_voltage_v", "pack_current_a", "charger_connected", "charger_power_kw", "charger_ac_voltage_v",
-    "ambient_temp_c", "record_digest", "received_at_ms",
+    "ambient_temp_c", "energy_used_kwh", "energy_recovered_kwh", "record_digest", "received_at_ms",
 )  # fmt: skip
 
 
 def car_year(days: int, seed: int) -> dict[str, np.ndarray]:
-    """A year of one commuter's car at 5 s: sleep, drive 30 min, park, drive back, charge every other day."""
+    """A year of one commuter's car at 5 s: sleep, drive 30 min, park, drive back, charge every other day.
+
+    The car reports the BMS's energy counters, so derivation reads them (the path a counter car takes).
+    """
     rng = np.random.default_rng(seed)
     t = np.arange(0, days * 86_400, CADENCE_S, dtype=np.int64)
     day = t // 86_400
@@ -73,6 +76,12 @@ def car_year(days: int, seed: int) -> dict[str, np.ndarray]:
     current = np.where(driving, 40 + rng.normal(0, 15, t.size), np.where(awake, 2.5, 0.0))
     current = np.where(charging, -30.0, current) + 0.1
     soc = np.clip(80 - np.cumsum(np.where(driving, 0.002, 0.0)) % 40 + 10, 0, 100)
+    volt = np.round(100 + rng.normal(0, 0.5, t.size), 1)
+    current = np.round(current, 1)
+    # the BMS's cumulative counters: each record's power held to the next (kWh, 0.001 steps)
+    step_kwh = volt * current / 1000 * CADENCE_S / 3600
+    used = np.r_[0.0, np.cumsum(np.maximum(step_kwh, 0.0))[:-1]]
+    recovered = np.r_[0.0, np.cumsum(np.maximum(-step_kwh, 0.0))[:-1]]
     return {
         "ts_ms": START_MS + t * 1000,
         "lat_deg": 31.2 + 0.05 * progress + rng.normal(0, 2e-5, t.size),
@@ -82,12 +91,14 @@ def car_year(days: int, seed: int) -> dict[str, np.ndarray]:
         "gear": np.where(driving, "D", "P"),
         "ignition_on": driving,
         "soc_pct": np.round(soc, 1),
-        "pack_voltage_v": np.round(100 + rng.normal(0, 0.5, t.size), 1),
-        "pack_current_a": np.round(current, 1),
+        "pack_voltage_v": volt,
+        "pack_current_a": current,
         "charger_connected": plugged,
         "charger_power_kw": np.where(plugged, np.where(charging, 3.3, 0.0), np.nan),
         "charger_ac_voltage_v": np.where(charging, 220.0, np.nan),
         "ambient_temp_c": np.full(t.size, 15.0),
+        "energy_used_kwh": np.round(used, 3),
+        "energy_recovered_kwh": np.round(recovered, 3),
     }
 
 
