@@ -51,3 +51,23 @@ def can_read_quarantine(user: UserPrincipal) -> bool:
 def can_replay_quarantine(user: UserPrincipal) -> bool:
     """Tell whether a user may replay quarantined records: admins only, as it rewrites history."""
     return user.role is Role.ADMIN
+
+
+# A place can carry a tariff and so changes the cost history of every car it applies to: drivers, who
+# only use a car, read places but do not write them.
+_VEHICLE_PLACE_WRITERS = frozenset({Role.OWNER, Role.OPERATOR, Role.ADMIN})
+
+
+def can_write_vehicle_places(user: UserPrincipal) -> bool:
+    """Tell whether a user may create or delete places of a vehicle they see (not drivers)."""
+    return user.role in _VEHICLE_PLACE_WRITERS
+
+
+def can_write_fleet_places(user: UserPrincipal, fleet_id: str) -> bool:
+    """Tell whether a user may create or delete a fleet's places: its operator, or an admin."""
+    return user.role is Role.ADMIN or (user.role is Role.OPERATOR and user.fleet_id == fleet_id)
+
+
+def can_write_global_places(user: UserPrincipal) -> bool:
+    """Tell whether a user may create or delete places that apply to every vehicle: admins only."""
+    return user.role is Role.ADMIN

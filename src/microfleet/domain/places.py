@@ -15,7 +15,15 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.errors import InvalidInputError
+
 EARTH_RADIUS_M: Final = 6_371_008.8  # mean Earth radius R1, Moritz 2000 "Geodetic Reference System 1980"
+# Limits on a stored geofence, Microfleet's choice: under 10 m is inside GPS noise (a phone's fix is
+# good to ~5-10 m); over 5 km is a district, not a place; 200 vertices keep point tests cheap.
+MIN_RADIUS_M: Final = 10.0
+MAX_RADIUS_M: Final = 5_000.0
+MIN_VERTICES: Final = 3
+MAX_VERTICES: Final = 200
 
 
 def haversine_m(lat1_deg: float, lon1_deg: float, lat2_deg: float, lon2_deg: float) -> float:
@@ -233,3 +241,51 @@ def discover_places(
         spread = max(haversine_m(clat, clon, float(lat[m]), float(lon[m])) for m in members)
         found.append(DiscoveredPlace(clat, clon, max(spread, 50.0), len(members)))
     return sorted(found, key=lambda p: -p.visits)
+
+
+def check_geometry(geometry: Circle | Polygon) -> None:
+    """Refuse a geofence that cannot be stored: coordinates, radius or vertex count out of range."""
+    points = (
+        [(geometry.lat_deg, geometry.lon_deg)] if isinstance(geometry, Circle) else list(geometry.vertices)
+    )
+    for lat, lon in points:
+        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+            raise InvalidInputError(f"({lat}, {lon}) is not a WGS84 latitude/longitude in degrees")
+    if isinstance(geometry, Circle):
+        if not (math.isfinite(geometry.radius_m) and MIN_RADIUS_M <= geometry.radius_m <= MAX_RADIUS_M):
+            raise InvalidInputError(
+                f"radius_m {geometry.radius_m} is not between {MIN_RADIUS_M:g} and {MAX_RADIUS_M:g} m"
+            )
+        return
+    n = len(geometry.vertices)
+    if not MIN_VERTICES <= n <= MAX_VERTICES:
+        raise InvalidInputError(f"a polygon has {MIN_VERTICES} to {MAX_VERTICES} vertices, not {n}")
+    lons = [lon for _, lon in geometry.vertices]
+    if max(lons) - min(lons) > 180:
+        raise InvalidInputError("a polygon may not span the antimeridian (longitudes more than 180° apart)")
+    # Shoelace area in degrees²: zero means every vertex on one line, a fence that holds nothing.
+    doubled = sum(
+        a[1] * b[0] - b[1] * a[0]
+        for a, b in zip(geometry.vertices, geometry.vertices[1:] + geometry.vertices[:1], strict=True)
+    )
+    if abs(doubled) < 1e-12:
+        raise InvalidInputError("the polygon's vertices enclose no area")
+
+
+def suggest_places(
+    stops: Sequence[tuple[float, float]],
+    known: Sequence[Place],
+    radius_m: float = 150.0,
+    min_visits: int = 3,
+) -> list[DiscoveredPlace]:
+    """Places found from stops (:func:`discover_places`) whose centre no known place already holds.
+
+    A suggestion's radius is kept within the stored limits, so it can be created as it is.
+    """
+    out = []
+    for found in discover_places(stops, radius_m, min_visits):
+        if locate(known, found.lat_deg, found.lon_deg) is not None:
+            continue
+        radius = min(max(found.radius_m, MIN_RADIUS_M), MAX_RADIUS_M)
+        out.append(DiscoveredPlace(found.lat_deg, found.lon_deg, radius, found.visits))
+    return out

@@ -141,6 +141,39 @@ def summarise(
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneSummary:
+    """What a fleet did in one period in one zone (None: outside every place)."""
+
+    zone_place_id: str | None
+    summary: Summary
+
+
+def summarise_by_zone(
+    drives: Iterable[Drive],
+    charges: Iterable[ChargeSession],
+    period: Period,
+    vehicle_count: int = 1,
+    tz: dt.tzinfo = dt.UTC,
+) -> list[ZoneSummary]:
+    """Per-period summaries per zone: a drive counts in the place it started in, a charge where it charged.
+
+    Zones partition the fleet's figures, so the zones of one period sum to :func:`summarise`'s; drives
+    and charges outside every place fall in the ``None`` ("unzoned") zone, listed last in each period.
+    """
+    drives_by: dict[str | None, list[Drive]] = {}
+    charges_by: dict[str | None, list[ChargeSession]] = {}
+    for d in drives:
+        drives_by.setdefault(d.start_place_id, []).append(d)
+    for c in charges:
+        charges_by.setdefault(c.place_id, []).append(c)
+    out = []
+    for zone in set(drives_by) | set(charges_by):
+        for s in summarise(drives_by.get(zone, []), charges_by.get(zone, []), period, vehicle_count, tz):
+            out.append(ZoneSummary(zone, s))
+    return sorted(out, key=lambda z: (z.summary.period_start, z.zone_place_id is None, z.zone_place_id or ""))
+
+
+@dataclass(frozen=True, slots=True)
 class ParkedDrain:
     """Energy lost in one parked spell, asleep or awake, and whether it is out of line."""
 

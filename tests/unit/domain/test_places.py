@@ -12,12 +12,15 @@ from microfleet.domain.places import (
     PlaceExited,
     PlaceKind,
     Polygon,
+    check_geometry,
     cumulative_path_m,
     discover_places,
     geofence_events,
     haversine_m,
     locate,
+    suggest_places,
 )
+from microfleet.errors import InvalidInputError
 
 LAT, LON = 31.2304, 121.4737
 
@@ -74,3 +77,47 @@ def test_discovery_finds_the_places_visited_often() -> None:
     assert [p.visits for p in found] == [20, 8]
     assert haversine_m(found[0].lat_deg, found[0].lon_deg, LAT, LON) < 30
     assert discover_places([]) == []
+
+
+@pytest.mark.parametrize(
+    ("geometry", "complaint"),
+    [
+        (Circle(LAT, LON, 9.9), "radius_m"),
+        (Circle(LAT, LON, 5000.1), "radius_m"),
+        (Circle(LAT, LON, float("nan")), "radius_m"),
+        (Circle(91, LON, 100), "latitude"),
+        (Circle(LAT, float("inf"), 100), "latitude"),
+        (Polygon(((0, 0), (0, 1))), "3 to 200 vertices"),
+        (Polygon(tuple((0.0, k / 1000) for k in range(201))), "3 to 200 vertices"),
+        (Polygon(((0, 0), (0, 1), (0, 2))), "no area"),
+        (Polygon(((0, 179), (1, -179), (1, 179))), "antimeridian"),
+    ],
+)
+def test_geometry_out_of_range_is_refused(geometry: Circle | Polygon, complaint: str) -> None:
+    with pytest.raises(InvalidInputError, match=complaint):
+        check_geometry(geometry)
+
+
+def test_geometry_in_range_is_accepted() -> None:
+    check_geometry(Circle(LAT, LON, 10))
+    check_geometry(Circle(-90, 180, 5000))
+    check_geometry(Polygon(((0, 0), (0, 1), (1, 1))))
+
+
+def test_suggestions_leave_out_places_already_known() -> None:
+    rng = np.random.default_rng(2)
+    home = [(LAT + rng.normal(0, 0.0002), LON + rng.normal(0, 0.0002)) for _ in range(10)]
+    work = [(LAT + 0.05 + rng.normal(0, 0.0002), LON + rng.normal(0, 0.0002)) for _ in range(5)]
+    known = [Place("home", "Home", PlaceKind.HOME, Circle(LAT, LON, 200))]
+    (found,) = suggest_places(home + work, known)
+    assert found.visits == 5
+    assert haversine_m(found.lat_deg, found.lon_deg, LAT + 0.05, LON) < 50
+    assert found.radius_m >= 50
+    assert len(suggest_places(home + work, [])) == 2
+
+
+def test_a_suggestion_is_never_wider_than_a_place_may_be() -> None:
+    chain = [(LAT + k * 0.001, LON) for k in range(100)]  # stops every 111 m along 11 km: one DBSCAN cluster
+    (found,) = suggest_places(chain, [], radius_m=150, min_visits=3)
+    assert found.radius_m == 5000
+    check_geometry(Circle(found.lat_deg, found.lon_deg, found.radius_m))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
+from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import (
     GRID_G_PER_KWH,
@@ -15,6 +17,7 @@ from microfleet.domain.summaries import (
     flag_drain,
     period_start,
     summarise,
+    summarise_by_zone,
 )
 
 MON = int(dt.datetime(2025, 3, 3, 8, tzinfo=dt.UTC).timestamp() * 1000)  # a Monday
@@ -56,3 +59,29 @@ def test_drain_out_of_line_is_flagged() -> None:
     spells.append(ParkedDrain("car-1", 9, 10, False, 0.1, 300, False))
     flagged = {s.drain_w: s.flagged for s in flag_drain(spells)}
     assert flagged == {10: False, 12: False, 11: False, 80: True, 300: False}
+
+
+def test_zones_split_the_fleet_summary() -> None:
+    drives = [
+        dataclasses.replace(drive(MON, 10, 1.0), start_place_id="depot"),
+        dataclasses.replace(drive(MON + 3_600_000, 5, 0.5), start_place_id="depot"),
+        drive(MON + 7_200_000, 20, 2.0),
+        dataclasses.replace(drive(MON + 86_400_000, 4, 0.4), start_place_id="station"),
+    ]
+    charge = ChargeSession(
+        "car-1", MON + 10_000_000, MON + 11_000_000, MON + 11_000_000, "unplugged", None, None, "station",
+        20.0, 80.0, 7.0, 7.7, 0.7, 3.3, 3.3, "AC", 4.2, "CNY", "cn_sh_residential_tou", 0.0, 10, None,
+    )  # fmt: skip
+    zones = summarise_by_zone(drives, [charge], Period.DAY, vehicle_count=3)
+    assert [(z.summary.period_start.day, z.zone_place_id) for z in zones] == [
+        (3, "depot"), (3, "station"), (3, None), (4, "station")
+    ]  # fmt: skip
+    depot, station, unzoned, _ = zones
+    assert (depot.summary.drive_count, depot.summary.distance_km) == (2, 15)
+    assert (station.summary.drive_count, station.summary.charge_count, station.summary.cost) == (0, 1, 4.2)
+    assert unzoned.summary.distance_km == 20
+    (whole, _) = summarise(drives, [charge], Period.DAY, vehicle_count=3)
+    monday = zones[:3]
+    assert sum(z.summary.distance_km for z in monday) == whole.distance_km
+    assert sum(z.summary.utilisation_share for z in monday) == pytest.approx(whole.utilisation_share)
+    assert sum(z.summary.cost for z in monday) == whole.cost
