@@ -19,6 +19,7 @@ from microfleet.store.accounts import AccountStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
 from microfleet.store.migrate import upgrade
+from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.telemetry_store import TelemetryStore
 
@@ -50,6 +51,7 @@ class Services:
     quarantine: QuarantineStore
     pipeline: IngestPipeline
     history: HistoryStore
+    places: PlaceStore
     deriver: HistoryDeriver
     derivations: DerivationQueue
 
@@ -112,6 +114,7 @@ def build_services(
         quarantine=QuarantineStore(engine),
         pipeline=IngestPipeline(telemetry, limits),
         history=history,
+        places=PlaceStore(engine, write_lock=telemetry.write_lock()),
         deriver=deriver,
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
     )

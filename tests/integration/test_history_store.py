@@ -48,7 +48,7 @@ def test_a_day_in_order_gives_two_drives_and_one_charge(
     car: tuple[Services, HistoryStore, HistoryDeriver],
 ) -> None:
     services, store, deriver = car
-    store.put_place(
+    services.places.put(
         Place("home", "Home", PlaceKind.HOME, Circle(*HOME, 100), tariff_id="cn_sh_residential_tou")
     )
     ingest(services, deriver, day_records("car-h"))

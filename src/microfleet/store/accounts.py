@@ -222,6 +222,14 @@ class AccountStore:
             raise NotFoundError(f"vehicle {vehicle_id!r} does not exist")
         return _vehicle(row)
 
+    def fleet_exists(self, fleet_id: str) -> bool:
+        """Tell whether a fleet is registered."""
+        with self._engine.connect() as conn:
+            return (
+                conn.execute(select(fleets.c.fleet_id).where(fleets.c.fleet_id == fleet_id)).first()
+                is not None
+            )
+
     def list_users(self) -> list[UserPrincipal]:
         """Every user."""
         with self._engine.connect() as conn:

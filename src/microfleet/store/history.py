@@ -1,4 +1,4 @@
-"""Derived history in the store: state spans, drives, charges, parked drain, excluded records, places.
+"""Derived history in the store: state spans, drives, charges, parked drain, excluded records.
 
 Every derived row is keyed ``(vehicle_id, start_ts_ms)``; the deriver replaces all rows from a resume
 point on in one transaction, so a recompute never leaves a row counted twice. :class:`HistoryStore`
@@ -21,7 +21,6 @@ from sqlalchemy import (
     Column,
     Engine,
     Float,
-    Index,
     String,
     Table,
     Text,
@@ -32,7 +31,6 @@ from sqlalchemy import (
 
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
-from microfleet.domain.places import Circle, Place, PlaceKind, Polygon
 from microfleet.domain.summaries import ParkedDrain
 from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
@@ -43,7 +41,8 @@ from microfleet.ingest.derive import (
     StateSpan,
     VehicleContext,
 )
-from microfleet.store.schema import metadata, vehicles
+from microfleet.store.places_store import places_of_vehicle
+from microfleet.store.schema import metadata, telemetry, vehicles
 
 
 def _key() -> list[Column[Any]]:
@@ -95,21 +94,6 @@ history_excluded = Table(
     Column("reason", String(40), nullable=False),
     Column("detail", Text, nullable=False),
 )
-places = Table(
-    "places",
-    metadata,
-    Column("place_id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("fleet_id", String(64), nullable=True),
-    Column("vehicle_id", String(64), nullable=True),
-    # {"circle": [lat_deg, lon_deg, radius_m]} or {"polygon": [[lat_deg, lon_deg], ...]}
-    Column("geometry_json", Text, nullable=False),
-    Column("tariff_id", String(64), nullable=True),
-    Index("ix_places_fleet", "fleet_id"),
-    Index("ix_places_vehicle", "vehicle_id"),
-)
-
 _NAN_SENTINEL: Final = -9.0e300  # SQLite has no NaN literal: NULLs come back as this and turn into NaN
 _FLOATS: Final = (
     "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
@@ -270,16 +254,9 @@ class HistoryStore:
         ``before_ms`` None is a derivation from the first record: no stored charge comes before it.
         """
         with self._engine.connect() as conn:
-            row = conn.execute(
-                select(vehicles.c.model_id, vehicles.c.fleet_id).where(vehicles.c.vehicle_id == vehicle_id)
-            ).first()
-            model_id, fleet_id = (row[0], row[1]) if row else (None, None)
-            q = select(places).where(
-                (places.c.vehicle_id == vehicle_id)
-                | ((places.c.fleet_id == fleet_id) & places.c.fleet_id.is_not(None))
-                | (places.c.vehicle_id.is_(None) & places.c.fleet_id.is_(None))
-            )
-            found = [_place_from_row(r._mapping) for r in conn.execute(q)]
+            row = conn.execute(select(vehicles.c.model_id).where(vehicles.c.vehicle_id == vehicle_id)).first()
+            model_id = row[0] if row else None
+            found = places_of_vehicle(conn, vehicle_id)
             c = history_charges.c
             calibrated = (
                 select(c.kwh_per_soc_pct)
@@ -301,29 +278,6 @@ class HistoryStore:
             places=found,
             tariffs=tariffs,
         )
-
-    # --- places ---------------------------------------------------------------------------------------
-
-    def put_place(self, place: Place, *, fleet_id: str | None = None, vehicle_id: str | None = None) -> None:
-        """Create or replace a named place (geofence) for a vehicle, a fleet, or everyone."""
-        g = place.geometry
-        geometry = (
-            {"circle": [g.lat_deg, g.lon_deg, g.radius_m]}
-            if isinstance(g, Circle)
-            else {"polygon": [list(v) for v in g.vertices]}
-        )
-        row = {
-            "place_id": place.place_id,
-            "name": place.name,
-            "kind": place.kind.value,
-            "fleet_id": fleet_id,
-            "vehicle_id": vehicle_id,
-            "geometry_json": json.dumps(geometry),
-            "tariff_id": place.tariff_id,
-        }
-        with self._engine.begin() as conn:
-            conn.execute(delete(places).where(places.c.place_id == place.place_id))
-            conn.execute(insert(places), [row])
 
     # --- reads for the API and CLI ---------------------------------------------------------------------
 
@@ -356,6 +310,39 @@ class HistoryStore:
         with self._engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def stop_positions(self, vehicle_id: str, from_ms: int, to_ms: int) -> list[tuple[float, float]]:
+        """Where the vehicle's drives that started in ``[from_ms, to_ms)`` ended (its stops)."""
+        c = history_drives.c
+        q = select(c.end_lat_deg, c.end_lon_deg).where(
+            c.vehicle_id == vehicle_id,
+            c.start_ts_ms >= from_ms,
+            c.start_ts_ms < to_ms,
+            c.end_lat_deg.is_not(None),
+            c.end_lon_deg.is_not(None),
+        )
+        with self._engine.connect() as conn:
+            return [(float(a), float(b)) for a, b in conn.execute(q.order_by(c.start_ts_ms))]
+
+    def fixes(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[tuple[int, float, float]]:
+        """Position fixes ``(ts_ms, lat_deg, lon_deg)`` in ``[from_ms, to_ms)``, less excluded records."""
+        t, e = telemetry.c, history_excluded.c
+        excluded = select(e.ts_ms).where(e.vehicle_id == vehicle_id, e.ts_ms == t.ts_ms).exists()
+        q = (
+            select(t.ts_ms, t.lat_deg, t.lon_deg)
+            .where(
+                t.vehicle_id == vehicle_id,
+                t.ts_ms >= from_ms,
+                t.ts_ms < to_ms,
+                t.lat_deg.is_not(None),
+                t.lon_deg.is_not(None),
+                ~excluded,
+            )
+            .order_by(t.ts_ms)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(int(ts), float(a), float(b)) for ts, a, b in conn.execute(q)]
+
     def _rows(
         self, table: Table, vehicle_id: str, from_ms: int, to_ms: int, limit: int
     ) -> list[dict[str, Any]]:
@@ -385,16 +372,6 @@ def _drive_row(d: Drive) -> dict[str, Any]:
     row = asdict(d)
     row["route_json"] = json.dumps(row.pop("route"))
     return row
-
-
-def _place_from_row(row: Any) -> Place:
-    g = json.loads(row["geometry_json"])
-    geometry: Circle | Polygon = (
-        Circle(*g["circle"])
-        if "circle" in g
-        else Polygon(tuple((float(a), float(b)) for a, b in g["polygon"]))
-    )
-    return Place(row["place_id"], row["name"], PlaceKind(row["kind"]), geometry, row["tariff_id"])
 
 
 def drive_from_row(row: dict[str, Any]) -> Drive:
