@@ -9,11 +9,20 @@ from fastapi.testclient import TestClient
 
 from microfleet.api import create_app
 from microfleet.bootstrap import Services
+from microfleet.domain.places import Circle, Place, PlaceKind
 from tests.integration.conftest import NOW_MS
 from tests.integration.world import World, bearer, build_world
 
 CALLERS = ["nobody", "bob", "dan", "olga", "root", "device_b", "ann", "device_a"]
 RECORD = {"vehicle_id": "car-a", "ts_ms": NOW_MS - 60_000, "soc_pct": 55.0, "lat_deg": 31.2, "lon_deg": 121.4}
+CIRCLE = {"type": "circle", "lat_deg": 31.2, "lon_deg": 121.4, "radius_m": 100}
+# One place of each scope: car-a is in fleet city-share, car-b in none.
+PLACES = {
+    "everywhere": (None, None),
+    "depot": (None, "city-share"),
+    "home-a": ("car-a", None),
+    "home-b": ("car-b", None),
+}
 
 # caller → (status, what the body shows: the reason or status, the vehicle ids, or how many items).
 EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
@@ -67,6 +76,106 @@ EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
         "ann": (200, 1),
         "device_a": (403, None),
     },
+    "create place": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (201, "car-a"),
+        "root": (201, "car-a"),
+        "device_b": (403, None),
+        "ann": (201, "car-a"),
+        "device_a": (403, None),
+    },
+    "create fleet place": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (201, "city-share"),
+        "root": (201, "city-share"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "create global place": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (201, "global"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "list places": {
+        "nobody": (401, None),
+        "bob": (200, ["everywhere", "home-b"]),
+        "dan": (200, ["depot", "everywhere", "home-a"]),
+        "olga": (200, ["depot", "everywhere", "home-a"]),
+        "root": (200, ["depot", "everywhere", "home-a", "home-b"]),
+        "device_b": (403, None),
+        "ann": (200, ["depot", "everywhere", "home-a"]),
+        "device_a": (403, None),
+    },
+    "delete vehicle place": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (204, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (204, None),
+        "device_a": (403, None),
+    },
+    "delete fleet place": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (204, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "delete global place": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "suggested places": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, 0),
+        "olga": (200, 0),
+        "root": (200, 0),
+        "device_b": (403, None),
+        "ann": (200, 0),
+        "device_a": (403, None),
+    },
+    "place events": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, ["depot", "everywhere", "home-a"]),
+        "olga": (200, ["depot", "everywhere", "home-a"]),
+        "root": (200, ["depot", "everywhere", "home-a"]),
+        "device_b": (403, None),
+        "ann": (200, ["depot", "everywhere", "home-a"]),
+        "device_a": (403, None),
+    },
+    "zone summary": {
+        "nobody": (401, None),
+        "bob": (200, 0),
+        "dan": (200, 0),
+        "olga": (200, 0),
+        "root": (200, 0),
+        "device_b": (403, None),
+        "ann": (200, 0),
+        "device_a": (403, None),
+    },
     "replay": {
         "nobody": (401, None),
         "bob": (403, None),
@@ -93,11 +202,14 @@ def world_client(services: Services) -> Iterator[tuple[World, TestClient, int]]:
         )
         assert refused.json()["rejected"] == 1
         quarantine_id = services.quarantine.list(vehicle_ids=None)[0].quarantine_id
+        for name, (vehicle_id, fleet_id) in PLACES.items():
+            place = Place(name, name, PlaceKind.OTHER, Circle(31.2, 121.4, 100))
+            services.places.put(place, vehicle_id=vehicle_id, fleet_id=fleet_id)
         yield world, client, quarantine_id
 
 
 def _call(
-    client: TestClient, endpoint: str, headers: dict[str, str], quarantine_id: int
+    client: TestClient, endpoint: str, headers: dict[str, str], quarantine_id: int, admin: dict[str, str]
 ) -> tuple[int, object]:
     if endpoint == "post telemetry":
         record = dict(RECORD, ts_ms=NOW_MS - 30_000)
@@ -117,14 +229,42 @@ def _call(
     elif endpoint == "quarantine":
         response = client.get("/api/v1/quarantine", headers=headers)
         shown = lambda b: len(b["items"])  # noqa: E731
+    elif endpoint.startswith("create"):
+        scope = {"create place": {"vehicle_id": "car-a"}, "create fleet place": {"fleet_id": "city-share"}}
+        place = {"name": "Gate", "geometry": CIRCLE, **scope.get(endpoint, {"is_global": True})}
+        response = client.post("/api/v1/places", json=place, headers=headers)
+        shown = lambda b: b["vehicle_id"] or b["fleet_id"] or b["scope"]  # noqa: E731
+    elif endpoint == "list places":
+        response = client.get("/api/v1/places", headers=headers)
+        shown = lambda b: sorted(p["place_id"] for p in b)  # noqa: E731
+    elif endpoint.startswith("delete"):
+        scope = {
+            "delete vehicle place": {"vehicle_id": "car-a"},
+            "delete fleet place": {"fleet_id": "city-share"},
+        }
+        place = {"name": "Gate", "geometry": CIRCLE, **scope.get(endpoint, {"is_global": True})}
+        place_id = client.post("/api/v1/places", json=place, headers=admin).json()["place_id"]
+        response = client.delete(f"/api/v1/places/{place_id}", headers=headers)
+        if response.status_code == 204:
+            return 204, None
+    elif endpoint == "suggested places":
+        response = client.get("/api/v1/vehicles/car-a/places/suggested", headers=headers)
+        shown = len
+    elif endpoint == "place events":
+        window = {"from_ms": 0, "to_ms": NOW_MS}
+        response = client.get("/api/v1/vehicles/car-a/place-events", params=window, headers=headers)
+        shown = lambda b: b["inside_at_start"]  # noqa: E731
+    elif endpoint == "zone summary":
+        response = client.get("/api/v1/fleet/summary/zones", headers=headers)
+        shown = len
     else:
         response = client.post(f"/api/v1/quarantine/{quarantine_id}/replay", headers=headers)
         shown = lambda b: b["status"]  # noqa: E731
     body = response.json()
-    if response.status_code != 200:
+    if response.status_code not in (200, 201):
         assert set(body) == {"code", "message"} and body["message"], body
         return response.status_code, None
-    return 200, shown(body)
+    return response.status_code, shown(body)
 
 
 @pytest.mark.parametrize("endpoint", list(EXPECTED))
@@ -133,7 +273,7 @@ def test_authorization_matrix(endpoint: str, world_client: tuple[World, TestClie
     got = {}
     for caller in CALLERS:
         headers = {} if caller == "nobody" else bearer(world.tokens[caller])
-        got[caller] = _call(client, endpoint, headers, quarantine_id)
+        got[caller] = _call(client, endpoint, headers, quarantine_id, bearer(world.tokens["root"]))
     assert got == EXPECTED[endpoint]
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
 from microfleet.api.errors import ErrorBody
-from microfleet.domain.summaries import Period, summarise
+from microfleet.domain.summaries import Period, summarise, summarise_by_zone
 from microfleet.errors import InvalidInputError
 from microfleet.store.history import HistoryStore, charge_from_row, drive_from_row
 
@@ -118,6 +118,16 @@ class SummaryOut(BaseModel):
     efficiency_wh_per_km: float | None
     utilisation_share: float
     co2_avoided_kg: float
+
+
+class ZoneSummaryOut(SummaryOut):
+    """What a fleet did in one period in one zone: drives by the place they started in, charges by theirs."""
+
+    zone_place_id: str | None
+    zone_name: str
+
+
+UNZONED = "unzoned"  # the zone of drives and charges outside every place
 
 
 def _window(from_ms: int, to_ms: int) -> None:
@@ -259,3 +269,39 @@ def fleet_summary(
     seen: list[Any] = svc.accounts.visible_vehicles(user)
     ids = [v.vehicle_id for v in seen if fleet_id is None or v.fleet_id == fleet_id]
     return _summaries(store, ids, period, from_ms, to_ms, _tz(tz))
+
+
+@router.get("/api/v1/fleet/summary/zones", response_model=list[ZoneSummaryOut], responses=_404)
+def fleet_summary_by_zone(
+    user: UserDep,
+    svc: ServicesDep,
+    store: HistoryDep,
+    period: Period = Period.DAY,
+    fleet_id: Annotated[str | None, Query(description="only this fleet's vehicles")] = None,
+    from_ms: FromMs = 0,
+    to_ms: ToMs = FAR_FUTURE_MS,
+    tz: Tz = "UTC",
+) -> list[ZoneSummaryOut]:
+    """Per-period totals per zone: drives by the place they started in, charges by where they charged.
+
+    Zones are named places (by name within a period); ``unzoned`` holds what happened outside every place.
+    The zones of a period sum to the fleet summary's figures, utilisation included.
+    """
+    _window(from_ms, to_ms)
+    zone = _tz(tz)
+    seen: list[Any] = svc.accounts.visible_vehicles(user)
+    ids = [v.vehicle_id for v in seen if fleet_id is None or v.fleet_id == fleet_id]
+    drives = []
+    charges = []
+    for vid in ids:
+        drives += [drive_from_row(r) for r in store.drives(vid, from_ms, to_ms, 1_000_000)]
+        charges += [charge_from_row(r) for r in store.charges(vid, from_ms, to_ms, 1_000_000)]
+    names = {p.place.place_id: p.place.name for p in svc.places.visible(None)}
+    out = []
+    for z in summarise_by_zone(drives, charges, period, vehicle_count=max(1, len(ids)), tz=zone):
+        s = asdict(z.summary)
+        s["period_start"] = z.summary.period_start.isoformat()
+        pid = z.zone_place_id
+        name = UNZONED if pid is None else names.get(pid, pid)  # a place deleted since: its id
+        out.append(ZoneSummaryOut(**s, zone_place_id=pid, zone_name=name))
+    return sorted(out, key=lambda z: (z.period_start, z.zone_place_id is None, z.zone_name))

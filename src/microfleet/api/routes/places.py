@@ -1,0 +1,323 @@
+"""Places and geofences: create, list and delete them, places suggested from stops, enter/exit events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
+from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.bootstrap import Services
+from microfleet.domain.access import (
+    Role,
+    UserPrincipal,
+    can_write_fleet_places,
+    can_write_global_places,
+    can_write_vehicle_places,
+)
+from microfleet.domain.places import (
+    MAX_RADIUS_M,
+    MAX_VERTICES,
+    MIN_RADIUS_M,
+    MIN_VERTICES,
+    Circle,
+    Place,
+    PlaceEntered,
+    PlaceKind,
+    Polygon,
+    check_geometry,
+    geofence_events,
+    suggest_places,
+)
+from microfleet.domain.tariffs import example_tariff_ids
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
+from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from microfleet.store.places_store import StoredPlace, new_place_id
+
+router = APIRouter(tags=["places"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
+
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01: "no upper bound" for a time window
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude, degrees")]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude, degrees")]
+IdText = Annotated[str, Field(pattern=VEHICLE_ID_PATTERN)]
+
+
+class CircleGeometry(BaseModel):
+    """A circle: centre and radius."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["circle"]
+    lat_deg: Lat
+    lon_deg: Lon
+    radius_m: float = Field(ge=MIN_RADIUS_M, le=MAX_RADIUS_M, allow_inf_nan=False)
+
+
+class PolygonGeometry(BaseModel):
+    """A polygon: its vertices as ``[lat_deg, lon_deg]`` pairs, the ring closed implicitly."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["polygon"]
+    vertices_lat_lon_deg: list[tuple[Lat, Lon]] = Field(min_length=MIN_VERTICES, max_length=MAX_VERTICES)
+
+
+Geometry = Annotated[CircleGeometry | PolygonGeometry, Field(discriminator="type")]
+
+
+class PlaceIn(BaseModel):
+    """A place to create, for exactly one of: a vehicle, a fleet, or every vehicle (``is_global``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["home", "work", "depot", "charger", "other"] = "other"
+    geometry: Geometry
+    tariff_id: str | None = Field(None, max_length=64, description="an example tariff (docs/history.md)")
+    vehicle_id: IdText | None = None
+    fleet_id: IdText | None = None
+    is_global: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        name = name.strip()
+        if not name or not name.isprintable() or not _is_utf8(name):
+            raise ValueError("a name is printable text, not blank")
+        return name
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> PlaceIn:
+        if [self.vehicle_id is not None, self.fleet_id is not None, self.is_global].count(True) != 1:
+            raise ValueError("give exactly one of vehicle_id, fleet_id or is_global: true")
+        return self
+
+
+class PlaceOut(BaseModel):
+    """A stored place and the scope it applies to."""
+
+    place_id: str
+    name: str
+    kind: PlaceKind
+    geometry: Geometry
+    tariff_id: str | None
+    scope: Literal["vehicle", "fleet", "global"]
+    vehicle_id: str | None
+    fleet_id: str | None
+
+
+class SuggestedPlaceOut(BaseModel):
+    """A place where the vehicle stops often and no known place covers: POST it as a circle to keep it."""
+
+    lat_deg: float
+    lon_deg: float
+    radius_m: float
+    visits: int
+
+
+class PlaceEventOut(BaseModel):
+    """The vehicle entered or left a place at ``ts_ms``."""
+
+    ts_ms: int
+    event: Literal["entered", "exited"]
+    place_id: str
+    place_name: str
+
+
+class PlaceEventsOut(BaseModel):
+    """Enter/exit events in a window; ask again with ``from_ms=next_from_ms`` for the rest."""
+
+    vehicle_id: str
+    inside_at_start: list[str]
+    events: list[PlaceEventOut]
+    next_from_ms: int | None
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON allows and no store can keep
+        return False
+    return True
+
+
+def _out(p: StoredPlace) -> PlaceOut:
+    g = p.place.geometry
+    geometry: CircleGeometry | PolygonGeometry = (
+        CircleGeometry(type="circle", lat_deg=g.lat_deg, lon_deg=g.lon_deg, radius_m=g.radius_m)
+        if isinstance(g, Circle)
+        else PolygonGeometry(type="polygon", vertices_lat_lon_deg=list(g.vertices))
+    )
+    return PlaceOut(
+        place_id=p.place.place_id,
+        name=p.place.name,
+        kind=p.place.kind,
+        geometry=geometry,
+        tariff_id=p.place.tariff_id,
+        scope=p.scope,
+        vehicle_id=p.vehicle_id,
+        fleet_id=p.fleet_id,
+    )
+
+
+def _visible_places(user: UserPrincipal, svc: Services) -> list[StoredPlace]:
+    """Global places, your fleet's, and every place that applies to a vehicle you see."""
+    if user.role is Role.ADMIN:
+        return svc.places.visible(None)
+    seen = svc.accounts.visible_vehicles(user)
+    fleets = {v.fleet_id for v in seen if v.fleet_id} | ({user.fleet_id} if user.fleet_id else set())
+    return svc.places.visible([v.vehicle_id for v in seen], fleets)
+
+
+def _may_write(user: UserPrincipal, svc: Services, vehicle_id: str | None, fleet_id: str | None) -> None:
+    """Refuse a caller who may not create or delete a place of this scope (404 for an unseen vehicle)."""
+    if vehicle_id is not None:
+        if not svc.accounts.can_see(user, vehicle_id):
+            raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
+        if not can_write_vehicle_places(user):
+            raise PermissionDeniedError(f"a {user.role.value} may not change a vehicle's places")
+    elif fleet_id is not None:
+        if not can_write_fleet_places(user, fleet_id):
+            raise PermissionDeniedError("only the fleet's operator or an admin may change its places")
+        if not svc.accounts.fleet_exists(fleet_id):
+            raise NotFoundError(f"fleet {fleet_id!r} does not exist")
+    elif not can_write_global_places(user):
+        raise PermissionDeniedError("only an admin may change places that apply to every vehicle")
+
+
+@router.post(
+    "/api/v1/places",
+    response_model=PlaceOut,
+    status_code=201,
+    summary="Create a place (geofence)",
+    responses=_ERRORS,
+)
+def create_place(body: PlaceIn, user: UserDep, svc: ServicesDep) -> PlaceOut:
+    """Create a place for a vehicle you see, your fleet (operators) or everyone (admins).
+
+    The history of every car it applies to is re-derived, so drives and charges name the place and
+    charges there are costed with its tariff.
+    """
+    _may_write(user, svc, body.vehicle_id, body.fleet_id)
+    if body.tariff_id is not None and body.tariff_id not in example_tariff_ids():
+        known = ", ".join(example_tariff_ids())
+        raise InvalidInputError(f"unknown tariff {body.tariff_id!r}; known tariffs: {known}")
+    g = body.geometry
+    geometry = (
+        Circle(g.lat_deg, g.lon_deg, g.radius_m)
+        if isinstance(g, CircleGeometry)
+        else Polygon(tuple((lat, lon) for lat, lon in g.vertices_lat_lon_deg))
+    )
+    check_geometry(geometry)
+    place = Place(new_place_id(), body.name, PlaceKind(body.kind), geometry, body.tariff_id)
+    svc.places.put(place, vehicle_id=body.vehicle_id, fleet_id=body.fleet_id)
+    return _out(StoredPlace(place, body.vehicle_id, body.fleet_id))
+
+
+@router.get("/api/v1/places", response_model=list[PlaceOut], summary="Places you may see", responses=_ERRORS)
+def list_places(
+    user: UserDep,
+    svc: ServicesDep,
+    vehicle_id: Annotated[
+        str | None, Query(pattern=VEHICLE_ID_PATTERN, description="only places that apply to this vehicle")
+    ] = None,
+) -> list[PlaceOut]:
+    """List global places, your fleet's, and the places of every vehicle you see (all for an admin)."""
+    found = _visible_places(user, svc)
+    if vehicle_id is not None:
+        if not svc.accounts.can_see(user, vehicle_id):
+            raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
+        fleet_id = svc.accounts.get_vehicle(vehicle_id).fleet_id
+        found = [
+            p
+            for p in found
+            if p.vehicle_id == vehicle_id
+            or p.scope == "global"
+            or (p.scope == "fleet" and p.fleet_id == fleet_id)
+        ]
+    return [_out(p) for p in found]
+
+
+@router.delete(
+    "/api/v1/places/{place_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a place",
+    responses={404: {"model": ErrorBody}},
+)
+def delete_place(place_id: Annotated[str, Path(max_length=64)], user: UserDep, svc: ServicesDep) -> Response:
+    """Delete a place you may change; the history of the cars it applied to is re-derived without it."""
+    if not any(p.place.place_id == place_id for p in _visible_places(user, svc)):
+        raise NotFoundError(f"place {place_id!r} does not exist or is not shared with you")
+    stored = svc.places.get(place_id)
+    _may_write(user, svc, stored.vehicle_id, stored.fleet_id)
+    svc.places.delete(place_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/v1/vehicles/{vehicle_id}/places/suggested",
+    response_model=list[SuggestedPlaceOut],
+    summary="Places where a vehicle stops often",
+    responses=_ERRORS,
+)
+def suggested_places(
+    vehicle: VehicleDep,
+    svc: ServicesDep,
+    radius_m: Annotated[float, Query(ge=50, le=1000, description="cluster radius (DBSCAN eps), m")] = 150.0,
+    min_visits: Annotated[int, Query(ge=2, le=1000, description="stops needed to make a place")] = 3,
+    from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="drives from, UTC epoch ms")] = 0,
+    to_ms: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="drives until, UTC epoch ms")
+    ] = FAR_FUTURE_MS,
+) -> list[SuggestedPlaceOut]:
+    """Cluster where the vehicle's drives ended; places already covered by a known place are left out."""
+    stops = svc.history.stop_positions(vehicle.vehicle_id, from_ms, to_ms)
+    known = svc.places.applying_to(vehicle.vehicle_id)
+    found = suggest_places(stops, known, radius_m=radius_m, min_visits=min_visits)
+    return [
+        SuggestedPlaceOut(lat_deg=p.lat_deg, lon_deg=p.lon_deg, radius_m=p.radius_m, visits=p.visits)
+        for p in found
+    ]
+
+
+@router.get(
+    "/api/v1/vehicles/{vehicle_id}/place-events",
+    response_model=PlaceEventsOut,
+    summary="When a vehicle entered and left its places",
+    responses=_ERRORS,
+)
+def place_events(
+    vehicle: VehicleDep,
+    svc: ServicesDep,
+    from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window start, UTC epoch ms (inclusive)")],
+    to_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window end, UTC epoch ms (exclusive)")],
+    limit: Annotated[
+        int, Query(ge=2, le=100_000, description="most position fixes read in this page")
+    ] = 10_000,
+) -> PlaceEventsOut:
+    """Enter/exit events from the vehicle's positions against the places that apply to it."""
+    if to_ms <= from_ms:
+        raise InvalidInputError(f"to_ms ({to_ms}) must be after from_ms ({from_ms})")
+    fixes = svc.history.fixes(vehicle.vehicle_id, from_ms, to_ms, limit + 1)
+    # A next page starts at this page's last fix, its baseline: no event is lost or doubled.
+    next_from_ms = fixes[limit - 1][0] if len(fixes) > limit else None
+    fixes = fixes[:limit]
+    known = svc.places.applying_to(vehicle.vehicle_id)
+    names = {p.place_id: p.name for p in known}
+    first = fixes[0] if fixes else None
+    inside = sorted(p.place_id for p in known if first and p.geometry.contains(first[1], first[2]))
+    return PlaceEventsOut(
+        vehicle_id=vehicle.vehicle_id,
+        inside_at_start=inside,
+        events=[
+            PlaceEventOut(
+                ts_ms=e.ts_ms,
+                event="entered" if isinstance(e, PlaceEntered) else "exited",
+                place_id=e.place_id,
+                place_name=names[e.place_id],
+            )
+            for e in geofence_events(vehicle.vehicle_id, known, fixes)
+        ],
+        next_from_ms=next_from_ms,
+    )
