@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from microfleet.cli_places import places_app
 from microfleet.errors import ConfigurationError, MicrofleetError
 from microfleet.sim.commands import simulate
 
@@ -30,6 +31,7 @@ quarantine_app = typer.Typer(help="Refused telemetry: list it, replay it after a
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(places_app, name="places")
 app.command("simulate")(simulate)
 
 DatabaseOption = Annotated[

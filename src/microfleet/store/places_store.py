@@ -32,7 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from microfleet.domain.places import Circle, Place, PlaceKind, Polygon
+from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, check_geometry
+from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.store.schema import history_stale, metadata, vehicle_latest, vehicles
 
@@ -85,9 +86,13 @@ class PlaceStore:
         self._pg = engine.dialect.name == "postgresql"
 
     def put(self, place: Place, *, vehicle_id: str | None = None, fleet_id: str | None = None) -> list[str]:
-        """Create or replace a place; returns the cars whose history is now stale."""
+        """Check and store a place (created or replaced); returns the cars whose history is now stale."""
         if vehicle_id is not None and fleet_id is not None:
             raise InvalidInputError("a place belongs to one vehicle, one fleet, or everyone: not both")
+        check_geometry(place.geometry)
+        if place.tariff_id is not None and place.tariff_id not in example_tariff_ids():
+            known = ", ".join(example_tariff_ids())
+            raise InvalidInputError(f"unknown tariff {place.tariff_id!r}; known tariffs: {known}")
         with self._write_lock, self._engine.begin() as conn:
             old = conn.execute(select(places).where(places.c.place_id == place.place_id)).first()
             conn.execute(delete(places).where(places.c.place_id == place.place_id))

@@ -27,11 +27,9 @@ from microfleet.domain.places import (
     PlaceEntered,
     PlaceKind,
     Polygon,
-    check_geometry,
     geofence_events,
     suggest_places,
 )
-from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from microfleet.store.places_store import StoredPlace, new_place_id
@@ -199,16 +197,12 @@ def create_place(body: PlaceIn, user: UserDep, svc: ServicesDep) -> PlaceOut:
     charges there are costed with its tariff.
     """
     _may_write(user, svc, body.vehicle_id, body.fleet_id)
-    if body.tariff_id is not None and body.tariff_id not in example_tariff_ids():
-        known = ", ".join(example_tariff_ids())
-        raise InvalidInputError(f"unknown tariff {body.tariff_id!r}; known tariffs: {known}")
     g = body.geometry
     geometry = (
         Circle(g.lat_deg, g.lon_deg, g.radius_m)
         if isinstance(g, CircleGeometry)
         else Polygon(tuple((lat, lon) for lat, lon in g.vertices_lat_lon_deg))
     )
-    check_geometry(geometry)
     place = Place(new_place_id(), body.name, PlaceKind(body.kind), geometry, body.tariff_id)
     svc.places.put(place, vehicle_id=body.vehicle_id, fleet_id=body.fleet_id)
     return _out(StoredPlace(place, body.vehicle_id, body.fleet_id))

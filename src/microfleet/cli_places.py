@@ -1,0 +1,106 @@
+"""``microfleet places``: add, list and delete places (geofences), and suggest them from where cars stop."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from microfleet.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from microfleet.bootstrap import Services
+
+console = Console(soft_wrap=True)
+places_app = typer.Typer(
+    help="Places (geofences): add, list, delete, and suggestions from where cars stop.", no_args_is_help=True
+)
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", help="Store URL (default: MICROFLEET_DATABASE_URL or SQLite).")
+]
+VehicleArg = Annotated[str, typer.Argument(help="Vehicle id.")]
+
+
+def _services(database_url: str | None) -> Services:
+    from microfleet.bootstrap import build_services
+    from microfleet.settings import Settings
+
+    return build_services(Settings(database_url=database_url) if database_url else Settings())
+
+
+PLACE_KINDS = ("home", "work", "depot", "charger", "other")
+
+
+@places_app.command("add")
+def places_add(
+    name: Annotated[str, typer.Argument(help="What to call the place, e.g. Home.")],
+    lat: Annotated[float, typer.Option(help="Centre latitude, degrees (WGS84).")],
+    lon: Annotated[float, typer.Option(help="Centre longitude, degrees (WGS84).")],
+    radius_m: Annotated[float, typer.Option(help="Radius, metres (10 to 5,000).")] = 150.0,
+    kind: Annotated[str, typer.Option(help="home, work, depot, charger or other.")] = "other",
+    tariff: Annotated[
+        str | None, typer.Option(help="Tariff of charging there, e.g. cn_sh_residential_tou.")
+    ] = None,
+    vehicle: Annotated[str | None, typer.Option(help="Only for this vehicle.")] = None,
+    fleet: Annotated[str | None, typer.Option(help="For every vehicle of this fleet.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a circular place for a vehicle, a fleet, or (neither given) every vehicle."""
+    from microfleet.domain.places import Circle, Place, PlaceKind
+    from microfleet.store.places_store import new_place_id
+
+    if kind not in PLACE_KINDS:
+        raise ConfigurationError(f"kind {kind!r} is not one of {', '.join(PLACE_KINDS)}")
+    services = _services(database_url)
+    if vehicle is not None:
+        services.accounts.get_vehicle(vehicle)
+    if fleet is not None and not services.accounts.fleet_exists(fleet):
+        raise ConfigurationError(f"fleet {fleet!r} does not exist")
+    place = Place(new_place_id(), name, PlaceKind(kind), Circle(lat, lon, radius_m), tariff)
+    stale = services.places.put(place, vehicle_id=vehicle, fleet_id=fleet)
+    scope = f"vehicle {vehicle}" if vehicle else f"fleet {fleet}" if fleet else "every vehicle"
+    console.print(
+        f"place [bold]{place.place_id}[/bold] ({name}) added for {scope}; {len(stale)} car(s) to re-derive"
+    )
+
+
+@places_app.command("list")
+def places_list(
+    vehicle: Annotated[str | None, typer.Option(help="Only places that apply to this vehicle.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List places with their geofence, scope and tariff."""
+    from microfleet.store.places_report import places_table
+
+    services = _services(database_url)
+    found = services.places.visible(None)
+    if vehicle is not None:
+        ids = {p.place_id for p in services.places.applying_to(vehicle)}
+        found = [p for p in found if p.place.place_id in ids]
+    console.print(places_table(found, title=f"Places of {vehicle}" if vehicle else "Places"))
+
+
+@places_app.command("delete")
+def places_delete(place_id: str, database_url: DatabaseOption = None) -> None:
+    """Delete a place; the cars it applied to are re-derived without it."""
+    stale = _services(database_url).places.delete(place_id)
+    console.print(f"place {place_id} deleted; {len(stale)} car(s) to re-derive")
+
+
+@places_app.command("suggest")
+def places_suggest(
+    vehicle_id: VehicleArg,
+    radius_m: Annotated[float, typer.Option(min=50, max=1000, help="Cluster radius, metres.")] = 150.0,
+    min_visits: Annotated[int, typer.Option(min=2, help="Stops needed to make a place.")] = 3,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Suggest places where a vehicle's drives often end and no place covers yet."""
+    from microfleet.domain.places import suggest_places
+    from microfleet.store.places_report import suggestions_table
+
+    services = _services(database_url)
+    services.accounts.get_vehicle(vehicle_id)
+    stops = services.history.stop_positions(vehicle_id, 0, 2**62)
+    found = suggest_places(stops, services.places.applying_to(vehicle_id), radius_m, min_visits)
+    console.print(suggestions_table(vehicle_id, found))
