@@ -15,18 +15,19 @@ def test_suggest_add_with_a_tariff_list_and_delete(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
     from microfleet.api import create_app
+    from microfleet.bootstrap import build_services
     from microfleet.settings import Settings
 
-    with TestClient(
-        create_app(Settings(database_url=f"sqlite:///{db}", history_derive_interval_s=0))
-    ) as client:
+    settings = Settings(database_url=f"sqlite:///{db}", history_derive_interval_s=0)
+    services = build_services(settings)  # derives in-process, as `microfleet derive` would
+    with TestClient(create_app(settings, services)) as client:
         posted = client.post(
             "/api/v1/telemetry",
             content=body(days_of("mini-3", 3)),
             headers={"Authorization": f"Bearer {device_token}", "Content-Type": "application/json"},
         )
         assert posted.json()["rejected"] == 0
-    assert "derived 1 car(s)" in microfleet("derive", "--interval-s", "0", db=db).stdout
+    assert len(services.derivations.run_pending()) == 1
 
     suggested = microfleet("places", "suggest", "mini-3", db=db)
     assert "Places suggested for mini-3" in suggested.stdout
@@ -40,7 +41,7 @@ def test_suggest_add_with_a_tariff_list_and_delete(tmp_path: Path) -> None:
     assert added.returncode == 0, added.stdout
     assert "added for vehicle mini-3; 1 car(s) to re-derive" in added.stdout
     place_id = added.stdout.split()[1]
-    assert "derived 1 car(s)" in microfleet("derive", "--interval-s", "0", db=db).stdout
+    assert len(services.derivations.run_pending()) == 1
     charges = microfleet("charges", "mini-3", db=db).stdout
     assert place_id in charges and "CNY" in charges
 
@@ -51,3 +52,4 @@ def test_suggest_add_with_a_tariff_list_and_delete(tmp_path: Path) -> None:
     too_small = microfleet("places", "add", "X", "--lat", "31.2", "--lon", "121.4", "--radius-m", "5", db=db)
     assert too_small.returncode == 2 and "radius_m 5.0 is not between 10 and 5000 m" in too_small.stdout
     assert "1 car(s) to re-derive" in microfleet("places", "delete", place_id, db=db).stdout
+    services.close()
