@@ -179,6 +179,8 @@ def test_fleet_summary_per_zone(client: TestClient, world: World, services: Serv
         ({"fleet_id": "city-share"}, "exactly one"),
         ({"vehicle_id": None}, "exactly one"),
         ({"name": "   "}, "blank"),
+        ({"name": "Ho\x00me"}, "printable"),  # PostgreSQL text holds no NUL: refused before the store
+        ({"vehicle_id": None, "fleet_id": "city\x00share"}, "printable"),
         ({"kind": "discovered"}, "kind"),
     ],
 )
@@ -213,6 +215,7 @@ def test_polygons_scopes_and_listing(client: TestClient, world: World, services:
     assert [p["place_id"] for p in listed] == [created["place_id"]]
     assert client.get("/api/v1/places?vehicle_id=car-b", headers=bearer(ann)).status_code == 404
     assert client.delete("/api/v1/places/pl-unknown", headers=root).status_code == 404
+    assert client.delete("/api/v1/places/pl%00x", headers=root).status_code == 422
 
 
 def test_a_place_marks_only_the_cars_it_applies_to_stale(services: Services, world: World) -> None:

@@ -73,7 +73,7 @@ class PlaceIn(BaseModel):
     geometry: Geometry
     tariff_id: str | None = Field(None, max_length=64, description="an example tariff (docs/history.md)")
     vehicle_id: IdText | None = None
-    fleet_id: IdText | None = None
+    fleet_id: str | None = Field(None, min_length=1, max_length=64)
     is_global: bool = False
 
     @field_validator("name")
@@ -83,6 +83,13 @@ class PlaceIn(BaseModel):
         if not name or not name.isprintable() or not _is_utf8(name):
             raise ValueError("a name is printable text, not blank")
         return name
+
+    @field_validator("fleet_id")
+    @classmethod
+    def _fleet_printable(cls, fleet_id: str | None) -> str | None:
+        if fleet_id is not None and not (fleet_id.isprintable() and _is_utf8(fleet_id)):
+            raise ValueError("a fleet id is printable text")
+        return fleet_id
 
     @model_validator(mode="after")
     def _one_scope(self) -> PlaceIn:
@@ -239,7 +246,11 @@ def list_places(
     summary="Delete a place",
     responses={404: {"model": ErrorBody}},
 )
-def delete_place(place_id: Annotated[str, Path(max_length=64)], user: UserDep, svc: ServicesDep) -> Response:
+def delete_place(
+    place_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the place's id")],
+    user: UserDep,
+    svc: ServicesDep,
+) -> Response:
     """Delete a place you may change; the history of the cars it applied to is re-derived without it."""
     if not any(p.place.place_id == place_id for p in _visible_places(user, svc)):
         raise NotFoundError(f"place {place_id!r} does not exist or is not shared with you")
