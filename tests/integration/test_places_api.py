@@ -216,6 +216,8 @@ def test_polygons_scopes_and_listing(client: TestClient, world: World, services:
     assert client.get("/api/v1/places?vehicle_id=car-b", headers=bearer(ann)).status_code == 404
     assert client.delete("/api/v1/places/pl-unknown", headers=root).status_code == 404
     assert client.delete("/api/v1/places/pl%00x", headers=root).status_code == 422
+    for path in ("", "/drives", "/places/suggested", "/place-events?from_ms=0&to_ms=1"):
+        assert client.get(f"/api/v1/vehicles/car%00a{path}", headers=root).status_code == 422, path
 
 
 def test_a_place_marks_only_the_cars_it_applies_to_stale(services: Services, world: World) -> None:

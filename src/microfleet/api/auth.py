@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from microfleet.bootstrap import Services
 from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from microfleet.store.accounts import Vehicle
 
@@ -56,7 +57,12 @@ UserDep = Annotated[UserPrincipal, Depends(current_user)]
 DeviceDep = Annotated[DevicePrincipal, Depends(current_device)]
 
 
-def visible_vehicle(vehicle_id: str, user: UserDep, svc: ServicesDep) -> Vehicle:
+def visible_vehicle(
+    # The pattern every vehicle id was registered with; it also keeps NUL (which PostgreSQL text refuses) out.
+    vehicle_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the vehicle's id")],
+    user: UserDep,
+    svc: ServicesDep,
+) -> Vehicle:
     """The vehicle named in the path, if the caller may see it (else 404, so ids don't leak)."""
     if not svc.accounts.can_see(user, vehicle_id):
         raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
