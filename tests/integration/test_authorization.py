@@ -66,6 +66,16 @@ EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
         "ann": (200, 1),
         "device_a": (403, None),
     },
+    "excluded records": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, 0),
+        "olga": (200, 0),
+        "root": (200, 0),
+        "device_b": (403, None),
+        "ann": (200, 0),
+        "device_a": (403, None),
+    },
     "quarantine": {
         "nobody": (401, None),
         "bob": (200, 0),
@@ -226,6 +236,9 @@ def _call(
             "/api/v1/vehicles/car-a/positions", params={"from_ms": 0, "to_ms": NOW_MS}, headers=headers
         )
         shown = lambda b: len(b["positions"])  # noqa: E731
+    elif endpoint == "excluded records":
+        response = client.get("/api/v1/vehicles/car-a/excluded-records", headers=headers)
+        shown = len
     elif endpoint == "quarantine":
         response = client.get("/api/v1/quarantine", headers=headers)
         shown = lambda b: len(b["items"])  # noqa: E731

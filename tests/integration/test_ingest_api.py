@@ -329,3 +329,33 @@ def test_stale_history_survives_a_restart_and_is_derived_once(services: Services
         assert restarted.derivations.run_pending() == []  # claimed once, not again
     finally:
         restarted.close()
+
+
+def test_a_gps_jump_is_excluded_with_a_reason_and_shown_to_the_owner(
+    client: TestClient, world: World, services: Services
+) -> None:
+    start = NOW_MS - 3_600_000
+    records = [
+        {
+            "vehicle_id": "car-a",
+            "ts_ms": start + i * 5000,
+            "gear": "D",
+            "speed_kmh": 30.0,
+            "odometer_km": 100 + i * 30 * 5 / 3600,
+            "lat_deg": 31.2 + i * 4e-4,
+            "lon_deg": 121.47,
+        }
+        for i in range(120)
+    ] + [
+        {"vehicle_id": "car-a", "ts_ms": start + 600_000 + i * 60_000, "gear": "P", "speed_kmh": 0.0}
+        for i in range(10)
+    ]
+    records[60]["lat_deg"] = 31.65  # 50 km north for one fix: a GPS glitch, not a drive
+    assert post(client, world.tokens["device_a"], records)["accepted"] == 130
+    services.derivations.run_pending()
+    excluded = client.get(
+        "/api/v1/vehicles/car-a/excluded-records", headers=bearer(world.tokens["ann"])
+    ).json()
+    assert [(e["ts_ms"], e["reason"]) for e in excluded] == [(start + 60 * 5000, "implausible_sequence")]
+    (drive,) = client.get("/api/v1/vehicles/car-a/drives", headers=bearer(world.tokens["ann"])).json()
+    assert drive["distance_gps_km"] < 6  # the jump adds no distance

@@ -102,6 +102,15 @@ class StateOut(BaseModel):
     is_open: bool
 
 
+class ExcludedOut(BaseModel):
+    """A stored record the history leaves out because it contradicts its neighbours, and why."""
+
+    vehicle_id: str
+    ts_ms: int
+    reason: str
+    detail: str
+
+
 class SummaryOut(BaseModel):
     """What one vehicle or fleet did in one period."""
 
@@ -225,6 +234,14 @@ def list_states(
     """A vehicle's state spans that started in ``[from_ms, to_ms)``, oldest first."""
     _window(from_ms, to_ms)
     return [StateOut(**r) for r in store.states(vehicle.vehicle_id, from_ms, to_ms, limit)]
+
+
+@router.get(
+    "/api/v1/vehicles/{vehicle_id}/excluded-records", response_model=list[ExcludedOut], responses=_404
+)
+def list_excluded(vehicle: VehicleDep, store: HistoryDep, limit: Limit = 1000) -> list[ExcludedOut]:
+    """Stored records the derived history leaves out (GPS jump, odometer backwards, ...), oldest first."""
+    return [ExcludedOut(**r) for r in store.excluded(vehicle.vehicle_id, limit)]
 
 
 def _summaries(
