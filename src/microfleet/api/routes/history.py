@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
 from microfleet.api.errors import ErrorBody
+from microfleet.domain.charges import ChargeSession
+from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import Period, summarise, summarise_by_zone
 from microfleet.errors import InvalidInputError
 from microfleet.store.history import HistoryStore, charge_from_row, drive_from_row
@@ -33,63 +35,6 @@ FromMs = Annotated[int, Query(ge=0, description="window start, UTC epoch ms (inc
 ToMs = Annotated[int, Query(ge=0, description="window end, UTC epoch ms (exclusive)")]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="most rows returned")]
 Tz = Annotated[str, Query(description="IANA time zone the periods are cut in, e.g. Asia/Shanghai")]
-
-
-class DriveOut(BaseModel):
-    """One drive (see ``docs/history.md`` for how each figure is derived)."""
-
-    vehicle_id: str
-    start_ts_ms: int
-    end_ts_ms: int
-    end_reason: str
-    start_lat_deg: float | None
-    start_lon_deg: float | None
-    end_lat_deg: float | None
-    end_lon_deg: float | None
-    start_place_id: str | None
-    end_place_id: str | None
-    distance_odometer_km: float | None
-    distance_gps_km: float
-    duration_s: float
-    energy_used_kwh: float | None
-    energy_soc_kwh: float | None
-    regen_kwh: float | None
-    efficiency_wh_per_km: float | None
-    max_speed_kmh: float | None
-    ascent_m: float | None
-    descent_m: float | None
-    ambient_temp_c: float | None
-    soc_start_pct: float | None
-    soc_end_pct: float | None
-    data_gap_s: float
-    record_count: int
-    route: list[tuple[float, float]]
-
-
-class ChargeOut(BaseModel):
-    """One charging session, plug-in to unplug."""
-
-    vehicle_id: str
-    start_ts_ms: int
-    power_end_ts_ms: int
-    end_ts_ms: int
-    end_reason: str
-    lat_deg: float | None
-    lon_deg: float | None
-    place_id: str | None
-    soc_from_pct: float | None
-    soc_to_pct: float | None
-    energy_added_kwh: float | None
-    energy_grid_kwh: float | None
-    losses_kwh: float | None
-    peak_power_kw: float | None
-    mean_power_kw: float | None
-    current_kind: str | None
-    cost: float | None
-    currency: str | None
-    tariff_id: str | None
-    idle_after_full_s: float
-    record_count: int
 
 
 class StateOut(BaseModel):
@@ -154,17 +99,18 @@ def _tz(name: str) -> ZoneInfo:
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
 
 
-@router.get("/api/v1/vehicles/{vehicle_id}/drives", response_model=list[DriveOut], responses=_404)
+# Drives and charge sessions are served as the domain's own dataclasses: one definition of each figure.
+@router.get("/api/v1/vehicles/{vehicle_id}/drives", response_model=list[Drive], responses=_404)
 def list_drives(
     vehicle: VehicleDep,
     store: HistoryDep,
     from_ms: FromMs = 0,
     to_ms: ToMs = FAR_FUTURE_MS,
     limit: Limit = 1000,
-) -> list[DriveOut]:
+) -> list[Drive]:
     """A vehicle's drives that started in ``[from_ms, to_ms)``, oldest first."""
     _window(from_ms, to_ms)
-    return [DriveOut(**r) for r in store.drives(vehicle.vehicle_id, from_ms, to_ms, limit)]
+    return [drive_from_row(r) for r in store.drives(vehicle.vehicle_id, from_ms, to_ms, limit)]
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/drives.csv", response_class=Response, responses=_404)
@@ -178,7 +124,7 @@ def export_drives_csv(
     """A vehicle's drives as CSV, one row per drive (the route is left out; use GeoJSON for it)."""
     _window(from_ms, to_ms)
     rows = store.drives(vehicle.vehicle_id, from_ms, to_ms, limit)
-    names = [n for n in DriveOut.model_fields if n != "route"]
+    names = [f.name for f in fields(Drive) if f.name != "route"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=names, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -210,17 +156,17 @@ def export_drives_geojson(
     return Response(body, media_type="application/geo+json")
 
 
-@router.get("/api/v1/vehicles/{vehicle_id}/charges", response_model=list[ChargeOut], responses=_404)
+@router.get("/api/v1/vehicles/{vehicle_id}/charges", response_model=list[ChargeSession], responses=_404)
 def list_charges(
     vehicle: VehicleDep,
     store: HistoryDep,
     from_ms: FromMs = 0,
     to_ms: ToMs = FAR_FUTURE_MS,
     limit: Limit = 1000,
-) -> list[ChargeOut]:
+) -> list[ChargeSession]:
     """A vehicle's charging sessions that started in ``[from_ms, to_ms)``, oldest first."""
     _window(from_ms, to_ms)
-    return [ChargeOut(**r) for r in store.charges(vehicle.vehicle_id, from_ms, to_ms, limit)]
+    return [charge_from_row(r) for r in store.charges(vehicle.vehicle_id, from_ms, to_ms, limit)]
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/states", response_model=list[StateOut], responses=_404)
