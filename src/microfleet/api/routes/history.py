@@ -14,6 +14,8 @@ from pydantic import BaseModel
 
 from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
 from microfleet.api.errors import ErrorBody
+from microfleet.bootstrap import Services
+from microfleet.domain.access import UserPrincipal
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import Period, summarise, summarise_by_zone
@@ -190,14 +192,31 @@ def list_excluded(vehicle: VehicleDep, store: HistoryDep, limit: Limit = 1000) -
     return [ExcludedOut(**r) for r in store.excluded(vehicle.vehicle_id, limit)]
 
 
-def _summaries(
-    store: HistoryStore, vehicle_ids: list[str], period: Period, from_ms: int, to_ms: int, tz: ZoneInfo
-) -> list[SummaryOut]:
-    drives = []
-    charges = []
+def _history_of(
+    store: HistoryStore, vehicle_ids: list[str], from_ms: int, to_ms: int
+) -> tuple[list[Drive], list[ChargeSession]]:
+    """Every drive and charge session of these vehicles that started in ``[from_ms, to_ms)``."""
+    drives: list[Drive] = []
+    charges: list[ChargeSession] = []
     for vid in vehicle_ids:
         drives += [drive_from_row(r) for r in store.drives(vid, from_ms, to_ms, 1_000_000)]
         charges += [charge_from_row(r) for r in store.charges(vid, from_ms, to_ms, 1_000_000)]
+    return drives, charges
+
+
+def _fleet_vehicle_ids(user: UserPrincipal, svc: Services, fleet_id: str | None) -> list[str]:
+    """The vehicles a fleet summary covers: those the caller sees, of one fleet if asked."""
+    return [
+        v.vehicle_id
+        for v in svc.accounts.visible_vehicles(user)
+        if fleet_id is None or v.fleet_id == fleet_id
+    ]
+
+
+def _summaries(
+    store: HistoryStore, vehicle_ids: list[str], period: Period, from_ms: int, to_ms: int, tz: ZoneInfo
+) -> list[SummaryOut]:
+    drives, charges = _history_of(store, vehicle_ids, from_ms, to_ms)
     out = summarise(drives, charges, period, vehicle_count=max(1, len(vehicle_ids)), tz=tz)
     return [SummaryOut(**{**asdict(s), "period_start": s.period_start.isoformat()}) for s in out]
 
@@ -229,8 +248,7 @@ def fleet_summary(
 ) -> list[SummaryOut]:
     """Per-period totals over every vehicle you may see (operators: your fleet), summed."""
     _window(from_ms, to_ms)
-    seen: list[Any] = svc.accounts.visible_vehicles(user)
-    ids = [v.vehicle_id for v in seen if fleet_id is None or v.fleet_id == fleet_id]
+    ids = _fleet_vehicle_ids(user, svc, fleet_id)
     return _summaries(store, ids, period, from_ms, to_ms, _tz(tz))
 
 
@@ -252,13 +270,8 @@ def fleet_summary_by_zone(
     """
     _window(from_ms, to_ms)
     zone = _tz(tz)
-    seen: list[Any] = svc.accounts.visible_vehicles(user)
-    ids = [v.vehicle_id for v in seen if fleet_id is None or v.fleet_id == fleet_id]
-    drives = []
-    charges = []
-    for vid in ids:
-        drives += [drive_from_row(r) for r in store.drives(vid, from_ms, to_ms, 1_000_000)]
-        charges += [charge_from_row(r) for r in store.charges(vid, from_ms, to_ms, 1_000_000)]
+    ids = _fleet_vehicle_ids(user, svc, fleet_id)
+    drives, charges = _history_of(store, ids, from_ms, to_ms)
     names = {p.place.place_id: p.place.name for p in svc.places.visible(None)}
     out = []
     for z in summarise_by_zone(drives, charges, period, vehicle_count=max(1, len(ids)), tz=zone):
