@@ -31,15 +31,15 @@ from rich.console import Console
 from rich.table import Table
 
 from microfleet.domain.catalogue import load_catalogue
-from microfleet.domain.threshold_trips import threshold_charges, threshold_trips
-from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
-from microfleet.ingest.derive import (
+from microfleet.domain.derivation import (
     CALIBRATION_SESSIONS,
     DerivedHistory,
-    HistoryDeriver,
     ResumePoint,
     VehicleContext,
 )
+from microfleet.domain.threshold_trips import threshold_charges, threshold_trips
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
+from microfleet.services.derivation import HistoryDeriver
 from microfleet.sim.engine import Twin
 from microfleet.sim.run import run_days
 from microfleet.sim.scenario import LinkFaults, Scenario

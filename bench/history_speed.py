@@ -32,7 +32,7 @@ from rich.table import Table
 from microfleet.bootstrap import build_services
 from microfleet.domain.threshold_trips import threshold_trips
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
-from microfleet.ingest.derive import HistoryDeriver
+from microfleet.services.derivation import HistoryDeriver
 from microfleet.settings import Settings
 from microfleet.store.history import HistoryStore
 

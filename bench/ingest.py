@@ -34,7 +34,7 @@ from rich.table import Table
 
 from microfleet.bootstrap import build_services
 from microfleet.domain.telemetry import TelemetryRecord
-from microfleet.ingest.pipeline import record_digest
+from microfleet.services.ingest import record_digest
 from microfleet.settings import Settings
 from microfleet.store.bulk_insert import POSTGRES_COPY_TYPES, TELEMETRY_COLUMNS
 from microfleet.store.telemetry_store import record_to_row

@@ -27,8 +27,8 @@ from rich.table import Table
 
 from microfleet.bootstrap import build_services
 from microfleet.settings import Settings
-from microfleet.sim.commands import demo_registrations, run_live_twin
 from microfleet.sim.engine import Twin
+from microfleet.sim.launch import demo_registrations, run_live_twin
 from microfleet.sim.run import simulate_to_dir
 from microfleet.sim.scenario import LinkFaults, Scenario
 

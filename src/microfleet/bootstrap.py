@@ -1,4 +1,8 @@
-"""The composition root: builds Microfleet's services from settings. Nothing is built at import time."""
+"""The composition root: builds Microfleet's services over a store from settings. Nothing at import time.
+
+Only this module and the entry points (``microfleet.cli``, ``microfleet.api``) read settings; every
+service gets the values it needs, and every store is built once per process.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,23 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from microfleet.domain.catalogue import CATALOGUE_RELATIVE_PATH, Catalogue, load_catalogue
+from microfleet.domain.catalogue import Catalogue, default_catalogue_path, load_catalogue
+from microfleet.domain.telemetry_codec import DecodeLimits
 from microfleet.errors import NotFoundError
-from microfleet.ingest.codec import DecodeLimits
-from microfleet.ingest.derive import HistoryDeriver
-from microfleet.ingest.derive_queue import DerivationQueue
-from microfleet.ingest.pipeline import IngestPipeline
+from microfleet.ingest.http import HttpTelemetryAdapter
+from microfleet.services.accounts import AccountAdmin, AccountService
+from microfleet.services.derivation import DerivationQueue, HistoryDeriver
+from microfleet.services.health import StoreStatus
+from microfleet.services.history import HistoryService
+from microfleet.services.ingest import IngestService
+from microfleet.services.places import PlaceService
+from microfleet.services.quarantine import QuarantineService
+from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
-from microfleet.store.migrate import upgrade
+from microfleet.store.migrate import StoreProbe, upgrade
 from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.telemetry_store import TelemetryStore
@@ -30,61 +40,27 @@ def wall_clock_ms() -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplayOutcome:
-    """What became of a replayed quarantined record: accepted, duplicate or rejected again."""
-
-    quarantine_id: int
-    status: str
-    reason: str | None
-    detail: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Services:
-    """Everything a Microfleet process uses, built once from settings."""
+    """The use cases of one Microfleet process, built once; each entry point takes the ones it uses.
+
+    ``telemetry`` is the raw telemetry store, for tools that count or read back what was stored.
+    """
 
     settings: Settings
     engine: Engine
     clock: Callable[[], int]
-    accounts: AccountStore
-    telemetry: TelemetryStore
-    quarantine: QuarantineStore
-    pipeline: IngestPipeline
-    history: HistoryStore
-    places: PlaceStore
+    admin: AccountAdmin
+    accounts: AccountService
+    vehicles: VehicleService
+    ingest: IngestService
+    http_ingest: HttpTelemetryAdapter
+    quarantine: QuarantineService
+    history: HistoryService
+    places: PlaceService
     deriver: HistoryDeriver
     derivations: DerivationQueue
-
-    @property
-    def admin(self) -> AccountStore:
-        """The account administration used by ``microfleet admin`` and the demo."""
-        return self.accounts
-
-    def replay_quarantined(self, quarantine_id: int) -> ReplayOutcome:
-        """Replay one quarantined record under the credential it arrived with, and mark the outcome."""
-        entry = self.quarantine.get(quarantine_id)
-        if entry is None:
-            raise NotFoundError(f"quarantined record {quarantine_id} does not exist")
-        if entry.credential_vehicle_id is None:
-            return ReplayOutcome(
-                quarantine_id, "rejected", "unknown_vehicle", "it arrived without a device credential"
-            )
-        now_ms = self.clock()
-        report = self.pipeline.replay(
-            entry.raw_text,
-            credential_vehicle_id=entry.credential_vehicle_id,
-            source=f"replay of quarantine {quarantine_id}",
-            now_ms=now_ms,
-        )
-        if not report.results:
-            outcome = ReplayOutcome(
-                quarantine_id, "rejected", "malformed_json", "the quarantined text holds no record"
-            )
-        else:
-            first = report.results[0]
-            outcome = ReplayOutcome(quarantine_id, first.status, first.reason, first.detail)
-        self.quarantine.mark_replayed(quarantine_id, outcome.status, now_ms)
-        return outcome
+    telemetry: TelemetryStore
+    store_status: StoreStatus
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
@@ -100,34 +76,52 @@ def build_services(
     if migrate:
         upgrade(engine, settings.database_schema)
     telemetry = TelemetryStore(engine)
-    limits = DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
-    history = HistoryStore(
-        engine, usable_kwh_of_model=_usable_kwh_lookup(settings), write_lock=telemetry.write_lock()
+    write_lock = telemetry.write_lock()
+    history_store = HistoryStore(
+        engine, usable_kwh_of_model=_usable_kwh_lookup(settings), write_lock=write_lock
     )
-    deriver = HistoryDeriver(history)
+    place_store = PlaceStore(engine, write_lock=write_lock)
+    account_store = AccountStore(engine, clock)
+    accounts = AccountService(account_store)
+    ingest = IngestService(
+        telemetry, DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
+    )
+    deriver = HistoryDeriver(history_store)
     return Services(
         settings=settings,
         engine=engine,
         clock=clock,
-        accounts=AccountStore(engine, clock),
-        telemetry=telemetry,
-        quarantine=QuarantineStore(engine),
-        pipeline=IngestPipeline(telemetry, limits),
-        history=history,
-        places=PlaceStore(engine, write_lock=telemetry.write_lock()),
+        admin=account_store,
+        accounts=accounts,
+        vehicles=VehicleService(telemetry, page_size_max=settings.page_size_max_records),
+        ingest=ingest,
+        http_ingest=HttpTelemetryAdapter(ingest),
+        quarantine=QuarantineService(QuarantineStore(engine), accounts, ingest, clock),
+        history=HistoryService(history_store, place_store, accounts),
+        places=PlaceService(place_store, accounts, history_store),
         deriver=deriver,
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
+        telemetry=telemetry,
+        store_status=StoreProbe(engine),
     )
 
 
 def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
-    """Usable battery energy of a catalogue model, when a source states it (read once, on first use)."""
-    catalogue: list[Catalogue] = []
+    """Usable battery energy of a catalogue model, when a source states it (read once, on first use).
+
+    Without the catalogue (no reference data installed) no model's capacity is known: derivation then
+    takes energy from the car's own counters and power, as it does for a model the catalogue lacks.
+    """
+    catalogue: list[Catalogue | None] = []
 
     def usable_kwh(model_id: str) -> float | None:
         if not catalogue:
-            path = settings.data_dir_path / CATALOGUE_RELATIVE_PATH
-            catalogue.append(load_catalogue(path if path.is_file() else None))
+            try:
+                catalogue.append(load_catalogue(default_catalogue_path(settings.data_dir_path)))
+            except NotFoundError:
+                catalogue.append(None)
+        if catalogue[0] is None:
+            return None
         try:
             spec = catalogue[0].get(model_id)
         except NotFoundError:

@@ -8,7 +8,9 @@
     ├── AuthenticationError         no credential, or one that matches nobody
     ├── PermissionDeniedError       a known caller asked for something not granted to them
     ├── ConflictError               the thing already exists (user name, vehicle id)
-    └── InvalidInputError           input refused as a whole (oversize body, undecodable payload)
+    ├── StoreUnavailableError       the database cannot be reached or took no write now: retry later
+    └── InvalidInputError           input refused as a whole (undecodable payload, bad query)
+        ├── PayloadTooLargeError    a body or batch larger than this server accepts
         └── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
 
 Per-record telemetry problems are not exceptions: the validator returns a
@@ -58,10 +60,22 @@ class ConflictError(MicrofleetError):
     code = "conflict"
 
 
+class StoreUnavailableError(MicrofleetError):
+    """The database cannot be reached, or could not take this write now; the caller should retry."""
+
+    code = "store_unavailable"
+
+
 class InvalidInputError(MicrofleetError):
-    """Input refused as a whole: an oversize body or an undecodable payload."""
+    """Input refused as a whole: an undecodable payload or a query the store cannot answer."""
 
     code = "invalid_input"
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body or batch larger than this server accepts."""
+
+    code = "payload_too_large"
 
 
 class PhysicsInputError(InvalidInputError):

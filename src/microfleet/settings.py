@@ -44,6 +44,8 @@ class Settings(BaseSettings):
         description="How often `serve` derives drives, charges and states of cars with new data, in s; "
         "0 = not in the server (run `microfleet derive` beside it).",
     )
-    data_dir_path: Path = Field(
-        default=Path("../shared/data"), description="Folder of the cited reference data (vehicles, osm, ...)."
+    data_dir_path: Path | None = Field(
+        default=None,
+        description="Folder of the cited reference data (vehicles, osm, ...); None = ../shared/data, "
+        "else the shared folder beside the checkout.",
     )

@@ -13,10 +13,10 @@ from rich.console import Console
 from microfleet.api import create_app
 from microfleet.api.routes import history
 from microfleet.bootstrap import Services
+from microfleet.cli.tables import charges_table, drives_table
 from microfleet.domain.summaries import GRID_G_PER_KWH, PETROL_CITY_CAR_G_PER_KM
-from microfleet.ingest.derive import HistoryDeriver
+from microfleet.services.derivation import HistoryDeriver
 from microfleet.store.history import HistoryStore
-from microfleet.store.history_report import charges_table, drives_table
 from tests.integration.test_history_day import DAY0_MS, body, day_records
 from tests.integration.world import World, bearer, build_world
 
@@ -24,7 +24,7 @@ from tests.integration.world import World, bearer, build_world
 @pytest.fixture
 def world(services: Services) -> World:
     built = build_world(services)
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         body(day_records("car-a")),
         "application/json",
         credential_vehicle_id="car-a",
@@ -114,8 +114,8 @@ def test_bad_window_and_zone_are_422(client: TestClient, world: World) -> None:
 
 def test_cli_tables_render(services: Services, world: World) -> None:
     console = Console(record=True, width=200)
-    console.print(drives_table(services.engine, "car-a", tz_name="Asia/Shanghai"))
-    console.print(charges_table(services.engine, "car-a"))
+    console.print(drives_table("car-a", services.history.last_drives("car-a", 20), tz_name="Asia/Shanghai"))
+    console.print(charges_table("car-a", services.history.last_charges("car-a", 20)))
     text = console.export_text()
     assert "Drives of car-a" in text
     assert "12.0" in text

@@ -10,7 +10,7 @@ import pytest
 
 from microfleet.bootstrap import Services
 from microfleet.domain.places import Circle, Place, PlaceKind
-from microfleet.ingest.derive import HistoryDeriver
+from microfleet.services.derivation import HistoryDeriver
 from microfleet.store.history import HistoryStore
 from tests.integration.test_history_day import DAY0_MS, HOME, body, day_records
 
@@ -25,7 +25,7 @@ def car(services: Services) -> tuple[Services, HistoryStore, HistoryDeriver]:
 
 
 def ingest(services: Services, deriver: HistoryDeriver, records: list[Any]) -> None:
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         body(records),
         "application/json",
         credential_vehicle_id="car-h",
@@ -35,7 +35,7 @@ def ingest(services: Services, deriver: HistoryDeriver, records: list[Any]) -> N
     deriver.ingest_landed(report)
 
 
-def snapshot(store: HistoryStore) -> tuple[list[dict[str, Any]], ...]:
+def snapshot(store: HistoryStore) -> tuple[list[Any], ...]:
     return (
         store.drives("car-h", *FOREVER),
         store.charges("car-h", *FOREVER),
@@ -53,19 +53,19 @@ def test_a_day_in_order_gives_two_drives_and_one_charge(
     )
     ingest(services, deriver, day_records("car-h"))
     drives, charges, states, drains = snapshot(store)
-    assert [round(d["duration_s"]) for d in drives] == [1200, 1200]
-    assert drives[0]["start_place_id"] == "home"
-    assert drives[1]["end_place_id"] == "home"
-    assert drives[0]["energy_used_kwh"] == pytest.approx(15 * 1195 / 3600, rel=0.01)
-    assert drives[0]["distance_odometer_km"] == pytest.approx(11.95, abs=0.02)
+    assert [round(d.duration_s) for d in drives] == [1200, 1200]
+    assert drives[0].start_place_id == "home"
+    assert drives[1].end_place_id == "home"
+    assert drives[0].energy_used_kwh == pytest.approx(15 * 1195 / 3600, rel=0.01)
+    assert drives[0].distance_odometer_km == pytest.approx(11.95, abs=0.02)
     (charge,) = charges
-    assert charge["energy_grid_kwh"] == pytest.approx(3.3, rel=0.01)
-    assert charge["losses_kwh"] == pytest.approx(0.33, rel=0.02)
-    assert charge["idle_after_full_s"] == pytest.approx(1230, abs=31)
-    assert charge["end_ts_ms"] - charge["start_ts_ms"] == 4800_000
-    assert charge["current_kind"] == "AC"
-    assert charge["end_reason"] == "unplugged"
-    assert charge["place_id"] is None  # charged away from home: no tariff, no cost
+    assert charge.energy_grid_kwh == pytest.approx(3.3, rel=0.01)
+    assert charge.losses_kwh == pytest.approx(0.33, rel=0.02)
+    assert charge.idle_after_full_s == pytest.approx(1230, abs=31)
+    assert charge.end_ts_ms - charge.start_ts_ms == 4800_000
+    assert charge.current_kind == "AC"
+    assert charge.end_reason == "unplugged"
+    assert charge.place_id is None  # charged away from home: no tariff, no cost
     assert [s["status"] for s in states] == [
         "asleep", "driving", "parked", "charging", "asleep", "parked", "asleep", "driving", "asleep"
     ]  # fmt: skip
@@ -105,7 +105,7 @@ def test_a_late_record_recomputes_only_its_window(car: tuple[Services, HistorySt
     late = records[600]  # a record of the drive home
     ingest(services, deriver, [r for r in records if r.ts_ms != late.ts_ms])
     before = snapshot(store)
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         body([late]),
         "application/json",
         credential_vehicle_id="car-h",
@@ -117,7 +117,7 @@ def test_a_late_record_recomputes_only_its_window(car: tuple[Services, HistorySt
     assert recompute.from_ms <= late.ts_ms
     assert recompute.records < len(records)  # not the whole history
     after = snapshot(store)
-    assert after[0][1]["record_count"] == before[0][1]["record_count"] + 1
+    assert after[0][1].record_count == before[0][1].record_count + 1
     assert after[0][0] == before[0][0]
     deriver.rederive("car-h")
     assert snapshot(store) == after
@@ -135,7 +135,7 @@ def test_gps_jump_is_excluded_with_a_reason(car: tuple[Services, HistoryStore, H
     assert excluded["reason"] == "implausible_sequence"
     assert "GPS jump" in excluded["detail"]
     drives = store.drives("car-h", *FOREVER)
-    assert drives[0]["distance_gps_km"] < 12.5
+    assert drives[0].distance_gps_km < 12.5
 
 
 def test_the_current_sensor_offset_is_read_asleep_and_taken_off(
@@ -144,8 +144,8 @@ def test_the_current_sensor_offset_is_read_asleep_and_taken_off(
     services, store, deriver = car
     ingest(services, deriver, day_records("car-h", offset_a=0.3))  # 0.3 A x 340 V = 102 W: still asleep
     drives, charges, _, _ = snapshot(store)
-    assert charges[0]["energy_added_kwh"] == pytest.approx(0.9 * 3.3, rel=0.005)
-    assert drives[0]["energy_used_kwh"] == pytest.approx(15 * 1195 / 3600, rel=0.01)
+    assert charges[0].energy_added_kwh == pytest.approx(0.9 * 3.3, rel=0.005)
+    assert drives[0].energy_used_kwh == pytest.approx(15 * 1195 / 3600, rel=0.01)
 
 
 def with_bms_counters(records: list[Any]) -> list[Any]:
@@ -172,6 +172,6 @@ def test_a_car_sending_bms_counters_gets_their_energy_less_the_sensor_offset(
     ingest(services, deriver, with_bms_counters(day_records("car-h", offset_a=0.3)))
     drives, charges, _, _ = snapshot(store)
     # 15 kW for the full 20 min (the counters held power to the parked record): sampled power says 1197.5 s
-    assert drives[0]["energy_used_kwh"] == pytest.approx(15 * 1200 / 3600, rel=5e-4)
-    assert drives[0]["regen_kwh"] == pytest.approx(0.0, abs=1e-3)
-    assert charges[0]["energy_added_kwh"] == pytest.approx(0.9 * 3.3, rel=5e-3)
+    assert drives[0].energy_used_kwh == pytest.approx(15 * 1200 / 3600, rel=5e-4)
+    assert drives[0].regen_kwh == pytest.approx(0.0, abs=1e-3)
+    assert charges[0].energy_added_kwh == pytest.approx(0.9 * 3.3, rel=5e-3)

@@ -313,7 +313,7 @@ def test_stale_history_survives_a_restart_and_is_derived_once(services: Services
         {"vehicle_id": "car-a", "ts_ms": NOW_MS - 2_000_000 + i * 60_000, "gear": "P", "speed_kmh": 0.0}
         for i in range(10)
     ]
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         json.dumps(records).encode(),
         "application/json",
         credential_vehicle_id="car-a",

@@ -55,7 +55,7 @@ def test_every_record_is_accounted_for_and_stored_once(
     accepted_records: dict[int, dict[str, object]] = {}
     for start in range(0, len(items), chunk):
         body = items[start : start + chunk]
-        report = services.pipeline.ingest(
+        report = services.ingest.ingest(
             json.dumps(body).encode(),
             "application/json",
             credential_vehicle_id=vehicle_id,
@@ -84,7 +84,7 @@ def test_a_full_size_batch_is_stored_whole(services: Services) -> None:
     services.admin.add_vehicle("big-batch")
     n = services.settings.ingest_max_batch_records
     body = [{"vehicle_id": "big-batch", "ts_ms": NOW_MS - 1000 * i, "speed_kmh": i % 90} for i in range(n)]
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         json.dumps(body).encode(),
         "application/json",
         credential_vehicle_id="big-batch",

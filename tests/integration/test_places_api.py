@@ -33,7 +33,7 @@ def days_of(vehicle_id: str, n: int) -> list[TelemetryRecord]:
 @pytest.fixture
 def world(services: Services) -> World:
     built = build_world(services)
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         body(days_of("car-a", DAYS)),
         "application/json",
         credential_vehicle_id="car-a",
@@ -223,7 +223,7 @@ def test_polygons_scopes_and_listing(client: TestClient, world: World, services:
 def test_a_place_marks_only_the_cars_it_applies_to_stale(services: Services, world: World) -> None:
     services.telemetry.claim_stale(1000)
     services.admin.add_vehicle("car-c", fleet_id="city-share")
-    services.pipeline.ingest(
+    services.ingest.ingest(
         body(day_records("car-c")[:5]),
         "application/json",
         credential_vehicle_id="car-c",

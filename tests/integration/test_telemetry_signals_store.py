@@ -64,7 +64,7 @@ def test_a_record_with_every_signal_round_trips_column_by_column(services: Servi
         TelemetryRecord(vehicle_id="car-all", ts_ms=NOW_MS - 10_000, **EVERY_SIGNAL),
         TelemetryRecord(vehicle_id="car-all", ts_ms=NOW_MS - 5_000, energy_used_kwh=4_322.0),
     ]
-    report = services.pipeline.ingest(
+    report = services.ingest.ingest(
         msgspec.json.encode(sent),
         "application/json",
         credential_vehicle_id="car-all",

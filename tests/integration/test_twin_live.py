@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services
 from microfleet.settings import Settings
-from microfleet.sim.commands import demo_registrations, run_live_twin
 from microfleet.sim.engine import Twin
+from microfleet.sim.launch import demo_registrations, run_live_twin
 from microfleet.sim.run import run_days
 from microfleet.sim.scenario import FaultRates, LinkFaults, Scenario
 from microfleet.sim.senders import HttpSender, records_from_rows

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from microfleet.bootstrap import Services
-from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal
+from microfleet.api.deps import AccountsDep
+from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal, Vehicle
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
-from microfleet.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from microfleet.store.accounts import Vehicle
+from microfleet.errors import AuthenticationError, PermissionDeniedError
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (users) or a device credential (vehicles).")
 
@@ -20,23 +19,14 @@ _bearer = HTTPBearer(auto_error=False, description="An API token (users) or a de
 # thread for each; the token look-up is one indexed SELECT, far shorter than a thread hand-off.
 
 
-async def services(request: Request) -> Services:
-    """The process's services, built by the app's lifespan."""
-    built: Services = request.app.state.services
-    return built
-
-
-ServicesDep = Annotated[Services, Depends(services)]
-
-
 async def principal(
-    svc: ServicesDep,
+    accounts: AccountsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve the bearer token of the request."""
     if credentials is None:
         raise AuthenticationError("send a token: 'Authorization: Bearer <token>'")
-    return svc.accounts.authenticate(credentials.credentials)
+    return accounts.authenticate(credentials.credentials)
 
 
 async def current_user(caller: Annotated[Principal, Depends(principal)]) -> UserPrincipal:
@@ -61,12 +51,10 @@ def visible_vehicle(
     # The pattern every vehicle id was registered with; it also keeps NUL (which PostgreSQL text refuses) out.
     vehicle_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the vehicle's id")],
     user: UserDep,
-    svc: ServicesDep,
+    accounts: AccountsDep,
 ) -> Vehicle:
     """The vehicle named in the path, if the caller may see it (else 404, so ids don't leak)."""
-    if not svc.accounts.can_see(user, vehicle_id):
-        raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
-    return svc.accounts.get_vehicle(vehicle_id)
+    return accounts.vehicle_for(user, vehicle_id)
 
 
 VehicleDep = Annotated[Vehicle, Depends(visible_vehicle)]

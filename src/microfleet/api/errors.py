@@ -15,13 +15,18 @@ from microfleet.errors import (
     InvalidInputError,
     MicrofleetError,
     NotFoundError,
+    PayloadTooLargeError,
     PermissionDeniedError,
+    StoreUnavailableError,
 )
 
 # Every integer the API takes lands in a BIGINT column: anything larger is refused at the door.
 INT64_MAX = 2**63 - 1
 
+# The most specific class first: the first match wins.
 STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {
+    PayloadTooLargeError: 413,
+    StoreUnavailableError: 503,
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     NotFoundError: 404,
@@ -38,15 +43,10 @@ class ErrorBody(BaseModel):
     message: str
 
 
-class PayloadTooLargeError(InvalidInputError):
-    """The request body or batch is larger than this server accepts."""
-
-    code = "payload_too_large"
+RETRY_AFTER_S = 5  # what a client waits before retrying while the store is unavailable
 
 
 def _status_for(exc: MicrofleetError) -> int:
-    if isinstance(exc, PayloadTooLargeError):
-        return 413
     for kind, status in STATUS_BY_ERROR.items():
         if isinstance(exc, kind):
             return status
@@ -58,7 +58,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def microfleet_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, MicrofleetError)
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationError) else None
+        headers = None
+        if isinstance(exc, AuthenticationError):
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif isinstance(exc, StoreUnavailableError):
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
         return JSONResponse({"code": exc.code, "message": exc.message}, _status_for(exc), headers=headers)
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

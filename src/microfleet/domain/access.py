@@ -39,6 +39,17 @@ class DevicePrincipal:
 
 Principal = UserPrincipal | DevicePrincipal
 
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """A registered vehicle."""
+
+    vehicle_id: str
+    name: str
+    model_id: str | None
+    fleet_id: str | None
+    created_at_ms: int
+
 # Quarantine holds raw device data: owners and operators inspect their cars', drivers do not.
 _QUARANTINE_READERS = frozenset({Role.OWNER, Role.OPERATOR, Role.ADMIN})
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from microfleet.domain.reference_data import reference_data_dir
 from microfleet.errors import NotFoundError, PhysicsInputError
 
 CATALOGUE_RELATIVE_PATH = Path("vehicles") / "catalogue.csv"
@@ -291,17 +292,9 @@ def parse_catalogue(csv_text: str) -> Catalogue:
     return Catalogue([spec_from_row(row) for row in reader])
 
 
-def default_catalogue_path() -> Path:
-    """Where the catalogue CSV lives: the settings' data folder, else ``../shared/data`` beside the repo."""
-    from microfleet.settings import Settings  # lazy: keeps the domain import free of settings parsing
-
-    candidates = [Settings().data_dir_path / CATALOGUE_RELATIVE_PATH]
-    repo_root = Path(__file__).resolve().parents[3]
-    candidates.append(repo_root.parent / "shared" / "data" / CATALOGUE_RELATIVE_PATH)
-    for path in candidates:
-        if path.is_file():
-            return path
-    return candidates[0]
+def default_catalogue_path(data_dir: Path | None = None) -> Path:
+    """Where the catalogue CSV lives in the reference-data folder (see :mod:`reference_data`)."""
+    return reference_data_dir(data_dir) / CATALOGUE_RELATIVE_PATH
 
 
 def load_catalogue(path: Path | None = None) -> Catalogue:

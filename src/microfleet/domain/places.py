@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import math
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -289,3 +290,22 @@ def suggest_places(
         radius = min(max(found.radius_m, MIN_RADIUS_M), MAX_RADIUS_M)
         out.append(DiscoveredPlace(found.lat_deg, found.lon_deg, radius, found.visits))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlace:
+    """A place with the scope it applies to: one vehicle, one fleet, or (both None) every vehicle."""
+
+    place: Place
+    vehicle_id: str | None
+    fleet_id: str | None
+
+    @property
+    def scope(self) -> Literal["vehicle", "fleet", "global"]:
+        """``vehicle``, ``fleet`` or ``global``."""
+        return "vehicle" if self.vehicle_id else "fleet" if self.fleet_id else "global"
+
+
+def new_place_id() -> str:
+    """A fresh place id (random, so ids reveal nothing about other accounts' places)."""
+    return "pl-" + secrets.token_hex(8)

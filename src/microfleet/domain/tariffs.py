@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.errors import ConfigurationError
+
 MS_PER_H: Final = 3_600_000.0
 
 # Time zone of each shipped tariff (the sources quote local clock time).
@@ -102,7 +104,7 @@ class TimeOfUseTariff:
         for band in self.bands:
             if band.applies(local):
                 return band.price_per_kwh + self.fee_per_kwh
-        raise ValueError(f"tariff {self.tariff_id} has no band for {local.isoformat()}")
+        raise ConfigurationError(f"tariff {self.tariff_id} has no band for {local.isoformat()}")
 
 
 Tariff = FlatTariff | PerKwhTariff | PerMinuteTariff | TimeOfUseTariff

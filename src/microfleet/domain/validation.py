@@ -1,7 +1,7 @@
 """The telemetry validator: decides, per record, accepted or rejected with a reason a person can read.
 
 Pure: the caller supplies the clock (``now_ms``) and what it knows of vehicles. Decoding JSON happens in
-:mod:`microfleet.ingest.codec`; this module judges a decoded item.
+:mod:`microfleet.domain.telemetry_codec`; this module judges a decoded item.
 """
 
 from __future__ import annotations

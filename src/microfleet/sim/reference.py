@@ -7,7 +7,6 @@ Every figure here is quoted with its source in ``shared/data/mobility/README.md`
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -15,6 +14,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.domain.reference_data import reference_data_dir
 from microfleet.errors import ConfigurationError
 
 F64 = npt.NDArray[np.float64]
@@ -43,8 +43,8 @@ SHANGHAI_CONGESTION_EXTRA_TIME: Final = 0.41
 
 
 def data_dir(explicit: Path | None = None) -> Path:
-    """The shared reference-data folder: explicit, else MICROFLEET_DATA_DIR_PATH, else ../shared/data."""
-    path = explicit or Path(os.environ.get("MICROFLEET_DATA_DIR_PATH", "../shared/data"))
+    """The shared reference-data folder (explicit, else the default), checked to hold what the twin reads."""
+    path = reference_data_dir(explicit)
     if not (path / "mobility").is_dir():
         raise ConfigurationError(f"reference data folder not found or incomplete: {path.resolve()}")
     return path

@@ -6,12 +6,11 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Engine, Select, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from microfleet.domain.access import DevicePrincipal, Principal, Role, UserPrincipal
+from microfleet.domain.access import DevicePrincipal, Principal, Role, UserPrincipal, Vehicle
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError
 from microfleet.store.schema import api_tokens, fleets, grants, users, vehicles
@@ -29,17 +28,6 @@ def new_token(prefix: str) -> str:
 def token_sha256(token: str) -> str:
     """The stored form of a token."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Vehicle:
-    """A registered vehicle."""
-
-    vehicle_id: str
-    name: str
-    model_id: str | None
-    fleet_id: str | None
-    created_at_ms: int
 
 
 class AccountStore:

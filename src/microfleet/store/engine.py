@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from microfleet.errors import ConfigurationError
+from microfleet.errors import ConfigurationError, StoreUnavailableError
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -25,6 +26,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _unavailable(context: ExceptionContext) -> None:
+    """Turn a lost or refused database connection into :class:`StoreUnavailableError` (503, retry).
+
+    A broken connection, a refused connect, a database shutting down or a lock held too long are
+    ``OperationalError``s (PEP 249); errors of the statement itself (constraints, bad SQL) pass unchanged.
+    """
+    if context.is_disconnect or isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError):
+        raise StoreUnavailableError(
+            "the database is unreachable or busy; retry in a few seconds"
+        ) from context.original_exception
+
+
 def make_engine(database_url: str, schema: str | None = None) -> Engine:
     """Create the engine for ``database_url``; ``schema`` selects a PostgreSQL schema (one per test run)."""
     url = make_url(database_url)
@@ -33,6 +46,7 @@ def make_engine(database_url: str, schema: str | None = None) -> Engine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", _unavailable)
         return engine
     if url.get_backend_name() == "postgresql":
         connect_args: dict[str, Any] = {}
@@ -40,7 +54,11 @@ def make_engine(database_url: str, schema: str | None = None) -> Engine:
             if not _SCHEMA_NAME.match(schema):
                 raise ConfigurationError(f"database_schema {schema!r} is not a plain lower-case SQL name")
             connect_args["options"] = f"-csearch_path={schema}"
-        return create_engine(url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        engine = create_engine(
+            url, connect_args=connect_args, pool_size=8, max_overflow=8, pool_pre_ping=True
+        )
+        event.listen(engine, "handle_error", _unavailable)
+        return engine
     raise ConfigurationError(
         f"database_url {database_url!r}: Microfleet stores in sqlite:///PATH or postgresql+psycopg://..."
     )

@@ -2,7 +2,7 @@
 
 Every derived row is keyed ``(vehicle_id, start_ts_ms)``; the deriver replaces all rows from a resume
 point on in one transaction, so a recompute never leaves a row counted twice. :class:`HistoryStore`
-implements :class:`microfleet.ingest.derive.HistoryPort` on SQLite and PostgreSQL.
+implements :class:`microfleet.services.derivation.HistoryPort` on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ from sqlalchemy import (
 )
 
 from microfleet.domain.charges import ChargeSession
-from microfleet.domain.drives import Drive
-from microfleet.domain.summaries import ParkedDrain
-from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
-from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
-from microfleet.ingest.derive import (
+from microfleet.domain.derivation import (
     CALIBRATION_SESSIONS,
     DerivedHistory,
     ResumePoint,
     StateSpan,
     VehicleContext,
 )
+from microfleet.domain.drives import Drive
+from microfleet.domain.summaries import ParkedDrain
+from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
+from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
 from microfleet.store.places_store import places_of_vehicle
 from microfleet.store.schema import metadata, telemetry, vehicles
 
@@ -281,16 +281,13 @@ class HistoryStore:
 
     # --- reads for the API and CLI ---------------------------------------------------------------------
 
-    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[Drive]:
         """Drives that started in ``[from_ms, to_ms)``, oldest first."""
-        rows = self._rows(history_drives, vehicle_id, from_ms, to_ms, limit)
-        for r in rows:
-            r["route"] = json.loads(r.pop("route_json"))
-        return rows
+        return [_drive(r) for r in self._rows(history_drives, vehicle_id, from_ms, to_ms, limit)]
 
-    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
+    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[ChargeSession]:
         """Charge sessions that started in ``[from_ms, to_ms)``, oldest first."""
-        return self._rows(history_charges, vehicle_id, from_ms, to_ms, limit)
+        return [_charge(r) for r in self._rows(history_charges, vehicle_id, from_ms, to_ms, limit)]
 
     def states(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
         """State spans that started in ``[from_ms, to_ms)``, oldest first."""
@@ -374,14 +371,12 @@ def _drive_row(d: Drive) -> dict[str, Any]:
     return row
 
 
-def drive_from_row(row: dict[str, Any]) -> Drive:
-    """Rebuild a :class:`Drive` from a row returned by :meth:`HistoryStore.drives`."""
+def _drive(row: dict[str, Any]) -> Drive:
     values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(Drive)}
-    values["route"] = tuple(tuple(p) for p in row.get("route", ()))
+    values["route"] = tuple(tuple(p) for p in json.loads(row["route_json"]))
     return Drive(**values)
 
 
-def charge_from_row(row: dict[str, Any]) -> ChargeSession:
-    """Rebuild a :class:`ChargeSession` from a row returned by :meth:`HistoryStore.charges`."""
+def _charge(row: dict[str, Any]) -> ChargeSession:
     values: dict[str, Any] = {f.name: row.get(f.name) for f in fields(ChargeSession)}
     return ChargeSession(**values)

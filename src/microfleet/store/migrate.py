@@ -29,3 +29,14 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+class StoreProbe:
+    """Whether the store answers, and at which schema revision (the readiness probe's port)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def schema_revision(self) -> str | None:
+        """The schema revision (None: never migrated); :class:`StoreUnavailableError` if unreachable."""
+        return current_revision(self._engine)

@@ -8,11 +8,9 @@ the deriver recomputes it, and a crash in between loses nothing.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from sqlalchemy import (
     Column,
@@ -32,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, check_geometry
+from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, StoredPlace, check_geometry
 from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.store.schema import history_stale, metadata, vehicle_latest, vehicles
@@ -55,25 +53,6 @@ places = Table(
     Index("ix_places_fleet", "fleet_id"),
     Index("ix_places_vehicle", "vehicle_id"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPlace:
-    """A place with the scope it applies to: one vehicle, one fleet, or (both None) every vehicle."""
-
-    place: Place
-    vehicle_id: str | None
-    fleet_id: str | None
-
-    @property
-    def scope(self) -> Literal["vehicle", "fleet", "global"]:
-        """``vehicle``, ``fleet`` or ``global``."""
-        return "vehicle" if self.vehicle_id else "fleet" if self.fleet_id else "global"
-
-
-def new_place_id() -> str:
-    """A fresh place id (random, so ids reveal nothing about other accounts' places)."""
-    return "pl-" + secrets.token_hex(8)
 
 
 class PlaceStore:

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, or_, select, update
 
+from microfleet.services.quarantine import QuarantineEntry
 from microfleet.store.schema import quarantine
-
-
-@dataclass(frozen=True, slots=True)
-class QuarantinedRecord:
-    """One refused record as kept in quarantine."""
-
-    quarantine_id: int
-    received_at_ms: int
-    source: str
-    credential_vehicle_id: str | None
-    vehicle_id: str | None
-    ts_ms: int | None
-    reason: str
-    detail: str
-    raw_text: str
-    replayed_at_ms: int | None
-    replay_status: str | None
 
 
 class QuarantineStore:
@@ -41,7 +24,7 @@ class QuarantineStore:
         after_id: int = 0,
         limit: int = 100,
         include_replayed: bool = True,
-    ) -> list[QuarantinedRecord]:
+    ) -> list[QuarantineEntry]:
         """Quarantined records in arrival order; ``vehicle_ids`` None means every vehicle (admin)."""
         query = select(quarantine).where(quarantine.c.quarantine_id > after_id)
         if vehicle_ids is not None:
@@ -55,13 +38,13 @@ class QuarantineStore:
             query = query.where(quarantine.c.replayed_at_ms.is_(None))
         query = query.order_by(quarantine.c.quarantine_id).limit(limit)
         with self._engine.connect() as conn:
-            return [QuarantinedRecord(**row._mapping) for row in conn.execute(query)]
+            return [QuarantineEntry(**row._mapping) for row in conn.execute(query)]
 
-    def get(self, quarantine_id: int) -> QuarantinedRecord | None:
+    def get(self, quarantine_id: int) -> QuarantineEntry | None:
         """One quarantined record by id."""
         with self._engine.connect() as conn:
             row = conn.execute(select(quarantine).where(quarantine.c.quarantine_id == quarantine_id)).first()
-        return QuarantinedRecord(**row._mapping) if row else None
+        return QuarantineEntry(**row._mapping) if row else None
 
     def mark_replayed(self, quarantine_id: int, status: str, at_ms: int) -> None:
         """Record that a quarantined record was replayed and what became of it."""

@@ -7,7 +7,6 @@ import operator
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,9 +14,11 @@ from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, inse
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
+from microfleet.domain.telemetry_codec import encode_record
 from microfleet.domain.validation import Rejection
-from microfleet.ingest.codec import encode_record
-from microfleet.ingest.pipeline import PendingRecord, StoreOutcome
+from microfleet.errors import StoreUnavailableError
+from microfleet.services.ingest import PendingRecord, StoreOutcome
+from microfleet.services.vehicles import PositionPage
 from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
 from microfleet.store.schema import (
     history_stale,
@@ -90,14 +91,6 @@ def row_to_record(row: Any) -> TelemetryRecord:
     if "dtc_codes" in fields:
         fields["dtc_codes"] = json.loads(fields["dtc_codes"])
     return TelemetryRecord(vehicle_id=values["vehicle_id"], ts_ms=values["ts_ms"], **fields)
-
-
-@dataclass(frozen=True, slots=True)
-class PositionPage:
-    """One page of a vehicle's positions and where the next page starts (None: no more)."""
-
-    positions: list[dict[str, Any]]
-    next_from_ms: int | None
 
 
 class TelemetryStore:
@@ -228,8 +221,8 @@ class TelemetryStore:
             return postgres_copy_insert(dbapi_connection, rows)
         landed = sqlite_insert_or_ignore(dbapi_connection, rows)
         if landed != len(rows):  # cannot happen under BEGIN IMMEDIATE; refuse to guess which rows landed
-            raise RuntimeError(
-                f"{len(rows) - landed} telemetry rows were written by another writer meanwhile"
+            raise StoreUnavailableError(
+                f"{len(rows) - landed} telemetry rows were written by another writer meanwhile; send again"
             )
         return {p.record.ts_ms for p in items}
 

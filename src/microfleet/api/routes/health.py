@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from microfleet.api.auth import ServicesDep
-from microfleet.store.migrate import current_revision
+from microfleet.api.deps import StoreStatusDep
+from microfleet.services.health import check_readiness
 
 router = APIRouter(tags=["health"])
 
@@ -19,16 +18,9 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="The process can serve: store reachable and migrated")
-def readyz(svc: ServicesDep) -> JSONResponse:
+def readyz(store: StoreStatusDep) -> JSONResponse:
     """Check the store answers and its schema is migrated."""
-    try:
-        with svc.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        revision = current_revision(svc.engine)
-    except Exception as exc:  # any failure of the store means not ready; say which
-        return JSONResponse({"status": "not_ready", "reason": f"store unreachable: {exc}"}, 503)
-    if revision is None:
-        return JSONResponse(
-            {"status": "not_ready", "reason": "store not migrated: run `microfleet db upgrade`"}, 503
-        )
-    return JSONResponse({"status": "ready", "schema_revision": revision})
+    readiness = check_readiness(store)
+    if not readiness.ready:
+        return JSONResponse({"status": "not_ready", "reason": readiness.reason}, 503)
+    return JSONResponse({"status": "ready", "schema_revision": readiness.schema_revision})

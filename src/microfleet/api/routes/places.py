@@ -7,16 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
+from microfleet.api.auth import UserDep, VehicleDep
+from microfleet.api.deps import PlacesDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
-from microfleet.bootstrap import Services
-from microfleet.domain.access import (
-    Role,
-    UserPrincipal,
-    can_write_fleet_places,
-    can_write_global_places,
-    can_write_vehicle_places,
-)
 from microfleet.domain.places import (
     MAX_RADIUS_M,
     MAX_VERTICES,
@@ -27,12 +20,11 @@ from microfleet.domain.places import (
     PlaceEntered,
     PlaceKind,
     Polygon,
-    geofence_events,
-    suggest_places,
+    StoredPlace,
+    new_place_id,
 )
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
-from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from microfleet.store.places_store import StoredPlace, new_place_id
+from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["places"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 
@@ -165,31 +157,6 @@ def _out(p: StoredPlace) -> PlaceOut:
     )
 
 
-def _visible_places(user: UserPrincipal, svc: Services) -> list[StoredPlace]:
-    """Global places, your fleet's, and every place that applies to a vehicle you see."""
-    if user.role is Role.ADMIN:
-        return svc.places.visible(None)
-    seen = svc.accounts.visible_vehicles(user)
-    fleets = {v.fleet_id for v in seen if v.fleet_id} | ({user.fleet_id} if user.fleet_id else set())
-    return svc.places.visible([v.vehicle_id for v in seen], fleets)
-
-
-def _may_write(user: UserPrincipal, svc: Services, vehicle_id: str | None, fleet_id: str | None) -> None:
-    """Refuse a caller who may not create or delete a place of this scope (404 for an unseen vehicle)."""
-    if vehicle_id is not None:
-        if not svc.accounts.can_see(user, vehicle_id):
-            raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
-        if not can_write_vehicle_places(user):
-            raise PermissionDeniedError(f"a {user.role.value} may not change a vehicle's places")
-    elif fleet_id is not None:
-        if not can_write_fleet_places(user, fleet_id):
-            raise PermissionDeniedError("only the fleet's operator or an admin may change its places")
-        if not svc.accounts.fleet_exists(fleet_id):
-            raise NotFoundError(f"fleet {fleet_id!r} does not exist")
-    elif not can_write_global_places(user):
-        raise PermissionDeniedError("only an admin may change places that apply to every vehicle")
-
-
 @router.post(
     "/api/v1/places",
     response_model=PlaceOut,
@@ -197,13 +164,12 @@ def _may_write(user: UserPrincipal, svc: Services, vehicle_id: str | None, fleet
     summary="Create a place (geofence)",
     responses=_ERRORS,
 )
-def create_place(body: PlaceIn, user: UserDep, svc: ServicesDep) -> PlaceOut:
+def create_place(body: PlaceIn, user: UserDep, places: PlacesDep) -> PlaceOut:
     """Create a place for a vehicle you see, your fleet (operators) or everyone (admins).
 
     The history of every car it applies to is re-derived, so drives and charges name the place and
     charges there are costed with its tariff.
     """
-    _may_write(user, svc, body.vehicle_id, body.fleet_id)
     g = body.geometry
     geometry = (
         Circle(g.lat_deg, g.lon_deg, g.radius_m)
@@ -211,32 +177,21 @@ def create_place(body: PlaceIn, user: UserDep, svc: ServicesDep) -> PlaceOut:
         else Polygon(tuple((lat, lon) for lat, lon in g.vertices_lat_lon_deg))
     )
     place = Place(new_place_id(), body.name, PlaceKind(body.kind), geometry, body.tariff_id)
-    svc.places.put(place, vehicle_id=body.vehicle_id, fleet_id=body.fleet_id)
-    return _out(StoredPlace(place, body.vehicle_id, body.fleet_id))
+    return _out(places.create(user, place, vehicle_id=body.vehicle_id, fleet_id=body.fleet_id))
 
 
 @router.get("/api/v1/places", response_model=list[PlaceOut], summary="Places you may see", responses=_ERRORS)
 def list_places(
     user: UserDep,
-    svc: ServicesDep,
+    places: PlacesDep,
     vehicle_id: Annotated[
         str | None, Query(pattern=VEHICLE_ID_PATTERN, description="only places that apply to this vehicle")
     ] = None,
 ) -> list[PlaceOut]:
     """List global places, your fleet's, and the places of every vehicle you see (all for an admin)."""
-    found = _visible_places(user, svc)
     if vehicle_id is not None:
-        if not svc.accounts.can_see(user, vehicle_id):
-            raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
-        fleet_id = svc.accounts.get_vehicle(vehicle_id).fleet_id
-        found = [
-            p
-            for p in found
-            if p.vehicle_id == vehicle_id
-            or p.scope == "global"
-            or (p.scope == "fleet" and p.fleet_id == fleet_id)
-        ]
-    return [_out(p) for p in found]
+        return [_out(p) for p in places.visible_for_vehicle(user, vehicle_id)]
+    return [_out(p) for p in places.visible_to(user)]
 
 
 @router.delete(
@@ -249,14 +204,10 @@ def list_places(
 def delete_place(
     place_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the place's id")],
     user: UserDep,
-    svc: ServicesDep,
+    places: PlacesDep,
 ) -> Response:
     """Delete a place you may change; the history of the cars it applied to is re-derived without it."""
-    if not any(p.place.place_id == place_id for p in _visible_places(user, svc)):
-        raise NotFoundError(f"place {place_id!r} does not exist or is not shared with you")
-    stored = svc.places.get(place_id)
-    _may_write(user, svc, stored.vehicle_id, stored.fleet_id)
-    svc.places.delete(place_id)
+    places.delete_as(user, place_id)
     return Response(status_code=204)
 
 
@@ -268,7 +219,7 @@ def delete_place(
 )
 def suggested_places(
     vehicle: VehicleDep,
-    svc: ServicesDep,
+    places: PlacesDep,
     radius_m: Annotated[float, Query(ge=50, le=1000, description="cluster radius (DBSCAN eps), m")] = 150.0,
     min_visits: Annotated[int, Query(ge=2, le=1000, description="stops needed to make a place")] = 3,
     from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="drives from, UTC epoch ms")] = 0,
@@ -277,9 +228,9 @@ def suggested_places(
     ] = FAR_FUTURE_MS,
 ) -> list[SuggestedPlaceOut]:
     """Cluster where the vehicle's drives ended; places already covered by a known place are left out."""
-    stops = svc.history.stop_positions(vehicle.vehicle_id, from_ms, to_ms)
-    known = svc.places.applying_to(vehicle.vehicle_id)
-    found = suggest_places(stops, known, radius_m=radius_m, min_visits=min_visits)
+    found = places.suggestions(
+        vehicle.vehicle_id, radius_m=radius_m, min_visits=min_visits, from_ms=from_ms, to_ms=to_ms
+    )
     return [
         SuggestedPlaceOut(lat_deg=p.lat_deg, lon_deg=p.lon_deg, radius_m=p.radius_m, visits=p.visits)
         for p in found
@@ -294,7 +245,7 @@ def suggested_places(
 )
 def place_events(
     vehicle: VehicleDep,
-    svc: ServicesDep,
+    places: PlacesDep,
     from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window start, UTC epoch ms (inclusive)")],
     to_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window end, UTC epoch ms (exclusive)")],
     limit: Annotated[
@@ -304,25 +255,18 @@ def place_events(
     """Enter/exit events from the vehicle's positions against the places that apply to it."""
     if to_ms <= from_ms:
         raise InvalidInputError(f"to_ms ({to_ms}) must be after from_ms ({from_ms})")
-    fixes = svc.history.fixes(vehicle.vehicle_id, from_ms, to_ms, limit + 1)
-    # A next page starts at this page's last fix, its baseline: no event is lost or doubled.
-    next_from_ms = fixes[limit - 1][0] if len(fixes) > limit else None
-    fixes = fixes[:limit]
-    known = svc.places.applying_to(vehicle.vehicle_id)
-    names = {p.place_id: p.name for p in known}
-    first = fixes[0] if fixes else None
-    inside = sorted(p.place_id for p in known if first and p.geometry.contains(first[1], first[2]))
+    found = places.events(vehicle.vehicle_id, from_ms, to_ms, limit)
     return PlaceEventsOut(
         vehicle_id=vehicle.vehicle_id,
-        inside_at_start=inside,
+        inside_at_start=found.inside_at_start,
         events=[
             PlaceEventOut(
                 ts_ms=e.ts_ms,
                 event="entered" if isinstance(e, PlaceEntered) else "exited",
                 place_id=e.place_id,
-                place_name=names[e.place_id],
+                place_name=found.names[e.place_id],
             )
-            for e in geofence_events(vehicle.vehicle_id, known, fixes)
+            for e in found.events
         ],
-        next_from_ms=next_from_ms,
+        next_from_ms=found.next_from_ms,
     )

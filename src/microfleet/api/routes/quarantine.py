@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from microfleet.api.auth import ServicesDep, UserDep
+from microfleet.api.auth import UserDep
+from microfleet.api.deps import QuarantineDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
-from microfleet.domain.access import can_read_quarantine, can_replay_quarantine
 from microfleet.domain.telemetry import RejectionReason
-from microfleet.errors import PermissionDeniedError
 
 router = APIRouter(
     tags=["quarantine"],
@@ -55,17 +54,15 @@ class ReplayOut(BaseModel):
 @router.get("/api/v1/quarantine", response_model=QuarantinePage, summary="Refused telemetry records")
 def list_quarantine(
     user: UserDep,
-    svc: ServicesDep,
+    quarantine: QuarantineDep,
     reason: Annotated[RejectionReason | None, Query(description="only this reason")] = None,
     after_id: Annotated[int, Query(ge=0, le=INT64_MAX, description="page after this quarantine id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_replayed: bool = True,
 ) -> QuarantinePage:
     """List refused records of the vehicles you see (all of them for an admin)."""
-    if not can_read_quarantine(user):
-        raise PermissionDeniedError(f"a {user.role.value} may not read the quarantine")
-    items = svc.quarantine.list(
-        vehicle_ids=svc.accounts.visible_vehicle_ids(user),
+    items = quarantine.list_for(
+        user,
         reason=reason.value if reason else None,
         after_id=after_id,
         limit=limit + 1,
@@ -85,10 +82,8 @@ def list_quarantine(
     responses={404: {"model": ErrorBody}},
 )
 def replay_quarantined(
-    quarantine_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, svc: ServicesDep
+    quarantine_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, quarantine: QuarantineDep
 ) -> ReplayOut:
     """Replay one quarantined record (admin only); it is stored if it now passes."""
-    if not can_replay_quarantine(user):
-        raise PermissionDeniedError("only an admin may replay quarantined records")
-    outcome = svc.replay_quarantined(quarantine_id)
+    outcome = quarantine.replay_as(user, quarantine_id)
     return ReplayOut(**asdict(outcome))

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-import msgspec
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from microfleet.api.auth import DeviceDep, ServicesDep
-from microfleet.api.errors import ErrorBody, PayloadTooLargeError
-from microfleet.ingest.codec import BatchTooLargeError
-from microfleet.ingest.pipeline import IngestReport
+from microfleet.api.auth import DeviceDep
+from microfleet.api.deps import HttpIngestDep, NowMsDep, SettingsDep
+from microfleet.api.errors import ErrorBody
+from microfleet.errors import PayloadTooLargeError
 
 router = APIRouter(tags=["telemetry"])
-_ENCODER = msgspec.json.Encoder()
 
 
 class RecordResult(BaseModel):
@@ -52,18 +50,6 @@ async def _read_body(request: Request, limit_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _encode(report: IngestReport) -> bytes:
-    # msgspec encodes the dataclasses directly: a 500-record answer costs microseconds, not pydantic's ms.
-    return _ENCODER.encode(
-        {
-            "accepted": report.accepted,
-            "duplicate": report.duplicate,
-            "rejected": report.rejected,
-            "results": report.results,
-        }
-    )
-
-
 @router.post(
     "/api/v1/telemetry",
     response_model=IngestResponse,
@@ -81,20 +67,21 @@ def _encode(report: IngestReport) -> bytes:
     },
     responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 413: {"model": ErrorBody}},
 )
-async def post_telemetry(request: Request, device: DeviceDep, svc: ServicesDep) -> Response:
+async def post_telemetry(
+    request: Request,
+    device: DeviceDep,
+    adapter: HttpIngestDep,
+    settings: SettingsDep,
+    now_ms: NowMsDep,
+) -> Response:
     """Store each record exactly once; report per record accepted, duplicate or rejected with a reason."""
-    body = await _read_body(request, svc.settings.ingest_max_body_bytes)
-    client = request.client.host if request.client else "unknown"
-    content_type = request.headers.get("content-type", "application/json")
-    try:
-        report = await run_in_threadpool(
-            svc.pipeline.ingest,
-            body,
-            content_type,
-            credential_vehicle_id=device.vehicle_id,
-            source=f"http {client} device {device.vehicle_id}",
-            now_ms=svc.clock(),
-        )
-    except BatchTooLargeError as exc:
-        raise PayloadTooLargeError(str(exc)) from exc
-    return Response(_encode(report), media_type="application/json")
+    body = await _read_body(request, settings.ingest_max_body_bytes)
+    report = await run_in_threadpool(
+        adapter.receive,
+        body,
+        request.headers.get("content-type", "application/json"),
+        vehicle_id=device.vehicle_id,
+        client_host=request.client.host if request.client else "unknown",
+        now_ms=now_ms,
+    )
+    return Response(adapter.encode(report), media_type="application/json")

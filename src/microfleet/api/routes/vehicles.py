@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from microfleet.api.auth import ServicesDep, UserDep, VehicleDep
+from microfleet.api.auth import UserDep, VehicleDep
+from microfleet.api.deps import AccountsDep, VehiclesDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.errors import InvalidInputError
 
@@ -67,9 +68,9 @@ class PositionPageOut(BaseModel):
 
 
 @router.get("/api/v1/vehicles", response_model=list[VehicleOut], summary="Vehicles you may see")
-def list_vehicles(user: UserDep, svc: ServicesDep) -> list[VehicleOut]:
+def list_vehicles(user: UserDep, accounts: AccountsDep) -> list[VehicleOut]:
     """List the vehicles granted to you or your fleet (all of them for an admin)."""
-    return [VehicleOut(**asdict(v)) for v in svc.accounts.visible_vehicles(user)]
+    return [VehicleOut(**asdict(v)) for v in accounts.visible_vehicles(user)]
 
 
 @router.get(
@@ -78,9 +79,9 @@ def list_vehicles(user: UserDep, svc: ServicesDep) -> list[VehicleOut]:
     summary="One vehicle with its latest state",
     responses={404: {"model": ErrorBody}},
 )
-def get_vehicle(vehicle: VehicleDep, svc: ServicesDep) -> VehicleDetail:
+def get_vehicle(vehicle: VehicleDep, vehicles: VehiclesDep) -> VehicleDetail:
     """Show a vehicle and the newest value of each of its signals."""
-    latest = svc.telemetry.latest_state(vehicle.vehicle_id)
+    latest = vehicles.latest_state(vehicle.vehicle_id)
     return VehicleDetail(
         **asdict(vehicle),
         latest=LatestState.model_validate(latest) if latest else None,
@@ -95,7 +96,7 @@ def get_vehicle(vehicle: VehicleDep, svc: ServicesDep) -> VehicleDetail:
 )
 def get_positions(
     vehicle: VehicleDep,
-    svc: ServicesDep,
+    vehicles: VehiclesDep,
     from_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window start, UTC epoch ms (inclusive)")],
     to_ms: Annotated[int, Query(ge=0, le=INT64_MAX, description="window end, UTC epoch ms (exclusive)")],
     limit: Annotated[int, Query(ge=1, le=10_000, description="most positions in this page")] = 1000,
@@ -103,9 +104,7 @@ def get_positions(
     """Page through the positions a vehicle reported in ``[from_ms, to_ms)``."""
     if to_ms <= from_ms:
         raise InvalidInputError(f"to_ms ({to_ms}) must be after from_ms ({from_ms})")
-    page = svc.telemetry.positions(
-        vehicle.vehicle_id, from_ms, to_ms, min(limit, svc.settings.page_size_max_records)
-    )
+    page = vehicles.positions(vehicle.vehicle_id, from_ms, to_ms, limit)
     return PositionPageOut(
         vehicle_id=vehicle.vehicle_id,
         positions=[Position(**p) for p in page.positions],

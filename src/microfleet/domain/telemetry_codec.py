@@ -15,6 +15,7 @@ import msgspec
 
 from microfleet.domain.telemetry import RejectionReason, TelemetryRecord
 from microfleet.domain.validation import Rejection, check_item, check_record
+from microfleet.errors import PayloadTooLargeError
 
 _BATCH = msgspec.json.Decoder(list[TelemetryRecord])
 _ONE = msgspec.json.Decoder(TelemetryRecord)
@@ -37,10 +38,6 @@ class DecodedBatch:
     records: list[tuple[int, TelemetryRecord]]
     rejections: list[Rejection]
     item_count: int
-
-
-class BatchTooLargeError(ValueError):
-    """The batch holds more records than one request may."""
 
 
 def encode_record(record: TelemetryRecord) -> bytes:
@@ -96,7 +93,7 @@ def decode_json_array(body: bytes, limits: DecodeLimits) -> DecodedBatch:
         pass
     else:
         if len(records) > limits.max_records:
-            raise BatchTooLargeError(f"{len(records)} records in one request; at most {limits.max_records}")
+            raise PayloadTooLargeError(f"{len(records)} records in one request; at most {limits.max_records}")
         # The fast path still enforces the per-record rules a type cannot express; the only one today
         # (cell min ≤ max) needs both cell voltages, which most cars do not send.
         if all(r.cell_voltage_min_v is None for r in records):
@@ -108,7 +105,7 @@ def decode_json_array(body: bytes, limits: DecodeLimits) -> DecodedBatch:
         return _whole_body_rejection(body, f"the body is not valid UTF-8 JSON: {exc}")
     items = parsed if isinstance(parsed, list) else [parsed]
     if len(items) > limits.max_records:
-        raise BatchTooLargeError(f"{len(items)} records in one request; at most {limits.max_records}")
+        raise PayloadTooLargeError(f"{len(items)} records in one request; at most {limits.max_records}")
     outcomes: list[TelemetryRecord | Rejection] = []
     for index, item in enumerate(items):
         raw_text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
@@ -120,7 +117,7 @@ def decode_ndjson(body: bytes, limits: DecodeLimits) -> DecodedBatch:
     """Decode newline-delimited JSON: one record per non-empty line, each line kept verbatim on refusal."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     if len(lines) > limits.max_records:
-        raise BatchTooLargeError(f"{len(lines)} records in one request; at most {limits.max_records}")
+        raise PayloadTooLargeError(f"{len(lines)} records in one request; at most {limits.max_records}")
     outcomes: list[TelemetryRecord | Rejection] = []
     for index, line in enumerate(lines):
         raw_text = line.decode("utf-8", errors="replace").strip()

@@ -1,19 +1,16 @@
 """Deriving history from telemetry: states, drives, charges, parked drain, excluded records.
 
 :func:`derive_history` is pure: a window of records and where the machine stood before it go in, the
-history of that window comes out. :class:`HistoryDeriver` keeps the stored history in step with the
-telemetry: when records land (late, twice or out of order), it finds the last *resume point* at or
-before the earliest new record - a state entered on a record's own signals, or the first record after
-an offline gap, where the machine carries no memory of earlier records - and re-derives from there.
-Deleting and re-inserting everything from that point makes a recompute idempotent: running it again
-changes nothing, and no record is ever counted in two drives or charges.
+history of that window comes out, with the *resume points* inside it - a state entered on a record's own
+signals, or the first record after an offline gap, where the machine carries no memory of earlier
+records. :class:`microfleet.services.derivation.HistoryDeriver` re-derives from such a point when late
+records land.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 import numpy as np
 
@@ -41,7 +38,6 @@ from microfleet.domain.vehicle_state import (
     classify_columns,
     derive_events,
 )
-from microfleet.ingest.pipeline import IngestReport
 
 CALIBRATION_SESSIONS = 20  # energy per SoC % is the median of the car's last 20 calibrating charges
 MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about drain (TeslaMate's idle wait)
@@ -290,74 +286,3 @@ def _drains(w: TelemetryColumns, spans: list[StateSpan], usable_kwh: float | Non
             ParkedDrain(w.vehicle_id, s.start_ts_ms, s.end_ts_ms, asleep, kwh, kwh * 3.6e6 / span_s, False)
         )
     return flag_drain(out)
-
-
-class HistoryPort(Protocol):
-    """What the deriver needs from a store (implemented by ``microfleet.store.history.HistoryStore``)."""
-
-    def load_window(self, vehicle_id: str, from_ms: int | None) -> TelemetryColumns:
-        """The vehicle's records from ``from_ms`` (inclusive; None = all) to the newest, sorted."""
-        ...
-
-    def resume_point(self, vehicle_id: str, at_or_before_ms: int) -> ResumePoint | None:
-        """The latest stored resume point at or before ``at_or_before_ms`` (None: start from scratch)."""
-        ...
-
-    def replace_history(self, vehicle_id: str, from_ms: int | None, history: DerivedHistory) -> None:
-        """Atomically delete derived rows starting at or after ``from_ms`` (None: all) and store these."""
-        ...
-
-    def vehicle_context(self, vehicle_id: str, before_ms: int | None) -> VehicleContext:
-        """Usable capacity, places, tariffs; energy per SoC % of charges started before ``before_ms``."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class RecomputeReport:
-    """What one recompute did: the window it re-derived and how much it found there."""
-
-    vehicle_id: str
-    from_ms: int | None
-    records: int
-    drives: int
-    charges: int
-    excluded: int
-
-
-class HistoryDeriver:
-    """Keeps derived history in step with telemetry, recomputing the window new records touch."""
-
-    def __init__(self, store: HistoryPort, th: StateThresholds = DEFAULT_THRESHOLDS) -> None:
-        self._store = store
-        self._th = th
-
-    def records_landed(self, vehicle_id: str, ts_ms: Sequence[int]) -> RecomputeReport | None:
-        """Recompute after new records of one vehicle were stored (call with the new records' times)."""
-        if not ts_ms:
-            return None
-        point = self._store.resume_point(vehicle_id, min(ts_ms))
-        return self._derive(vehicle_id, point)
-
-    def ingest_landed(self, report: IngestReport) -> list[RecomputeReport]:
-        """Recompute every vehicle that got new records in one ingest request (call after ``ingest``)."""
-        landed: dict[str, list[int]] = {}
-        for item in report.results:
-            if item.status == "accepted" and item.vehicle_id is not None and item.ts_ms is not None:
-                landed.setdefault(item.vehicle_id, []).append(item.ts_ms)
-        done = [self.records_landed(vid, ts) for vid, ts in sorted(landed.items())]
-        return [r for r in done if r is not None]
-
-    def rederive(self, vehicle_id: str) -> RecomputeReport:
-        """Derive a vehicle's whole history again from its first record."""
-        return self._derive(vehicle_id, None)
-
-    def _derive(self, vehicle_id: str, point: ResumePoint | None) -> RecomputeReport:
-        from_ms = point.from_ms if point else None
-        cols = self._store.load_window(vehicle_id, from_ms)
-        history = derive_history(
-            cols, point.state if point else None, self._store.vehicle_context(vehicle_id, from_ms), self._th
-        )
-        self._store.replace_history(vehicle_id, from_ms, history)
-        return RecomputeReport(
-            vehicle_id, from_ms, len(cols), len(history.drives), len(history.charges), len(history.excluded)
-        )

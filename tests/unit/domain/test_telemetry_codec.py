@@ -9,13 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microfleet.domain.telemetry import RejectionReason
-from microfleet.ingest.codec import (
-    BatchTooLargeError,
+from microfleet.domain.telemetry_codec import (
     DecodeLimits,
     decode_batch,
     decode_json_array,
     encode_record,
 )
+from microfleet.errors import PayloadTooLargeError
 
 LIMITS = DecodeLimits(max_records=100, max_record_bytes=2048)
 TS = 1_764_000_000_000
@@ -67,7 +67,7 @@ def test_oversize_records_and_batches() -> None:
     big = {"vehicle_id": "car-1", "ts_ms": TS, "dtc_codes": ["P0A80"] * 64, "pad": "x" * 3000}
     decoded = decode_batch(json.dumps([big]).encode(), "application/json", LIMITS)
     assert decoded.rejections[0].reason is RejectionReason.OVERSIZE_PAYLOAD
-    with pytest.raises(BatchTooLargeError):
+    with pytest.raises(PayloadTooLargeError):
         decode_batch(
             json.dumps([{"vehicle_id": "car-1", "ts_ms": TS}] * 101).encode(), "application/json", LIMITS
         )

@@ -1,7 +1,10 @@
-"""The telemetry pipeline: decode, validate, dedupe within the batch, then store exactly once.
+"""The ingest use case: validate, dedupe within the batch, then store exactly once.
 
-The pipeline owns the decisions; the store behind :class:`IngestStore` only executes them in one
-transaction (records in, conflicts and rejections to quarantine, latest state updated).
+Every protocol adapter (``microfleet.ingest``) ends here: protocol-v1 bytes go to
+:meth:`IngestService.ingest`, records an adapter decoded from its own format to
+:meth:`IngestService.ingest_batch`. The service owns
+the decisions; the store behind :class:`IngestStore` only executes them in one transaction (records in,
+conflicts and rejections to quarantine, latest state updated).
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from typing import Literal, Protocol
 import msgspec
 
 from microfleet.domain.telemetry import MAX_FUTURE_SKEW_MS, RejectionReason, TelemetryRecord
+from microfleet.domain.telemetry_codec import (
+    DecodedBatch,
+    DecodeLimits,
+    decode_batch,
+    decode_ndjson,
+    encode_record,
+)
 from microfleet.domain.validation import Rejection, VehicleScope, check_context
-from microfleet.ingest.codec import DecodeLimits, decode_batch, decode_ndjson, encode_record
 
 ItemStatus = Literal["accepted", "duplicate", "rejected"]
 
@@ -49,7 +58,7 @@ class StoreOutcome:
 
 
 class IngestStore(Protocol):
-    """The store as the pipeline needs it."""
+    """The store as the ingest service needs it."""
 
     def vehicle_exists(self, vehicle_id: str) -> bool:
         """Tell whether a vehicle is registered."""
@@ -129,7 +138,7 @@ def _split_batch_duplicates(
     return unique, duplicates, conflicts
 
 
-class IngestPipeline:
+class IngestService:
     """Turn a device's request body into stored records and quarantined rejections."""
 
     def __init__(self, store: IngestStore, limits: DecodeLimits) -> None:
@@ -145,8 +154,16 @@ class IngestPipeline:
         source: str,
         now_ms: int,
     ) -> IngestReport:
-        """Ingest one request body written with the device credential of ``credential_vehicle_id``."""
+        """Ingest one protocol-v1 body (JSON array or NDJSON) sent with a vehicle's device credential."""
         decoded = decode_batch(body, content_type, self._limits)
+        return self.ingest_batch(
+            decoded, credential_vehicle_id=credential_vehicle_id, source=source, now_ms=now_ms
+        )
+
+    def ingest_batch(
+        self, decoded: DecodedBatch, *, credential_vehicle_id: str, source: str, now_ms: int
+    ) -> IngestReport:
+        """Ingest records an adapter has decoded (with the items it refused), as :meth:`ingest` does."""
         return self._process(decoded.records, decoded.rejections, credential_vehicle_id, source, now_ms)
 
     def replay(self, raw_text: str, *, credential_vehicle_id: str, source: str, now_ms: int) -> IngestReport:

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from microfleet.cli.common import DatabaseOption, VehicleArg, console, services_for
 from microfleet.errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from microfleet.bootstrap import Services
-
-console = Console(soft_wrap=True)
 places_app = typer.Typer(
     help="Places (geofences): add, list, delete, and suggestions from where cars stop.", no_args_is_help=True
 )
-DatabaseOption = Annotated[
-    str | None, typer.Option("--database-url", help="Store URL (default: MICROFLEET_DATABASE_URL or SQLite).")
-]
-VehicleArg = Annotated[str, typer.Argument(help="Vehicle id.")]
-
-
-def _services(database_url: str | None) -> Services:
-    from microfleet.bootstrap import build_services
-    from microfleet.settings import Settings
-
-    return build_services(Settings(database_url=database_url) if database_url else Settings())
-
 
 PLACE_KINDS = ("home", "work", "depot", "charger", "other")
 
@@ -47,18 +31,13 @@ def places_add(
     database_url: DatabaseOption = None,
 ) -> None:
     """Add a circular place for a vehicle, a fleet, or (neither given) every vehicle."""
-    from microfleet.domain.places import Circle, Place, PlaceKind
-    from microfleet.store.places_store import new_place_id
+    from microfleet.domain.places import Circle, Place, PlaceKind, new_place_id
 
     if kind not in PLACE_KINDS:
         raise ConfigurationError(f"kind {kind!r} is not one of {', '.join(PLACE_KINDS)}")
-    services = _services(database_url)
-    if vehicle is not None:
-        services.accounts.get_vehicle(vehicle)
-    if fleet is not None and not services.accounts.fleet_exists(fleet):
-        raise ConfigurationError(f"fleet {fleet!r} does not exist")
+    services = services_for(database_url)
     place = Place(new_place_id(), name, PlaceKind(kind), Circle(lat, lon, radius_m), tariff)
-    stale = services.places.put(place, vehicle_id=vehicle, fleet_id=fleet)
+    stale = services.places.add(place, vehicle_id=vehicle, fleet_id=fleet)
     scope = f"vehicle {vehicle}" if vehicle else f"fleet {fleet}" if fleet else "every vehicle"
     console.print(
         f"place [bold]{place.place_id}[/bold] ({name}) added for {scope}; {len(stale)} car(s) to re-derive"
@@ -71,9 +50,9 @@ def places_list(
     database_url: DatabaseOption = None,
 ) -> None:
     """List places with their geofence, scope and tariff."""
-    from microfleet.store.places_report import places_table
+    from microfleet.cli.tables import places_table
 
-    services = _services(database_url)
+    services = services_for(database_url)
     found = services.places.visible(None)
     if vehicle is not None:
         ids = {p.place_id for p in services.places.applying_to(vehicle)}
@@ -84,7 +63,7 @@ def places_list(
 @places_app.command("delete")
 def places_delete(place_id: str, database_url: DatabaseOption = None) -> None:
     """Delete a place; the cars it applied to are re-derived without it."""
-    stale = _services(database_url).places.delete(place_id)
+    stale = services_for(database_url).places.delete(place_id)
     console.print(f"place {place_id} deleted; {len(stale)} car(s) to re-derive")
 
 
@@ -96,11 +75,9 @@ def places_suggest(
     database_url: DatabaseOption = None,
 ) -> None:
     """Suggest places where a vehicle's drives often end and no place covers yet."""
-    from microfleet.domain.places import suggest_places
-    from microfleet.store.places_report import suggestions_table
+    from microfleet.cli.tables import suggestions_table
 
-    services = _services(database_url)
-    services.accounts.get_vehicle(vehicle_id)
-    stops = services.history.stop_positions(vehicle_id, 0, 2**62)
-    found = suggest_places(stops, services.places.applying_to(vehicle_id), radius_m, min_visits)
+    services = services_for(database_url)
+    services.accounts.require_vehicle(vehicle_id)
+    found = services.places.suggestions(vehicle_id, radius_m=radius_m, min_visits=min_visits)
     console.print(suggestions_table(vehicle_id, found))

@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services
+from microfleet.cli.simulate import report_live
 from microfleet.domain.access import Role
 from microfleet.settings import Settings
-from microfleet.sim.commands import demo_registrations, demo_scenario, report_live, run_live_twin
+from microfleet.sim.launch import demo_registrations, demo_scenario, run_live_twin
 from microfleet.sim.live import LiveProgress
 from microfleet.sim.scenario import SHARING_FLEET_ID, Scenario
 

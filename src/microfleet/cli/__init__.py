@@ -1,0 +1,110 @@
+"""The ``microfleet`` command: serve, demo, database, administration, history, places and the twin."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from microfleet.cli import history
+from microfleet.cli.admin import admin_app, quarantine_app
+from microfleet.cli.common import DatabaseOption, console, settings_for
+from microfleet.cli.places import places_app
+from microfleet.cli.simulate import simulate
+from microfleet.errors import MicrofleetError
+
+app = typer.Typer(
+    name="microfleet",
+    help="Microfleet: telematics, battery intelligence and smart charging for small electric city cars.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The store: create and migrate its schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(places_app, name="places")
+app.command("simulate")(simulate)
+for command in (history.drives, history.charges, history.derive, history.rederive):
+    app.command()(command)
+
+
+@app.command()
+def version() -> None:
+    """Print Microfleet's version."""
+    from microfleet import __version__
+
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    database_url: DatabaseOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (one per CPU core is typical).")] = 1,
+) -> None:
+    """Run the Microfleet server (API) until interrupted."""
+    import os
+
+    import uvicorn
+
+    settings = settings_for(database_url)
+    listen = {"host": host or settings.http_host, "port": port or settings.http_port, "log_level": "info"}
+    if workers == 1:
+        from microfleet.api import create_app
+
+        uvicorn.run(create_app(settings), **listen)  # type: ignore[arg-type]
+        return
+    # Worker processes are new interpreters that build the app from MICROFLEET_* variables: hand them
+    # the store this command was given the only way they inherit anything, through the environment.
+    os.environ["MICROFLEET_DATABASE_URL"] = settings.database_url
+    uvicorn.run(
+        "microfleet.api.app:app_from_environment",
+        factory=True,
+        workers=workers,
+        **listen,  # type: ignore[arg-type]
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Create or migrate the store's schema to the latest revision."""
+    from microfleet.store.engine import make_engine
+    from microfleet.store.migrate import current_revision, upgrade
+
+    settings = settings_for(database_url)
+    engine = make_engine(settings.database_url, settings.database_schema)
+    upgrade(engine, settings.database_schema)
+    console.print(f"store at revision [bold]{current_revision(engine)}[/bold]")
+    engine.dispose()
+
+
+@app.command()
+def demo(
+    database_url: DatabaseOption = None,
+    port: Annotated[int, typer.Option(help="TCP port of the demo server.")] = 8080,
+    duration_s: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
+    ] = None,
+    speedup: Annotated[float, typer.Option(min=1, help="Simulated seconds per wall second.")] = 1440.0,
+) -> None:
+    """Run a server on SQLite with a live digital twin of owners' cars and a car-sharing fleet in Shanghai."""
+    from microfleet.cli.demo import run_demo
+
+    run_demo(
+        database_url or "sqlite:///var/demo.db",
+        port=port,
+        duration_s=duration_s,
+        speedup=speedup,
+        console=console,
+    )
+
+
+def main() -> None:
+    """Run the ``microfleet`` command line; a refusal prints its code and sentence and exits with 2."""
+    try:
+        app()
+    except MicrofleetError as exc:
+        console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise SystemExit(2) from None

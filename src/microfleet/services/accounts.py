@@ -1,0 +1,127 @@
+"""Accounts as a use case: who a token belongs to, which vehicles a user sees, and administration.
+
+Visibility is the one rule every read of a vehicle goes through: an unseen vehicle is reported as not
+existing (404), so ids do not leak (docs/security.md).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from microfleet.domain.access import Principal, Role, UserPrincipal, Vehicle
+from microfleet.errors import NotFoundError
+
+
+class AccountPort(Protocol):
+    """Resolving tokens and answering visibility (``microfleet.store.accounts.AccountStore``)."""
+
+    def authenticate(self, token: str) -> Principal:
+        """The user or vehicle a token belongs to; :class:`AuthenticationError` if nobody."""
+        ...
+
+    def visible_vehicles(self, user: UserPrincipal) -> list[Vehicle]:
+        """Every vehicle the user may see."""
+        ...
+
+    def can_see(self, user: UserPrincipal, vehicle_id: str) -> bool:
+        """Tell whether the user may see this vehicle (False for an unknown one)."""
+        ...
+
+    def get_vehicle(self, vehicle_id: str) -> Vehicle:
+        """A registered vehicle; :class:`NotFoundError` if there is none."""
+        ...
+
+    def fleet_exists(self, fleet_id: str) -> bool:
+        """Tell whether a fleet is registered."""
+        ...
+
+
+class AccountService:
+    """Authentication and visibility for the API; the store's administration for the CLI and demo."""
+
+    def __init__(self, store: AccountPort) -> None:
+        self._store = store
+
+    def authenticate(self, token: str) -> Principal:
+        """The user or vehicle calling with ``token``."""
+        return self._store.authenticate(token)
+
+    def visible_vehicles(self, user: UserPrincipal) -> list[Vehicle]:
+        """Vehicles granted to the user or their fleet (every one for an admin)."""
+        return self._store.visible_vehicles(user)
+
+    def visible_vehicle_ids(self, user: UserPrincipal) -> list[str] | None:
+        """Ids of the vehicles the user sees; None for an admin, who sees every vehicle."""
+        if user.role is Role.ADMIN:
+            return None
+        return [v.vehicle_id for v in self._store.visible_vehicles(user)]
+
+    def can_see(self, user: UserPrincipal, vehicle_id: str) -> bool:
+        """Tell whether the user may see this vehicle."""
+        return self._store.can_see(user, vehicle_id)
+
+    def vehicle_for(self, user: UserPrincipal, vehicle_id: str) -> Vehicle:
+        """The vehicle, if the user may see it; else :class:`NotFoundError`, as for an unknown one."""
+        if not self._store.can_see(user, vehicle_id):
+            raise NotFoundError(f"vehicle {vehicle_id!r} does not exist or is not shared with you")
+        return self._store.get_vehicle(vehicle_id)
+
+    def require_vehicle(self, vehicle_id: str) -> Vehicle:
+        """A registered vehicle (for the installation's administrator); :class:`NotFoundError` if none."""
+        return self._store.get_vehicle(vehicle_id)
+
+    def require_fleet(self, fleet_id: str) -> None:
+        """Refuse a fleet that is not registered with :class:`NotFoundError`."""
+        if not self._store.fleet_exists(fleet_id):
+            raise NotFoundError(f"fleet {fleet_id!r} does not exist")
+
+    def fleet_vehicle_ids(self, user: UserPrincipal, fleet_id: str | None) -> list[str]:
+        """The vehicles a fleet figure covers: those the user sees, of one fleet if asked."""
+        return [
+            v.vehicle_id
+            for v in self._store.visible_vehicles(user)
+            if fleet_id is None or v.fleet_id == fleet_id
+        ]
+
+
+class AccountAdmin(Protocol):
+    """Administration as ``microfleet admin`` and the demo use it.
+
+    The store enforces its rules itself (unique names, known fleets and roles, well-formed vehicle ids),
+    so no service sits in between.
+    """
+
+    def add_fleet(self, fleet_id: str, name: str) -> None:
+        """Register a fleet."""
+        ...
+
+    def add_user(self, name: str, role: Role, fleet_id: str | None = None) -> int:
+        """Register a user; returns their id."""
+        ...
+
+    def issue_token(self, user_name: str, label: str = "") -> str:
+        """A new API token for the user (shown once)."""
+        ...
+
+    def revoke_tokens(self, user_name: str) -> int:
+        """Revoke every token of the user; returns how many."""
+        ...
+
+    def add_vehicle(
+        self,
+        vehicle_id: str,
+        *,
+        name: str | None = None,
+        model_id: str | None = None,
+        fleet_id: str | None = None,
+    ) -> str:
+        """Register a vehicle; returns its device credential (shown once)."""
+        ...
+
+    def grant(self, vehicle_id: str, *, user_name: str | None = None, fleet_id: str | None = None) -> None:
+        """Let a user, or every user of a fleet, see a vehicle."""
+        ...
+
+    def list_users(self) -> list[UserPrincipal]:
+        """Every user."""
+        ...

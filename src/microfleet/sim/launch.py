@@ -1,0 +1,73 @@
+"""How the twin is started: a scenario from options or a file, and a live run into a Microfleet server.
+
+The CLI's ``simulate`` and ``demo`` commands call these; the twin reaches Microfleet only over its
+protocols (here HTTP with each car's own device credential), never through its store or services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from microfleet.errors import ConfigurationError
+from microfleet.sim.models import MODELS
+from microfleet.sim.scenario import Registration, Scenario, load_scenario, registrations
+
+if TYPE_CHECKING:  # the twin itself (scipy, pyarrow, the city) loads only when a run starts
+    from microfleet.sim.live import LiveProgress
+    from microfleet.sim.senders import SendResult
+
+
+def build_scenario(
+    vehicles: int | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+    scenario_file: Path | None = None,
+    **overrides: object,
+) -> Scenario:
+    """A validated scenario: the file's (or the defaults'), with the given options on top."""
+    base = load_scenario(scenario_file) if scenario_file else Scenario()
+    return base.with_overrides(vehicles=vehicles, days=days, seed=seed, **overrides).validate(
+        frozenset(MODELS)
+    )
+
+
+def run_live_twin(
+    base_url: str,
+    tokens: Mapping[str, str],
+    scenario: Scenario,
+    *,
+    speedup: float,
+    on_progress: Callable[[LiveProgress], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SendResult:
+    """Publish a twin live to ``base_url``, each car with its own device token; returns the totals."""
+    missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
+    if missing:
+        raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
+    from microfleet.sim.engine import Twin
+    from microfleet.sim.live import run_live
+    from microfleet.sim.senders import HttpSender
+
+    sender = HttpSender(base_url, tokens)
+    try:
+        return run_live(
+            Twin(scenario), sender, speedup=speedup, on_progress=on_progress, should_stop=should_stop
+        )
+    finally:
+        sender.close()
+
+
+def demo_scenario(owners: int = 3, sharing: int = 5, days: int = 1, seed: int = 0) -> Scenario:
+    """The demo's twin: a few owners' cars and a small car-sharing fleet (register them, then run live)."""
+    total = owners + sharing
+    models = ("wuling-hongguang-mini-ev-gen1-14kwh", "chery-qq-ice-cream-14kwh", "dacia-spring-65-2024")
+    return Scenario(
+        vehicles=total, days=days, seed=seed, sharing_share=sharing / total, models=models
+    ).validate(frozenset(MODELS))
+
+
+def demo_registrations(scenario: Scenario) -> list[Registration]:
+    """The vehicles to register on the server before :func:`run_live_twin` (id, model, name, fleet)."""
+    return registrations(scenario)
