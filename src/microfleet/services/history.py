@@ -108,9 +108,8 @@ class HistoryService:
         tz: ZoneInfo,
     ) -> list[Summary]:
         """Per-period totals over every vehicle the user sees (of one fleet if asked), summed."""
-        ids = self._accounts.fleet_vehicle_ids(user, fleet_id)
-        drives, charges = self._history_of(ids, from_ms, to_ms)
-        return summarise(drives, charges, period, vehicle_count=max(1, len(ids)), tz=tz)
+        count, drives, charges = self._fleet_history(user, fleet_id, from_ms, to_ms)
+        return summarise(drives, charges, period, vehicle_count=count, tz=tz)
 
     def zone_summary(
         self,
@@ -126,15 +125,22 @@ class HistoryService:
         Zones are named places; ``unzoned`` holds what happened outside every place (sorted last in a
         period). The zones of a period sum to the fleet summary's figures, utilisation included.
         """
-        ids = self._accounts.fleet_vehicle_ids(user, fleet_id)
-        drives, charges = self._history_of(ids, from_ms, to_ms)
+        count, drives, charges = self._fleet_history(user, fleet_id, from_ms, to_ms)
         names = {p.place.place_id: p.place.name for p in self._places.visible(None)}
         out = []
-        for z in summarise_by_zone(drives, charges, period, vehicle_count=max(1, len(ids)), tz=tz):
+        for z in summarise_by_zone(drives, charges, period, vehicle_count=count, tz=tz):
             pid = z.zone_place_id
             name = UNZONED if pid is None else names.get(pid, pid)  # a place deleted since: its id
             out.append(NamedZoneSummary(z.summary, pid, name))
         return sorted(out, key=lambda z: (z.summary.period_start, z.place_id is None, z.name))
+
+    def _fleet_history(
+        self, user: UserPrincipal, fleet_id: str | None, from_ms: int, to_ms: int
+    ) -> tuple[int, list[Drive], list[ChargeSession]]:
+        """How many vehicles a fleet figure covers (at least 1), and their drives and charges."""
+        ids = self._accounts.fleet_vehicle_ids(user, fleet_id)
+        drives, charges = self._history_of(ids, from_ms, to_ms)
+        return max(1, len(ids)), drives, charges
 
     def _history_of(
         self, vehicle_ids: list[str], from_ms: int, to_ms: int
