@@ -50,6 +50,11 @@ def derive(
         done = services.derivations.run_pending()
         if done:
             console.print(f"derived {len(done)} car(s): {sum(r.records for r in done):,} records")
+        for failure in services.derivations.failing():
+            console.print(
+                f"[red]failing[/red] {failure.vehicle_id} ({failure.attempts} attempt(s), next in "
+                f"{failure.retry_in_s:.0f} s): {failure.error}"
+            )
         if interval_s == 0:
             return
         time.sleep(interval_s)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,18 @@ from microfleet.services.ingest import IngestReport
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH_VEHICLES = 200  # cars derived per round at most: bounds how long one round holds on
+RETRY_FIRST_S = 5.0  # a car whose derivation failed waits this long, then twice as long after each failure
+RETRY_MAX_S = 3600.0  # ... but never more than an hour between tries
+
+
+@dataclass(frozen=True, slots=True)
+class DerivationFailure:
+    """A car whose derivation keeps failing: the error, how often, and when it is tried again."""
+
+    vehicle_id: str
+    error: str
+    attempts: int
+    retry_in_s: float
 
 
 class HistoryPort(Protocol):
@@ -105,8 +118,8 @@ class HistoryDeriver:
 class StaleHistory(Protocol):
     """The store's list of cars whose derived history is behind their telemetry."""
 
-    def claim_stale(self, limit: int) -> dict[str, int]:
-        """Take up to ``limit`` stale cars off the list, with the time to derive each from."""
+    def claim_stale(self, limit: int, skip: Collection[str] = ()) -> dict[str, int]:
+        """Take up to ``limit`` stale cars off the list (none of ``skip``), with the time to derive from."""
         ...
 
     def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
@@ -119,7 +132,12 @@ class StaleHistory(Protocol):
 
 
 class DerivationQueue:
-    """Derives the cars the store lists as stale, now or every ``interval_s`` in a background thread."""
+    """Derives the cars the store lists as stale, now or every ``interval_s`` in a background thread.
+
+    A car whose derivation raises stays on the list and is tried again with a growing back-off
+    (:data:`RETRY_FIRST_S` doubling to :data:`RETRY_MAX_S`), listed meanwhile by :meth:`failing`; the other
+    cars of the round are derived as usual, so one car's bad history never stops or loses another's.
+    """
 
     def __init__(
         self,
@@ -127,33 +145,60 @@ class DerivationQueue:
         stale: StaleHistory,
         *,
         interval_s: float,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._deriver = deriver
         self._stale = stale
         self._interval_s = interval_s
+        self._monotonic = monotonic
+        self._failures: dict[str, tuple[str, int, float]] = {}  # vehicle -> (error, attempts, retry at)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def pending(self) -> int:
-        """How many cars wait for derivation."""
+        """How many cars wait for derivation (those waiting to be retried included)."""
         return self._stale.stale_count()
 
+    def failing(self) -> list[DerivationFailure]:
+        """The cars whose last derivation failed, with the error and when they are tried again."""
+        now = self._monotonic()
+        return [
+            DerivationFailure(vid, error, attempts, max(0.0, retry_at - now))
+            for vid, (error, attempts, retry_at) in sorted(self._failures.items())
+        ]
+
     def run_pending(self) -> list[RecomputeReport]:
-        """Derive every stale car now; a car whose derivation fails is logged and listed again."""
+        """Derive every stale car now, except those waiting to be retried after a failure."""
         done: list[RecomputeReport] = []
-        while work := self._stale.claim_stale(CLAIM_BATCH_VEHICLES):
+        now = self._monotonic()
+        waiting = {vid for vid, (_, _, retry_at) in self._failures.items() if retry_at > now}
+        while work := self._stale.claim_stale(CLAIM_BATCH_VEHICLES, skip=waiting):
             for vehicle_id, from_ms in sorted(work.items()):
                 try:
                     report = self._deriver.records_landed(vehicle_id, [from_ms])
-                except Exception:  # one car's bad history must not stop the others
-                    log.exception("deriving the history of vehicle %s failed; it stays stale", vehicle_id)
+                except Exception as exc:  # one car's bad history must not stop or lose the others
                     self._stale.mark_stale(vehicle_id, from_ms)
-                    return done
+                    waiting.add(vehicle_id)
+                    self._failed(vehicle_id, exc, now)
+                    continue
+                self._failures.pop(vehicle_id, None)
                 if report is not None:
                     done.append(report)
             if self._stopping.is_set():
                 break
         return done
+
+    def _failed(self, vehicle_id: str, exc: Exception, now: float) -> None:
+        _, attempts, _ = self._failures.get(vehicle_id, ("", 0, now))
+        attempts += 1
+        wait_s = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempts - 1))
+        self._failures[vehicle_id] = (f"{type(exc).__name__}: {exc}", attempts, now + wait_s)
+        log.exception(
+            "deriving the history of vehicle %s failed (attempt %d); it stays stale, next try in %.0f s",
+            vehicle_id,
+            attempts,
+            wait_s,
+        )
 
     def start(self) -> None:
         """Derive in a background thread every ``interval_s`` until :meth:`stop`."""

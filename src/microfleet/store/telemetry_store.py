@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -293,10 +293,16 @@ class TelemetryStore:
         with self._write_lock, self._engine.begin() as conn:
             conn.execute(self._stale_upsert, [{"vehicle_id": vehicle_id, "from_ms": from_ms}])
 
-    def claim_stale(self, limit: int) -> dict[str, int]:
-        """Take up to ``limit`` vehicles whose history is stale (they leave the list), with their start."""
+    def claim_stale(self, limit: int, skip: Collection[str] = ()) -> dict[str, int]:
+        """Take up to ``limit`` vehicles whose history is stale (they leave the list), with their start.
+
+        Vehicles in ``skip`` (waiting to be retried after a failure) stay on the list untouched.
+        """
         with self._write_lock, self._engine.begin() as conn:
-            chosen = select(history_stale.c.vehicle_id).order_by(history_stale.c.vehicle_id).limit(limit)
+            chosen = select(history_stale.c.vehicle_id)
+            if skip:
+                chosen = chosen.where(history_stale.c.vehicle_id.not_in(list(skip)))
+            chosen = chosen.order_by(history_stale.c.vehicle_id).limit(limit)
             rows = conn.execute(
                 delete(history_stale)
                 .where(history_stale.c.vehicle_id.in_(chosen.scalar_subquery()))
