@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, select, update
 
 from microfleet.services.quarantine import QuarantineEntry
 from microfleet.store.schema import quarantine
@@ -25,13 +25,12 @@ class QuarantineStore:
         limit: int = 100,
         include_replayed: bool = True,
     ) -> list[QuarantineEntry]:
-        """Quarantined records in arrival order; ``vehicle_ids`` None means every vehicle (admin)."""
+        """Records in arrival order sent with these vehicles' credentials (None: every record, admin)."""
         query = select(quarantine).where(quarantine.c.quarantine_id > after_id)
         if vehicle_ids is not None:
-            ids = list(vehicle_ids)
-            query = query.where(
-                or_(quarantine.c.credential_vehicle_id.in_(ids), quarantine.c.vehicle_id.in_(ids))
-            )
+            # By the credential that sent it, never the vehicle a record names: a device may post under
+            # any id, and its raw payload (positions included) belongs to the sender's people only.
+            query = query.where(quarantine.c.credential_vehicle_id.in_(list(vehicle_ids)))
         if reason is not None:
             query = query.where(quarantine.c.reason == reason)
         if not include_replayed:
