@@ -133,7 +133,7 @@ def test_every_bad_record_gets_its_reason_and_its_neighbours_are_kept(
         "missing_field",
         "wrong_type",
         "vehicle_mismatch",
-        "unknown_vehicle",
+        "vehicle_mismatch",  # an unknown id answers as a foreign one: a credential cannot probe ids
         "unknown_field",
         "not_an_object",
         None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +35,9 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class VehicleScope:
-    """What the caller may write: the device's own vehicle, and a way to tell unknown ids from others."""
+    """What the caller may write: the device's own vehicle, nothing else."""
 
     vehicle_id: str
-    vehicle_exists: Callable[[str], bool]
 
 
 _FIELD_AT = re.compile(r"`\$(?:\[\d+\])?\.?([A-Za-z_][A-Za-z0-9_]*)?")
@@ -152,10 +150,7 @@ def check_context(
         return Rejection(index, reason, detail, raw_text, record.vehicle_id, record.ts_ms)
 
     if record.vehicle_id != scope.vehicle_id:
-        if not scope.vehicle_exists(record.vehicle_id):
-            return reject(
-                RejectionReason.UNKNOWN_VEHICLE, f"record {index}: vehicle {record.vehicle_id!r} is unknown"
-            )
+        # The same answer whether or not that id is registered: a credential cannot probe which ids exist.
         return reject(
             RejectionReason.VEHICLE_MISMATCH,
             f"record {index}: this credential writes only vehicle {scope.vehicle_id!r}, "

@@ -60,10 +60,6 @@ class StoreOutcome:
 class IngestStore(Protocol):
     """The store as the ingest service needs it."""
 
-    def vehicle_exists(self, vehicle_id: str) -> bool:
-        """Tell whether a vehicle is registered."""
-        ...
-
     def commit_batch(
         self,
         records: Sequence[PendingRecord],
@@ -190,7 +186,7 @@ class IngestService:
             # The usual batch: the device's own records with a sane clock need no per-record context check.
             pending = [PendingRecord(i, r, record_digest(r)) for i, r in records]
         else:
-            scope = VehicleScope(credential_vehicle_id, self._store.vehicle_exists)
+            scope = VehicleScope(credential_vehicle_id)
             pending = []
             for index, record in records:
                 outcome = check_context(record, index, "", now_ms=now_ms, scope=scope)

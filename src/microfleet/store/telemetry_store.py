@@ -26,7 +26,6 @@ from microfleet.store.schema import (
     telemetry,
     vehicle_latest,
     vehicle_latest_signals,
-    vehicles,
 )
 
 _TYRE_COLUMNS = tuple(f"tyre_pressure_{pos}_kpa" for pos in TYRE_POSITIONS)
@@ -141,12 +140,6 @@ class TelemetryStore:
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(table) if self._dialect == "postgresql" else sqlite.insert(table)
-
-    def vehicle_exists(self, vehicle_id: str) -> bool:
-        """Tell whether a vehicle is registered."""
-        with self._engine.connect() as conn:
-            found = conn.execute(select(vehicles.c.vehicle_id).where(vehicles.c.vehicle_id == vehicle_id))
-            return found.first() is not None
 
     def commit_batch(
         self,
