@@ -20,8 +20,10 @@ from microfleet.errors import (
     StoreUnavailableError,
 )
 
-# Every integer the API takes lands in a BIGINT column: anything larger is refused at the door.
+# Every integer the API takes is bounded by the column it lands in, so anything larger is refused at the
+# door (422) instead of failing in the store: BIGINT for times, INTEGER for quarantine ids.
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
 
 # The most specific class first: the first match wins.
 STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from microfleet.api.auth import UserDep, VehicleDep
 from microfleet.api.deps import HistoryDep
-from microfleet.api.errors import ErrorBody
+from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import Period, Summary
@@ -25,8 +25,8 @@ router = APIRouter(tags=["history"], responses={401: {"model": ErrorBody}, 403: 
 FAR_FUTURE_MS = 32_503_680_000_000  # 3000-01-01: "no upper bound" for a time window
 
 
-FromMs = Annotated[int, Query(ge=0, description="window start, UTC epoch ms (inclusive)")]
-ToMs = Annotated[int, Query(ge=0, description="window end, UTC epoch ms (exclusive)")]
+FromMs = Annotated[int, Query(ge=0, le=INT64_MAX, description="window start, UTC epoch ms (inclusive)")]
+ToMs = Annotated[int, Query(ge=0, le=INT64_MAX, description="window end, UTC epoch ms (exclusive)")]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="most rows returned")]
 Tz = Annotated[str, Query(description="IANA time zone the periods are cut in, e.g. Asia/Shanghai")]
 

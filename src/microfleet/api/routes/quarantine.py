@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from microfleet.api.auth import UserDep
 from microfleet.api.deps import QuarantineDep
-from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.api.errors import INT32_MAX, ErrorBody
 from microfleet.domain.telemetry import RejectionReason
 
 router = APIRouter(
@@ -56,7 +56,7 @@ def list_quarantine(
     user: UserDep,
     quarantine: QuarantineDep,
     reason: Annotated[RejectionReason | None, Query(description="only this reason")] = None,
-    after_id: Annotated[int, Query(ge=0, le=INT64_MAX, description="page after this quarantine id")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=INT32_MAX, description="page after this quarantine id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_replayed: bool = True,
 ) -> QuarantinePage:
@@ -82,7 +82,7 @@ def list_quarantine(
     responses={404: {"model": ErrorBody}},
 )
 def replay_quarantined(
-    quarantine_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, quarantine: QuarantineDep
+    quarantine_id: Annotated[int, Path(ge=1, le=INT32_MAX)], user: UserDep, quarantine: QuarantineDep
 ) -> ReplayOut:
     """Replay one quarantined record (admin only); it is stored if it now passes."""
     outcome = quarantine.replay_as(user, quarantine_id)
