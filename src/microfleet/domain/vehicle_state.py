@@ -16,7 +16,7 @@ import builtins
 import enum
 import math
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Annotated, Final, get_type_hints
 
 import numpy as np
 import numpy.typing as npt
@@ -25,12 +25,9 @@ from microfleet.domain.places import cumulative_path_m, haversine_m
 from microfleet.domain.telemetry import TelemetryRecord
 
 GEAR_CODES: Final = {"P": 0, "R": 1, "N": 2, "D": 3}  # -1 = not reported
-_FLOAT_COLUMNS: Final = (
-    "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
-    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m", "energy_used_kwh",
-    "energy_recovered_kwh",
-)  # fmt: skip
-_BOOL_COLUMNS: Final = ("ignition_on", "charger_connected")
+FloatColumn = npt.NDArray[np.float64]
+# A boolean signal held as 0.0/1.0 with NaN = not reported: one dtype with the floats, so NaN marks gaps.
+BoolColumn = Annotated[npt.NDArray[np.float64], "bool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +39,21 @@ class TelemetryColumns:
 
     vehicle_id: str
     ts_ms: npt.NDArray[np.int64]
-    lat_deg: npt.NDArray[np.float64]
-    lon_deg: npt.NDArray[np.float64]
-    speed_kmh: npt.NDArray[np.float64]
-    odometer_km: npt.NDArray[np.float64]
-    soc_pct: npt.NDArray[np.float64]
-    pack_voltage_v: npt.NDArray[np.float64]
-    pack_current_a: npt.NDArray[np.float64]
-    charger_power_kw: npt.NDArray[np.float64]
-    charger_ac_voltage_v: npt.NDArray[np.float64]
-    ambient_temp_c: npt.NDArray[np.float64]
-    altitude_m: npt.NDArray[np.float64]
-    energy_used_kwh: npt.NDArray[np.float64]
-    energy_recovered_kwh: npt.NDArray[np.float64]
-    ignition_on: npt.NDArray[np.float64]
-    charger_connected: npt.NDArray[np.float64]
+    lat_deg: FloatColumn
+    lon_deg: FloatColumn
+    speed_kmh: FloatColumn
+    odometer_km: FloatColumn
+    soc_pct: FloatColumn
+    pack_voltage_v: FloatColumn
+    pack_current_a: FloatColumn
+    charger_power_kw: FloatColumn
+    charger_ac_voltage_v: FloatColumn
+    ambient_temp_c: FloatColumn
+    altitude_m: FloatColumn
+    energy_used_kwh: FloatColumn
+    energy_recovered_kwh: FloatColumn
+    ignition_on: BoolColumn
+    charger_connected: BoolColumn
     gear_code: npt.NDArray[np.int8]
 
     def __len__(self) -> int:
@@ -71,7 +68,7 @@ class TelemetryColumns:
         keep = order[np.r_[True, np.diff(ts[order]) != 0]] if ts.size else order
         n = ts.size
         cols: dict[str, npt.NDArray[np.generic]] = {"ts_ms": ts[keep]}
-        for name in _FLOAT_COLUMNS + _BOOL_COLUMNS:
+        for name in FLOAT_COLUMNS + BOOL_COLUMNS:
             raw = arrays.get(name)
             col = np.full(n, np.nan) if raw is None else np.asarray(raw, dtype=np.float64)
             cols[name] = col[keep]
@@ -84,7 +81,7 @@ class TelemetryColumns:
         """Build from protocol records of one vehicle (any order, duplicates allowed)."""
         vid = records[0].vehicle_id if records else ""
         arrays: dict[str, npt.ArrayLike] = {"ts_ms": [r.ts_ms for r in records]}
-        for name in _FLOAT_COLUMNS + _BOOL_COLUMNS:
+        for name in FLOAT_COLUMNS + BOOL_COLUMNS:
             arrays[name] = [np.nan if (v := getattr(r, name)) is None else float(v) for r in records]
         arrays["gear_code"] = [-1 if r.gear is None else GEAR_CODES[r.gear] for r in records]
         return cls.from_arrays(vid, arrays)
@@ -96,6 +93,15 @@ class TelemetryColumns:
     def take(self, index: npt.NDArray[np.bool_] | builtins.slice) -> TelemetryColumns:
         """The records a boolean mask or a slice selects."""
         return TelemetryColumns(self.vehicle_id, *(getattr(self, f)[index] for f in self.__slots__[1:]))
+
+
+def _columns_typed(hint: object) -> tuple[str, ...]:
+    return tuple(n for n, h in get_type_hints(TelemetryColumns, include_extras=True).items() if h == hint)
+
+
+# The signals a window carries, by kind, read off TelemetryColumns' fields: the store selects exactly these.
+FLOAT_COLUMNS: Final = _columns_typed(FloatColumn)
+BOOL_COLUMNS: Final = _columns_typed(BoolColumn)
 
 
 class VehicleStatus(enum.StrEnum):

@@ -40,7 +40,14 @@ from microfleet.domain.derivation import (
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import ParkedDrain
 from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
-from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns, VehicleState, VehicleStatus
+from microfleet.domain.vehicle_state import (
+    BOOL_COLUMNS,
+    FLOAT_COLUMNS,
+    GEAR_CODES,
+    TelemetryColumns,
+    VehicleState,
+    VehicleStatus,
+)
 from microfleet.store.places_store import places_of_vehicle
 from microfleet.store.schema import metadata, telemetry, vehicles
 
@@ -95,12 +102,23 @@ history_excluded = Table(
     Column("detail", Text, nullable=False),
 )
 _NAN_SENTINEL: Final = -9.0e300  # SQLite has no NaN literal: NULLs come back as this and turn into NaN
-_FLOATS: Final = (
-    "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "soc_pct", "pack_voltage_v", "pack_current_a",
-    "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m", "energy_used_kwh",
-    "energy_recovered_kwh",
-)  # fmt: skip
-_BOOLS: Final = ("ignition_on", "charger_connected")
+# What load_window selects, in this order: TelemetryColumns' fields (its signals' kinds come from there).
+_WINDOW_NAMES: Final = ("ts_ms", *FLOAT_COLUMNS, *BOOL_COLUMNS, "gear_code")
+
+
+def _window_columns(pg: bool) -> str:
+    """The SELECT list of :meth:`HistoryStore.load_window`: every column as one float8, NULL as NaN."""
+    nan = "'NaN'::float8" if pg else str(_NAN_SENTINEL)
+    real = "float8" if pg else "REAL"
+    exprs = [f"CAST(ts_ms AS {real})"]
+    exprs += [f"CAST(COALESCE({n}, {nan}) AS {real})" for n in FLOAT_COLUMNS]
+    exprs += [
+        f"CAST(CASE WHEN {n} IS NULL THEN {nan} WHEN {n} THEN 1.0 ELSE 0.0 END AS {real})"
+        for n in BOOL_COLUMNS
+    ]
+    gear = " ".join(f"WHEN '{g}' THEN {float(code)}" for g, code in GEAR_CODES.items())
+    exprs.append(f"CAST(CASE gear {gear} ELSE -1.0 END AS {real})")
+    return ", ".join(exprs)
 
 
 def _state_to_json(state: VehicleState) -> str:
@@ -129,6 +147,7 @@ class HistoryStore:
         self._write_lock = write_lock if write_lock is not None else nullcontext()
         self._usable_kwh_of_model = usable_kwh_of_model
         self._pg = engine.dialect.name == "postgresql"
+        self._window_columns = _window_columns(self._pg)
 
     # --- the deriver's port ---------------------------------------------------------------------------
 
@@ -138,30 +157,18 @@ class HistoryStore:
         Every column comes back as one float8, so the rows have a fixed layout: PostgreSQL streams them
         as binary COPY parsed by NumPy in one pass; SQLite's cursor feeds ``numpy.fromiter``.
         """
-        names = ["ts_ms", *_FLOATS, *_BOOLS, "gear_code"]
-        nan = "'NaN'::float8" if self._pg else str(_NAN_SENTINEL)
-        exprs = ["CAST(ts_ms AS " + ("float8)" if self._pg else "REAL)")]
-        exprs += [f"COALESCE({n}, {nan})" for n in _FLOATS]
-        exprs += [f"CASE WHEN {n} IS NULL THEN {nan} WHEN {n} THEN 1.0 ELSE 0.0 END" for n in _BOOLS]
-        gear = " ".join(f"WHEN '{g}' THEN {float(code)}" for g, code in GEAR_CODES.items())
-        exprs.append(f"CASE gear {gear} ELSE -1.0 END")
+        width = len(_WINDOW_NAMES)
         where = "vehicle_id = %s" if self._pg else "vehicle_id = ?"
         params: list[Any] = [vehicle_id]
         if from_ms is not None:
             where += " AND ts_ms >= " + ("%s" if self._pg else "?")
             params.append(from_ms)
-        real = "float8" if self._pg else "REAL"
-        columns = ", ".join(f"CAST({e} AS {real})" for e in exprs[1:])
-        sql = f"SELECT {exprs[0]}, {columns} FROM telemetry WHERE {where} ORDER BY ts_ms"
-        data = (
-            self._fetch_pg(sql, params, len(names))
-            if self._pg
-            else self._fetch_sqlite(sql, params, len(names))
-        )
+        sql = f"SELECT {self._window_columns} FROM telemetry WHERE {where} ORDER BY ts_ms"
+        data = self._fetch_pg(sql, params, width) if self._pg else self._fetch_sqlite(sql, params, width)
         if not self._pg:
             data[data == _NAN_SENTINEL] = np.nan
-        arrays: dict[str, Any] = {name: data[:, k] for k, name in enumerate(names)}
-        arrays["ts_ms"] = data[:, 0].astype(np.int64)
+        arrays: dict[str, Any] = {name: data[:, k] for k, name in enumerate(_WINDOW_NAMES)}
+        arrays["ts_ms"] = arrays["ts_ms"].astype(np.int64)
         return TelemetryColumns.from_arrays(vehicle_id, arrays)
 
     def _fetch_sqlite(self, sql: str, params: list[Any], width: int) -> npt.NDArray[np.float64]:
