@@ -11,7 +11,8 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, fields
-from typing import Any, Final, cast
+from types import UnionType
+from typing import Any, Final, Union, cast, get_args, get_origin, get_type_hints
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.types import TypeEngine
 
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.derivation import (
@@ -59,15 +61,33 @@ def _key() -> list[Column[Any]]:
     ]
 
 
+# A derived dataclass's field type -> its column's type ("float | None" maps like "float").
+_COLUMN_TYPES: Final[dict[type, type[TypeEngine[Any]]]] = {
+    float: Float,
+    int: BigInteger,
+    str: Text,
+    bool: Boolean,
+}
+
+
 def _columns_of(cls: type, skip: Sequence[str]) -> list[Column[Any]]:
-    """One nullable column per dataclass field (units are in the field names)."""
-    kinds: dict[str, Any] = {"float": Float, "int": BigInteger, "str": Text, "bool": Boolean}
+    """One nullable column per dataclass field, typed by its resolved annotation (units are in the names).
+
+    Raises ``TypeError`` for a field whose type has no column type: map it here or skip it.
+    """
+    hints = get_type_hints(cls)
     out: list[Column[Any]] = []
     for f in fields(cls):
         if f.name in skip:
             continue
-        base = str(f.type).split("|")[0].strip()
-        out.append(Column(f.name, kinds.get(base, Text)(), nullable=True))
+        hint = hints[f.name]
+        if get_origin(hint) in (Union, UnionType):
+            args = [a for a in get_args(hint) if a is not type(None)]
+            hint = args[0] if len(args) == 1 else hint
+        column_type = _COLUMN_TYPES.get(hint)
+        if column_type is None:
+            raise TypeError(f"{cls.__name__}.{f.name}: no column type for {hints[f.name]!r}")
+        out.append(Column(f.name, column_type(), nullable=True))
     return out
 
 
