@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from microfleet.api.deps import AccountsDep
@@ -19,14 +20,26 @@ _bearer = HTTPBearer(auto_error=False, description="An API token (users) or a de
 # thread for each; the token look-up is one indexed SELECT, far shorter than a thread hand-off.
 
 
+# ``Bearer`` in any letter case (RFC 7235 §2.1: the scheme is case-insensitive), ONE space, then a
+# b64token (RFC 6750 §2.1); anything else - two spaces, a tab, a trailing blank - is refused, so one
+# credential has exactly one spelling.
+_AUTHORIZATION = re.compile(r"(?i:bearer) ([A-Za-z0-9\-._~+/]+=*)")
+
+
 async def principal(
+    request: Request,
     accounts: AccountsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Declared for the OpenAPI document's security scheme; the header is parsed strictly below.
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve the bearer token of the request."""
-    if credentials is None:
+    header = request.headers.get("authorization")
+    if header is None:
         raise AuthenticationError("send a token: 'Authorization: Bearer <token>'")
-    return accounts.authenticate(credentials.credentials)
+    match = _AUTHORIZATION.fullmatch(header)
+    if match is None:
+        raise AuthenticationError("the Authorization header must be 'Bearer <token>' with one space")
+    return accounts.authenticate(match.group(1))
 
 
 async def current_user(caller: Annotated[Principal, Depends(principal)]) -> UserPrincipal:

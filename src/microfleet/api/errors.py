@@ -75,8 +75,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"code": code, "message": str(exc.detail)}, exc.status_code)
+        # Starlette's own headers travel on: a 405 says which methods are allowed (RFC 9110 §15.5.6).
+        return JSONResponse({"code": code, "message": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    async def internal_error(_request: Request, _exc: Exception) -> JSONResponse:
+        # A bug, not anything a client sent: the JSON body every other error has, nothing of the exception
+        # itself (the server log has the traceback).
+        return JSONResponse(
+            {"code": "internal_error", "message": "the server failed to answer; the error is logged"}, 500
+        )
 
     app.add_exception_handler(MicrofleetError, microfleet_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
