@@ -50,6 +50,7 @@ from microfleet.domain.vehicle_state import (
     VehicleState,
     VehicleStatus,
 )
+from microfleet.errors import ConfigurationError
 from microfleet.store.places_store import places_of_vehicle
 from microfleet.store.schema import metadata, telemetry, vehicles
 
@@ -73,7 +74,8 @@ _COLUMN_TYPES: Final[dict[type, type[TypeEngine[Any]]]] = {
 def _columns_of(cls: type, skip: Sequence[str]) -> list[Column[Any]]:
     """One nullable column per dataclass field, typed by its resolved annotation (units are in the names).
 
-    Raises ``TypeError`` for a field whose type has no column type: map it here or skip it.
+    A field whose type maps to no column type is a :class:`ConfigurationError` when this module is
+    imported (before any table is built): map the type in ``_COLUMN_TYPES`` or skip the field.
     """
     hints = get_type_hints(cls)
     out: list[Column[Any]] = []
@@ -86,7 +88,10 @@ def _columns_of(cls: type, skip: Sequence[str]) -> list[Column[Any]]:
             hint = args[0] if len(args) == 1 else hint
         column_type = _COLUMN_TYPES.get(hint)
         if column_type is None:
-            raise TypeError(f"{cls.__name__}.{f.name}: no column type for {hints[f.name]!r}")
+            raise ConfigurationError(
+                f"history table of {cls.__name__}: field {f.name} has type {hints[f.name]!r}, which maps to"
+                " no column type"
+            )
         out.append(Column(f.name, column_type(), nullable=True))
     return out
 
