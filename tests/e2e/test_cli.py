@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,16 +10,18 @@ from pathlib import Path
 
 import httpx
 
+from tests.e2e.command import microfleet, microfleet_process
 
-def microfleet(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "microfleet", *args, "--database-url", f"sqlite:///{db}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+
+def test_the_installed_command_migrates_a_store_and_refuses_with_exit_code_2(tmp_path: Path) -> None:
+    """``python -m microfleet`` as its own process: the entry point, a store it migrates, and a refusal."""
+    db = tmp_path / "m.db"
+    upgraded = microfleet_process("db", "upgrade", db=db)
+    assert upgraded.returncode == 0 and "revision" in upgraded.stdout, upgraded.stderr
+    bad_role = microfleet_process("admin", "add-user", "x", "--role", "king", db=db)
+    assert bad_role.returncode == 2 and "error (configuration_error): role 'king'" in bad_role.stdout
+    unknown = microfleet_process("admin", "no-such-command")
+    assert unknown.returncode == 2 and "No such command" in unknown.stderr
 
 
 def test_admin_commands_set_up_an_owner_who_sees_their_car(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.test_cli import microfleet
+from tests.e2e.command import microfleet
 from tests.integration.test_history_day import HOME, body
 from tests.integration.test_places_api import WORK, days_of
 

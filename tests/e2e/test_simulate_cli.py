@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tests.e2e.command import Ran, microfleet
 
-def simulate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "microfleet", "simulate", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+
+def simulate(*args: str) -> Ran:
+    return microfleet("simulate", *args)
 
 
 def test_simulate_writes_telemetry_and_truth_and_the_same_seed_repeats(tmp_path: Path) -> None:
