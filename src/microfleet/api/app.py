@@ -37,7 +37,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app = FastAPI(
         title="Microfleet",
         version=__version__,
-        summary="Telematics, battery intelligence and smart charging for small electric city cars.",
+        summary="Telematics for small electric city cars: telemetry in, derived history out.",
         lifespan=lifespan,
         # Every error, request validation included, is an ErrorBody (see errors.py), not FastAPI's default.
         responses={422: {"model": ErrorBody, "description": "The request is invalid"}},

@@ -15,7 +15,7 @@ from microfleet.errors import MicrofleetError
 
 app = typer.Typer(
     name="microfleet",
-    help="Microfleet: telematics, battery intelligence and smart charging for small electric city cars.",
+    help="Microfleet: telematics for small electric city cars and their fleets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
