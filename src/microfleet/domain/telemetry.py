@@ -42,6 +42,8 @@ class RejectionReason(enum.StrEnum):
     """Why a telemetry record was refused; stored with every quarantined record."""
 
     MALFORMED_JSON = "malformed_json"
+    INVALID_UTF8 = "invalid_utf8"
+    TOO_DEEP = "too_deep"
     NOT_AN_OBJECT = "not_an_object"
     UNKNOWN_VEHICLE = "unknown_vehicle"
     VEHICLE_MISMATCH = "vehicle_mismatch"

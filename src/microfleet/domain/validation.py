@@ -21,9 +21,29 @@ from microfleet.domain.telemetry import (
 )
 
 
+def storable_text(text: str) -> str:
+    r"""``text`` as any text column holds it: valid UTF-8 without NUL.
+
+    A lone surrogate becomes its Python escape (``\udc00``) and NUL becomes ``\x00``; text that is
+    already storable (nearly all) is returned as is.
+    """
+    if "\x00" not in text:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A refused record: where it was in its batch, why, and the verbatim text kept in quarantine."""
+    """A refused record: where it was in its batch, why, and the verbatim text kept in quarantine.
+
+    Its texts are always storable (:func:`storable_text`): a record's lone surrogate or NUL, in its
+    id, its text or a field name quoted in the detail, reaches the quarantine escaped, never as is.
+    """
 
     index: int
     reason: RejectionReason
@@ -31,6 +51,12 @@ class Rejection:
     raw_text: str
     vehicle_id: str | None = None
     ts_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "detail", storable_text(self.detail))
+        object.__setattr__(self, "raw_text", storable_text(self.raw_text))
+        if self.vehicle_id is not None:
+            object.__setattr__(self, "vehicle_id", storable_text(self.vehicle_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +111,31 @@ def find_non_finite(item: Any, path: str = "$") -> str | None:
     return None
 
 
+def find_lone_surrogate(item: Any, path: str = "$") -> str | None:
+    r"""Return the path of the first string (or key) holding a lone UTF-16 surrogate, if any.
+
+    JSON's ``\udc00`` escape decodes to such a code point; no UTF-8 text can hold it.
+    """
+    if isinstance(item, str):
+        return path if _SURROGATE.search(item) else None
+    if isinstance(item, dict):
+        for key, value in item.items():
+            if _SURROGATE.search(key):
+                return f"{path} (a field name)"
+            found = find_lone_surrogate(value, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(item, list):
+        for i, value in enumerate(item):
+            found = find_lone_surrogate(value, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _identity(item: Any) -> tuple[str | None, int | None]:
     if not isinstance(item, dict):
         return None, None
@@ -106,6 +157,12 @@ def check_item(item: Any, index: int, raw_text: str) -> TelemetryRecord | Reject
     if not isinstance(item, dict):
         return reject(
             RejectionReason.NOT_AN_OBJECT, f"record {index} is a JSON {type(item).__name__}, not an object"
+        )
+    bad_text = find_lone_surrogate(item)
+    if bad_text:
+        return reject(
+            RejectionReason.INVALID_UTF8,
+            f"record {index}: {bad_text} holds a lone UTF-16 surrogate escape, which no UTF-8 text can hold",
         )
     bad_path = find_non_finite(item)
     if bad_path:

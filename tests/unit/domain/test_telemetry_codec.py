@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from microfleet.domain import telemetry_codec
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.telemetry_codec import (
+    MAX_DEPTH,
     DecodeLimits,
     decode_batch,
     decode_json_array,
     encode_record,
+    json_depth,
+    split_json_array,
 )
 from microfleet.errors import PayloadTooLargeError
 
@@ -78,3 +82,130 @@ def test_arbitrary_bytes_never_raise(body: bytes) -> None:
     for content_type in ("application/json", "application/x-ndjson"):
         decoded = decode_batch(body, content_type, LIMITS)
         assert all(r.reason in RejectionReason for r in decoded.rejections)
+
+
+# --- Poison items cost only themselves (issue 10) ---
+
+GOOD = b'{"vehicle_id": "car-1", "ts_ms": 1764000000000}'
+POISON = {
+    b"[" * 10_000 + b"]" * 10_000: RejectionReason.TOO_DEEP,
+    b'{"vehicle_id": "car-1", "ts_ms": 1764000001000, "a": ' + b"[" * 70 + b"]" * 70 + b"}": (
+        RejectionReason.TOO_DEEP
+    ),
+    b'{"vehicle_id": "car-1", "ts_ms": 1764000001000, "gear": "\\udc00"}': RejectionReason.INVALID_UTF8,
+    b'{"vehicle_id": "car-1", "ts_ms": 1764000001000, "gear": "\xff"}': RejectionReason.INVALID_UTF8,
+    b'{"vehicle_id": "car-1", "ts_ms": 1764000001000, "gear": D}': RejectionReason.MALFORMED_JSON,
+}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+@pytest.mark.parametrize("poison", list(POISON), ids=[f"poison{i}" for i in range(len(POISON))])
+def test_a_poison_item_is_refused_alone_with_its_reason(poison: bytes, content_type: str) -> None:
+    if content_type == "application/json":
+        body = b"[" + GOOD + b"," + poison + b"," + GOOD.replace(b"000}", b"002}") + b"]"
+    else:
+        body = GOOD + b"\n" + poison + b"\n" + GOOD.replace(b"000}", b"002}")
+    decoded = decode_batch(body, content_type, LIMITS)
+    assert [i for i, _ in decoded.records] == [0, 2]
+    [rejection] = decoded.rejections
+    assert (rejection.index, rejection.reason) == (1, POISON[poison])
+    rejection.raw_text.encode("utf-8")
+
+
+def test_a_record_at_the_depth_limit_is_judged_and_one_beyond_is_too_deep() -> None:
+    def nested(levels: int) -> bytes:  # the record itself is level 1
+        inner = b"[" * (levels - 1) + b"]" * (levels - 1)
+        return b'[{"vehicle_id": "car-1", "ts_ms": 1764000000000, "a": ' + inner + b"}]"
+
+    at_limit = decode_json_array(nested(MAX_DEPTH), LIMITS).rejections[0]
+    assert at_limit.reason is RejectionReason.UNKNOWN_FIELD
+    beyond = decode_json_array(nested(MAX_DEPTH + 1), LIMITS).rejections[0]
+    assert beyond.reason is RejectionReason.TOO_DEEP and beyond.vehicle_id is None
+
+
+def test_invalid_utf8_is_kept_with_backslash_escapes() -> None:
+    decoded = decode_json_array(b'[{"gear": "\xffD"}]', LIMITS)
+    [rejection] = decoded.rejections
+    assert rejection.raw_text == '{"gear": "\\xffD"}'
+    assert "byte 0xff at offset 10" in rejection.detail
+
+
+def test_a_broken_array_keeps_every_item_complete_before_the_break() -> None:
+    truncated = decode_json_array(b"[" + GOOD + b', {"vehicle_id": "car-1", "ts', LIMITS)
+    assert [i for i, _ in truncated.records] == [0]
+    assert [(r.index, r.reason, r.raw_text) for r in truncated.rejections] == [
+        (1, RejectionReason.MALFORMED_JSON, '{"vehicle_id": "car-1", "ts')
+    ]
+    unclosed_string = decode_json_array(b"[" + GOOD + b', "abc, ' + GOOD + b"]", LIMITS)
+    assert [i for i, _ in unclosed_string.records] == [0] and unclosed_string.item_count == 2
+    # An object never closed swallows the rest of the array: only what came before it is certain.
+    unclosed_object = decode_json_array(b"[" + GOOD + b', {"gear": "D", ' + GOOD + b"]", LIMITS)
+    assert [i for i, _ in unclosed_object.records] == [0] and unclosed_object.item_count == 2
+    trailing = decode_json_array(b"[" + GOOD + b"] tail", LIMITS)
+    assert [i for i, _ in trailing.records] == [0]
+    assert [(r.index, r.raw_text) for r in trailing.rejections] == [(1, "tail")]
+    # A body with no complete item is refused as one item, verbatim.
+    nothing = decode_json_array(b'[{"vehicle_id": "car-1", "ts_ms": 17', LIMITS)
+    assert [(r.index, r.reason, r.raw_text) for r in nothing.rejections] == [
+        (0, RejectionReason.MALFORMED_JSON, '[{"vehicle_id": "car-1", "ts_ms": 17')
+    ]
+
+
+def test_empty_arrays_and_empty_items() -> None:
+    assert decode_json_array(b" [ ] ", LIMITS).item_count == 0
+    holes = decode_json_array(b"[" + GOOD + b",," + GOOD.replace(b"000}", b"002}") + b",]", LIMITS)
+    assert [i for i, _ in holes.records] == [0, 2]
+    assert [(r.index, r.reason) for r in holes.rejections] == [
+        (1, RejectionReason.MALFORMED_JSON),
+        (3, RejectionReason.MALFORMED_JSON),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # Items past the limit are never read: junk after them does not turn the 413 into a 200.
+        (b"[" + b"1," * 1_000_000 + b'"never closed', "application/json"),
+        (b"[" + b"{}," * 1_000_000 + b"{", "application/json"),
+        (b"1\n" * 1_000_000 + b"\xff", "application/x-ndjson"),
+    ],
+    ids=["scalars", "objects", "ndjson"],
+)
+def test_too_many_items_are_refused_by_count_while_splitting(body: bytes, content_type: str) -> None:
+    with pytest.raises(PayloadTooLargeError):
+        decode_batch(body, content_type, LIMITS)
+
+
+def test_a_clean_batch_is_decoded_in_one_msgspec_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_split(*_: object) -> object:
+        raise AssertionError("a clean batch must not be taken apart")
+
+    monkeypatch.setattr(telemetry_codec, "split_json_array", no_split)
+    body = json.dumps([{"vehicle_id": "car-1", "ts_ms": TS + i} for i in range(100)]).encode()
+    assert len(decode_json_array(body, LIMITS).records) == 100
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(json_values, max_size=8), st.sampled_from([(",", ":"), (" , ", " : ")]))
+def test_the_scanner_splits_an_array_as_json_does(values: list[object], separators: tuple[str, str]) -> None:
+    body = json.dumps(values, separators=separators, ensure_ascii=False).encode()
+    items, after = split_json_array(body, 100)
+    assert after == b"" and all(item.broken is None for item in items)
+    assert [json.loads(item.raw) for item in items] == values
+    assert [item.depth for item in items] == [_depth(v) for v in values]
+    assert [json_depth(item.raw) for item in items] == [_depth(v) for v in values]

@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microfleet.domain.telemetry import SIGNALS, RejectionReason, TelemetryRecord
-from microfleet.domain.validation import Rejection, VehicleScope, check_context, check_item
+from microfleet.domain.validation import (
+    Rejection,
+    VehicleScope,
+    check_context,
+    check_item,
+    find_lone_surrogate,
+    storable_text,
+)
 
 NOW_MS = 1_764_000_000_000
 BASE = {"vehicle_id": "car-1", "ts_ms": NOW_MS}
@@ -110,3 +117,37 @@ def test_range_rules_match_the_physical_limits(soc: float, speed: float) -> None
     outcome = judge({**BASE, "soc_pct": soc, "speed_kmh": speed})
     valid = 0 <= soc <= 100 and 0 <= speed <= 250
     assert isinstance(outcome, TelemetryRecord) is valid
+
+
+@pytest.mark.parametrize(
+    ("item", "path"),
+    [
+        ({**BASE, "gear": "\udc00"}, "$.gear"),
+        ({**BASE, "dtc_codes": ["P0A80", "x\ud800"]}, "$.dtc_codes[1]"),
+        ({**BASE, "\udfff": 1}, "$ (a field name)"),
+        ({"vehicle_id": "\udc00", "ts_ms": NOW_MS}, "$.vehicle_id"),
+    ],
+)
+def test_a_lone_surrogate_is_invalid_utf8_wherever_it_is(item: dict[str, object], path: str) -> None:
+    assert find_lone_surrogate(item) == path
+    outcome = judge(item)
+    assert isinstance(outcome, Rejection) and outcome.reason is RejectionReason.INVALID_UTF8
+    assert path in outcome.detail
+    # A proper pair is one character, not a lone surrogate.
+    assert find_lone_surrogate({**BASE, "gear": "\U0001f600"}) is None
+
+
+@given(st.text(st.characters(exclude_categories=())))
+def test_storable_text_is_utf8_without_nul_and_leaves_clean_text_alone(text: str) -> None:
+    stored = storable_text(text)
+    stored.encode("utf-8")
+    assert "\x00" not in stored
+    clean = "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+    assert (stored == text) is clean
+
+
+def test_a_rejection_keeps_only_storable_text() -> None:
+    rejection = Rejection(0, RejectionReason.UNKNOWN_FIELD, "field `\x00\udc00`", "{\x00}", "\udc00")
+    assert rejection.detail == "field `\\x00\\udc00`"
+    assert rejection.raw_text == "{\\x00}"
+    assert rejection.vehicle_id == "\\udc00"
