@@ -9,6 +9,9 @@ from sqlalchemy import Engine, select, update
 from microfleet.services.quarantine import QuarantineEntry
 from microfleet.store.schema import quarantine
 
+# What an entry shows: every column but the idempotency key, which is the store's business only.
+_ENTRY_COLUMNS = tuple(c for c in quarantine.c if c.name != "dedup_key")
+
 
 class QuarantineStore:
     """List quarantined records and mark them replayed."""
@@ -26,7 +29,7 @@ class QuarantineStore:
         include_replayed: bool = True,
     ) -> list[QuarantineEntry]:
         """Records in arrival order sent with these vehicles' credentials (None: every record, admin)."""
-        query = select(quarantine).where(quarantine.c.quarantine_id > after_id)
+        query = select(*_ENTRY_COLUMNS).where(quarantine.c.quarantine_id > after_id)
         if vehicle_ids is not None:
             # By the credential that sent it, never the vehicle a record names: a device may post under
             # any id, and its raw payload (positions included) belongs to the sender's people only.
@@ -42,7 +45,9 @@ class QuarantineStore:
     def get(self, quarantine_id: int) -> QuarantineEntry | None:
         """One quarantined record by id."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(quarantine).where(quarantine.c.quarantine_id == quarantine_id)).first()
+            row = conn.execute(
+                select(*_ENTRY_COLUMNS).where(quarantine.c.quarantine_id == quarantine_id)
+            ).first()
         return QuarantineEntry(**row._mapping) if row else None
 
     def mark_replayed(self, quarantine_id: int, status: str, at_ms: int) -> None:

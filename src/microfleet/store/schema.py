@@ -160,7 +160,11 @@ quarantine = Table(
     Column("raw_text", Text, nullable=False),
     Column("replayed_at_ms", BigInteger, nullable=True),
     Column("replay_status", String(20), nullable=True),
+    # 64-bit digest of (sending credential, reason, the refused bytes in full): one row per refused record
+    # however often it is sent. NULL for rows quarantined before revision 0005 (NULLs never collide).
+    Column("dedup_key", BigInteger, nullable=True),
     Index("ix_quarantine_received", "received_at_ms"),
     Index("ix_quarantine_vehicle", "vehicle_id", "received_at_ms"),
     Index("ix_quarantine_credential", "credential_vehicle_id", "received_at_ms"),
+    Index("ix_quarantine_dedup_key", "dedup_key", unique=True),
 )
