@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -25,6 +27,11 @@ class Settings(BaseSettings):
     http_host: str = Field(default="127.0.0.1", description="Address `microfleet serve` listens on.")
     http_port: int = Field(
         default=8080, ge=1, le=65535, description="TCP port `microfleet serve` listens on."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies whose "
+        "X-Forwarded-For/-Proto headers are believed; empty = none, the peer's own address is the client's.",
     )
     ingest_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest telemetry request body accepted, in bytes."
@@ -49,3 +56,21 @@ class Settings(BaseSettings):
         description="Folder of the cited reference data (vehicles, osm, ...); None = ../shared/data, "
         "else the shared folder beside the checkout.",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """Accept a comma-separated string (the environment's form) and refuse anything but IPs and CIDRs."""
+        items = value
+        if isinstance(value, str):
+            items = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(items, list):
+            for item in items:
+                try:
+                    if "/" in str(item):
+                        ipaddress.ip_network(str(item))
+                    else:
+                        ipaddress.ip_address(str(item))
+                except ValueError:
+                    raise ValueError(f"{item!r} is neither an IP address nor a CIDR network") from None
+        return items

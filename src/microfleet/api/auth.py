@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -12,6 +13,19 @@ from microfleet.api.deps import AccountsDep
 from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal, Vehicle
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, PermissionDeniedError
+
+
+def forwarded_header_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:
+    """The uvicorn options for ``X-Forwarded-For``/``-Proto``: believed only from ``trusted_proxies``.
+
+    uvicorn's own default believes them from 127.0.0.1, so any local process (or a proxy that passes the
+    header through) could name the client address that quarantine records and throttling counts. With no
+    trusted proxy the headers are ignored and the client is the TCP peer.
+    """
+    if not trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(trusted_proxies)}
+
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (users) or a device credential (vehicles).")
 

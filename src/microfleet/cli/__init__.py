@@ -49,12 +49,19 @@ def serve(
 
     import uvicorn
 
+    from microfleet.api.auth import forwarded_header_options
+
     settings = settings_for(database_url)
-    listen = {"host": host or settings.http_host, "port": port or settings.http_port, "log_level": "info"}
+    listen = {
+        "host": host or settings.http_host,
+        "port": port or settings.http_port,
+        "log_level": "info",
+        **forwarded_header_options(settings.trusted_proxies),
+    }
     if workers == 1:
         from microfleet.api import create_app
 
-        uvicorn.run(create_app(settings), **listen)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), **listen)
         return
     # Worker processes are new interpreters that build the app from MICROFLEET_* variables: hand them
     # the store this command was given the only way they inherit anything, through the environment.
@@ -63,7 +70,7 @@ def serve(
         "microfleet.api.app:app_from_environment",
         factory=True,
         workers=workers,
-        **listen,  # type: ignore[arg-type]
+        **listen,
     )
 
 

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.engine import make_url
 
 from microfleet.api import create_app
+from microfleet.api.auth import forwarded_header_options
 from microfleet.bootstrap import Services, build_services
 from microfleet.cli.simulate import report_live
 from microfleet.domain.access import Role
@@ -58,7 +59,13 @@ def register_twin(services: Services, scenario: Scenario) -> tuple[dict[str, str
 def _start_server(
     settings: Settings, services: Services, port: int
 ) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(create_app(settings, services), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(settings, services),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        **forwarded_header_options(settings.trusted_proxies),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
