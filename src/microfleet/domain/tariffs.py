@@ -604,3 +604,25 @@ def with_day_ahead(
     ordered = sorted(merged.items())
     _check_no_overlap(ordered, tariff.interval_min)
     return replace(tariff, starts_ms=tuple(t for t, _ in ordered), prices=tuple(p for _, p in ordered))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTariff:
+    """A tariff with whom it is for: a built-in example, or a user's for one vehicle, one fleet or everyone."""
+
+    tariff: Tariff
+    vehicle_id: str | None = None
+    fleet_id: str | None = None
+    builtin: bool = False
+
+    @property
+    def scope(self) -> str:
+        """``builtin``, ``vehicle``, ``fleet`` or ``global``."""
+        if self.builtin:
+            return "builtin"
+        return "vehicle" if self.vehicle_id else "fleet" if self.fleet_id else "global"
+
+
+def example_tariffs() -> list[StoredTariff]:
+    """The cited example tariffs shipped with Microfleet, read-only."""
+    return [StoredTariff(load_example_tariff(t), builtin=True) for t in example_tariff_ids()]
