@@ -23,6 +23,7 @@ from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.throttle import FailureLimits, FailureThrottle
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
@@ -82,7 +83,10 @@ def build_services(
     )
     place_store = PlaceStore(engine, write_lock=write_lock)
     account_store = AccountStore(engine, clock)
-    accounts = AccountService(account_store)
+    accounts = AccountService(
+        account_store,
+        FailureThrottle(FailureLimits(settings.auth_failure_burst, settings.auth_failure_per_minute)),
+    )
     ingest = IngestService(
         telemetry, DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
     )

@@ -8,6 +8,7 @@
     ├── AuthenticationError         no credential, or one that matches nobody
     ├── PermissionDeniedError       a known caller asked for something not granted to them
     ├── ConflictError               the thing already exists (user name, vehicle id)
+    ├── TooManyRequestsError        a client failed too often (bad tokens): retry after a wait
     ├── StoreUnavailableError       the database cannot be reached or took no write now: retry later
     └── InvalidInputError           input refused as a whole (undecodable payload, bad query)
         ├── PayloadTooLargeError    a body or batch larger than this server accepts
@@ -58,6 +59,16 @@ class ConflictError(MicrofleetError):
     """The thing to create already exists."""
 
     code = "conflict"
+
+
+class TooManyRequestsError(MicrofleetError):
+    """A client failed too often (authentication with bad tokens); it may try again after a wait."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StoreUnavailableError(MicrofleetError):

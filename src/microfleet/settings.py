@@ -33,6 +33,17 @@ class Settings(BaseSettings):
         description="Addresses (IPs or CIDR networks, comma-separated) of the reverse proxies whose "
         "X-Forwarded-For/-Proto headers are believed; empty = none, the peer's own address is the client's.",
     )
+    auth_failure_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Failed authentications (tokens that match nobody) one client address may make at once "
+        "before it is answered 429; counted per server process.",
+    )
+    auth_failure_per_minute: float = Field(
+        default=10.0,
+        gt=0,
+        description="Failed authentications a client address earns back per minute after its burst.",
+    )
     ingest_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest telemetry request body accepted, in bytes."
     )

@@ -19,7 +19,12 @@ from fastapi.testclient import TestClient
 
 from microfleet import errors
 from microfleet.api.errors import RETRY_AFTER_S, _status_for, install_error_handlers
-from microfleet.errors import AuthenticationError, MicrofleetError, StoreUnavailableError
+from microfleet.errors import (
+    AuthenticationError,
+    MicrofleetError,
+    StoreUnavailableError,
+    TooManyRequestsError,
+)
 
 _SRC = Path(errors.__file__).resolve().parent  # src/microfleet
 
@@ -342,6 +347,9 @@ def test_the_api_answers_each_error_with_a_client_status_or_503(
     if issubclass(cls, StoreUnavailableError):
         assert response.status_code == 503
         assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
+    elif issubclass(cls, TooManyRequestsError):
+        assert response.status_code == 429
+        assert response.headers["Retry-After"] == str(cls("x").retry_after_s)
     else:
         assert "Retry-After" not in response.headers
     if issubclass(cls, AuthenticationError):

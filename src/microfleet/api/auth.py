@@ -53,7 +53,9 @@ async def principal(
     match = _AUTHORIZATION.fullmatch(header)
     if match is None:
         raise AuthenticationError("the Authorization header must be 'Bearer <token>' with one space")
-    return accounts.authenticate(match.group(1))
+    # The address uvicorn reports: the TCP peer, or what a trusted proxy forwarded (forwarded_header_options).
+    client = request.client.host if request.client else "unknown"
+    return accounts.authenticate(match.group(1), client)
 
 
 async def current_user(caller: Annotated[Principal, Depends(principal)]) -> UserPrincipal:

@@ -18,6 +18,7 @@ from microfleet.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     StoreUnavailableError,
+    TooManyRequestsError,
 )
 
 # Every integer the API takes is bounded by the column it lands in, so anything larger is refused at the
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {
     PermissionDeniedError: 403,
     NotFoundError: 404,
     ConflictError: 409,
+    TooManyRequestsError: 429,
     InvalidInputError: 422,
     ConfigurationError: 422,
 }
@@ -65,6 +67,8 @@ def install_error_handlers(app: FastAPI) -> None:
             headers = {"WWW-Authenticate": "Bearer"}
         elif isinstance(exc, StoreUnavailableError):
             headers = {"Retry-After": str(RETRY_AFTER_S)}
+        elif isinstance(exc, TooManyRequestsError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return JSONResponse({"code": exc.code, "message": exc.message}, _status_for(exc), headers=headers)
 
     async def validation_error(_request: Request, exc: Exception) -> JSONResponse:

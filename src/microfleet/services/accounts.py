@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from microfleet.domain.access import Principal, Role, UserPrincipal, Vehicle
-from microfleet.errors import NotFoundError
+from microfleet.errors import AuthenticationError, NotFoundError, TooManyRequestsError
+from microfleet.services.throttle import FailureThrottle
 
 
 class AccountPort(Protocol):
@@ -39,12 +40,26 @@ class AccountPort(Protocol):
 class AccountService:
     """Authentication and visibility for the API; the store's administration for the CLI and demo."""
 
-    def __init__(self, store: AccountPort) -> None:
+    def __init__(self, store: AccountPort, failures: FailureThrottle) -> None:
         self._store = store
+        self._failures = failures
 
-    def authenticate(self, token: str) -> Principal:
-        """The user or vehicle calling with ``token``."""
-        return self._store.authenticate(token)
+    def authenticate(self, token: str, client: str) -> Principal:
+        """The user or vehicle calling with ``token`` from the address ``client``.
+
+        A token that matches nobody counts as a failure of ``client``; past its limit the answer is
+        :class:`TooManyRequestsError` instead of :class:`AuthenticationError`. A valid token is always
+        accepted, whatever its client's failures (docs/security.md).
+        """
+        try:
+            return self._store.authenticate(token)
+        except AuthenticationError:
+            wait_s = self._failures.failed(client)
+            if wait_s is None:
+                raise
+            raise TooManyRequestsError(
+                f"too many failed authentications from this address; retry in {wait_s} s", wait_s
+            ) from None
 
     def visible_vehicles(self, user: UserPrincipal) -> list[Vehicle]:
         """Vehicles granted to the user or their fleet (every one for an admin)."""
