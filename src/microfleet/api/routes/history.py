@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from microfleet.api.auth import UserDep, VehicleDep
 from microfleet.api.deps import HistoryDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.api.precision import rounded, rounded_row
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import Period, Summary
@@ -101,7 +102,7 @@ def list_drives(
 ) -> list[Drive]:
     """A vehicle's drives that started in ``[from_ms, to_ms)``, oldest first."""
     _window(from_ms, to_ms)
-    return history.drives(vehicle.vehicle_id, from_ms, to_ms, limit)
+    return [rounded(d) for d in history.drives(vehicle.vehicle_id, from_ms, to_ms, limit)]
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/drives.csv", response_class=Response, responses=_404)
@@ -114,7 +115,7 @@ def export_drives_csv(
 ) -> Response:
     """A vehicle's drives as CSV, one row per drive (the route is left out; use GeoJSON for it)."""
     _window(from_ms, to_ms)
-    rows = [asdict(d) for d in history.drives(vehicle.vehicle_id, from_ms, to_ms, limit)]
+    rows = [asdict(rounded(d)) for d in history.drives(vehicle.vehicle_id, from_ms, to_ms, limit)]
     names = [f.name for f in fields(Drive) if f.name != "route"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=names, extrasaction="ignore", lineterminator="\n")
@@ -135,7 +136,7 @@ def export_drives_geojson(
     _window(from_ms, to_ms)
     features = []
     for d in history.drives(vehicle.vehicle_id, from_ms, to_ms, limit):
-        r = asdict(d)
+        r = asdict(rounded(d))
         route = r.pop("route")
         features.append(
             {
@@ -158,7 +159,7 @@ def list_charges(
 ) -> list[ChargeSession]:
     """A vehicle's charging sessions that started in ``[from_ms, to_ms)``, oldest first."""
     _window(from_ms, to_ms)
-    return history.charges(vehicle.vehicle_id, from_ms, to_ms, limit)
+    return [rounded(c) for c in history.charges(vehicle.vehicle_id, from_ms, to_ms, limit)]
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/states", response_model=list[StateOut], responses=_404)
@@ -183,7 +184,7 @@ def list_excluded(vehicle: VehicleDep, history: HistoryDep, limit: Limit = 1000)
 
 
 def _summary_out(s: Summary) -> dict[str, Any]:
-    return {**asdict(s), "period_start": s.period_start.isoformat()}
+    return {**rounded_row(asdict(s)), "period_start": s.period_start.isoformat()}
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/summary", response_model=list[SummaryOut], responses=_404)
