@@ -86,6 +86,7 @@ def build_services(
     accounts = AccountService(
         account_store,
         FailureThrottle(FailureLimits(settings.auth_failure_burst, settings.auth_failure_per_minute)),
+        device_overlap_ms=round(settings.device_credential_overlap_s * 1000),
     )
     ingest = IngestService(
         telemetry, DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Failed authentications a client address earns back per minute after its burst.",
     )
+    device_credential_overlap_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="How long a vehicle's previous device credential keeps working after a rotation, in s "
+        "(the time its unit has to receive the new one); 0 = it stops at once.",
+    )
     ingest_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest telemetry request body accepted, in bytes."
     )

@@ -186,6 +186,17 @@ EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
         "ann": (200, 0),
         "device_a": (403, None),
     },
+    # car-a is in olga's fleet: its operator and admins rotate its credential; a grant is not enough.
+    "rotate device credential": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (200, "car-a"),
+        "root": (200, "car-a"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
     "replay": {
         "nobody": (401, None),
         "bob": (403, None),
@@ -219,7 +230,12 @@ def world_client(services: Services) -> Iterator[tuple[World, TestClient, int]]:
 
 
 def _call(
-    client: TestClient, endpoint: str, headers: dict[str, str], quarantine_id: int, admin: dict[str, str]
+    client: TestClient,
+    endpoint: str,
+    headers: dict[str, str],
+    quarantine_id: int,
+    admin: dict[str, str],
+    world: World,
 ) -> tuple[int, object]:
     if endpoint == "post telemetry":
         record = dict(RECORD, ts_ms=NOW_MS - 30_000)
@@ -270,6 +286,13 @@ def _call(
     elif endpoint == "zone summary":
         response = client.get("/api/v1/fleet/summary/zones", headers=headers)
         shown = len
+    elif endpoint == "rotate device credential":
+        response = client.post("/api/v1/vehicles/car-a/device-credential", headers=headers)
+        if response.status_code == 200:
+            # The car takes its new credential, as a car must before the overlap ends: two rotations end
+            # the first credential, and device_a is still to call.
+            world.tokens["device_a"] = response.json()["device_credential"]
+        shown = lambda b: b["vehicle_id"]  # noqa: E731
     else:
         response = client.post(f"/api/v1/quarantine/{quarantine_id}/replay", headers=headers)
         shown = lambda b: b["status"]  # noqa: E731
@@ -286,7 +309,7 @@ def test_authorization_matrix(endpoint: str, world_client: tuple[World, TestClie
     got = {}
     for caller in CALLERS:
         headers = {} if caller == "nobody" else bearer(world.tokens[caller])
-        got[caller] = _call(client, endpoint, headers, quarantine_id, bearer(world.tokens["root"]))
+        got[caller] = _call(client, endpoint, headers, quarantine_id, bearer(world.tokens["root"]), world)
     assert got == EXPECTED[endpoint]
 
 
@@ -299,7 +322,7 @@ def test_a_wrong_or_revoked_token_is_refused(
     services.admin.revoke_tokens("ann")
     response = client.get("/api/v1/vehicles", headers=bearer(world.tokens["ann"]))
     assert response.status_code == 401 and response.json()["code"] == "not_authenticated"
-    new_device = services.admin.rotate_device_token("car-a")
+    new_device = services.accounts.rotate_device_credential("car-a", end_previous_now=True).token
     old = client.post("/api/v1/telemetry", json=[RECORD], headers=bearer(world.tokens["device_a"]))
     assert old.status_code == 401
     fresh = client.post("/api/v1/telemetry", json=[RECORD], headers=bearer(new_device))

@@ -84,6 +84,30 @@ def add_vehicle(
     console.print(token, soft_wrap=True)
 
 
+@admin_app.command("rotate-device")
+def rotate_device(
+    vehicle_id: str,
+    end_previous_now: Annotated[
+        bool,
+        typer.Option(help="Stop the replaced credential at once (it leaked) instead of after the overlap."),
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Give a vehicle a new device credential (shown once); the old one works for the overlap, then stops."""
+    from datetime import UTC, datetime
+
+    rotated = services_for(database_url).accounts.rotate_device_credential(
+        vehicle_id, end_previous_now=end_previous_now
+    )
+    console.print(f"vehicle [bold]{vehicle_id}[/bold]: new device credential (shown once):")
+    console.print(rotated.token, soft_wrap=True)
+    if rotated.previous_valid_until_ms is None:
+        console.print("the previous credential has stopped working")
+    else:
+        until = datetime.fromtimestamp(rotated.previous_valid_until_ms / 1000, UTC)
+        console.print(f"the previous credential works until {until:%Y-%m-%d %H:%M:%S} UTC, then stops")
+
+
 @admin_app.command("grant")
 def grant(
     vehicle_id: str,

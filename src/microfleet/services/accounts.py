@@ -6,11 +6,32 @@ existing (404), so ids do not leak (docs/security.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from microfleet.domain.access import Principal, Role, UserPrincipal, Vehicle
-from microfleet.errors import AuthenticationError, NotFoundError, TooManyRequestsError
+from microfleet.errors import AuthenticationError, NotFoundError, PermissionDeniedError, TooManyRequestsError
 from microfleet.services.throttle import FailureThrottle
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCredential:
+    """A vehicle's new device credential, shown once, and until when the one it replaced still works."""
+
+    vehicle_id: str
+    token: str
+    previous_valid_until_ms: int | None  # None: the replaced credential stopped working at once
+
+
+def may_rotate_device_credential(user: UserPrincipal, vehicle: Vehicle) -> bool:
+    """Admins rotate any vehicle's credential; an operator, those of their own fleet's vehicles.
+
+    A grant lets a user see a vehicle, not look after its telematics unit, which is where the new
+    credential has to go: owners and drivers do not rotate (docs/security.md).
+    """
+    if user.role is Role.ADMIN:
+        return True
+    return user.role is Role.OPERATOR and user.fleet_id is not None and vehicle.fleet_id == user.fleet_id
 
 
 class AccountPort(Protocol):
@@ -36,13 +57,18 @@ class AccountPort(Protocol):
         """Tell whether a fleet is registered."""
         ...
 
+    def rotate_device_token(self, vehicle_id: str, overlap_ms: int = 0) -> DeviceCredential:
+        """A new device credential; the replaced one works ``overlap_ms`` more (and ends an older one)."""
+        ...
+
 
 class AccountService:
     """Authentication and visibility for the API; the store's administration for the CLI and demo."""
 
-    def __init__(self, store: AccountPort, failures: FailureThrottle) -> None:
+    def __init__(self, store: AccountPort, failures: FailureThrottle, *, device_overlap_ms: int) -> None:
         self._store = store
         self._failures = failures
+        self._device_overlap_ms = device_overlap_ms
 
     def authenticate(self, token: str, client: str) -> Principal:
         """The user or vehicle calling with ``token`` from the address ``client``.
@@ -84,6 +110,29 @@ class AccountService:
     def require_vehicle(self, vehicle_id: str) -> Vehicle:
         """A registered vehicle (for the installation's administrator); :class:`NotFoundError` if none."""
         return self._store.get_vehicle(vehicle_id)
+
+    def rotate_device_credential_for(
+        self, user: UserPrincipal, vehicle_id: str, *, end_previous_now: bool = False
+    ) -> DeviceCredential:
+        """Rotate a vehicle's device credential for a user allowed to (else 403, or 404 if unseen)."""
+        vehicle = self.vehicle_for(user, vehicle_id)
+        if not may_rotate_device_credential(user, vehicle):
+            raise PermissionDeniedError(
+                "only an admin or the operator of the vehicle's fleet rotates its device credential"
+            )
+        return self.rotate_device_credential(vehicle_id, end_previous_now=end_previous_now)
+
+    def rotate_device_credential(
+        self, vehicle_id: str, *, end_previous_now: bool = False
+    ) -> DeviceCredential:
+        """Give a vehicle a new device credential (for the installation's administrator).
+
+        The replaced credential keeps working for the configured overlap, so a car is not cut off
+        between the rotation and its unit receiving the new one; ``end_previous_now`` (a leaked
+        credential) stops it at once. A rotation during the overlap ends the credential before.
+        """
+        overlap_ms = 0 if end_previous_now else self._device_overlap_ms
+        return self._store.rotate_device_token(vehicle_id, overlap_ms)
 
     def require_fleet(self, fleet_id: str) -> None:
         """Refuse a fleet that is not registered with :class:`NotFoundError`."""

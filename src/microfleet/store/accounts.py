@@ -7,12 +7,13 @@ import re
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Engine, Select, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Select, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from microfleet.domain.access import DevicePrincipal, Principal, Role, UserPrincipal, Vehicle
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError
+from microfleet.services.accounts import DeviceCredential
 from microfleet.store.schema import api_tokens, fleets, grants, users, vehicles
 
 # Prefixes tell a leaked secret's kind at a glance (as GitHub's ghp_/gho_ do); 32 random bytes follow.
@@ -118,18 +119,29 @@ class AccountStore:
         )
         return token
 
-    def rotate_device_token(self, vehicle_id: str) -> str:
-        """Replace a vehicle's device credential (the old one stops working at once)."""
+    def rotate_device_token(self, vehicle_id: str, overlap_ms: int = 0) -> DeviceCredential:
+        """Replace a vehicle's device credential; the one replaced keeps working for ``overlap_ms``.
+
+        One statement: the current credential becomes the previous one (ending the previous one's overlap
+        if a rotation is already under way) and the new one takes its place, so two rotations at once
+        leave one current and one previous credential. With no overlap the replaced one stops at once.
+        """
         token = new_token(DEVICE_TOKEN_PREFIX)
+        until_ms = self._clock() + overlap_ms if overlap_ms > 0 else None
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(vehicles)
                 .where(vehicles.c.vehicle_id == vehicle_id)
-                .values(device_token_sha256=token_sha256(token))
+                .values(
+                    # SET reads the row as it was before the UPDATE, on SQLite and PostgreSQL alike.
+                    previous_device_token_sha256=vehicles.c.device_token_sha256 if until_ms else None,
+                    previous_device_token_expires_at_ms=until_ms,
+                    device_token_sha256=token_sha256(token),
+                )
             )
         if result.rowcount == 0:
             raise NotFoundError(f"vehicle {vehicle_id!r} does not exist")
-        return token
+        return DeviceCredential(vehicle_id, token, until_ms)
 
     def grant(self, vehicle_id: str, *, user_name: str | None = None, fleet_id: str | None = None) -> None:
         """Let a user, or every user of a fleet, see a vehicle."""
@@ -154,9 +166,16 @@ class AccountStore:
         digest = token_sha256(token)
         with self._engine.connect() as conn:
             if token.startswith(DEVICE_TOKEN_PREFIX):
+                # The current credential, or the one a rotation replaced while its overlap lasts.
+                previous = and_(
+                    vehicles.c.previous_device_token_sha256 == digest,
+                    vehicles.c.previous_device_token_expires_at_ms > self._clock(),
+                )
                 vehicle_id = conn.execute(
-                    select(vehicles.c.vehicle_id).where(vehicles.c.device_token_sha256 == digest)
-                ).scalar_one_or_none()
+                    select(vehicles.c.vehicle_id).where(
+                        or_(vehicles.c.device_token_sha256 == digest, previous)
+                    )
+                ).scalar()
                 if vehicle_id is not None:
                     return DevicePrincipal(vehicle_id)
             else:

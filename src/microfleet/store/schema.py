@@ -75,6 +75,10 @@ vehicles = Table(
     Column("fleet_id", String(64), ForeignKey("fleets.fleet_id"), nullable=True),
     Column("device_token_sha256", String(64), nullable=False, unique=True),
     Column("created_at_ms", BigInteger, nullable=False),
+    # The credential a rotation replaced, still accepted until its expiry (migration 0006).
+    Column("previous_device_token_sha256", String(64), nullable=True),
+    Column("previous_device_token_expires_at_ms", BigInteger, nullable=True),
+    Index("ix_vehicles_previous_device_token_sha256", "previous_device_token_sha256", unique=True),
 )
 
 grants = Table(

@@ -1,16 +1,20 @@
-"""Vehicles as their users see them: the list, one vehicle with its latest state, its positions."""
+"""Vehicles as their users see them: the list, one vehicle with its latest state, its positions.
+
+And the rotation of a vehicle's device credential, by those who look after its telematics unit.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from microfleet.api.auth import UserDep, VehicleDep
 from microfleet.api.deps import AccountsDep, VehiclesDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["vehicles"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -109,4 +113,43 @@ def get_positions(
         vehicle_id=vehicle.vehicle_id,
         positions=[Position(**p) for p in page.positions],
         next_from_ms=page.next_from_ms,
+    )
+
+
+class DeviceCredentialOut(BaseModel):
+    """A vehicle's new device credential, shown this once, and until when the replaced one still works."""
+
+    vehicle_id: str
+    device_credential: str
+    previous_valid_until_ms: int | None
+
+
+@router.post(
+    "/api/v1/vehicles/{vehicle_id}/device-credential",
+    response_model=DeviceCredentialOut,
+    summary="Rotate a vehicle's device credential",
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def rotate_device_credential(
+    vehicle_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the vehicle's id")],
+    user: UserDep,
+    accounts: AccountsDep,
+    response: Response,
+    end_previous_now: Annotated[
+        bool,
+        Query(description="stop the replaced credential at once (it leaked) instead of after the overlap"),
+    ] = False,
+) -> DeviceCredentialOut:
+    """Issue the vehicle a new device credential, shown once.
+
+    The replaced one keeps working until ``previous_valid_until_ms`` (None: stopped at once), and a rotation
+    before then ends the one before it. Admins rotate any vehicle's credential, an operator those of their
+    own fleet's vehicles.
+    """
+    rotated = accounts.rotate_device_credential_for(user, vehicle_id, end_previous_now=end_previous_now)
+    response.headers["Cache-Control"] = "no-store"  # a secret: no cache keeps a copy (RFC 9111 §5.2.2.5)
+    return DeviceCredentialOut(
+        vehicle_id=rotated.vehicle_id,
+        device_credential=rotated.token,
+        previous_valid_until_ms=rotated.previous_valid_until_ms,
     )
