@@ -76,7 +76,11 @@ def build_services(
     engine = make_engine(settings.database_url, settings.database_schema)
     if migrate:
         upgrade(engine, settings.database_schema)
-    telemetry = TelemetryStore(engine)
+    telemetry = TelemetryStore(
+        engine,
+        quarantine_text_max_bytes=settings.ingest_max_record_bytes,
+        quarantine_max_rows_per_vehicle=settings.quarantine_max_rows_per_vehicle,
+    )
     write_lock = telemetry.write_lock()
     history_store = HistoryStore(
         engine, usable_kwh_of_model=_usable_kwh_lookup(settings), write_lock=write_lock
@@ -101,7 +105,16 @@ def build_services(
         vehicles=VehicleService(telemetry, page_size_max=settings.page_size_max_records),
         ingest=ingest,
         http_ingest=HttpTelemetryAdapter(ingest),
-        quarantine=QuarantineService(QuarantineStore(engine), accounts, ingest, clock),
+        quarantine=QuarantineService(
+            QuarantineStore(
+                engine,
+                page_max_bytes=settings.quarantine_page_max_bytes,
+                text_max_bytes=settings.ingest_max_record_bytes,
+            ),
+            accounts,
+            ingest,
+            clock,
+        ),
         history=HistoryService(history_store, place_store, accounts),
         places=PlaceService(place_store, accounts, history_store),
         deriver=deriver,

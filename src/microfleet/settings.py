@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     page_size_max_records: int = Field(
         default=10_000, ge=10, description="Most rows one page of a list endpoint returns."
     )
+    quarantine_max_rows_per_vehicle: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most quarantined rows kept per vehicle (by the credential that sent them); beyond it "
+        "the oldest are dropped, replayed ones first.",
+    )
+    quarantine_page_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Most bytes of text (raw text and detail) one page of GET /api/v1/quarantine holds; a "
+        "page always holds one row.",
+    )
     history_derive_interval_s: float = Field(
         default=5.0,
         ge=0,

@@ -30,6 +30,14 @@ class QuarantineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class QuarantinePage:
+    """Entries in arrival order, bounded in rows and in bytes of text; more follow after ``next_after_id``."""
+
+    items: list[QuarantineEntry]
+    next_after_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayOutcome:
     """What became of a replayed quarantined record: accepted, duplicate or rejected again."""
 
@@ -52,6 +60,18 @@ class QuarantinePort(Protocol):
         include_replayed: bool = True,
     ) -> list[QuarantineEntry]:
         """Entries in arrival order, of these vehicles (None: every vehicle)."""
+        ...
+
+    def page(
+        self,
+        *,
+        vehicle_ids: Collection[str] | None,
+        reason: str | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+        include_replayed: bool = True,
+    ) -> QuarantinePage:
+        """Entries as :meth:`list` gives them, a page bounded in rows and in bytes of text."""
         ...
 
     def get(self, quarantine_id: int) -> QuarantineEntry | None:
@@ -78,7 +98,7 @@ class QuarantineService:
         self._ingest = ingest
         self._clock = clock
 
-    def list_for(
+    def page_for(
         self,
         user: UserPrincipal,
         *,
@@ -86,11 +106,11 @@ class QuarantineService:
         after_id: int = 0,
         limit: int = 100,
         include_replayed: bool = True,
-    ) -> list[QuarantineEntry]:
-        """Refused records of the vehicles the user sees (every one for an admin)."""
+    ) -> QuarantinePage:
+        """A page of refused records of the vehicles the user sees (every one for an admin)."""
         if not can_read_quarantine(user):
             raise PermissionDeniedError(f"a {user.role.value} may not read the quarantine")
-        return self._store.list(
+        return self._store.page(
             vehicle_ids=self._accounts.visible_vehicle_ids(user),
             reason=reason,
             after_id=after_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
 import threading
@@ -10,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, insert, select
+from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
@@ -95,9 +96,21 @@ def row_to_record(row: Any) -> TelemetryRecord:
 class TelemetryStore:
     """The store's telemetry side, shared by the ingest pipeline and the API."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        quarantine_text_max_bytes: int = 16 * 1024,
+        quarantine_max_rows_per_vehicle: int = 10_000,
+    ) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._quarantine_text_max_bytes = quarantine_text_max_bytes
+        self._quarantine_max_rows = quarantine_max_rows_per_vehicle
+        # One row per refused record however often it arrives: its key is unique, a second insert a no-op.
+        self._quarantine_insert = self._insert(quarantine).on_conflict_do_nothing(
+            index_elements=["dedup_key"]
+        )
         # SQLite has one writer; serialising this process's batches avoids read-then-write upgrade failures.
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self._dialect == "sqlite" else nullcontext()
@@ -219,8 +232,8 @@ class TelemetryStore:
             )
         return {p.record.ts_ms for p in items}
 
-    @staticmethod
     def _quarantine(
+        self,
         conn: Connection,
         rejections: Sequence[Rejection],
         source: str,
@@ -229,22 +242,62 @@ class TelemetryStore:
     ) -> None:
         if not rejections:
             return
-        conn.execute(
-            insert(quarantine),
-            [
-                {
-                    "received_at_ms": received_at_ms,
-                    "source": source[:200],
-                    "credential_vehicle_id": credential_vehicle_id,
-                    "vehicle_id": r.vehicle_id[:200] if r.vehicle_id else None,
-                    "ts_ms": r.ts_ms if r.ts_ms is not None and abs(r.ts_ms) < 2**63 else None,
-                    "reason": r.reason.value,
-                    "detail": r.detail,
-                    "raw_text": r.raw_text,
-                }
-                for r in rejections
-            ],
+        rows: dict[int, dict[str, Any]] = {}
+        for r in rejections:
+            row = self._quarantine_row(r, source, credential_vehicle_id, received_at_ms)
+            rows.setdefault(row["dedup_key"], row)  # the same refused bytes twice in one batch: one row
+        # In key order, so two writers racing with overlapping batches wait on each other, never deadlock.
+        inserted = conn.execute(self._quarantine_insert, [rows[key] for key in sorted(rows)]).rowcount
+        if credential_vehicle_id is not None and inserted != 0:
+            self._enforce_quarantine_quota(conn, credential_vehicle_id)
+
+    def _quarantine_row(
+        self, r: Rejection, source: str, credential_vehicle_id: str | None, received_at_ms: int
+    ) -> dict[str, Any]:
+        raw = r.raw_text.encode()
+        text_digest = hashlib.blake2b(raw, digest_size=16).digest()
+        key_digest = hashlib.blake2b(
+            msgspec.msgpack.encode((credential_vehicle_id, r.reason.value, text_digest)), digest_size=8
+        ).digest()
+        limit = self._quarantine_text_max_bytes
+        raw_text, detail = r.raw_text, _capped(r.detail, limit)
+        if len(raw) > limit:  # a whole body refused as one item, or an oversize record: keep a prefix
+            raw_text = raw[:limit].decode("utf-8", "ignore")
+            detail = (
+                f"{_capped(r.detail, limit // 2)} [quarantine keeps the first {limit} of the text's "
+                f"{len(raw)} bytes; blake2b-128 of all of them: {text_digest.hex()}]"
+            )
+        return {
+            "received_at_ms": received_at_ms,
+            "source": source[:200],
+            "credential_vehicle_id": credential_vehicle_id,
+            "vehicle_id": r.vehicle_id[:200] if r.vehicle_id else None,
+            "ts_ms": r.ts_ms if r.ts_ms is not None and abs(r.ts_ms) < 2**63 else None,
+            "reason": r.reason.value,
+            "detail": detail,
+            "raw_text": raw_text,
+            "dedup_key": int.from_bytes(key_digest, "big", signed=True),
+        }
+
+    def _enforce_quarantine_quota(self, conn: Connection, credential_vehicle_id: str) -> None:
+        """Keep a vehicle's newest rows up to its quota: drop the oldest, replayed ones before the others."""
+        of_vehicle = quarantine.c.credential_vehicle_id == credential_vehicle_id
+        count = conn.execute(select(func.count()).select_from(quarantine).where(of_vehicle)).scalar_one()
+        if count <= self._quarantine_max_rows:
+            return
+        if self._dialect == "postgresql":  # one writer trims a vehicle at a time: no deadlock over its rows
+            conn.execute(select(func.pg_advisory_xact_lock(_lock_key(credential_vehicle_id))))
+            count = conn.execute(select(func.count()).select_from(quarantine).where(of_vehicle)).scalar_one()
+        excess = count - self._quarantine_max_rows
+        if excess <= 0:
+            return
+        oldest = (
+            select(quarantine.c.quarantine_id)
+            .where(of_vehicle)
+            .order_by(quarantine.c.replayed_at_ms.is_(None), quarantine.c.quarantine_id)
+            .limit(excess)
         )
+        conn.execute(delete(quarantine).where(quarantine.c.quarantine_id.in_(oldest.scalar_subquery())))
 
     def _update_latest(self, conn: Connection, records: Sequence[TelemetryRecord]) -> None:
         by_vehicle: dict[str, list[TelemetryRecord]] = {}
@@ -370,6 +423,19 @@ class TelemetryStore:
             query = query.where(telemetry.c.vehicle_id == vehicle_id)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+
+def _capped(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, at a character boundary."""
+    if len(text) * 4 <= limit:
+        return text
+    return text.encode()[:limit].decode("utf-8", "ignore")
+
+
+def _lock_key(vehicle_id: str) -> int:
+    """A signed 64-bit advisory lock key for one vehicle's quarantine (PostgreSQL)."""
+    digest = hashlib.blake2b(f"quarantine:{vehicle_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _conflict(item: PendingRecord) -> Rejection:

@@ -36,7 +36,7 @@ class QuarantinedOut(BaseModel):
 
 
 class QuarantinePage(BaseModel):
-    """A page of quarantined records; ask again with ``after_id=next_after_id`` for more."""
+    """A page of quarantined records, bounded in rows and bytes; ask again with ``after_id=next_after_id``."""
 
     items: list[QuarantinedOut]
     next_after_id: int | None
@@ -60,18 +60,20 @@ def list_quarantine(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     include_replayed: bool = True,
 ) -> QuarantinePage:
-    """List refused records of the vehicles you see (all of them for an admin)."""
-    items = quarantine.list_for(
+    """List refused records of the vehicles you see (all of them for an admin).
+
+    A page ends early when its records' texts (raw text and detail) would pass the server's byte bound
+    (`MICROFLEET_QUARANTINE_PAGE_MAX_BYTES`); `next_after_id` then continues it.
+    """
+    page = quarantine.page_for(
         user,
         reason=reason.value if reason else None,
         after_id=after_id,
-        limit=limit + 1,
+        limit=limit,
         include_replayed=include_replayed,
     )
-    page = items[:limit]
     return QuarantinePage(
-        items=[QuarantinedOut(**asdict(q)) for q in page],
-        next_after_id=page[-1].quarantine_id if len(items) > limit else None,
+        items=[QuarantinedOut(**asdict(q)) for q in page.items], next_after_id=page.next_after_id
     )
 
 
