@@ -40,7 +40,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         summary="Telematics for small electric city cars: telemetry in, derived history out.",
         lifespan=lifespan,
         # Every error, request validation included, is an ErrorBody (see errors.py), not FastAPI's default.
-        responses={422: {"model": ErrorBody, "description": "The request is invalid"}},
+        responses={
+            422: {"model": ErrorBody, "description": "The request is invalid"},
+            429: {"model": ErrorBody, "description": "Too many failed authentications from this client"},
+            503: {"model": ErrorBody, "description": "The store is unavailable; retry after Retry-After"},
+        },
     )
     if services is not None:
         app.state.services = services
