@@ -23,6 +23,7 @@ from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
@@ -32,6 +33,7 @@ from microfleet.store.history import HistoryStore
 from microfleet.store.migrate import StoreProbe, upgrade
 from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
+from microfleet.store.tariffs_store import TariffStore
 from microfleet.store.telemetry_store import TelemetryStore
 
 
@@ -58,6 +60,7 @@ class Services:
     quarantine: QuarantineService
     history: HistoryService
     places: PlaceService
+    tariffs: TariffService
     deriver: HistoryDeriver
     derivations: DerivationQueue
     telemetry: TelemetryStore
@@ -117,6 +120,7 @@ def build_services(
         ),
         history=HistoryService(history_store, place_store, accounts),
         places=PlaceService(place_store, accounts, history_store),
+        tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),
         deriver=deriver,
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
         telemetry=telemetry,

@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
-from microfleet.api.routes import health, history, places, quarantine, telemetry, vehicles
+from microfleet.api.routes import health, history, places, quarantine, tariffs, telemetry, vehicles
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.settings import Settings
@@ -49,7 +49,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    for module in (health, telemetry, vehicles, history, places, quarantine):
+    for module in (health, telemetry, vehicles, history, places, tariffs, quarantine):
         app.include_router(module.router)
     _add_telemetry_schema(app)
     return app

@@ -18,6 +18,7 @@ from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.tariffs import TariffService
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 
@@ -38,6 +39,7 @@ HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_in
 QuarantineDep = Annotated[QuarantineService, Depends(_one(lambda s: s.quarantine))]
 HistoryDep = Annotated[HistoryService, Depends(_one(lambda s: s.history))]
 PlacesDep = Annotated[PlaceService, Depends(_one(lambda s: s.places))]
+TariffsDep = Annotated[TariffService, Depends(_one(lambda s: s.tariffs))]
 StoreStatusDep = Annotated[StoreStatus, Depends(_one(lambda s: s.store_status))]
 SettingsDep = Annotated[Settings, Depends(_one(lambda s: s.settings))]
 NowMsDep = Annotated[int, Depends(_one(lambda s: s.clock()))]

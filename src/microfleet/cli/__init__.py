@@ -11,6 +11,7 @@ from microfleet.cli.admin import admin_app, quarantine_app
 from microfleet.cli.common import DatabaseOption, console, settings_for
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
+from microfleet.cli.tariffs import tariffs_app
 from microfleet.errors import MicrofleetError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
+app.add_typer(tariffs_app, name="tariffs")
 app.command("simulate")(simulate)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)

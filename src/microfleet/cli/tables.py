@@ -12,6 +12,15 @@ from rich.table import Table
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Circle, DiscoveredPlace, StoredPlace
+from microfleet.domain.tariffs import (
+    DayAheadTariff,
+    FlatTariff,
+    PerKwhTariff,
+    PerMinuteTariff,
+    StoredTariff,
+    TimeOfUseTariff,
+    tariff_kind,
+)
 
 
 def _when(ts_ms: int, tz: ZoneInfo) -> str:
@@ -128,4 +137,70 @@ def suggestions_table(vehicle_id: str, found: Sequence[DiscoveredPlace]) -> Tabl
             f"microfleet places add NAME --lat {p.lat_deg:.5f} --lon {p.lon_deg:.5f} "
             f"--radius-m {p.radius_m:.0f} --vehicle {vehicle_id}",
         )
+    return table
+
+
+def when_utc(ts_ms: int) -> str:
+    """UTC epoch ms as ``YYYY-MM-DD HH:MM`` in UTC."""
+    return _when(ts_ms, ZoneInfo("UTC"))
+
+
+def _tariff_prices(stored: StoredTariff) -> str:
+    """A tariff's prices in a few words."""
+    t = stored.tariff
+    if isinstance(t, FlatTariff):
+        return f"{t.price_per_session:g} per session"
+    if isinstance(t, PerKwhTariff):
+        return f"{t.price_per_kwh:g}/kWh + {t.session_fee:g} per session"
+    if isinstance(t, PerMinuteTariff):
+        return f"{t.price_per_min:g}/min"
+    if isinstance(t, DayAheadTariff):
+        span = t.span_ms
+        covered = f"{when_utc(span[0])} to {when_utc(span[1])} UTC" if span else "no prices yet"
+        return f"{len(t.starts_ms)} × {t.interval_min} min, {covered}"
+    default = f", else {t.default_price_per_kwh:g}" if t.default_price_per_kwh is not None else ""
+    return f"{len(t.bands)} band(s) {min((b.price_per_kwh for b in t.bands), default=0):g}-" + (
+        f"{max((b.price_per_kwh for b in t.bands), default=0):g}/kWh{default}"
+    )
+
+
+def tariffs_table(found: Sequence[StoredTariff]) -> Table:
+    """Tariffs with their kind, scope, currency and prices in a few words."""
+    table = Table(title="Tariffs")
+    for name in ("id", "kind", "for", "currency", "prices", "source"):
+        table.add_column(name)
+    for stored in found:
+        t = stored.tariff
+        scope = (
+            f"vehicle {stored.vehicle_id}"
+            if stored.vehicle_id
+            else f"fleet {stored.fleet_id}"
+            if stored.fleet_id
+            else stored.scope
+        )
+        source = t.source if len(t.source) <= 40 else t.source[:39] + "…"
+        table.add_row(t.tariff_id, tariff_kind(t), scope, t.currency, _tariff_prices(stored), source)
+    return table
+
+
+def tariff_table(stored: StoredTariff) -> Table:
+    """One tariff: its time-of-use bands, or its other prices in a few words."""
+    t = stored.tariff
+    table = Table(title=f"Tariff {t.tariff_id} ({tariff_kind(t)}, {stored.scope}, {t.currency})")
+    if not isinstance(t, TimeOfUseTariff):
+        table.add_column("prices")
+        table.add_column("source")
+        table.add_row(_tariff_prices(stored), t.source)
+        return table
+    for name, justify in (("months", "left"), ("weekdays", "left"), ("from", "left"), ("to", "left"),
+                          ("price/kWh", "right")):  # fmt: skip
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    days = "MTWTFSS"
+    for b in t.bands:
+        months = "all" if len(b.months) == 12 else ",".join(str(m) for m in sorted(b.months))
+        weekdays = "".join(d if i in b.weekdays else "-" for i, d in enumerate(days))
+        start, end = (f"{m // 60:02d}:{m % 60:02d}" for m in (b.start_min, b.end_min))
+        table.add_row(months, weekdays, start, end, f"{b.price_per_kwh + t.fee_per_kwh:g}")
+    if t.default_price_per_kwh is not None:
+        table.add_row("otherwise", "", "", "", f"{t.default_price_per_kwh + t.fee_per_kwh:g}")
     return table

@@ -45,10 +45,16 @@ MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about d
 
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
-    """Where derivation may restart: the first record's time and the machine's state just before it."""
+    """Where derivation may restart: the first record's time and the machine's state just before it.
+
+    ``records`` is how many records lie from this point to the next resume point (or to the newest
+    record), as derived; None when unknown. The deriver sums them to tell whether a stretch of stored
+    history still covers every stored record.
+    """
 
     from_ms: int
     state: VehicleState
+    records: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +152,34 @@ def derive_history(
         drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
-    spans = _spans(w, events, start, end_state, plugged)
+    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged))
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
+
+
+def _count_segments(ts: np.ndarray, spans: list[StateSpan]) -> list[StateSpan]:
+    """Note on each resume point how many of the window's records lie before the next one."""
+    starts = [s.start_ts_ms for s in spans if s.resume is not None]
+    bounds = [*np.searchsorted(ts, np.array(starts, dtype=np.int64)).tolist(), len(ts)]
+    counts = iter(np.diff(bounds).tolist())
+    return [
+        replace(s, resume=replace(s.resume, records=int(next(counts)))) if s.resume is not None else s
+        for s in spans
+    ]
+
+
+def cut_history(history: DerivedHistory, to_ms: int) -> DerivedHistory:
+    """The rows of ``history`` that start before ``to_ms`` (records: excluded before it).
+
+    Used when a window was derived past a resume point at ``to_ms`` only to settle what comes before it.
+    """
+    return DerivedHistory(
+        [s for s in history.spans if s.start_ts_ms < to_ms],
+        [d for d in history.drives if d.start_ts_ms < to_ms],
+        [c for c in history.charges if c.start_ts_ms < to_ms],
+        [d for d in history.drains if d.start_ts_ms < to_ms],
+        [q for q in history.excluded if q.ts_ms < to_ms],
+        [e for e in history.events if e.ts_ms < to_ms],
+    )
 
 
 class _ZeroOffset:

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 import numpy as np
@@ -608,7 +608,7 @@ def with_day_ahead(
 
 @dataclass(frozen=True, slots=True)
 class StoredTariff:
-    """A tariff with whom it is for: a built-in example, or a user's for one vehicle, one fleet or everyone."""
+    """A tariff and whom it is for: a built-in example, or a user's for one vehicle, one fleet or all."""
 
     tariff: Tariff
     vehicle_id: str | None = None
@@ -616,7 +616,7 @@ class StoredTariff:
     builtin: bool = False
 
     @property
-    def scope(self) -> str:
+    def scope(self) -> Literal["builtin", "vehicle", "fleet", "global"]:
         """``builtin``, ``vehicle``, ``fleet`` or ``global``."""
         if self.builtin:
             return "builtin"

@@ -2,9 +2,11 @@
 
 :class:`HistoryDeriver` re-derives one car: when records land (late, twice or out of order), it finds the
 last resume point at or before the earliest new record and re-derives from there (the pure work is
-:func:`microfleet.domain.derivation.derive_history`). Deleting and re-inserting everything from that point
-makes a recompute idempotent: running it again changes nothing, and no record is ever counted in two
-drives or charges.
+:func:`microfleet.domain.derivation.derive_history`) up to the first stored resume point where the
+re-derived history meets the stored one again (same machine state, same calibrating charges, and every
+stored record accounted for), or to the newest record when it never does. Replacing every derived row of
+that window in one transaction makes a recompute idempotent: running it again changes nothing, and no
+record is ever counted in two drives or charges.
 
 :class:`DerivationQueue` decides when. The store marks a car stale, from its earliest new record, in the
 same transaction that stores the records; the queue claims stale cars every few seconds and derives
@@ -21,9 +23,18 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from microfleet.domain.derivation import DerivedHistory, ResumePoint, VehicleContext, derive_history
+import numpy as np
+
+from microfleet.domain.charges import ChargeSession
+from microfleet.domain.derivation import (
+    DerivedHistory,
+    ResumePoint,
+    VehicleContext,
+    cut_history,
+    derive_history,
+)
 from microfleet.domain.vehicle_state import DEFAULT_THRESHOLDS, StateThresholds, TelemetryColumns
 from microfleet.services.ingest import IngestReport
 
@@ -32,6 +43,11 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH_VEHICLES = 200  # cars derived per round at most: bounds how long one round holds on
 RETRY_FIRST_S = 5.0  # a car whose derivation failed waits this long, then twice as long after each failure
 RETRY_MAX_S = 3600.0  # ... but never more than an hour between tries
+# Records after a resume point that may still change what is derived before it: a data gap (1 h) is only
+# known at the record after it, a stillness ends a drive after 5 min, charge flows 10 min apart merge.
+LOOKAHEAD_MS = 2 * 3_600_000
+WINDOW_END_TRIES = 4  # stored resume points after the new records tried as a window's end
+WINDOW_POINTS_MAX = 64  # stored resume points read to find them (more between: derive to the newest record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,44 @@ class HistoryPort(Protocol):
         ...
 
 
+@runtime_checkable
+class WindowedHistoryPort(HistoryPort, Protocol):
+    """What re-deriving a bounded window needs besides :class:`HistoryPort` (the SQL store has it all).
+
+    A store without these methods still works: every recompute then runs to the newest record.
+    """
+
+    def load_window(self, vehicle_id: str, from_ms: int | None, to_ms: int | None = None) -> TelemetryColumns:
+        """The vehicle's records in ``[from_ms, to_ms)`` (None: unbounded), sorted."""
+        ...
+
+    def replace_history(
+        self, vehicle_id: str, from_ms: int | None, history: DerivedHistory, to_ms: int | None = None
+    ) -> None:
+        """Atomically replace the derived rows starting in ``[from_ms, to_ms)`` by these."""
+        ...
+
+    def resume_points(self, vehicle_id: str, from_ms: int | None, limit: int) -> list[ResumePoint]:
+        """Stored resume points at or after ``from_ms`` (None: all), oldest first, with their counts."""
+        ...
+
+    def derived_records(self, vehicle_id: str) -> int | None:
+        """The stored resume points' record counts summed (None when one has no count)."""
+        ...
+
+    def record_total(self, vehicle_id: str) -> int:
+        """How many records of the vehicle are stored."""
+        ...
+
+    def record_count(self, vehicle_id: str, from_ms: int) -> int:
+        """How many records of the vehicle are stored at or after ``from_ms``."""
+        ...
+
+    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[ChargeSession]:
+        """Stored charge sessions that started in ``[from_ms, to_ms)``, oldest first."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RecomputeReport:
     """What one recompute did: the window it re-derived and how much it found there."""
@@ -74,6 +128,7 @@ class RecomputeReport:
     drives: int
     charges: int
     excluded: int
+    to_ms: int | None = None  # the window's end (exclusive); None: the newest record
 
 
 class HistoryDeriver:
@@ -88,6 +143,10 @@ class HistoryDeriver:
         if not ts_ms:
             return None
         point = self._store.resume_point(vehicle_id, min(ts_ms))
+        if isinstance(self._store, WindowedHistoryPort):
+            report = self._derive_window(self._store, vehicle_id, point, max(ts_ms))
+            if report is not None:
+                return report
         return self._derive(vehicle_id, point)
 
     def ingest_landed(self, report: IngestReport) -> list[RecomputeReport]:
@@ -103,6 +162,88 @@ class HistoryDeriver:
         """Derive a vehicle's whole history again from its first record."""
         return self._derive(vehicle_id, None)
 
+    def _derive_window(
+        self, store: WindowedHistoryPort, vehicle_id: str, point: ResumePoint | None, last_new_ms: int
+    ) -> RecomputeReport | None:
+        """Re-derive from ``point`` up to where the new history meets the stored one (None: it never does).
+
+        The window ends at the first stored resume point R after ``last_new_ms`` where they meet (None
+        sends the caller to derive up to the newest record). It is derived :data:`LOOKAHEAD_MS` past each
+        candidate R, so what lies before R is settled as a derivation from scratch settles it; only rows
+        starting before R are kept. The stored rows from R on stay when (1) the re-derived machine reaches
+        R as a resume point in the stored state, so the same records after R derive the same rows; (2) the
+        calibrating charges before R are unchanged (drives after R take energy per SoC % from them); (3)
+        every stored record is accounted for: the records the stored history was derived from, plus those
+        new in the window, are all the records stored. New records after R (a queue only knows the
+        earliest) fail (3), unless they all lie after the last resume point: that tail is derived from
+        there as well.
+        """
+        from_ms = point.from_ms if point else None
+        derived_total = store.derived_records(vehicle_id)
+        if derived_total is None:
+            return None
+        stored = store.resume_points(vehicle_id, from_ms, WINDOW_POINTS_MAX)
+        ends = [p for p in stored if p.from_ms > last_new_ms][:WINDOW_END_TRIES]
+        if not ends:
+            return None
+        for tried in sorted({1, len(ends)}):  # the nearest end first, then a few more at once
+            report = self._try_window(store, vehicle_id, point, stored, ends[:tried], derived_total)
+            if report is not None:
+                return report
+        return None
+
+    def _try_window(
+        self,
+        store: WindowedHistoryPort,
+        vehicle_id: str,
+        point: ResumePoint | None,
+        stored: list[ResumePoint],
+        ends: list[ResumePoint],
+        derived_total: int,
+    ) -> RecomputeReport | None:
+        from_ms = point.from_ms if point else None
+        cols = store.load_window(vehicle_id, from_ms, ends[-1].from_ms + LOOKAHEAD_MS)
+        history = derive_history(
+            cols, point.state if point else None, store.vehicle_context(vehicle_id, from_ms), self._th
+        )
+        total = store.record_total(vehicle_id)  # after loading: a record landing meanwhile cannot pass (3)
+        reached = {s.start_ts_ms: s.resume for s in history.spans if s.resume is not None}
+        stored_charges = store.charges(vehicle_id, from_ms or 0, ends[-1].from_ms, 2**31)
+        for end in ends:
+            mine = reached.get(end.from_ms)
+            if mine is None or mine.state != end.state:
+                continue
+            if _calibrations(history.charges, end.from_ms) != _calibrations(stored_charges, end.from_ms):
+                continue
+            in_window = int(np.searchsorted(cols.ts_ms, end.from_ms))
+            stored_in_window = sum(p.records or 0 for p in stored if p.from_ms < end.from_ms)
+            new_elsewhere = (total - derived_total) - (in_window - stored_in_window)
+            tail: ResumePoint | None = None
+            if new_elsewhere != 0:
+                tail = store.resume_point(vehicle_id, 2**62)  # the last one
+                if (
+                    tail is None
+                    or tail.records is None
+                    or tail.from_ms < end.from_ms
+                    or store.record_count(vehicle_id, tail.from_ms) - tail.records != new_elsewhere
+                ):
+                    continue  # new records between this end and the last resume point: try a later end
+            kept = cut_history(history, end.from_ms)
+            store.replace_history(vehicle_id, from_ms, kept, end.from_ms)
+            records = len(cols)
+            if tail is not None:
+                records += self._derive(vehicle_id, tail).records
+            return RecomputeReport(
+                vehicle_id,
+                from_ms,
+                records,
+                len(kept.drives),
+                len(kept.charges),
+                len(kept.excluded),
+                end.from_ms if tail is None else None,
+            )
+        return None
+
     def _derive(self, vehicle_id: str, point: ResumePoint | None) -> RecomputeReport:
         from_ms = point.from_ms if point else None
         cols = self._store.load_window(vehicle_id, from_ms)
@@ -113,6 +254,11 @@ class HistoryDeriver:
         return RecomputeReport(
             vehicle_id, from_ms, len(cols), len(history.drives), len(history.charges), len(history.excluded)
         )
+
+
+def _calibrations(charges: Sequence[ChargeSession], before_ms: int) -> list[float]:
+    """Energy per SoC % of the calibrating charges that started before ``before_ms``, in order."""
+    return [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < before_ms and c.kwh_per_soc_pct]
 
 
 class StaleHistory(Protocol):

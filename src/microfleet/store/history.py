@@ -20,14 +20,19 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     String,
     Table,
     Text,
+    bindparam,
     delete,
+    func,
     insert,
     select,
+    text,
+    update,
 )
 from sqlalchemy.types import TypeEngine
 
@@ -40,8 +45,7 @@ from microfleet.domain.derivation import (
     VehicleContext,
 )
 from microfleet.domain.drives import Drive
-from microfleet.domain.summaries import ParkedDrain
-from microfleet.domain.tariffs import Tariff, example_tariff_ids, load_example_tariff
+from microfleet.domain.summaries import ParkedDrain, flag_drain
 from microfleet.domain.vehicle_state import (
     BOOL_COLUMNS,
     FLOAT_COLUMNS,
@@ -52,7 +56,8 @@ from microfleet.domain.vehicle_state import (
 )
 from microfleet.errors import ConfigurationError
 from microfleet.store.places_store import places_of_vehicle
-from microfleet.store.schema import metadata, telemetry, vehicles
+from microfleet.store.schema import metadata, telemetry, vehicle_latest, vehicles
+from microfleet.store.tariffs_store import tariffs_named
 
 
 def _key() -> list[Column[Any]]:
@@ -146,16 +151,19 @@ def _window_columns(pg: bool) -> str:
     return ", ".join(exprs)
 
 
-def _state_to_json(state: VehicleState) -> str:
-    d = asdict(state)
-    d["status"] = state.status.value
+def _resume_to_json(point: ResumePoint) -> str:
+    d: dict[str, Any] = asdict(point.state)
+    d["status"] = point.state.status.value
+    if point.records is not None:
+        d["records"] = point.records  # records up to the next resume point (absent: derived before counts)
     return json.dumps(d)
 
 
-def _state_from_json(text: str) -> VehicleState:
+def _resume_from_json(from_ms: int, text: str) -> ResumePoint:
     d = json.loads(text)
+    records = d.pop("records", None)
     d["status"] = VehicleStatus(d["status"])
-    return VehicleState(**d)
+    return ResumePoint(from_ms, VehicleState(**d), records)
 
 
 class HistoryStore:
@@ -176,8 +184,8 @@ class HistoryStore:
 
     # --- the deriver's port ---------------------------------------------------------------------------
 
-    def load_window(self, vehicle_id: str, from_ms: int | None) -> TelemetryColumns:
-        """The vehicle's records from ``from_ms`` on as NumPy columns (NULL = NaN).
+    def load_window(self, vehicle_id: str, from_ms: int | None, to_ms: int | None = None) -> TelemetryColumns:
+        """The vehicle's records in ``[from_ms, to_ms)`` (None: unbounded) as NumPy columns (NULL = NaN).
 
         Every column comes back as one float8, so the rows have a fixed layout: PostgreSQL streams them
         as binary COPY parsed by NumPy in one pass; SQLite's cursor feeds ``numpy.fromiter``.
@@ -188,6 +196,9 @@ class HistoryStore:
         if from_ms is not None:
             where += " AND ts_ms >= " + ("%s" if self._pg else "?")
             params.append(from_ms)
+        if to_ms is not None:
+            where += " AND ts_ms < " + ("%s" if self._pg else "?")
+            params.append(to_ms)
         sql = f"SELECT {self._window_columns} FROM telemetry WHERE {where} ORDER BY ts_ms"
         data = self._fetch_pg(sql, params, width) if self._pg else self._fetch_sqlite(sql, params, width)
         if not self._pg:
@@ -247,20 +258,68 @@ class HistoryStore:
         )
         with self._engine.connect() as conn:
             row = conn.execute(query).first()
-        return ResumePoint(int(row[0]), _state_from_json(row[1])) if row else None
+        return _resume_from_json(int(row[0]), row[1]) if row else None
 
-    def replace_history(self, vehicle_id: str, from_ms: int | None, history: DerivedHistory) -> None:
-        """Delete derived rows from ``from_ms`` on and insert ``history``, in one transaction."""
+    def resume_points(self, vehicle_id: str, from_ms: int | None, limit: int) -> list[ResumePoint]:
+        """Up to ``limit`` stored resume points at or after ``from_ms`` (None: the first), oldest first."""
+        s = history_states.c
+        query = select(s.start_ts_ms, s.resume_json).where(
+            s.vehicle_id == vehicle_id, s.resume_json.is_not(None)
+        )
+        if from_ms is not None:
+            query = query.where(s.start_ts_ms >= from_ms)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(s.start_ts_ms).limit(limit)).all()
+        return [_resume_from_json(int(ts), text) for ts, text in rows]
+
+    def derived_records(self, vehicle_id: str) -> int | None:
+        """How many records the stored history was derived from: the resume points' counts summed.
+
+        None when a resume point has no count (history derived before counts were kept).
+        """
+        records = (
+            "CAST(CAST(resume_json AS json) ->> 'records' AS bigint)"
+            if self._pg
+            else "json_extract(resume_json, '$.records')"
+        )
+        sql = text(
+            f"SELECT count(*), count({records}), sum({records}) FROM history_states"
+            " WHERE vehicle_id = :v AND resume_json IS NOT NULL"
+        )
+        with self._engine.connect() as conn:
+            points, counted, total = conn.execute(sql, {"v": vehicle_id}).one()
+        return int(total or 0) if points == counted else None
+
+    def record_total(self, vehicle_id: str) -> int:
+        """How many records of the vehicle are stored (kept by the ingest transaction; 0 if none)."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(vehicle_latest.c.record_count).where(vehicle_latest.c.vehicle_id == vehicle_id)
+            ).first()
+        return int(row[0]) if row else 0
+
+    def record_count(self, vehicle_id: str, from_ms: int) -> int:
+        """How many records of the vehicle are stored at or after ``from_ms``."""
+        t = telemetry.c
+        query = select(func.count()).where(t.vehicle_id == vehicle_id, t.ts_ms >= from_ms)
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def replace_history(
+        self, vehicle_id: str, from_ms: int | None, history: DerivedHistory, to_ms: int | None = None
+    ) -> None:
+        """Replace derived rows starting in ``[from_ms, to_ms)`` (None: unbounded) by ``history``, atomically.
+
+        Parked-drain flags compare a spell with the car's median, so every stored spell is flagged again
+        against the medians of the whole stored history (as a derivation from scratch would flag them).
+        """
         with self._write_lock, self._engine.begin() as conn:
             for table in (history_states, history_drives, history_charges, history_drains):
-                stmt = delete(table).where(table.c.vehicle_id == vehicle_id)
-                if from_ms is not None:
-                    stmt = stmt.where(table.c.start_ts_ms >= from_ms)
-                conn.execute(stmt)
-            stmt = delete(history_excluded).where(history_excluded.c.vehicle_id == vehicle_id)
-            if from_ms is not None:
-                stmt = stmt.where(history_excluded.c.ts_ms >= from_ms)
-            conn.execute(stmt)
+                conn.execute(
+                    delete(table).where(*_in_window(table, table.c.start_ts_ms, vehicle_id, from_ms, to_ms))
+                )
+            e = history_excluded
+            conn.execute(delete(e).where(*_in_window(e, e.c.ts_ms, vehicle_id, from_ms, to_ms)))
             rows = {
                 history_states: [_span_row(s) for s in history.spans],
                 history_drives: [_drive_row(d) for d in history.drives],
@@ -279,6 +338,26 @@ class HistoryStore:
             for table, batch in rows.items():
                 if batch:
                     conn.execute(insert(table), batch)
+            self._flag_drains(conn, vehicle_id)
+
+    @staticmethod
+    def _flag_drains(conn: Connection, vehicle_id: str) -> None:
+        d = history_drains.c
+        rows = conn.execute(
+            select(d.start_ts_ms, d.asleep, d.drain_w, d.flagged).where(d.vehicle_id == vehicle_id)
+        ).all()
+        spells = [ParkedDrain(vehicle_id, int(ts), 0, bool(a), 0.0, float(w), False) for ts, a, w, _ in rows]
+        now = {s.start_ts_ms: s.flagged for s in flag_drain(spells)}
+        changed = [
+            {"ts": int(ts), "flag": now[int(ts)]} for ts, _, _, flagged in rows if now[int(ts)] != flagged
+        ]
+        if changed:
+            conn.execute(
+                update(history_drains)
+                .where(d.vehicle_id == vehicle_id, d.start_ts_ms == bindparam("ts"))
+                .values(flagged=bindparam("flag")),
+                changed,
+            )
 
     def vehicle_context(self, vehicle_id: str, before_ms: int | None = None) -> VehicleContext:
         """Usable capacity (catalogue), places, tariffs, and energy per SoC % of charges before ``before_ms``.
@@ -289,6 +368,7 @@ class HistoryStore:
             row = conn.execute(select(vehicles.c.model_id).where(vehicles.c.vehicle_id == vehicle_id)).first()
             model_id = row[0] if row else None
             found = places_of_vehicle(conn, vehicle_id)
+            tariffs = tariffs_named(conn, {p.tariff_id for p in found if p.tariff_id})
             c = history_charges.c
             calibrated = (
                 select(c.kwh_per_soc_pct)
@@ -300,10 +380,6 @@ class HistoryStore:
                 calibrated = calibrated.where(c.start_ts_ms < before_ms)
             samples = tuple(reversed([float(v) for v in conn.execute(calibrated).scalars()]))
         usable = self._usable_kwh_of_model(model_id) if model_id and self._usable_kwh_of_model else None
-        tariffs: dict[str, Tariff] = {}
-        for p in found:
-            if p.tariff_id and p.tariff_id in example_tariff_ids():
-                tariffs[p.tariff_id] = load_example_tariff(p.tariff_id)
         return VehicleContext(
             usable_kwh=usable,
             kwh_per_soc_pct_samples=samples if before_ms is not None else (),
@@ -393,8 +469,19 @@ def _span_row(s: StateSpan) -> dict[str, Any]:
         "status": s.status.value,
         "end_ts_ms": s.end_ts_ms,
         "is_open": s.is_open,
-        "resume_json": _state_to_json(s.resume.state) if s.resume else None,
+        "resume_json": _resume_to_json(s.resume) if s.resume else None,
     }
+
+
+def _in_window(
+    table: Table, ts: Column[Any], vehicle_id: str, from_ms: int | None, to_ms: int | None
+) -> list[Any]:
+    where: list[Any] = [table.c.vehicle_id == vehicle_id]
+    if from_ms is not None:
+        where.append(ts >= from_ms)
+    if to_ms is not None:
+        where.append(ts < to_ms)
+    return where
 
 
 def _drive_row(d: Drive) -> dict[str, Any]:

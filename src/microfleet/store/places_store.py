@@ -31,7 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, StoredPlace, check_geometry
-from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.store.schema import history_stale, metadata, vehicle_latest, vehicles
 
@@ -69,10 +68,11 @@ class PlaceStore:
         if vehicle_id is not None and fleet_id is not None:
             raise InvalidInputError("a place belongs to one vehicle, one fleet, or everyone: not both")
         check_geometry(place.geometry)
-        if place.tariff_id is not None and place.tariff_id not in example_tariff_ids():
-            known = ", ".join(example_tariff_ids())
-            raise InvalidInputError(f"unknown tariff {place.tariff_id!r}; known tariffs: {known}")
         with self._write_lock, self._engine.begin() as conn:
+            if place.tariff_id is not None:  # a built-in example, or a user tariff that fits this scope
+                from microfleet.store.tariffs_store import check_place_tariff  # (it imports this module)
+
+                check_place_tariff(conn, place.tariff_id, vehicle_id, fleet_id)
             old = conn.execute(select(places).where(places.c.place_id == place.place_id)).first()
             conn.execute(delete(places).where(places.c.place_id == place.place_id))
             in_scope = conn.execute(
