@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -207,6 +209,116 @@ EXPECTED: dict[str, dict[str, tuple[int, object]]] = {
         "ann": (403, None),
         "device_a": (403, None),
     },
+    "tariff: list": {
+        "nobody": (401, None),
+        "bob": (200, ["t-everywhere", "t-home-b"]),
+        "dan": (200, ["t-depot", "t-everywhere", "t-home-a"]),
+        "olga": (200, ["t-depot", "t-everywhere", "t-home-a"]),
+        "root": (200, ["t-depot", "t-everywhere", "t-home-a", "t-home-b"]),
+        "device_b": (403, None),
+        "ann": (200, ["t-depot", "t-everywhere", "t-home-a"]),
+        "device_a": (403, None),
+    },
+    "tariff: detail": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (200, "t-home-a"),
+        "olga": (200, "t-home-a"),
+        "root": (200, "t-home-a"),
+        "device_b": (403, None),
+        "ann": (200, "t-home-a"),
+        "device_a": (403, None),
+    },
+    "tariff: create for a vehicle": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (201, "car-a"),
+        "root": (201, "car-a"),
+        "device_b": (403, None),
+        "ann": (201, "car-a"),
+        "device_a": (403, None),
+    },
+    "tariff: create for a fleet": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (201, "city-share"),
+        "root": (201, "city-share"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "tariff: create global": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (201, "global"),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "tariff: replace a vehicle's": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (200, "t-home-a"),
+        "root": (200, "t-home-a"),
+        "device_b": (403, None),
+        "ann": (200, "t-home-a"),
+        "device_a": (403, None),
+    },
+    "tariff: replace a built-in": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (403, None),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "tariff: delete a vehicle's": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (204, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (204, None),
+        "device_a": (403, None),
+    },
+    "tariff: delete a fleet's": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (204, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "tariff: delete a global one": {
+        "nobody": (401, None),
+        "bob": (403, None),
+        "dan": (403, None),
+        "olga": (403, None),
+        "root": (204, None),
+        "device_b": (403, None),
+        "ann": (403, None),
+        "device_a": (403, None),
+    },
+    "tariff: upload day-ahead prices": {
+        "nobody": (401, None),
+        "bob": (404, None),
+        "dan": (403, None),
+        "olga": (200, 1),
+        "root": (200, 1),
+        "device_b": (403, None),
+        "ann": (200, 1),
+        "device_a": (403, None),
+    },
 }
 
 
@@ -293,6 +405,10 @@ def _call(
             # the first credential, and device_a is still to call.
             world.tokens["device_a"] = response.json()["device_credential"]
         shown = lambda b: b["vehicle_id"]  # noqa: E731
+    elif endpoint.startswith("tariff: "):
+        response, shown = _call_tariffs(client, endpoint, headers, admin)
+        if response.status_code == 204:
+            return 204, None
     else:
         response = client.post(f"/api/v1/quarantine/{quarantine_id}/replay", headers=headers)
         shown = lambda b: b["status"]  # noqa: E731
@@ -301,6 +417,53 @@ def _call(
         assert set(body) == {"code", "message"} and body["message"], body
         return response.status_code, None
     return response.status_code, shown(body)
+
+
+# One user tariff of each scope, created by the admin on first use (car-a is in city-share, car-b in none).
+TARIFFS = {"t-everywhere": {"is_global": True}, "t-depot": {"fleet_id": "city-share"},
+           "t-home-a": {"vehicle_id": "car-a"}, "t-home-b": {"vehicle_id": "car-b"}}  # fmt: skip
+TARIFF = {"kind": "per_kwh", "currency": "EUR", "price_per_kwh": 0.3}
+DAY_AHEAD = {"kind": "day_ahead", "currency": "EUR", "timezone": "Europe/Paris"}
+
+
+def _call_tariffs(
+    client: TestClient, endpoint: str, headers: dict[str, str], admin: dict[str, str]
+) -> tuple[Any, Callable[[Any], object]]:
+    for tariff_id, scope in TARIFFS.items():
+        client.post("/api/v1/tariffs", json={"tariff_id": tariff_id, **TARIFF, **scope}, headers=admin)
+    scopes = {
+        "vehicle": {"vehicle_id": "car-a"},
+        "fleet": {"fleet_id": "city-share"},
+        "global": {"is_global": True},
+    }
+    fresh = f"t-{secrets.token_hex(6)}"
+    if endpoint == "tariff: list":
+        response = client.get("/api/v1/tariffs", headers=headers)
+        return response, lambda b: sorted(t["tariff_id"] for t in b if t["scope"] != "builtin")
+    if endpoint == "tariff: detail":
+        return client.get("/api/v1/tariffs/t-home-a", headers=headers), lambda b: b["tariff_id"]
+    if endpoint.startswith("tariff: create"):
+        scope = scopes["vehicle" if "vehicle" in endpoint else "fleet" if "fleet" in endpoint else "global"]
+        response = client.post(
+            "/api/v1/tariffs", json={"tariff_id": fresh, **TARIFF, **scope}, headers=headers
+        )
+        return response, lambda b: b["vehicle_id"] or b["fleet_id"] or b["scope"]
+    if endpoint == "tariff: replace a vehicle's":
+        return client.put("/api/v1/tariffs/t-home-a", json=TARIFF, headers=headers), lambda b: b["tariff_id"]
+    if endpoint == "tariff: replace a built-in":
+        return client.put("/api/v1/tariffs/cn_sh_residential_tou", json=TARIFF, headers=headers), len
+    if endpoint.startswith("tariff: delete"):
+        scope = scopes["vehicle" if "vehicle" in endpoint else "fleet" if "fleet" in endpoint else "global"]
+        client.post("/api/v1/tariffs", json={"tariff_id": fresh, **TARIFF, **scope}, headers=admin)
+        return client.delete(f"/api/v1/tariffs/{fresh}", headers=headers), len
+    client.post("/api/v1/tariffs", json={"tariff_id": fresh, **DAY_AHEAD, **scopes["vehicle"]}, headers=admin)
+    csv_text = "start,price_per_kwh\n2025-11-24T00:00Z,0.1\n"
+    response = client.post(
+        f"/api/v1/tariffs/{fresh}/day-ahead",
+        content=csv_text,
+        headers={**headers, "Content-Type": "text/csv"},
+    )
+    return response, lambda b: b["read"]
 
 
 @pytest.mark.parametrize("endpoint", list(EXPECTED))
