@@ -7,8 +7,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
@@ -39,6 +43,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         summary="Telematics for small electric city cars: telemetry in, derived history out.",
         lifespan=lifespan,
+        docs_url=None,  # /docs is served below from the packaged Swagger UI, not FastAPI's CDN page
+        redoc_url=None,
         # Every error, request validation included, is an ErrorBody (see errors.py), not FastAPI's default.
         responses={
             422: {"model": ErrorBody, "description": "The request is invalid"},
@@ -52,12 +58,40 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for module in (health, telemetry, vehicles, history, places, tariffs, quarantine):
         app.include_router(module.router)
     _add_telemetry_schema(app)
+    _add_docs(app)
     return app
 
 
 def app_from_environment() -> FastAPI:
     """The API configured from ``MICROFLEET_*`` environment variables (``microfleet serve``)."""
     return create_app(Settings())
+
+
+DOCS_ASSETS_PATH = "/docs/assets"
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Serve the API docs (Swagger UI) from the installed ``swagger-ui-bundle-v2`` package, offline.
+
+    FastAPI's own /docs loads Swagger UI from a CDN, so a server without internet showed a blank page.
+    ``/`` redirects to the docs until the web app takes it.
+    """
+    app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url or '/openapi.json'}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon-32x32.png",
+        )
+
+    @app.get("/", include_in_schema=False)
+    def home(request: Request) -> RedirectResponse:
+        return RedirectResponse(f"{request.scope.get('root_path', '').rstrip('/')}/docs")
 
 
 def _add_telemetry_schema(app: FastAPI) -> None:
