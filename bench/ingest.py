@@ -6,7 +6,14 @@ Raw bulk insert: the same rows, with the same idempotency, by the driver's faste
 SQLite ``executemany`` of ``INSERT OR IGNORE`` in one transaction; PostgreSQL binary ``COPY`` into a staging
 table then ``INSERT … SELECT … ON CONFLICT DO NOTHING``; plus plain ``COPY`` (no idempotency) as the ceiling.
 
-    .venv/bin/python bench/ingest.py [--seed 1] [--quick]
+Late-record cost: one car with 10k and 1M stored records (bench/history_speed.py's synthetic commuter at
+5 s, stored through the store's ingest transaction, derived once); then one record that was held back lands
+in the middle of its history and the seconds to derive after it (``HistoryDeriver.records_landed``, what
+the server's derivation queue calls) are timed, median of three such records, on SQLite (in-process: wall
+time is all the CPU the derivation costs). Beside it, the full re-derivation of that car (``rederive``).
+``--quick`` uses 100k records instead of 1M.
+
+    .venv/bin/python bench/ingest.py [--seed 1] [--quick] [--late-only]
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ from rich.table import Table
 
 from microfleet.bootstrap import build_services
 from microfleet.domain.telemetry import TelemetryRecord
-from microfleet.services.ingest import record_digest
+from microfleet.services.derivation import HistoryDeriver
+from microfleet.services.ingest import PendingRecord, record_digest
 from microfleet.settings import Settings
 from microfleet.store.bulk_insert import POSTGRES_COPY_TYPES, TELEMETRY_COLUMNS
+from microfleet.store.history import HistoryStore
 from microfleet.store.telemetry_store import record_to_row
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
@@ -245,17 +254,92 @@ def raw_postgres_rates(settings: Settings, rows: list[tuple[Any, ...]]) -> tuple
     return idempotent, plain
 
 
+LATE_CAR = "late-car"
+LATE_RECORDS = 3  # held back in the middle of the history, landed one at a time; the median is reported
+STORE_CHUNK = 20_000
+
+
+def car_records(n_records: int, seed: int) -> list[TelemetryRecord]:
+    """The first ``n_records`` of bench/history_speed.py's synthetic commuter (5 s; sleeps, drives)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from history_speed import car_year
+
+    year = car_year(n_records * 5 // 86_400 + 1, seed)
+    names = [k for k in year if k != "ts_ms"]
+    columns = [
+        [None if isinstance(x, float) and x != x else x for x in year[k][:n_records].tolist()] for k in names
+    ]
+    return [
+        TelemetryRecord(LATE_CAR, int(ts), **dict(zip(names, values, strict=True)))
+        for ts, *values in zip(year["ts_ms"][:n_records].tolist(), *columns, strict=True)
+    ]
+
+
+def late_record_cost(settings: Settings, n_records: int, seed: int) -> tuple[float, float, int]:
+    """(median seconds to derive after one late record, seconds of a full rederive, records re-derived)."""
+    records = car_records(n_records, seed)
+    held = {n_records // 2 + k * 1999 for k in range(LATE_RECORDS)}  # 2-3 h apart, mid-history
+    services = build_services(settings)
+    try:
+        services.admin.add_vehicle(LATE_CAR, name="late-record bench car", model_id=None)
+        store = services.telemetry
+
+        def land(batch: list[TelemetryRecord]) -> None:
+            pending = [PendingRecord(i, r, record_digest(r)) for i, r in enumerate(batch)]
+            store.commit_batch(
+                pending, [], source="bench", credential_vehicle_id=LATE_CAR, received_at_ms=START_MS
+            )
+
+        kept = [r for i, r in enumerate(records) if i not in held]
+        for k in range(0, len(kept), STORE_CHUNK):
+            land(kept[k : k + STORE_CHUNK])
+        deriver = HistoryDeriver(HistoryStore(services.engine, usable_kwh_of_model=lambda _m: 13.8))
+        store.claim_stale(10)  # derived below, not by a queue
+        t0 = time.perf_counter()
+        deriver.rederive(LATE_CAR)
+        full_s = time.perf_counter() - t0
+        costs, windows = [], []
+        for i in sorted(held):
+            land([records[i]])
+            store.claim_stale(10)
+            t0 = time.perf_counter()
+            report = deriver.records_landed(LATE_CAR, [records[i].ts_ms])
+            costs.append(time.perf_counter() - t0)
+            assert report is not None
+            windows.append(report.records)
+        return statistics.median(costs), full_s, int(statistics.median(windows))
+    finally:
+        services.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="20k records instead of 200k, one round")
     parser.add_argument("--rounds", type=int, default=None, help="measurement rounds (default 3, quick 1)")
+    parser.add_argument("--late-only", action="store_true", help="only the late-record cost (not written)")
     args = parser.parse_args()
+    console = Console()
+    late_rows = []
+    for n_records, label in ((10_000, "10k"), (100_000, "100k") if args.quick else (1_000_000, "1m")):
+        with tempfile.TemporaryDirectory() as tmp:
+            late_s, full_s, window = late_record_cost(
+                Settings(database_url=f"sqlite:///{tmp}/late.db"), n_records, args.seed
+            )
+        console.print(
+            f"late-record cost, {n_records:,} records (sqlite): {late_s:.3f} s"
+            f" ({window:,} records re-derived); full re-derivation {full_s:.2f} s"
+        )
+        late_rows += [
+            (f"late-record cost {label} records", "microfleet", late_s, "s"),
+            (f"late-record cost {label} records", "full re-derivation", full_s, "s"),
+        ]
+    if args.late_only:
+        return
     rounds = args.rounds or (1 if args.quick else 3)
     n_vehicles, per_vehicle = (10, 2000) if args.quick else (40, 5000)
     batches = make_batches(n_vehicles, per_vehicle, args.seed)
     rows = rows_for(batches)
-    console = Console()
     console.print(f"{len(rows)} records, {n_vehicles} vehicles, batches of {BATCH_RECORDS}")
 
     db_name = f"microfleet_bench_{uuid.uuid4().hex[:8]}"
@@ -326,9 +410,15 @@ def main() -> None:
         ("ratio to raw postgres, worst round", "microfleet", min(runs["ratio_pg"]), "ratio"),
         ("records/s sqlite with in-server history derivation", "microfleet", mf_sqlite_derive, "records/s"),
         ("records/s postgres with in-server history derivation", "microfleet", mf_pg_derive, "records/s"),
+        *late_rows,
     ]
     rows_out = [
-        {"metric": m, "system": system, "value": round(v, 3) if unit == "ratio" else round(v), "unit": unit}
+        {
+            "metric": m,
+            "system": system,
+            "value": round(v, 3) if unit in ("ratio", "s") else round(v),
+            "unit": unit,
+        }
         for m, system, v, unit in figures
     ]
     table = Table("metric", "microfleet", "raw bulk insert", title="Ingest throughput (batches of 500)")
@@ -342,6 +432,8 @@ def main() -> None:
     )
     table.add_row("records/s sqlite, deriving history in-server", f"{mf_sqlite_derive:,.0f}", "")
     table.add_row("records/s postgres, deriving history in-server", f"{mf_pg_derive:,.0f}", "")
+    for metric, system, value, _ in late_rows:
+        table.add_row(f"{metric} (s, sqlite; {system})", f"{value:.3f}", "")
     console.print(table)
     command = f"python bench/ingest.py --seed {args.seed} --rounds {rounds}" + (
         " --quick" if args.quick else ""
