@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def _free_port() -> int:
 
 
 def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
+    """The demo listens on MICROFLEET_HTTP_PORT like ``serve``; its twin goes on live after catching up."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -73,8 +75,6 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
             "-m",
             "microfleet",
             "demo",
-            "--port",
-            str(port),
             "--duration-s",
             "120",
             "--speedup",
@@ -85,6 +85,7 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "MICROFLEET_HTTP_PORT": str(port)},
     )
     assert process.stdout is not None
     token = None
@@ -93,9 +94,12 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
         lines.append(line)
         if line.startswith("login token of demo-owner:"):
             token = line.split()[-1]
-        if token and line.startswith("sent "):
+        if token and "caught up with now" in line:
             break
     assert token, "".join(lines)
+    assert f"serving http://127.0.0.1:{port}" in "".join(lines)
+    assert "drive on in real time" in lines[-1], "".join(lines)
+    assert process.poll() is None, "the demo keeps running after its twin caught up"
     vehicles = httpx.get(
         f"http://127.0.0.1:{port}/api/v1/vehicles", headers={"Authorization": f"Bearer {token}"}
     )

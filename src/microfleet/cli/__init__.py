@@ -92,7 +92,9 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 @app.command()
 def demo(
     database_url: DatabaseOption = None,
-    port: Annotated[int, typer.Option(help="TCP port of the demo server.")] = 8080,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port of the demo server (default: MICROFLEET_HTTP_PORT or 8080).")
+    ] = None,
     duration_s: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
     ] = None,
@@ -103,7 +105,7 @@ def demo(
 
     run_demo(
         database_url or "sqlite:///var/demo.db",
-        port=port,
+        port=port or settings_for().http_port,
         duration_s=duration_s,
         speedup=speedup,
         console=console,

@@ -2,7 +2,8 @@
 
 The twin is a few owners' cars and a small car-sharing fleet driving central Shanghai's real streets
 (OpenStreetMap, © OpenStreetMap contributors, ODbL); the last simulated day is replayed accelerated, ending
-now, through ``POST /api/v1/telemetry`` with each car's own device credential.
+now, through ``POST /api/v1/telemetry`` with each car's own device credential; then the cars go on driving
+in real time until the demo stops.
 """
 
 from __future__ import annotations
@@ -103,19 +104,30 @@ def run_demo(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
         ) as bar:
             task = bar.add_task(f"twin: {len(devices)} cars replaying the last day ×{speedup:g}", total=1.0)
+            live = threading.Event()
 
             def show(p: LiveProgress) -> None:
-                done = 1.0 - (p.end_ms - p.sim_ms) / (p.days * 86_400_000)
-                bar.update(task, completed=done, description=f"twin: {p.result.accepted:,} records accepted")
+                if p.caught_up and not live.is_set():
+                    live.set()
+                    console.print(
+                        "the twin has caught up with now; its cars drive on in real time (Ctrl-C stops it)"
+                    )
+                done = min(1.0, 1.0 - (p.end_ms - p.sim_ms) / (p.days * 86_400_000))
+                state = "live, " if live.is_set() else ""
+                bar.update(
+                    task, completed=done, description=f"twin: {state}{p.result.accepted:,} records accepted"
+                )
 
             result = run_live_twin(
-                base, devices, scenario, speedup=speedup, on_progress=show, should_stop=should_stop
+                base,
+                devices,
+                scenario,
+                speedup=speedup,
+                on_progress=show,
+                should_stop=should_stop,
+                keep_up=True,
             )
         report_live(result)
-        if not should_stop():
-            console.print("the twin has caught up with now; the server keeps running (Ctrl-C stops it)")
-        while not should_stop():
-            time.sleep(0.2)
     except KeyboardInterrupt:
         stop.set()
         console.print("stopping")

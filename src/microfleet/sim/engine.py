@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ F64 = npt.NDArray[np.float64]
 # Capacity lost per mV of extra sag of the weakest cell (assumed: 100 mV of sag on an LFP plateau cell
 # ≈ 2% less charge it can hold before the BMS stops the string).
 WEAK_CELL_SOH_PCT_PER_MV = 0.02
+WEATHER_EXTENSION_DAYS = 7  # an open-ended twin draws its weather past the scenario a week at a time
 
 
 @dataclass
@@ -63,16 +65,21 @@ class World:
 class Twin:
     """A running digital twin for one scenario; iterate :meth:`days` to simulate it day by day."""
 
-    def __init__(self, scenario: Scenario, data: Path | None = None) -> None:
-        """Load the city and the cited figures and draw the fleet, faults and weather from the seed."""
+    def __init__(self, scenario: Scenario, data: Path | None = None, *, open_ended: bool = False) -> None:
+        """Load the city and the cited figures and draw the fleet, faults and weather from the seed.
+
+        An ``open_ended`` twin goes on past the scenario's last day (a live run that keeps driving in real
+        time): :meth:`days` then simulates one more day at a time for as long as the caller iterates.
+        """
         self.scenario = scenario.validate(frozenset(MODELS))
+        self.open_ended = open_ended
         root = data_dir(data)
         self.rng = np.random.default_rng(scenario.seed)
         city = scenario.city
         net = load_road_network(root / CITY_FILES[city] if city in CITY_FILES else Path(city))
         places = choose_places(net, np.random.default_rng([scenario.seed, 1]))
-        climate = load_climate(root, scenario.climate_city)
-        weather = make_weather(climate, self.start.timetuple().tm_yday - 1, scenario.days,
+        self._climate = load_climate(root, scenario.climate_city)
+        weather = make_weather(self._climate, self.start.timetuple().tm_yday - 1, scenario.days,
                                scenario.temp_offset_c, np.random.default_rng([scenario.seed, 2]))  # fmt: skip
         self.world = World(net, places, load_mobility(root), weather, Router(net))
         self.physics = TwinPhysics.load(scenario.models)
@@ -95,12 +102,13 @@ class Twin:
         return local.astimezone(dt.UTC)
 
     def days(self) -> Iterator[DayResult]:
-        """Simulate the scenario one day at a time."""
-        for day in range(self.scenario.days):
+        """Simulate the scenario one day at a time (an open-ended twin: then on, until the caller stops)."""
+        for day in itertools.count() if self.open_ended else range(self.scenario.days):
             yield self.simulate_day(day)
 
     def simulate_day(self, day: int) -> DayResult:
         """Plan, route, drive and play one day for every vehicle."""
+        self._weather_through(day + 1)
         w = self.world
         for fault in self.faults:  # a weak cell limits the series string: the pack's true capacity falls
             if fault.kind == "weak_cell" and fault.start_s < (day + 1) * 86400.0:
@@ -142,6 +150,29 @@ class Twin:
                 v, self.stops[v.index], drives, end_s, w.net, w.places, drive_now, segs
             )
         return DayResult(day, segs, traces)
+
+    def _weather_through(self, day: int) -> None:
+        """Extend the hourly weather, a week at a time, so it covers ``day`` (days past the scenario's).
+
+        The scenario's own days keep the weather drawn at the start; a later week is drawn from the same
+        climate (its own seeded stream) and joined without a jump: the gap between the last known hour and
+        the new week's first fades out over 24 hours. No new fault starts after the scenario's days.
+        """
+        hourly = self.world.weather.hourly_c
+        known_days = hourly.size // 24  # the weather covers days 0 .. known_days - 1
+        if day < known_days:
+            return
+        week = make_weather(
+            self._climate,
+            self.start.timetuple().tm_yday - 1 + known_days,
+            WEATHER_EXTENSION_DAYS - 1,
+            self.scenario.temp_offset_c,
+            np.random.default_rng([self.scenario.seed, 2, known_days]),
+        ).hourly_c
+        fade = np.clip(1.0 - np.arange(week.size) / 24.0, 0.0, 1.0)
+        week = week + (hourly[-1] - week[0]) * fade
+        self.world.weather = Weather(hourly_c=np.concatenate([hourly, week]))
+        self._weather_through(day)
 
     def _simulate_leg(
         self, leg: Leg, route: npt.NDArray[np.int64], congestion: F64, traces: Traces

@@ -41,8 +41,13 @@ def run_live_twin(
     speedup: float,
     on_progress: Callable[[LiveProgress], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    keep_up: bool = False,
 ) -> SendResult:
-    """Publish a twin live to ``base_url``, each car with its own device token; returns the totals."""
+    """Publish a twin live to ``base_url``, each car with its own device token; returns the totals.
+
+    The scenario's days are replayed at ``speedup`` so that they end now; with ``keep_up`` the twin then
+    goes on driving in real time, past the scenario's days, until ``should_stop``.
+    """
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
     if missing:
         raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
@@ -53,7 +58,11 @@ def run_live_twin(
     sender = HttpSender(base_url, tokens)
     try:
         return run_live(
-            Twin(scenario), sender, speedup=speedup, on_progress=on_progress, should_stop=should_stop
+            Twin(scenario, open_ended=keep_up),
+            sender,
+            speedup=speedup,
+            on_progress=on_progress,
+            should_stop=should_stop,
         )
     finally:
         sender.close()
