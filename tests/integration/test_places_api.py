@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from microfleet.api import create_app
 from microfleet.bootstrap import Services
+from microfleet.domain.derivation import CONTEXT_CHANGED_MS
 from microfleet.domain.places import Circle, Place, PlaceKind
 from microfleet.domain.telemetry import TelemetryRecord
 from tests.integration.test_history_day import DAY0_MS, HOME, body, day_records
@@ -238,7 +239,8 @@ def test_a_place_marks_only_the_cars_it_applies_to_stale(services: Services, wor
         "car-c",
     ]
     assert services.places.put(Place("p3", "City", PlaceKind.OTHER, fence)) == ["car-a", "car-c"]
-    assert services.telemetry.claim_stale(1000) == {"car-a": 0, "car-c": 0}
+    # a whole re-derivation: the places changed, not the records
+    assert services.telemetry.claim_stale(1000) == {"car-a": CONTEXT_CHANGED_MS, "car-c": CONTEXT_CHANGED_MS}
     # Moving a place from one car to the fleet re-derives both scopes' cars.
     assert services.places.put(Place("p1", "Home", PlaceKind.HOME, fence), fleet_id="city-share") == [
         "car-a",

@@ -39,6 +39,9 @@ from microfleet.domain.vehicle_state import (
     derive_events,
 )
 
+# A stale mark from this time: the car's context (places, tariffs) changed, not its records, so its whole
+# history is derived again (a window would meet the stored history at once and keep the old names and costs).
+CONTEXT_CHANGED_MS = -1
 CALIBRATION_SESSIONS = 20  # energy per SoC % is the median of the car's last 20 calibrating charges
 MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about drain (TeslaMate's idle wait)
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.derivation import (
+    CONTEXT_CHANGED_MS,
     DerivedHistory,
     ResumePoint,
     VehicleContext,
@@ -142,6 +143,8 @@ class HistoryDeriver:
         """Recompute after new records of one vehicle were stored (call with the new records' times)."""
         if not ts_ms:
             return None
+        if min(ts_ms) <= CONTEXT_CHANGED_MS:
+            return self.rederive(vehicle_id)
         point = self._store.resume_point(vehicle_id, min(ts_ms))
         if isinstance(self._store, WindowedHistoryPort):
             report = self._derive_window(self._store, vehicle_id, point, max(ts_ms))

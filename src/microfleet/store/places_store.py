@@ -28,11 +28,11 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, StoredPlace, check_geometry
 from microfleet.errors import InvalidInputError, NotFoundError
-from microfleet.store.schema import history_stale, metadata, vehicle_latest, vehicles
+from microfleet.store.schema import metadata, vehicle_latest, vehicles
+from microfleet.store.stale import mark_context_changed
 
 # Every derivation locates each drive's ends among all places that apply to the car: a bound per scope
 # keeps that cheap (and one account from filling the store).
@@ -132,10 +132,7 @@ class PlaceStore:
             in_fleet = select(vehicles.c.vehicle_id).where(vehicles.c.fleet_id == fleet_id)
             query = query.where(vehicle_latest.c.vehicle_id.in_(in_fleet.scalar_subquery()))
         ids = [str(v) for v in conn.execute(query).scalars()]
-        if ids:
-            stmt = (postgresql.insert if self._pg else sqlite.insert)(history_stale)
-            upsert = stmt.on_conflict_do_update(index_elements=["vehicle_id"], set_={"from_ms": 0})
-            conn.execute(upsert, [{"vehicle_id": v, "from_ms": 0} for v in ids])
+        mark_context_changed(conn, ids)
         return ids
 
 

@@ -30,7 +30,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.tariffs import (
     StoredTariff,
@@ -43,7 +42,8 @@ from microfleet.domain.tariffs import (
 )
 from microfleet.errors import ConflictError, InvalidInputError, NotFoundError
 from microfleet.store.places_store import places
-from microfleet.store.schema import history_stale, metadata, vehicle_latest, vehicles
+from microfleet.store.schema import metadata, vehicle_latest, vehicles
+from microfleet.store.stale import mark_context_changed
 
 # Every derivation of a car reads the tariffs its places name, and listing reads a scope's: a bound per
 # scope keeps both cheap (and one account from filling the store). Microfleet's choice.
@@ -177,10 +177,7 @@ class TariffStore:
                 )
             )
         ids = [str(v) for v in conn.execute(query).scalars()]
-        if ids:
-            stmt = (postgresql.insert if self._pg else sqlite.insert)(history_stale)
-            upsert = stmt.on_conflict_do_update(index_elements=["vehicle_id"], set_={"from_ms": 0})
-            conn.execute(upsert, [{"vehicle_id": v, "from_ms": 0} for v in ids])
+        mark_context_changed(conn, ids)
         return ids
 
 
