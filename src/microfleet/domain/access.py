@@ -50,6 +50,7 @@ class Vehicle:
     fleet_id: str | None
     created_at_ms: int
 
+
 # Quarantine holds raw device data: owners and operators inspect their cars', drivers do not.
 _QUARANTINE_READERS = frozenset({Role.OWNER, Role.OPERATOR, Role.ADMIN})
 
