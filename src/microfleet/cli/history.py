@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from microfleet.cli.common import DatabaseOption, VehicleArg, check_tz, console, services_for
 
+if TYPE_CHECKING:
+    from microfleet.bootstrap import Services
+
 LastOption = Annotated[int, typer.Option(min=1, help="How many of the newest to show.")]
 TzOption = Annotated[str, typer.Option(help="Time zone to show times in, e.g. Asia/Shanghai.")]
+
+
+def _place_names(services: Services) -> dict[str, str]:
+    """Every place's name by its id (the administrator's view: every place, whatever its scope)."""
+    return {p.place.place_id: p.place.name for p in services.places.visible(None)}
 
 
 def drives(
@@ -21,7 +29,8 @@ def drives(
     check_tz(tz)
     services = services_for(database_url)
     services.accounts.require_vehicle(vehicle_id)
-    console.print(drives_table(vehicle_id, services.history.last_drives(vehicle_id, last), tz_name=tz))
+    found = services.history.last_drives(vehicle_id, last)
+    console.print(drives_table(vehicle_id, found, tz_name=tz, place_names=_place_names(services)))
 
 
 def charges(
@@ -33,7 +42,8 @@ def charges(
     check_tz(tz)
     services = services_for(database_url)
     services.accounts.require_vehicle(vehicle_id)
-    console.print(charges_table(vehicle_id, services.history.last_charges(vehicle_id, last), tz_name=tz))
+    found = services.history.last_charges(vehicle_id, last)
+    console.print(charges_table(vehicle_id, found, tz_name=tz, place_names=_place_names(services)))
 
 
 def derive(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,8 +35,26 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f}"
 
 
-def drives_table(vehicle_id: str, drives: Sequence[Drive], *, tz_name: str = "UTC") -> Table:
-    """A vehicle's drives, in the order given, with distance, energy and efficiency."""
+def _place(place_id: str | None, names: Mapping[str, str]) -> str:
+    """A place as a person knows it: its name; a place deleted since (no name) shows its id."""
+    if place_id is None:
+        return ""
+    return names.get(place_id) or place_id
+
+
+def drives_table(
+    vehicle_id: str,
+    drives: Sequence[Drive],
+    *,
+    tz_name: str = "UTC",
+    place_names: Mapping[str, str] | None = None,
+) -> Table:
+    """A vehicle's drives, in the order given, with distance, energy and efficiency.
+
+    From and to are the places' names (``place_names``: place id → name); a place not named there shows
+    its id.
+    """
+    names = place_names or {}
     tz = ZoneInfo(tz_name)
     table = Table(title=f"Drives of {vehicle_id} ({tz_name})")
     for name, justify in (
@@ -58,8 +76,8 @@ def drives_table(vehicle_id: str, drives: Sequence[Drive], *, tz_name: str = "UT
         table.add_row(
             _when(d.start_ts_ms, tz),
             _minutes(d.duration_s),
-            d.start_place_id or "",
-            d.end_place_id or "",
+            _place(d.start_place_id, names),
+            _place(d.end_place_id, names),
             _num(km, ".1f"),
             _num(d.energy_used_kwh, ".2f"),
             _num(d.regen_kwh, ".2f"),
@@ -71,8 +89,18 @@ def drives_table(vehicle_id: str, drives: Sequence[Drive], *, tz_name: str = "UT
     return table
 
 
-def charges_table(vehicle_id: str, charges: Sequence[ChargeSession], *, tz_name: str = "UTC") -> Table:
-    """A vehicle's charging sessions, in the order given, with energy, power and cost."""
+def charges_table(
+    vehicle_id: str,
+    charges: Sequence[ChargeSession],
+    *,
+    tz_name: str = "UTC",
+    place_names: Mapping[str, str] | None = None,
+) -> Table:
+    """A vehicle's charging sessions, in the order given, with energy, power and cost.
+
+    The place is its name (``place_names``: place id → name); a place not named there shows its id.
+    """
+    names = place_names or {}
     tz = ZoneInfo(tz_name)
     table = Table(title=f"Charges of {vehicle_id} ({tz_name})")
     for name, justify in (
@@ -91,7 +119,7 @@ def charges_table(vehicle_id: str, charges: Sequence[ChargeSession], *, tz_name:
         table.add_row(
             _when(c.start_ts_ms, tz),
             _minutes((c.power_end_ts_ms - c.start_ts_ms) / 1000),
-            c.place_id or "",
+            _place(c.place_id, names),
             soc,
             _num(c.energy_added_kwh, ".2f"),
             _num(c.energy_grid_kwh, ".2f"),
