@@ -8,7 +8,7 @@ import typer
 
 from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
-from microfleet.cli.common import DatabaseOption, console, settings_for
+from microfleet.cli.common import DatabaseOption, close_services, console, opening_store, settings_for
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
@@ -84,9 +84,13 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
 
     settings = settings_for(database_url)
     engine = make_engine(settings.database_url, settings.database_schema)
-    upgrade(engine, settings.database_schema)
-    console.print(f"store at revision [bold]{current_revision(engine)}[/bold]")
-    engine.dispose()
+    try:
+        with opening_store(settings.database_url):
+            upgrade(engine, settings.database_schema)
+            revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    console.print(f"store at revision [bold]{revision}[/bold]")
 
 
 @app.command()
@@ -103,9 +107,10 @@ def demo(
     """Run a server on SQLite with a live digital twin of owners' cars and a car-sharing fleet in Shanghai."""
     from microfleet.cli.demo import run_demo
 
+    settings = settings_for()  # the demo's store is its own (it starts afresh), never MICROFLEET_DATABASE_URL
     run_demo(
         database_url or "sqlite:///var/demo.db",
-        port=port or settings_for().http_port,
+        port=port or settings.http_port,
         duration_s=duration_s,
         speedup=speedup,
         console=console,
@@ -113,9 +118,14 @@ def demo(
 
 
 def main() -> None:
-    """Run the ``microfleet`` command line; a refusal prints its code and sentence and exits with 2."""
+    """Run the ``microfleet`` command line; a refusal prints its code and sentence and exits with 2.
+
+    Whatever the command opened (its services, their database connections) is closed when it ends.
+    """
     try:
         app()
     except MicrofleetError as exc:
         console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise SystemExit(2) from None
+    finally:
+        close_services()

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from microfleet.api import create_app
 from microfleet.api.auth import forwarded_header_options
 from microfleet.bootstrap import Services, build_services
+from microfleet.cli.common import opening_store
 from microfleet.cli.simulate import report_live
 from microfleet.domain.access import Role
 from microfleet.settings import Settings
@@ -83,7 +84,8 @@ def run_demo(
     """Serve the API and drive the twin into it; keep serving until ``duration_s`` passes or Ctrl-C."""
     _fresh_demo_store(database_url)
     settings = Settings(database_url=database_url, http_port=port)
-    services = build_services(settings)
+    with opening_store(database_url):
+        services = build_services(settings)
     scenario = demo_scenario(owners=3, sharing=5, days=1, seed=0)
     logins, devices = register_twin(services, scenario)
     server, thread = _start_server(settings, services, port)

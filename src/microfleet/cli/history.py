@@ -72,7 +72,9 @@ def derive(
 
 def rederive(vehicle_id: VehicleArg, database_url: DatabaseOption = None) -> None:
     """Derive a vehicle's whole history (states, drives, charges) again from its stored telemetry."""
-    report = services_for(database_url).deriver.rederive(vehicle_id)
+    services = services_for(database_url)
+    services.accounts.require_vehicle(vehicle_id)
+    report = services.deriver.rederive(vehicle_id)
     console.print(
         f"{vehicle_id}: {report.records:,} records → {report.drives} drives, {report.charges} charges, "
         f"{report.excluded} readings excluded"

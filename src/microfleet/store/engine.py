@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
 
 from microfleet.errors import ConfigurationError, StoreUnavailableError
 
@@ -38,12 +38,34 @@ def _unavailable(context: ExceptionContext) -> None:
         ) from context.original_exception
 
 
+_URL_FORMS = "sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+_WHERE = "MICROFLEET_DATABASE_URL (or --database-url)"
+DEFAULT_SQLITE_FOLDER = Path("var")  # the default store's folder, created when missing; no other is
+
+
 def make_engine(database_url: str, schema: str | None = None) -> Engine:
-    """Create the engine for ``database_url``; ``schema`` selects a PostgreSQL schema (one per test run)."""
-    url = make_url(database_url)
+    """Create the engine for ``database_url``; ``schema`` selects a PostgreSQL schema (one per test run).
+
+    A URL that is not a store Microfleet can use is a :class:`ConfigurationError`, and so is a SQLite file
+    in a folder that does not exist (a typo would otherwise make a new, empty store): only the default
+    ``var/`` folder is created.
+    """
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"{_WHERE} {database_url!r} is not a database URL; use {_URL_FORMS}"
+        ) from None
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            folder = Path(url.database).parent
+            if folder == DEFAULT_SQLITE_FOLDER:
+                folder.mkdir(exist_ok=True)
+            elif not folder.is_dir():
+                raise ConfigurationError(
+                    f"the folder {str(folder)!r} of the SQLite store {url.database!r} does not exist; "
+                    f"create it, or fix {_WHERE}"
+                )
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "handle_error", _unavailable)
@@ -60,5 +82,5 @@ def make_engine(database_url: str, schema: str | None = None) -> Engine:
         event.listen(engine, "handle_error", _unavailable)
         return engine
     raise ConfigurationError(
-        f"database_url {database_url!r}: Microfleet stores in sqlite:///PATH or postgresql+psycopg://..."
+        f"{_WHERE} names a {url.get_backend_name()!r} database; Microfleet stores in {_URL_FORMS}"
     )
