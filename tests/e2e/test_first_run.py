@@ -29,11 +29,12 @@ def _one_sentence(text: str) -> str:
 
 def test_an_unparseable_database_url_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MICROFLEET_DATABASE_URL", "foo")
-    ran = microfleet("admin", "users")
-    assert ran.returncode == 2
-    line = _one_sentence(ran.stdout)
-    assert "error (configuration_error)" in line and "MICROFLEET_DATABASE_URL" in line
-    assert "'foo' is not a database URL" in line and "sqlite:///PATH" in line
+    for command in (("admin", "users"), ("serve",)):
+        ran = microfleet(*command)
+        assert ran.returncode == 2, (command, ran)
+        line = _one_sentence(ran.stdout)
+        assert "error (configuration_error)" in line and "MICROFLEET_DATABASE_URL" in line
+        assert "'foo' is not a database URL" in line and "sqlite:///PATH" in line
 
 
 def test_an_unparseable_database_url_is_one_sentence_in_its_own_process(
@@ -57,7 +58,7 @@ def test_a_port_that_is_not_a_number_names_the_variable(monkeypatch: pytest.Monk
 
 def test_a_refused_database_says_which_and_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MICROFLEET_DATABASE_URL", "postgresql+psycopg://mei:s3cret@127.0.0.1:1/microfleet")
-    for command in (("admin", "users"), ("db", "upgrade")):
+    for command in (("admin", "users"), ("db", "upgrade"), ("serve",)):
         ran = microfleet(*command)
         assert ran.returncode == 2, (command, ran)
         line = _one_sentence(ran.stdout)

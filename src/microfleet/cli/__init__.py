@@ -8,7 +8,15 @@ import typer
 
 from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
-from microfleet.cli.common import DatabaseOption, close_services, console, opening_store, settings_for
+from microfleet.cli.common import (
+    DatabaseOption,
+    close_services,
+    console,
+    opening_store,
+    services_for,
+    settings_for,
+)
+from microfleet.cli.import_ import import_files
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
@@ -27,6 +35,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
 app.add_typer(tariffs_app, name="tariffs")
 app.command("simulate")(simulate)
+app.command("import")(import_files)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 
@@ -60,11 +69,15 @@ def serve(
         "log_level": "info",
         **forwarded_header_options(settings.trusted_proxies),
     }
+    # Open (and migrate) the store first, once: one that cannot be opened is one sentence here, not a
+    # traceback from the server's startup, and workers find it migrated.
+    services = services_for(database_url)
     if workers == 1:
         from microfleet.api import create_app
 
-        uvicorn.run(create_app(settings), **listen)
+        uvicorn.run(create_app(settings, services), **listen)
         return
+    close_services()  # each worker opens its own
     # Worker processes are new interpreters that build the app from MICROFLEET_* variables: hand them
     # the store this command was given the only way they inherit anything, through the environment.
     os.environ["MICROFLEET_DATABASE_URL"] = settings.database_url
