@@ -169,6 +169,13 @@ def test_a_malformed_csv_row_is_quarantined_and_its_neighbours_stored(tmp_path: 
     assert "0 accepted, 3 duplicate, 4 rejected" in again.stdout, again.stdout
     assert _count(db, "mini-1") == 3 and len(_quarantine(db)) == 3
 
+    changed = tmp_path / "changed.csv"  # a stored key with other values: quarantined as over HTTP
+    changed.write_text(f"vehicle_id,ts_ms,soc_pct\nmini-1,{ts},82.0\nmini-1,{ts + 30000},78.5\n")
+    conflict = _import(db, str(changed))
+    assert "1 accepted, 0 duplicate, 1 rejected (1 quarantined)" in conflict.stdout, conflict.stdout
+    assert "conflicting_duplicate" in conflict.stdout
+    assert _count(db, "mini-1") == 4 and len(_quarantine(db)) == 4
+
     registered = _import(db, str(path), "--register")
     assert "1 accepted" in registered.stdout and "registered 1 vehicle(s): ghost-9" in registered.stdout
     assert _count(db, "ghost-9") == 1

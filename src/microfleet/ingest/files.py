@@ -107,7 +107,7 @@ def _located(rejection: Rejection, where: str) -> Rejection:
 
 
 def _judge_rows(rows: list[dict[str, Any]], positions: list[int], where: str) -> DecodedBatch:
-    """Records from rows of plain values (absent signals left out), each judged as a JSON item would be."""
+    """Records from rows of plain values (a null or absent signal: not measured), judged as JSON items."""
     try:
         records = msgspec.convert(rows, list[TelemetryRecord])
     except msgspec.ValidationError:
@@ -117,20 +117,20 @@ def _judge_rows(rows: list[dict[str, Any]], positions: list[int], where: str) ->
         for i, (position, record) in enumerate(zip(positions, records, strict=True)):
             outcome = check_record(record, position, "")
             if isinstance(outcome, Rejection):
-                text = json.dumps(rows[i], ensure_ascii=False)
+                text = json.dumps({k: v for k, v in rows[i].items() if v is not None}, ensure_ascii=False)
                 batch.rejections.append(_located(replace(outcome, raw_text=text), f"{where} {position}"))
             else:
                 batch.records.append((position, outcome))
         return batch
     batch = DecodedBatch([], [], len(rows))
-    for position, row in zip(positions, rows, strict=True):
+    for position, given in zip(positions, rows, strict=True):
+        row = {k: v for k, v in given.items() if v is not None}  # as JSON says it: absent, not null
         try:
-            record = msgspec.convert(row, TelemetryRecord)
+            outcome = check_record(msgspec.convert(row, TelemetryRecord), position, "")
         except msgspec.ValidationError:
-            outcome = check_item(row, position, json.dumps(row, ensure_ascii=False))
-        else:
-            outcome = check_record(record, position, json.dumps(row, ensure_ascii=False))
+            outcome = check_item(row, position, "")
         if isinstance(outcome, Rejection):
+            outcome = replace(outcome, raw_text=json.dumps(row, ensure_ascii=False))
             batch.rejections.append(_located(outcome, f"{where} {position}"))
         else:
             batch.records.append((position, outcome))
@@ -169,7 +169,7 @@ def read_parquet(path: Path, batch_records: int = BATCH_RECORDS) -> FileReader:
         with pq.ParquetFile(path) as parquet:
             for part in parquet.iter_batches(batch_size=batch_records, columns=kept):
                 table = pa.table({n: _parquet_column(part.column(n)) for n in kept})
-                rows = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+                rows = table.to_pylist()  # a null is "not measured": left out if a row is refused
                 positions = list(range(done + 1, done + 1 + len(rows)))  # rows counted from 1, like lines
                 done += len(rows)
                 yield Chunk(_judge_rows(rows, positions, "row"), done)
