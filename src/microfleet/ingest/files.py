@@ -359,12 +359,14 @@ class ImportReport:
         """The most frequent rejection reasons: (reason, count, one example's detail)."""
         return [(reason, count, self.examples[reason]) for reason, count in self.reasons.most_common(n)]
 
-    def _refuse(self, reason: str, detail: str | None, count: int = 1) -> None:
+    def refuse(self, reason: str, detail: str | None, count: int = 1) -> None:
+        """Count records refused without reaching the store (nobody's, or an unregistered vehicle's)."""
         self.rejected += count
         self.reasons[reason] += count
         self.examples.setdefault(reason, detail or reason)
 
-    def _add(self, report: IngestReport, vehicle_id: str) -> None:
+    def add(self, report: IngestReport, vehicle_id: str) -> None:
+        """Count one vehicle's ingest report (its rejected records are in quarantine)."""
         self.accepted += report.accepted
         self.duplicate += report.duplicate
         if report.accepted:
@@ -372,7 +374,7 @@ class ImportReport:
         for result in report.results:
             if result.status == "rejected":
                 self.quarantined += 1
-                self._refuse(result.reason or "rejected", result.detail)
+                self.refuse(result.reason or "rejected", result.detail)
 
 
 class FileImporter:
@@ -407,7 +409,7 @@ class FileImporter:
         for rejection in chunk.decoded.rejections:
             vehicle_id = rejection.vehicle_id
             if vehicle_id is None or not _VEHICLE_ID.match(vehicle_id):
-                report._refuse(rejection.reason.value, rejection.detail)  # nobody's: the file keeps it
+                report.refuse(rejection.reason.value, rejection.detail)  # nobody's: the file keeps it
             else:
                 by_vehicle.setdefault(vehicle_id, ([], []))[1].append(rejection)
         now_ms = self._clock()
@@ -415,7 +417,7 @@ class FileImporter:
             if not self._known_vehicle(vehicle_id, report):
                 count = len(records) + len(rejections)
                 report.unknown_vehicles[vehicle_id] += count
-                report._refuse(
+                report.refuse(
                     RejectionReason.UNKNOWN_VEHICLE.value,
                     f"vehicle {vehicle_id!r} is not registered: register it (microfleet admin add-vehicle) "
                     "or import with --register",
@@ -426,7 +428,7 @@ class FileImporter:
             ingested = self._ingest.ingest_batch(
                 decoded, credential_vehicle_id=vehicle_id, source=source, now_ms=now_ms
             )
-            report._add(ingested, vehicle_id)
+            report.add(ingested, vehicle_id)
 
     def _known_vehicle(self, vehicle_id: str, report: ImportReport) -> bool:
         known = self._known.get(vehicle_id)
