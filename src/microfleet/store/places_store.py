@@ -14,7 +14,6 @@ from typing import Any, Final
 
 from sqlalchemy import (
     Column,
-    ColumnElement,
     Connection,
     Engine,
     Index,
@@ -22,16 +21,15 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    false,
     func,
     insert,
-    or_,
     select,
 )
 
 from microfleet.domain.places import Circle, Place, PlaceKind, Polygon, StoredPlace, check_geometry
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.store.schema import metadata, vehicle_latest, vehicles
+from microfleet.store.scopes import scope_is, visible_in
 from microfleet.store.stale import mark_context_changed
 
 # Every derivation locates each drive's ends among all places that apply to the car: a bound per scope
@@ -76,7 +74,7 @@ class PlaceStore:
             old = conn.execute(select(places).where(places.c.place_id == place.place_id)).first()
             conn.execute(delete(places).where(places.c.place_id == place.place_id))
             in_scope = conn.execute(
-                select(func.count()).select_from(places).where(_scope_is(vehicle_id, fleet_id))
+                select(func.count()).select_from(places).where(scope_is(places, vehicle_id, fleet_id))
             ).scalar_one()
             if in_scope >= MAX_PLACES_PER_SCOPE:
                 raise InvalidInputError(f"this scope already holds {MAX_PLACES_PER_SCOPE} places")
@@ -107,14 +105,7 @@ class PlaceStore:
         """Places of these vehicles, of these fleets, and global ones (``vehicle_ids`` None: every place)."""
         query = select(places).order_by(places.c.name, places.c.place_id)
         if vehicle_ids is not None:
-            fleets = sorted(set(fleet_ids))
-            query = query.where(
-                or_(
-                    _scope_is(None, None),
-                    places.c.vehicle_id.in_(list(vehicle_ids)) if vehicle_ids else false(),
-                    places.c.fleet_id.in_(fleets) if fleets else false(),
-                )
-            )
+            query = query.where(visible_in(places, vehicle_ids, fleet_ids))
         with self._engine.connect() as conn:
             return [stored_place(r._mapping) for r in conn.execute(query)]
 
@@ -135,14 +126,6 @@ class PlaceStore:
         mark_context_changed(conn, ids)
         return ids
 
-
-def _scope_is(vehicle_id: str | None, fleet_id: str | None) -> ColumnElement[bool]:
-    c = places.c
-    if vehicle_id is not None:
-        return c.vehicle_id == vehicle_id
-    if fleet_id is not None:
-        return (c.fleet_id == fleet_id) & c.vehicle_id.is_(None)
-    return c.vehicle_id.is_(None) & c.fleet_id.is_(None)
 
 
 def places_of_vehicle(conn: Connection, vehicle_id: str) -> list[Place]:

@@ -43,6 +43,7 @@ from microfleet.domain.tariffs import (
 from microfleet.errors import ConflictError, InvalidInputError, NotFoundError
 from microfleet.store.places_store import places
 from microfleet.store.schema import metadata, vehicle_latest, vehicles
+from microfleet.store.scopes import scope_is, visible_in
 from microfleet.store.stale import mark_context_changed
 
 # Every derivation of a car reads the tariffs its places name, and listing reads a scope's: a bound per
@@ -85,7 +86,7 @@ class TariffStore:
             if taken.first() is not None:
                 raise ConflictError(f"tariff id {tariff.tariff_id!r} is taken; choose another")
             in_scope = conn.execute(
-                select(func.count()).select_from(tariffs).where(_scope_is(vehicle_id, fleet_id))
+                select(func.count()).select_from(tariffs).where(scope_is(tariffs, vehicle_id, fleet_id))
             ).scalar_one()
             if in_scope >= MAX_TARIFFS_PER_SCOPE:
                 raise InvalidInputError(f"this scope already holds {MAX_TARIFFS_PER_SCOPE} tariffs")
@@ -114,14 +115,7 @@ class TariffStore:
         """User tariffs of these vehicles, of these fleets, and global ones (``vehicle_ids`` None: all)."""
         query = select(tariffs).order_by(tariffs.c.tariff_id)
         if vehicle_ids is not None:
-            fleets = sorted(set(fleet_ids))
-            query = query.where(
-                or_(
-                    _scope_is(None, None),
-                    tariffs.c.vehicle_id.in_(list(vehicle_ids)) if vehicle_ids else false(),
-                    tariffs.c.fleet_id.in_(fleets) if fleets else false(),
-                )
-            )
+            query = query.where(visible_in(tariffs, vehicle_ids, fleet_ids))
         with self._engine.connect() as conn:
             return [_stored(r._mapping) for r in conn.execute(query)]
 
@@ -181,19 +175,11 @@ class TariffStore:
         return ids
 
 
-def _scope_is(vehicle_id: str | None, fleet_id: str | None) -> ColumnElement[bool]:
-    c = tariffs.c
-    if vehicle_id is not None:
-        return c.vehicle_id == vehicle_id
-    if fleet_id is not None:
-        return (c.fleet_id == fleet_id) & c.vehicle_id.is_(None)
-    return c.vehicle_id.is_(None) & c.fleet_id.is_(None)
-
 
 def _fits_place(vehicle_id: str | None, fleet_id: str | None, conn: Connection) -> ColumnElement[bool]:
     """User tariffs a place of this scope may name: those whose scope holds every car the place applies to."""
     c = tariffs.c
-    fits = _scope_is(None, None)
+    fits = scope_is(tariffs, None, None)
     if vehicle_id is not None:
         car_fleet = conn.execute(
             select(vehicles.c.fleet_id).where(vehicles.c.vehicle_id == vehicle_id)

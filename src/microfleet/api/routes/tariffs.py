@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from microfleet.api.auth import UserDep
+from microfleet.api.bodies import read_body
 from microfleet.api.deps import TariffsDep
 from microfleet.api.errors import ErrorBody
 from microfleet.domain.tariffs import (
@@ -21,7 +22,7 @@ from microfleet.domain.tariffs import (
     tariff_spec,
 )
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
-from microfleet.errors import InvalidInputError, PayloadTooLargeError
+from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["tariffs"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 
@@ -239,24 +240,10 @@ async def upload_day_ahead(
     Charges at every place naming it are re-costed; a charge drawing energy when the series has no price
     stays uncosted.
     """
-    body = await _read_body(request, MAX_DAY_AHEAD_CSV_BYTES)
+    body = await read_body(request, MAX_DAY_AHEAD_CSV_BYTES)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInputError("the CSV is not UTF-8 text") from None
     done = await run_in_threadpool(tariffs.import_day_ahead_as, user, tariff_id, text, replace_all=replace)
     return DayAheadOut(read=done.read, tariff=_out(done.stored))
-
-
-async def _read_body(request: Request, limit_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-        raise PayloadTooLargeError(f"the body is {declared} bytes; at most {limit_bytes} are accepted")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise PayloadTooLargeError(f"the body exceeds {limit_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)

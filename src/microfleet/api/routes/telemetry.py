@@ -9,9 +9,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from microfleet.api.auth import DeviceDep
+from microfleet.api.bodies import read_body
 from microfleet.api.deps import HttpIngestDep, NowMsDep, SettingsDep
 from microfleet.api.errors import ErrorBody
-from microfleet.errors import PayloadTooLargeError
 
 router = APIRouter(tags=["telemetry"])
 
@@ -35,19 +35,6 @@ class IngestResponse(BaseModel):
     rejected: int
     results: list[RecordResult]
 
-
-async def _read_body(request: Request, limit_bytes: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
-        raise PayloadTooLargeError(f"the body is {declared} bytes; at most {limit_bytes} are accepted")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit_bytes:
-            raise PayloadTooLargeError(f"the body exceeds {limit_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -75,7 +62,7 @@ async def post_telemetry(
     now_ms: NowMsDep,
 ) -> Response:
     """Store each record exactly once; report per record accepted, duplicate or rejected with a reason."""
-    body = await _read_body(request, settings.ingest_max_body_bytes)
+    body = await read_body(request, settings.ingest_max_body_bytes)
     report = await run_in_threadpool(
         adapter.receive,
         body,
