@@ -18,6 +18,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+import fastsim_peer  # bench/ is on sys.path when this file runs as a script
 from microfleet.domain.catalogue import Sourced, VehicleSpec, load_catalogue
 from microfleet.errors import PhysicsInputError
 from microfleet.physics import Battery, VehicleParams, cycle_range_km, power_breakdown, resolve_spec
@@ -44,7 +45,8 @@ from microfleet.physics.range_sim import capped_speed_mps, cycle_consumption_wh_
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "physics_validation.json"
 DOC = ROOT / "docs" / "physics.md"
-FASTSIM_FAILURES: dict[str, str] = {}
+FASTSIM_FAILURES: dict[str, str] = {}  # the new, documented FASTSim setup
+FASTSIM_OLD_FAILURES: dict[str, str] = {}  # the old setup, kept for one release
 COLD_REFERENCE_RETAINED_PCT = 59.0  # Mini EV at about -10 °C vs CLTC, as stated in issue 4 (car-media tests)
 
 
@@ -177,9 +179,7 @@ def calibrate(
                 payload_kg=[cases[i].test_mass_added_kg for i in index],
             )
             table[g, index] = cycle_consumption_wh_per_km(params, cycle)
-    keys = [(c.cycle_name, c.resolved.curb_mass_kg.value, c.resolved.stated_kwh.value,
-             c.spec.range_km.value if c.spec.range_km else 0.0) for c in cases]  # fmt: skip
-    identical = [keys.index(k) for k in keys]
+    identical = _groups(cases)
     platforms = [c.spec.platform_id for c in cases]
     by_platform = [platforms.index(p) for p in platforms]
     args = (
@@ -294,8 +294,8 @@ def mini_ev_readings(
     return out
 
 
-def run_fastsim(cases: list[Case], shared: list[SharedParams]) -> dict[str, dict[str, float]]:
-    """FASTSim 3.1 on the same car and trace: bundled 2022 Zoe with mass, pack, motor and road load set."""
+def run_fastsim_old(cases: list[Case], shared: list[SharedParams]) -> dict[str, dict[str, float]]:
+    """The old FASTSim setup, kept for one release: Microfleet's fitted values, Zoe curve, no cut-off."""
     import fastsim as fsim
 
     base = fsim.Vehicle.from_resource("2022_Renault_Zoe_ZE50_R135.yaml").to_dict()
@@ -335,7 +335,7 @@ def run_fastsim(cases: list[Case], shared: list[SharedParams]) -> dict[str, dict
                 "wh_per_km": float("nan"),
                 "run_s": float("nan"),
             }
-            FASTSIM_FAILURES[c.spec.model_id] = reason
+            FASTSIM_OLD_FAILURES[c.spec.model_id] = reason
             continue
         elapsed = time.perf_counter() - t0
         state = sd.to_dict()["veh"]
@@ -347,6 +347,75 @@ def run_fastsim(cases: list[Case], shared: list[SharedParams]) -> dict[str, dict
             "run_s": elapsed,
         }
     return out
+
+
+def _tyre(c: Case) -> str | None:
+    return c.spec.tyre_size.value if c.spec.tyre_size else None
+
+
+def run_fastsim(
+    cases: list[Case], shared: list[SharedParams], *, to_empty: bool = True
+) -> tuple[dict[str, fastsim_peer.FastsimResult], dict[str, str]]:
+    """FASTSim 3.1 with its own inputs (``bench/fastsim_peer.py``), from full to min SoC on the capped trace.
+
+    Returns the result per car it ran and the reason per car it refused.
+    """
+    base = fastsim_peer.template()
+    out: dict[str, fastsim_peer.FastsimResult] = {}
+    refused: dict[str, str] = {}
+    for c, sh in zip(cases, shared, strict=True):
+        d, usable = fastsim_peer.vehicle_dict(base, c.resolved, _tyre(c), sh, c.test_mass_added_kg)
+        speed = fastsim_peer.capped_trace(c.resolved, sh, c.cycle_name, c.test_mass_added_kg)
+        try:
+            out[c.spec.model_id] = fastsim_peer.run_car(d, usable, speed, to_empty=to_empty)
+        except fastsim_peer.FastsimRefused as exc:
+            refused[c.spec.model_id] = str(exc)
+    return out, refused
+
+
+def _groups(cases: list[Case]) -> list[int]:
+    """Identical rows (same cycle, mass, pack and published range) share a label and are held out together."""
+    keys = [(c.cycle_name, c.resolved.curb_mass_kg.value, c.resolved.stated_kwh.value,
+             c.spec.range_km.value if c.spec.range_km else 0.0) for c in cases]  # fmt: skip
+    return [keys.index(k) for k in keys]
+
+
+def calibrate_fastsim(
+    cases: list[Case], prior: dict[str, fastsim_peer.FastsimResult]
+) -> tuple[list[SharedParams], SharedParams]:
+    """The same leave-one-out fit as Microfleet's, on FASTSim's own consumption over the same grid.
+
+    FASTSim's parameters in the same cited bands: SoC window (usable fraction of an unlabelled stated
+    kWh), ``wheel_rr_coef``, a scale on the losses of its motor efficiency curve, ``pwr_aux_base_watts``.
+    Its range factor (battery efficiency, end of test) comes from its own run to min SoC at the priors.
+    Cars FASTSim refused are neither trained on nor predicted.
+    """
+    grid = search_grid()
+    base = fastsim_peer.template()
+    ran = np.array([c.spec.model_id in prior for c in cases])
+    table = np.full((len(grid), len(cases)), 1.0)
+    for i, c in enumerate(cases):
+        if not ran[i]:
+            continue
+        speed = fastsim_peer.capped_trace(c.resolved, PRIORS, c.cycle_name, c.test_mass_added_kg)
+        for g, shared in enumerate(grid):
+            d, usable = fastsim_peer.vehicle_dict(base, c.resolved, _tyre(c), shared, c.test_mass_added_kg)
+            try:
+                table[g, i] = fastsim_peer.run_car(d, usable, speed, to_empty=False).wh_per_km
+            except fastsim_peer.FastsimRefused:
+                table[g, i] = 1e9  # a grid point FASTSim cannot run is never chosen
+    args = (
+        table,
+        grid,
+        np.array([c.resolved.stated_kwh.value for c in cases]),
+        np.array([c.resolved.usable_kwh.value for c in cases]),
+        np.array([c.resolved.usable_kwh.is_prior for c in cases]),
+        np.array([prior[c.spec.model_id].factor if ran[i] else 1.0 for i, c in enumerate(cases)]),
+        np.array([c.spec.range_km.value if c.spec.range_km else np.nan for c in cases]),
+        np.array([not c.stand_in for c in cases]) & ran,
+    )
+    loo = leave_one_out(*args, _groups(cases))
+    return list(loo.fitted), fit_all(*args)
 
 
 def cold_weather(shared: SharedParams) -> dict[str, float]:
@@ -428,7 +497,13 @@ def main() -> None:
     ours_lopo = run_microfleet(cases, lopo_shared, how="fit on the other platforms")
     quad = quadricycle_check(cases, loo_shared, ours)
     mini = mini_ev_readings(cases, loo_shared, ours)
-    peer = run_fastsim(cases, loo_shared)
+    old_peer = run_fastsim_old(cases, loo_shared)
+    fs_prior, fs_refused = run_fastsim(cases, [PRIORS] * len(cases))
+    FASTSIM_FAILURES.update(fs_refused)
+    fs_loo_shared, fs_all_shared = calibrate_fastsim(cases, fs_prior)
+    fs_loo, fs_loo_refused = run_fastsim(cases, fs_loo_shared)
+    for mid, why in fs_loo_refused.items():
+        FASTSIM_FAILURES.setdefault(mid, f"{why} (with its leave-one-out fitted parameters)")
     cold = cold_weather(all_shared)
     ecm = pybamm_check(args.quick)
     rows: list[dict[str, object]] = []
@@ -443,6 +518,8 @@ def main() -> None:
         "lopo err %",
         "fastsim km",
         "err %",
+        "fs loo err %",
+        "fs old err %",
         "Wh/km ours/fs",
     ):
         table.add_column(col)
@@ -450,10 +527,17 @@ def main() -> None:
     prior_errors: list[float] = []
     lopo_errors: list[float] = []
     doc_rows: list[str] = []
-    for c, sh, lsh in zip(cases, loo_shared, lopo_shared, strict=True):
+    fs_errs: dict[str, list[float]] = {FS_NEW: [], FS_LOO: [], FS_OLD: []}
+    for c, sh, lsh, fsh in zip(cases, loo_shared, lopo_shared, fs_loo_shared, strict=True):
         pub = c.spec.range_km.value if c.spec.range_km else float("nan")
         ours_err = 100.0 * (ours[c.spec.model_id]["range_km"] / pub - 1.0)
-        fs_err = 100.0 * (peer[c.spec.model_id]["range_km"] / pub - 1.0)
+        mid = c.spec.model_id
+        f = fs_prior.get(mid, NOT_RUN)
+        fs_err = 100.0 * (f.range_km / pub - 1.0)
+        fs_loo_err = 100.0 * (fs_loo.get(mid, NOT_RUN).range_km / pub - 1.0)
+        fs_old_err = 100.0 * (old_peer[mid]["range_km"] / pub - 1.0)
+        for system, value in ((FS_NEW, fs_err), (FS_LOO, fs_loo_err), (FS_OLD, fs_old_err)):
+            fs_errs[system].append(value)
         prior_err = 100.0 * (prior_run[c.spec.model_id]["range_km"] / pub - 1.0)
         lopo_err = 100.0 * (ours_lopo[c.spec.model_id]["range_km"] / pub - 1.0)
         errors.append(ours_err)
@@ -461,7 +545,9 @@ def main() -> None:
         lopo_errors.append(lopo_err)
         for system, value in (
             ("microfleet", ours_err),
-            ("fastsim", fs_err),
+            (FS_NEW, fs_err),
+            (FS_LOO, fs_loo_err),
+            (FS_OLD, fs_old_err),
             ("microfleet-priors", prior_err),
             ("microfleet-leave-one-platform-out", lopo_err),
         ):
@@ -473,21 +559,25 @@ def main() -> None:
                     "unit": "%",
                 }
             )
-        for system, res in (("microfleet", ours), ("fastsim", peer)):
-            rows.append({"metric": f"consumption Wh/km {c.spec.model_id}", "system": system,
-                         "value": _finite(res[c.spec.model_id]["wh_per_km"]), "unit": "Wh/km"})  # fmt: skip
-        o, f = ours[c.spec.model_id], peer[c.spec.model_id]
-        wh = f"{o['wh_per_km']:.0f}/{f['wh_per_km']:.0f}"
-        table.add_row(c.spec.model_id, c.cycle_name, f"{pub:.0f}", f"{o['range_km']:.0f}", f"{ours_err:+.1f}",
-                      f"{prior_err:+.1f}", f"{lopo_err:+.1f}", f"{f['range_km']:.0f}", f"{fs_err:+.1f}",
-                      wh)  # fmt: skip
+        loo_wh = fs_loo.get(mid, NOT_RUN).wh_per_km
+        for system, wh_km in (("microfleet", ours[mid]["wh_per_km"]), (FS_NEW, f.wh_per_km),
+                              (FS_LOO, loo_wh), (FS_OLD, old_peer[mid]["wh_per_km"])):
+            rows.append({"metric": f"consumption Wh/km {mid}", "system": system,
+                         "value": _finite(wh_km), "unit": "Wh/km"})  # fmt: skip
+        o = ours[mid]
+        wh = f"{o['wh_per_km']:.0f}/{f.wh_per_km:.0f}"
+        table.add_row(mid, c.cycle_name, f"{pub:.0f}", f"{o['range_km']:.0f}", f"{ours_err:+.1f}",
+                      f"{prior_err:+.1f}", f"{lopo_err:+.1f}", f"{f.range_km:.0f}", f"{fs_err:+.1f}",
+                      f"{fs_loo_err:+.1f}", f"{fs_old_err:+.1f}", wh)  # fmt: skip
         doc_rows.append(
             f"| {c.spec.model_id} | {c.cycle_note}{' †' if c.stand_in else ''} | {o['test_mass_kg']:.0f} | "
             f"{o['usable_kwh']:.1f}{'*' if c.resolved.usable_kwh.is_prior else ''} | "
             f"{pub:.0f} | {o['range_km']:.0f} | {ours_err:+.1f} | {lopo_err:+.1f} | {prior_err:+.1f} | "
-            f"{f['range_km']:.0f} | {fs_err:+.1f} | {o['wh_per_km']:.0f} | {f['wh_per_km']:.0f} | "
+            f"{f.range_km:.0f} | {fs_err:+.1f} | {fs_loo_err:+.1f} | {fs_old_err:+.1f} | "
+            f"{o['wh_per_km']:.0f} | {f.wh_per_km:.0f} | "
             f"{o['motor_loss_wh_per_km']:.0f} | {o['regen_wh_per_km']:.0f} | {o['aux_wh_per_km']:.0f} | "
-            f"{1000 * o['run_s']:.0f} | {1000 * f['run_s']:.0f} | {sh.describe()} | {lsh.describe()} |"
+            f"{1000 * o['run_s']:.0f} | {1000 * f.run_s:.0f} | {sh.describe()} | {lsh.describe()} | "
+            f"{fsh.describe() if mid in fs_prior else 'not run'} |"
         )
     max_abs = float(np.max(np.abs(errors)))
     within = int(np.sum(np.abs(errors) <= 10.0))
@@ -499,11 +589,7 @@ def main() -> None:
     lopo = np.abs(np.asarray(lopo_errors))
     lopo_max, lopo_within = float(np.max(lopo)), int(np.sum(lopo <= 10.0))
     lopo_max_real, lopo_within_real = float(np.max(lopo[real])), int(np.sum(lopo[real] <= 10.0))
-    fs_errors = [
-        100.0 * (peer[c.spec.model_id]["range_km"] / c.spec.range_km.value - 1.0)
-        for c in cases
-        if c.spec.range_km and np.isfinite(peer[c.spec.model_id]["range_km"])
-    ]
+    fs_scores = {system: _score(errs, real) for system, errs in fs_errs.items()}
 
     def row(metric: str, system: str, value: float, unit: str) -> dict[str, object]:
         return {"metric": metric, "system": system, "value": value, "unit": unit}
@@ -511,10 +597,9 @@ def main() -> None:
     cold_metric = "cold range retained % wuling-hongguang-mini-ev-gen1-9kwh -10C"
     rows += [
         row("max abs range error %", "microfleet", round(max_abs, 2), "%"),
-        row("max abs range error %", "fastsim", round(float(np.max(np.abs(fs_errors))), 2), "%"),
         row("mean abs range error %", "microfleet", round(float(np.mean(np.abs(errors))), 2), "%"),
-        row("mean abs range error %", "fastsim", round(float(np.mean(np.abs(fs_errors))), 2), "%"),
         row("cars within ±10 %", "microfleet", within, f"of {len(cases)}"),
+        row("cars run", "microfleet", len(cases), f"of {len(cases)}"),
         row("max abs range error %", "microfleet-priors", round(prior_max, 2), "%"),
         row("max abs range error %", "microfleet-leave-one-platform-out", round(lopo_max, 2), "%"),
         row("cars within ±10 %", "microfleet-leave-one-platform-out", lopo_within, f"of {len(cases)}"),
@@ -532,6 +617,13 @@ def main() -> None:
         row("ECM voltage max abs error vs PyBaMM SPMe Prada2013", "microfleet",
             round(ecm["voltage_max_abs_error_mv"], 1), "mV"),
     ]  # fmt: skip
+    for system, sc in fs_scores.items():
+        rows += _score_rows(system, sc, len(cases), int(real.sum()))
+    for mid, why in FASTSIM_FAILURES.items():
+        rows.append({"metric": f"not run {mid}", "system": FS_NEW, "value": None, "unit": "", "reason": why})
+    for mid, why in FASTSIM_OLD_FAILURES.items():
+        rows.append({"metric": f"not run {mid}", "system": FS_OLD, "value": None, "unit": "", "reason": why})
+    rows.append(row("shared parameters fitted on all cars", FS_LOO, fs_all_shared.describe(), ""))
     for mid, q in quad.items():
         for key, label in (
             ("no_regen_err", "no regeneration"),
@@ -562,7 +654,8 @@ def main() -> None:
         "lopo_max": f"{lopo_max:.1f}", "lopo_within": lopo_within,
         "lopo_max_real": f"{lopo_max_real:.1f}", "lopo_within_real": lopo_within_real,
         "quad_table": _quad_markdown(quad), "mini_md": _mini_markdown(mini),
-        "twizy_short": _twizy_shortfall(quad),
+        "twizy_short": _twizy_shortfall(quad), "fs_summary": _fastsim_summary(fs_scores, len(cases),
+        int(real.sum()), fs_all_shared),
     }  # fmt: skip
     misses = [c.spec.model_id for c, e in zip(cases, errors, strict=True) if abs(e) > 10.0]
     summary["verdict"] = (
@@ -572,6 +665,58 @@ def main() -> None:
         "fall outside; the misses are explained below and were not tuned away."
     )
     write_doc(doc_rows, skipped, summary, cold, ecm, quick=args.quick)
+
+
+FS_NEW = "fastsim"
+FS_LOO = "fastsim leave-one-out fitted"
+FS_OLD = "fastsim (microfleet-fitted, old setup)"
+NOT_RUN = fastsim_peer.FastsimResult(float("nan"), float("nan"), float("nan"), float("nan"))
+
+
+def _score(errors: list[float], real: np.ndarray) -> dict[str, float]:
+    """Max and mean abs error and cars within ±10 %, over the cars run (all, and on stored cycles)."""
+    err = np.abs(np.asarray(errors))
+    ran = np.isfinite(err)
+    out: dict[str, float] = {"run": int(ran.sum()), "run_real": int((ran & real).sum())}
+    for tag, mask in (("", ran), ("_real", ran & real)):
+        out[f"max{tag}"] = float(err[mask].max()) if mask.any() else float("nan")
+        out[f"mean{tag}"] = float(err[mask].mean()) if mask.any() else float("nan")
+        out[f"within{tag}"] = int((err[mask] <= 10.0).sum())
+    return out
+
+
+def _score_rows(system: str, sc: dict[str, float], n: int, n_real: int) -> list[dict[str, object]]:
+    """JSON rows for one FASTSim setup: the error rows carry the count of cars they were computed over."""
+    over, over_real = f"{sc['run']} of {n} cars run", f"{sc['run_real']} of {n_real} cars run"
+    return [
+        {"metric": "cars run", "system": system, "value": sc["run"], "unit": f"of {n}"},
+        {"metric": "max abs range error %", "system": system, "value": _finite(sc["max"]), "unit": "%",
+         "over": over},
+        {"metric": "mean abs range error %", "system": system, "value": _finite(sc["mean"]), "unit": "%",
+         "over": over},
+        {"metric": "cars within ±10 %", "system": system, "value": sc["within"], "unit": f"of {n}"},
+        {"metric": "max abs range error % (published cycle stored)", "system": system,
+         "value": _finite(sc["max_real"]), "unit": "%", "over": over_real},
+        {"metric": "cars within ±10 % (published cycle stored)", "system": system,
+         "value": sc["within_real"], "unit": f"of {n_real}"},
+    ]  # fmt: skip
+
+
+def _fastsim_summary(scores: dict[str, dict[str, float]], n: int, n_real: int, fs_all: SharedParams) -> str:
+    """The FASTSim result lines of docs/physics.md."""
+    label = {
+        FS_NEW: "FASTSim 3.1, its own inputs (nothing fitted)",
+        FS_LOO: "FASTSim 3.1, leave-one-out fitted",
+        FS_OLD: "FASTSim 3.1, old setup (Microfleet's fitted values, Zoe curve and gear, no cut-off)",
+    }
+    lines = [
+        f"**{label[s]}: ran {sc['run']} of {n} cars; over those, max abs range error {sc['max']:.1f} %, "
+        f"{sc['within']} within ±10 % (stored cycles: {sc['run_real']} of {n_real} run, max "
+        f"{sc['max_real']:.1f} %, {sc['within_real']} within ±10 %).**"
+        for s, sc in scores.items()
+    ]
+    lines.append(f"FASTSim's shared parameters fitted on all non-† cars: **{fs_all.describe()}**.")
+    return "\n\n".join(lines)
 
 
 def _quad_markdown(quad: dict[str, dict[str, float]]) -> str:
@@ -638,6 +783,7 @@ def write_doc(doc_rows, skipped, summary, cold, ecm, *, quick: bool) -> None:
             table="\n".join(doc_rows),
             skipped=skipped_md,
             fastsim_failed=fs_failed,
+            fastsim_old_failed=", ".join(f"`{m}` ({w})" for m, w in FASTSIM_OLD_FAILURES.items()) or "none",
             **summary,
             cold_warm=f"{cold['warm_range_km']:.0f}",
             cold_cold=f"{cold['cold_range_km']:.0f}",
@@ -657,9 +803,11 @@ def write_doc(doc_rows, skipped, summary, cold, ecm, *, quick: bool) -> None:
 
 _DOC_COLUMNS = [
     "car", "cycle", "test mass kg", "usable kWh", "published km", "Microfleet km", "err %",
-    "leave-one-platform-out err %", "priors-only err %", "FASTSim km", "err %", "Microfleet Wh/km",
+    "leave-one-platform-out err %", "priors-only err %", "FASTSim km", "FASTSim err %",
+    "FASTSim leave-one-out err %", "FASTSim old setup err %", "Microfleet Wh/km",
     "FASTSim Wh/km", "motor loss Wh/km", "regen Wh/km", "aux Wh/km", "Microfleet ms", "FASTSim ms",
     "shared parameters fitted without this car", "fitted without its platform",
+    "FASTSim's shared parameters fitted without this car",
 ]  # fmt: skip
 DOC_HEADER = "| " + " | ".join(_DOC_COLUMNS) + " |\n" + "|---" * len(_DOC_COLUMNS) + "|"
 DOC_TEMPLATE = """# Physics of small EVs
@@ -731,16 +879,32 @@ in `bench/results/physics_validation.json`.
 ## Range on the published cycle
 
 Range is the distance driven on the repeated cycle until the ECM reaches 0 % SoC or the weakest cell
-hits cut-off (23 °C, HVAC off). FASTSim 3.1 runs the same car on the same capped trace. It uses its
-bundled 2022 Renault Zoe with mass, usable pack, motor power, Cd, frontal area, RRC and auxiliary load
-overridden to ours (with the same leave-one-out shared values; FASTSim keeps its own motor efficiency
-curve, as the loss-map scale has no counterpart there), and `trace_miss_opts="Allow"`. Its range is
-usable energy / its Wh/km. `*` marks a usable energy from the shared usable-fraction parameter.
+hits cut-off (23 °C, HVAC off). FASTSim 3.1 runs the same car on the same capped trace under the same
+test rules, with a vehicle built from the catalogue the way FASTSim's calibration guide prescribes
+("Calibration Level 0 (Parameterization)", `docs/src/cal_and_val.md` in NREL/fastsim;
+`bench/fastsim_peer.py`): its bundled BEV file (2022 Renault Zoe) as template; total mass set to the
+procedure's test mass (as for Microfleet); the catalogue's Cd, frontal area and peak motor power; the
+wheel radius from the tyre code where the catalogue gives one (Twizy); the pack as stated kWh with a
+min/max SoC window of width usable / stated, split at both ends as in the Zoe file (labelled usable kWh
+where published, else the same usable fraction); FASTSim's own motor efficiency curve (0.84–0.95 over
+output power) and battery (constant 98.5 %); the single-reduction gear at the same cited 97 % as
+Microfleet (the Zoe file's 92 % is FASTSim 2's generic default); RRC and auxiliaries at the same cited
+priors (0.0095, 0.25 kW); `trace_miss_opts="Allow"`. Its range is run, not divided out: consecutive
+passes from max SoC until FASTSim's pack reaches min SoC, where FASTSim stops. "FASTSim err %" is
+that configuration with nothing fitted. "FASTSim leave-one-out err %" runs the same leave-one-out fit
+as Microfleet's, on FASTSim's own consumption, over the same grid and cited bands: SoC-window width
+(usable fraction of an unlabelled stated kWh), `wheel_rr_coef`, a scale on the losses of FASTSim's
+motor curve (efficiency = 1 − scale × (1 − curve)), and `pwr_aux_base_watts`; FASTSim's range factor
+(its battery loss and end of test) takes the place of Microfleet's ECM factor. "FASTSim old setup err %"
+is the previous release's setup, kept for one release: Microfleet's leave-one-out values, the Zoe's
+curve and 92 % gear, no SoC window, range = usable / Wh/km. FASTSim's Wh/km is at the pack terminals
+over one pass (nothing fitted). `*` marks a usable energy from the shared usable-fraction parameter.
 "priors-only err %" is Microfleet with every shared parameter at its cited prior (nothing fitted).
 The loss columns are Microfleet's: motor + inverter losses, energy regenerated at the shaft, and
 auxiliaries. The run-time columns time different work.
 Microfleet's is the whole drive to empty (ECM second by second over every pass, vectorised over the
-cars sharing the cycle, divided among them). FASTSim's is a single pass of the cycle. Throughput is
+cars sharing the cycle, divided among them). FASTSim's is a single pass of the cycle with its history
+recording off (`save_interval = None`). Throughput is
 compared on equal work in `bench/physics_speed.py`.
 
 {header}
@@ -754,13 +918,18 @@ On the {n_real} cars whose published cycle is stored: max abs error {max_abs_rea
 **Leave-one-platform-out: max abs range error {lopo_max} %; {lopo_within} of {n_cases} cars within ±10 %
 (on the stored cycles: max {lopo_max_real} %, {lopo_within_real} of {n_real}).**
 
+{fs_summary}
+
 Cars with a published range that could not be modelled (named field missing on the car and its siblings):
 
 {skipped}
 
-Cars FASTSim 3.1 refused to simulate (its error; shown as `nan` above):
+Cars FASTSim 3.1 refused to simulate with its own inputs (its error; shown as `nan` above, and left out
+of its error figures, which say over how many cars they were computed):
 
 {fastsim_failed}
+
+Cars the old FASTSim setup refused: {fastsim_old_failed}
 
 ### Where the models differ, and why the misses happen
 
@@ -773,13 +942,13 @@ Cars FASTSim 3.1 refused to simulate (its error; shown as `nan` above):
   are not public. Leave-one-platform-out shows where the pull comes from: the folds that hold out the
   four Mini EV rows land on RRC 0.0090 with loss ×0.50 instead. The Mini EV's published figures are
   what drive RRC to the band's edge.
-- **Microfleet and FASTSim** get the same car, mass, pack, Cd, area, RRC and auxiliary load. FASTSim
-  keeps its own efficiency curve in output-power fraction (Zoe: 0.84–0.95, 92 % transmission),
-  while Microfleet uses losses over torque and speed with a 97 % gear and the fitted loss scale. FASTSim's
-  regen is limited by its motor and battery curves; Microfleet fades regen between 15 and 5 km/h and
-  caps it at 30 % of motor power. FASTSim's pack has a constant 98.5 % efficiency and runs to its SoC
-  floor. Microfleet's ECM loses I²R and RC energy and stops when the weakest cell reaches cut-off,
-  about 5 % of usable energy (the "ECM factor" used in the fit). So FASTSim's range runs higher.
+- **Microfleet and FASTSim** get the same car, test mass, usable energy, Cd, area, gear efficiency and
+  cited priors, and each is fitted (or not) the same way. What stays different is each model's own
+  physics: FASTSim's motor efficiency is a curve over output-power fraction (0.84–0.95), Microfleet's
+  a loss map over torque and speed; FASTSim's regen is limited by its motor and battery curves, while
+  Microfleet fades regen between 15 and 5 km/h and caps it at 30 % of motor power; FASTSim's pack has a
+  constant 98.5 % efficiency and runs to its SoC floor (range factor about 0.98), while Microfleet's ECM
+  loses I²R and RC energy and stops when the weakest cell reaches cut-off (ECM factor about 0.95).
 - **CLTC-P**: see the cycle README: the stored transcription matches the standard's distance, speeds,
   micro-trips and idle count, but has 453 s of idling against 398 s and 1,381 s of motion against
   1,402 s. So its 34 extra samples are not duplicated time stamps, and it cannot be resampled onto
