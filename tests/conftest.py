@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 _TESTS = Path(__file__).parent
+
+# pytest-xdist's workers start with COLUMNS=80, and Rich fixes a console's width from COLUMNS when the
+# console is made (at import): drop it, so the CLI tests' own width (tests/e2e/command.py) applies.
+os.environ.pop("COLUMNS", None)
 
 # The CI machine has two cores shared with PostgreSQL and brokers: judge properties, not generation speed.
 settings.register_profile("microfleet", deadline=None, suppress_health_check=[HealthCheck.too_slow])
