@@ -13,19 +13,31 @@ the server's derivation queue calls) are timed, median of three such records, on
 time is all the CPU the derivation costs). Beside it, the full re-derivation of that car (``rederive``).
 ``--quick`` uses 100k records instead of 1M.
 
-    .venv/bin/python bench/ingest.py [--seed 1] [--quick] [--late-only]
+Server memory (issue 10): a real ``microfleet serve`` process on SQLite, default settings, while 8 clients
+(threads, one vehicle each) send bodies of exactly ``MICROFLEET_INGEST_MAX_BODY_BYTES``: valid protocol-v1
+records up to ``MICROFLEET_INGEST_MAX_BATCH_RECORDS``, junk the quarantine keeps (that many records refused
+as ``unknown_field``, or one non-JSON text it cuts), and bodies of 4 × the limit that must be answered 413
+unread (declared length: before a byte is sent; chunked: the bytes sent bound what was read). Resident
+memory is read from /proc/<pid>/status (VmRSS, and VmHWM for the peak): Linux only. 10 requests per client
+(``--quick`` 5). ``--rss-only`` runs just this part (not written).
+
+    .venv/bin/python bench/ingest.py [--seed 1] [--quick] [--late-only | --rss-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import json
 import os
+import select
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +52,7 @@ from rich.console import Console
 from rich.table import Table
 
 from microfleet.bootstrap import build_services
-from microfleet.domain.telemetry import TelemetryRecord
+from microfleet.domain.telemetry import MAX_DTC_CODES, TelemetryRecord
 from microfleet.services.derivation import HistoryDeriver
 from microfleet.services.ingest import PendingRecord, record_digest
 from microfleet.settings import Settings
@@ -312,14 +324,399 @@ def late_record_cost(settings: Settings, n_records: int, seed: int) -> tuple[flo
         services.close()
 
 
+# --- Server memory under maximum-size bodies (issue 10) ---------------------------------------------------
+RSS_CLIENTS = 8
+RSS_VEHICLE = "rss-{:02d}"
+# One client's requests, in order: valid records, junk that is quarantined, a body over the limit.
+RSS_PLAN = ("valid", "junk", "valid", "junk", "over", "valid", "junk", "valid", "junk", "over")
+RSS_PLAN_QUICK = ("valid", "junk", "over", "valid", "junk")
+RSS_OVER_FACTOR = 4  # an oversize body is this many times the limit
+RSS_SAMPLE_S = 0.02
+MIB = 1024 * 1024
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """One ``kB`` field of /proc/<pid>/status (VmRSS: resident now; VmHWM: the peak resident). Linux only."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/{pid}/status has no {field}")
+
+
+def valid_body(vehicle_id: str, first_ts_ms: int, settings: Settings) -> tuple[bytes, int]:
+    """(``ingest_max_batch_records`` valid protocol-v1 records, every signal set and DTC codes to fill the
+    body, padded with JSON whitespace to exactly ``ingest_max_body_bytes``; the record count)."""
+    n = settings.ingest_max_batch_records
+    budget = (settings.ingest_max_body_bytes - 2) // n - 1  # bytes per record, its comma included
+
+    t0_s = (first_ts_ms - START_MS) // 1000  # the counters and the odometer run on across bodies
+
+    def record(i: int, dtc: list[str]) -> dict[str, Any]:
+        return {
+            "vehicle_id": vehicle_id,
+            "ts_ms": first_ts_ms + i * 1000,
+            "lat_deg": round(30.9 + i * 1e-4, 6),  # due north at 40 km/h
+            "lon_deg": 121.47,
+            "heading_deg": 0.0,
+            "gps_hdop": 0.9,
+            "altitude_m": 4.5,
+            "speed_kmh": 40.0,
+            "odometer_km": round(1000 + (t0_s + i) * 0.0111, 3),
+            "gear": "D",
+            "ignition_on": True,
+            "soc_pct": round(90.0 - i * 0.004, 3),  # each body a drive from 90 %; bodies hours apart
+            "pack_voltage_v": 102.25,
+            "pack_current_a": 31.5,
+            "pack_temp_c": 24.0,
+            "cell_voltage_min_v": 3.281,
+            "cell_voltage_max_v": 3.297,
+            "bms_soh_pct": 97.5,
+            "charger_connected": False,
+            "charger_power_kw": 0.0,
+            "charger_ac_voltage_v": 0.0,
+            "locked": False,
+            "doors_open": False,
+            "cabin_temp_c": 21.5,
+            "ambient_temp_c": 18.5,
+            "hvac_on": True,
+            "hvac_power_kw": 0.8,
+            "tyre_pressure_kpa": [240.0, 240.0, 235.0, 235.0],
+            "aux_battery_v": 12.6,
+            "dtc_codes": dtc,
+            "energy_used_kwh": round(5000 + (t0_s + i) * 0.001, 3),
+            "energy_recovered_kwh": round(900 + (t0_s + i) * 0.0002, 4),
+        }
+
+    widest = len(msgspec.json.encode(record(n - 1, [])))
+    n_codes = min(MAX_DTC_CODES, max(0, (budget - widest - 2) // 11))  # each "P0A80123", is 11 bytes
+    codes = [f"P0A{k:05d}" for k in range(n_codes)]
+    items = b",".join(msgspec.json.encode(record(i, codes)) for i in range(n))
+    pad = settings.ingest_max_body_bytes - len(items) - 2
+    if pad < 0:
+        raise RuntimeError(f"{n} records do not fit in {settings.ingest_max_body_bytes} bytes")
+    return b"[" + b" " * pad + items + b"]", n
+
+
+def junk_body(vehicle_id: str, kind: int, first_ts_ms: int, settings: Settings) -> tuple[bytes, int]:
+    """A body of exactly ``ingest_max_body_bytes`` that the server quarantines, and the rows it refuses.
+
+    kind 0: ``ingest_max_batch_records`` records each refused as ``unknown_field`` (a padded field protocol
+    v1 does not define), every one a new quarantine row; kind 1: text that is not JSON at all, refused as one
+    ``malformed_json`` item whose stored text the quarantine cuts.
+    """
+    size = settings.ingest_max_body_bytes
+    if kind % 2:
+        unit = f"not json from {vehicle_id} at {first_ts_ms}; ".encode()
+        return (unit * (size // len(unit) + 1))[:size], 1
+    n = settings.ingest_max_batch_records
+    budget = (size - 2) // n - 1
+    shell = len(
+        msgspec.json.encode({"vehicle_id": vehicle_id, "ts_ms": first_ts_ms + n * 1000, "x_note": ""})
+    )
+    note = "x" * max(1, budget - shell)
+    items = b",".join(
+        msgspec.json.encode({"vehicle_id": vehicle_id, "ts_ms": first_ts_ms + i * 1000, "x_note": note})
+        for i in range(n)
+    )
+    return b"[" + b" " * (size - len(items) - 2) + items + b"]", n
+
+
+def oversize_request(port: int, token: str, limit: int, chunked: bool) -> tuple[int, int]:
+    """(status, body bytes sent before the answer) for a body of ``RSS_OVER_FACTOR`` × ``limit`` bytes.
+
+    Declared (``chunked`` False): the headers state the length and not one body byte is sent until the
+    answer comes, so a 413 proves the server refused it unread. Chunked: no length is declared; chunks are
+    sent until the server answers, so the bytes sent bound what it read (plus the kernel's socket buffers).
+    """
+    total = RSS_OVER_FACTOR * limit
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
+    head = (
+        f"POST /api/v1/telemetry HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+    ).encode()
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+        sock.sendall(head)
+        if chunked:
+            chunk = b"[" + b" " * (64 * 1024 - 1)
+            frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+            sock.settimeout(5)
+            try:
+                while sent < total:
+                    if select.select([sock], [], [], 0)[0]:
+                        break  # the answer (or the close) came before the whole body
+                    sock.sendall(frame)
+                    sent += len(chunk)
+                else:
+                    sock.sendall(b"0\r\n\r\n")
+            except (TimeoutError, BrokenPipeError, ConnectionResetError):
+                pass  # the server stopped reading: its answer is waiting
+            sock.settimeout(120)
+        answer = b""
+        try:
+            while b"\r\n" not in answer:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+        except ConnectionResetError:
+            pass
+    status = answer.split(b" ", 2)[1] if answer.startswith(b"HTTP/") else b"0"
+    return int(status), sent
+
+
+class RssFigures(msgspec.Struct):
+    idle_mib: float
+    peak_mib: float  # VmHWM after the load: the process's peak resident memory
+    sampled_peak_mib: float  # the largest VmRSS sampled during the load
+    after_mib: float
+    seconds: float
+    requests: int
+    answered_5xx: int
+    unexpected: int  # answers other than the expected 200 / 413, transport errors included
+    accepted: int
+    rejected: int
+    over_413: int
+    over_total: int
+    over_declared_unread: int  # oversize bodies with a declared length answered 413 before a byte was sent
+    over_chunked: int  # oversize bodies sent chunked (no declared length)
+    over_max_sent_mib: float  # the most body bytes a chunked oversize request got out before its answer
+    over_max_sent_s: float  # how long that request took
+
+
+def server_rss(settings: Settings, plan: tuple[str, ...], console: Console) -> RssFigures:
+    """Peak resident memory of a real `microfleet serve` process while 8 clients send maximum-size bodies."""
+    if not Path("/proc/self/status").exists():
+        raise SystemExit("the server-memory part reads /proc/<pid>/status: Linux only")
+    services = build_services(settings)
+    vehicles = [RSS_VEHICLE.format(c) for c in range(RSS_CLIENTS)]
+    tokens = {vehicle_id: services.admin.add_vehicle(vehicle_id) for vehicle_id in vehicles}
+    services.close()
+    port = free_port()
+    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115 (closed below)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "microfleet",
+            "serve",
+            "--database-url",
+            settings.database_url,
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "MICROFLEET_DATABASE_URL": settings.database_url},
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    stop = threading.Event()
+    samples: list[int] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with status {server.returncode} before it was ready")
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise SystemExit("the server did not become ready in 60 s")
+        time.sleep(1.0)  # let startup settle
+        idle_kib = proc_status_kib(server.pid, "VmRSS")
+        limit = settings.ingest_max_body_bytes
+
+        def sample() -> None:
+            while not stop.is_set():
+                try:
+                    samples.append(proc_status_kib(server.pid, "VmRSS"))
+                except (OSError, RuntimeError):
+                    return
+                stop.wait(RSS_SAMPLE_S)
+
+        def client(c: int) -> collections.Counter[str]:
+            vehicle_id, token = vehicles[c], tokens[vehicles[c]]
+            counts: collections.Counter[str] = collections.Counter()
+            n_junk = n_over = 0
+            with httpx.Client(base_url=base, timeout=600) as http:
+                for b, kind in enumerate(plan):
+                    counts["requests"] += 1
+                    if kind == "over":
+                        try:
+                            chunked = bool((c + n_over) % 2)  # half the clients start with each kind
+                            began = time.perf_counter()
+                            status, sent = oversize_request(port, token, limit, chunked)
+                            took = time.perf_counter() - began
+                        except OSError as error:
+                            console.print(f"[red]{vehicle_id} oversize request: {error!r}")
+                            counts["unexpected"] += 1
+                            continue
+                        n_over += 1
+                        counts["over_total"] += 1
+                        counts["over_413"] += status == 413
+                        if chunked:
+                            chunked_sent.append((sent, took))
+                        else:
+                            counts["over_declared_unread"] += status == 413 and sent == 0
+                        counts["5xx"] += status >= 500
+                        counts["unexpected"] += status != 413
+                        continue
+                    # every body's records are new: 1 s apart, each body's span after the one before
+                    first_ts = START_MS + b * 2 * settings.ingest_max_batch_records * 1000
+                    if kind == "valid":
+                        body, n = valid_body(vehicle_id, first_ts, settings)
+                    else:
+                        body, n = junk_body(vehicle_id, n_junk, first_ts, settings)
+                        n_junk += 1
+                    try:
+                        response = http.post(
+                            "/api/v1/telemetry",
+                            content=body,
+                            headers={"Authorization": f"Bearer {token}", "content-type": "application/json"},
+                        )
+                    except httpx.TransportError as error:
+                        console.print(f"[red]{vehicle_id} {kind}: {error!r}")
+                        counts["unexpected"] += 1
+                        continue
+                    counts["5xx"] += response.status_code >= 500
+                    if response.status_code != 200:
+                        console.print(
+                            f"[red]{vehicle_id} {kind}: {response.status_code} {response.text[:200]}"
+                        )
+                        counts["unexpected"] += 1
+                        continue
+                    answer = response.json()
+                    counts["accepted"] += answer["accepted"]
+                    counts["rejected"] += answer["rejected"]
+                    wanted = "accepted" if kind == "valid" else "rejected"
+                    counts["unexpected"] += answer[wanted] != n
+            return counts
+
+        chunked_sent: list[tuple[int, float]] = []  # (bytes sent before the answer, s) per chunked request
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(RSS_CLIENTS) as pool:
+            totals: collections.Counter[str] = collections.Counter()
+            for counts in pool.map(client, range(RSS_CLIENTS)):
+                totals.update(counts)
+        seconds = time.perf_counter() - started
+        peak_kib = proc_status_kib(server.pid, "VmHWM")
+        stop.set()
+        sampler.join()
+        time.sleep(2.0)  # the answers are out; what the server keeps afterwards
+        after_kib = proc_status_kib(server.pid, "VmRSS")
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with status {server.returncode} during the load")
+        return RssFigures(
+            idle_mib=idle_kib / 1024,
+            peak_mib=peak_kib / 1024,
+            sampled_peak_mib=max(samples, default=0) / 1024,
+            after_mib=after_kib / 1024,
+            seconds=seconds,
+            requests=totals["requests"],
+            answered_5xx=totals["5xx"],
+            unexpected=totals["unexpected"],
+            accepted=totals["accepted"],
+            rejected=totals["rejected"],
+            over_413=totals["over_413"],
+            over_total=totals["over_total"],
+            over_declared_unread=totals["over_declared_unread"],
+            over_chunked=len(chunked_sent),
+            over_max_sent_mib=max(chunked_sent, default=(0, 0.0))[0] / MIB,
+            over_max_sent_s=max(chunked_sent, default=(0, 0.0))[1],
+        )
+    finally:
+        stop.set()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        log.close()
+
+
+def rss_part(args: argparse.Namespace, console: Console) -> list[tuple[str, str, float, str]]:
+    """Run the server-memory part, print its table (settings included) and return its rows."""
+    plan = RSS_PLAN_QUICK if args.quick else RSS_PLAN
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/rss.db")
+        figures = server_rss(settings, plan, console)
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))) as db:
+            most_rows, longest_text = db.execute(
+                "SELECT max(n), max(longest) FROM (SELECT count(*) AS n, max(length(CAST(raw_text AS BLOB)))"
+                " AS longest FROM quarantine GROUP BY credential_vehicle_id)"
+            ).fetchone()
+    label = f"{RSS_CLIENTS} clients max-size bodies"
+    table = Table("metric", "microfleet", title=f"Server memory (RSS from /proc, Linux), {label}")
+    table.add_row("server rss MiB idle (VmRSS before the load)", f"{figures.idle_mib:.1f}")
+    table.add_row("peak server rss MiB (VmHWM after the load)", f"{figures.peak_mib:.1f}")
+    table.add_row("largest VmRSS sampled during the load, MiB", f"{figures.sampled_peak_mib:.1f}")
+    table.add_row("growth, peak - idle, MiB", f"{figures.peak_mib - figures.idle_mib:.1f}")
+    table.add_row("server rss MiB after the load (+2 s)", f"{figures.after_mib:.1f}")
+    table.add_row("requests answered 5xx", f"{figures.answered_5xx}")
+    table.add_row("requests not answered as expected", f"{figures.unexpected}")
+    table.add_row("oversize bodies answered 413", f"{figures.over_413} of {figures.over_total}")
+    table.add_row(
+        "  of them with a declared length, answered before a body byte was sent",
+        f"{figures.over_declared_unread} of {figures.over_total - figures.over_chunked}",
+    )
+    table.add_row(
+        f"  chunked ({RSS_OVER_FACTOR} × limit, no length): most MiB sent before the answer",
+        f"{figures.over_max_sent_mib:.1f} in {figures.over_max_sent_s:.1f} s ({figures.over_chunked} sent)",
+    )
+    table.add_row("records accepted / refused (quarantined)", f"{figures.accepted:,} / {figures.rejected:,}")
+    table.add_row("quarantine rows kept, most for one vehicle", f"{most_rows or 0:,}")
+    table.add_row("longest quarantined text kept, bytes", f"{longest_text or 0:,}")
+    table.add_row(
+        f"requests ({len(plan)} per client: {', '.join(plan)})",
+        f"{figures.requests} in {figures.seconds:.1f} s",
+    )
+    table.add_row("MICROFLEET_INGEST_MAX_BODY_BYTES", f"{settings.ingest_max_body_bytes:,}")
+    table.add_row("MICROFLEET_INGEST_MAX_BATCH_RECORDS", f"{settings.ingest_max_batch_records:,}")
+    table.add_row("MICROFLEET_INGEST_MAX_RECORD_BYTES", f"{settings.ingest_max_record_bytes:,}")
+    table.add_row(
+        "MICROFLEET_QUARANTINE_MAX_ROWS_PER_VEHICLE", f"{settings.quarantine_max_rows_per_vehicle:,}"
+    )
+    table.add_row("MICROFLEET_HISTORY_DERIVE_INTERVAL_S", f"{settings.history_derive_interval_s:g}")
+    table.add_row("store", "sqlite, one server process")
+    console.print(table)
+    if figures.answered_5xx or figures.unexpected or figures.over_413 != figures.over_total:
+        console.print("[red]the server answered some requests other than expected (see above)")
+    return [
+        (f"peak server rss mb, {label}", "microfleet", figures.peak_mib, "MiB"),
+        ("server rss mb idle", "microfleet", figures.idle_mib, "MiB"),
+        (f"server rss growth mb, {label}", "microfleet", figures.peak_mib - figures.idle_mib, "MiB"),
+        (f"server rss mb after load, {label}", "microfleet", figures.after_mib, "MiB"),
+        ("requests answered 5xx", "microfleet", figures.answered_5xx, "requests"),
+        (
+            f"oversize bodies answered 413, {label}",
+            "microfleet",
+            figures.over_413 / max(1, figures.over_total),
+            "ratio",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="20k records instead of 200k, one round")
     parser.add_argument("--rounds", type=int, default=None, help="measurement rounds (default 3, quick 1)")
     parser.add_argument("--late-only", action="store_true", help="only the late-record cost (not written)")
+    parser.add_argument(
+        "--rss-only", action="store_true", help="only the server memory under max-size bodies (not written)"
+    )
     args = parser.parse_args()
     console = Console()
+    if args.rss_only:
+        rss_part(args, console)
+        return
     late_rows = []
     for n_records, label in ((10_000, "10k"), (100_000, "100k") if args.quick else (1_000_000, "1m")):
         with tempfile.TemporaryDirectory() as tmp:
@@ -336,6 +733,7 @@ def main() -> None:
         ]
     if args.late_only:
         return
+    rss_rows = rss_part(args, console)
     rounds = args.rounds or (1 if args.quick else 3)
     n_vehicles, per_vehicle = (10, 2000) if args.quick else (40, 5000)
     batches = make_batches(n_vehicles, per_vehicle, args.seed)
@@ -411,12 +809,13 @@ def main() -> None:
         ("records/s sqlite with in-server history derivation", "microfleet", mf_sqlite_derive, "records/s"),
         ("records/s postgres with in-server history derivation", "microfleet", mf_pg_derive, "records/s"),
         *late_rows,
+        *rss_rows,
     ]
     rows_out = [
         {
             "metric": m,
             "system": system,
-            "value": round(v, 3) if unit in ("ratio", "s") else round(v),
+            "value": round(v, 3) if unit in ("ratio", "s") else round(v, 1) if unit == "MiB" else round(v),
             "unit": unit,
         }
         for m, system, v, unit in figures
