@@ -86,7 +86,7 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
             refuse(int(soc_i[j + 1]), "soc_pct", "SoC rose while driving without regeneration")
     if not out:
         return cols, out
-    out.sort(key=lambda q: q.ts_ms)
+    out = _one_per_record(out)
     lat, lon = cols.lat_deg.copy(), cols.lon_deg.copy()
     lat[blank["position"]] = np.nan
     lon[blank["position"]] = np.nan
@@ -94,6 +94,19 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     odo_col[blank["odometer_km"]] = np.nan
     soc_col[blank["soc_pct"]] = np.nan
     return replace(cols, lat_deg=lat, lon_deg=lon, odometer_km=odo_col, soc_pct=soc_col), out
+
+
+def _one_per_record(refused: list[QuarantinedRecord]) -> list[QuarantinedRecord]:
+    """One entry per record, oldest first, as the store keeps them.
+
+    A record with several implausible readings (its position and its SoC, say) is excluded once, with
+    its details joined.
+    """
+    merged: dict[int, QuarantinedRecord] = {}
+    for q in refused:
+        first = merged.get(q.ts_ms)
+        merged[q.ts_ms] = q if first is None else replace(first, detail=f"{first.detail}; {q.detail}")
+    return [merged[ts] for ts in sorted(merged)]
 
 
 def _gps_jumps(cols: TelemetryColumns, fix: npt.NDArray[np.intp]) -> list[tuple[int, str]]:

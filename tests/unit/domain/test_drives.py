@@ -109,6 +109,18 @@ def test_soc_rising_while_driving_without_regen_is_quarantined() -> None:
     assert [q.detail for q in refused] == ["SoC rose while driving without regeneration"]
 
 
+def test_a_record_with_two_implausible_readings_is_excluded_once() -> None:
+    lat = LAT + np.arange(121) * 50 / 111_195
+    lat[50] += 0.45  # its position jumps 50 km ...
+    soc = np.linspace(80, 78, 121)
+    soc[50] = 90.0  # ... and its SoC rises while driving
+    cleaned, refused = screen_sequence(drive_window(lat_deg=lat, soc_pct=soc))
+    (only,) = refused  # the store keeps one excluded row per record: two would collide
+    assert only.ts_ms == int(cleaned.ts_ms[50])
+    assert "GPS jump" in only.detail and "SoC rose" in only.detail
+    assert np.isnan(cleaned.lat_deg[50]) and np.isnan(cleaned.soc_pct[50])
+
+
 def test_clean_drive_passes_the_screen() -> None:
     cols = drive_window()
     cleaned, refused = screen_sequence(cols)
