@@ -703,6 +703,32 @@ def rss_part(args: argparse.Namespace, console: Console) -> list[tuple[str, str,
     ]
 
 
+QUIET_LOAD = 0.7  # a 1-minute load average at or above this means another process holds a core
+QUIET_WAIT_S = 300  # how long the bench waits for the machine to quieten before refusing
+
+
+def quiet_machine_guard(console: Console, *, allow_busy: bool) -> float:
+    """Wait until no other process holds a core, else refuse (or, with --allow-busy, go on and say so).
+
+    Rounds measured while something else runs are not comparable with quiet ones: the ratios hold only
+    as long as both sides of a round share the same conditions. Returns the load average at the start.
+    """
+    deadline = time.monotonic() + QUIET_WAIT_S
+    load = os.getloadavg()[0]
+    while load >= QUIET_LOAD and time.monotonic() < deadline and not allow_busy:
+        console.print(f"load average {load:.2f}: waiting for the machine to quieten (below {QUIET_LOAD})")
+        time.sleep(15)
+        load = os.getloadavg()[0]
+    if load >= QUIET_LOAD:
+        if not allow_busy:
+            raise SystemExit(
+                f"the machine is busy (load average {load:.2f} ≥ {QUIET_LOAD}): another process holds a "
+                "core, so rounds would not be comparable; stop it, or pass --allow-busy to measure anyway"
+            )
+        console.print(f"[yellow]measuring on a busy machine (load average {load:.2f})[/yellow]")
+    return load
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
@@ -712,8 +738,14 @@ def main() -> None:
     parser.add_argument(
         "--rss-only", action="store_true", help="only the server memory under max-size bodies (not written)"
     )
+    parser.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="measure even when another process holds a core (the figures are then marked, not compared)",
+    )
     args = parser.parse_args()
     console = Console()
+    load_at_start = quiet_machine_guard(console, allow_busy=args.allow_busy)
     if args.rss_only:
         rss_part(args, console)
         return
@@ -762,20 +794,18 @@ def main() -> None:
                 record("mf_sqlite", mf)
                 record("raw_sqlite", raw)
                 record("ratio_sqlite", mf / raw)
-                if r == 0:
-                    derive = microfleet_rate(Settings(database_url=f"sqlite:///{tmp}/mfd.db"), batches, 5.0)
-                    record("mf_sqlite_derive", derive)
+                derive = microfleet_rate(Settings(database_url=f"sqlite:///{tmp}/mfd.db"), batches, 5.0)
+                record("mf_sqlite_derive", derive)
+                record("ratio_sqlite_derive", derive / raw)
             mf = microfleet_rate(Settings(database_url=pg_url, database_schema=f"mf{r}"), batches)
             raw, plain = raw_postgres_rates(Settings(database_url=pg_url, database_schema=f"raw{r}"), rows)
             record("mf_pg", mf)
             record("raw_pg", raw)
             record("plain_pg", plain)
             record("ratio_pg", mf / raw)
-            if r == 0:
-                record(
-                    "mf_pg_derive",
-                    microfleet_rate(Settings(database_url=pg_url, database_schema="mfd"), batches, 5.0),
-                )
+            derive = microfleet_rate(Settings(database_url=pg_url, database_schema=f"mfd{r}"), batches, 5.0)
+            record("mf_pg_derive", derive)
+            record("ratio_pg_derive", derive / raw)
             console.print(
                 f"round {r + 1}/{rounds}: ratio sqlite {runs['ratio_sqlite'][-1]:.2f}, "
                 f"postgres {runs['ratio_pg'][-1]:.2f}"
@@ -796,26 +826,42 @@ def main() -> None:
         median["mf_pg_derive"],
     )
 
-    figures = [
-        ("records/s sqlite", "microfleet", mf_sqlite, "records/s"),
-        ("records/s sqlite", "raw bulk insert", raw_sqlite, "records/s"),
-        ("records/s postgres", "microfleet", mf_pg, "records/s"),
-        ("records/s postgres", "raw bulk insert", raw_pg, "records/s"),
-        ("records/s postgres plain copy", "raw bulk insert", plain_pg, "records/s"),
-        ("ratio to raw sqlite", "microfleet", median["ratio_sqlite"], "ratio"),
-        ("ratio to raw postgres", "microfleet", median["ratio_pg"], "ratio"),
-        ("ratio to raw sqlite, worst round", "microfleet", min(runs["ratio_sqlite"]), "ratio"),
-        ("ratio to raw postgres, worst round", "microfleet", min(runs["ratio_pg"]), "ratio"),
-        ("records/s sqlite with in-server history derivation", "microfleet", mf_sqlite_derive, "records/s"),
-        ("records/s postgres with in-server history derivation", "microfleet", mf_pg_derive, "records/s"),
+    # Every figure of every round: the median, and the worst and best rounds beside it (issue 19).
+    per_round = [
+        ("records/s sqlite", "microfleet", "mf_sqlite", "records/s"),
+        ("records/s sqlite", "raw bulk insert", "raw_sqlite", "records/s"),
+        ("records/s postgres", "microfleet", "mf_pg", "records/s"),
+        ("records/s postgres", "raw bulk insert", "raw_pg", "records/s"),
+        ("records/s postgres plain copy", "raw bulk insert", "plain_pg", "records/s"),
+        ("ratio to raw sqlite", "microfleet", "ratio_sqlite", "ratio"),
+        ("ratio to raw postgres", "microfleet", "ratio_pg", "ratio"),
+        ("records/s sqlite with in-server history derivation", "microfleet", "mf_sqlite_derive", "records/s"),
+        ("records/s postgres with in-server history derivation", "microfleet", "mf_pg_derive", "records/s"),
+        ("ratio to raw sqlite with derivation", "microfleet", "ratio_sqlite_derive", "ratio"),
+        ("ratio to raw postgres with derivation", "microfleet", "ratio_pg_derive", "ratio"),
+    ]
+    figures = []
+    for metric, system, key, unit in per_round:
+        figures += [
+            (metric, system, median[key], unit),
+            (f"{metric}, worst round", system, min(runs[key]), unit),
+            (f"{metric}, best round", system, max(runs[key]), unit),
+        ]
+    figures += [
         *late_rows,
         *rss_rows,
+        ("load average at start (1 min)", "machine", load_at_start, "load"),
+        ("rounds", "machine", float(rounds), "count"),
     ]
     rows_out = [
         {
             "metric": m,
             "system": system,
-            "value": round(v, 3) if unit in ("ratio", "s") else round(v, 1) if unit == "MiB" else round(v),
+            "value": round(v, 3)
+            if unit in ("ratio", "s")
+            else round(v, 2)
+            if unit in ("MiB", "load")
+            else round(v),
             "unit": unit,
         }
         for m, system, v, unit in figures
@@ -831,6 +877,13 @@ def main() -> None:
     )
     table.add_row("records/s sqlite, deriving history in-server", f"{mf_sqlite_derive:,.0f}", "")
     table.add_row("records/s postgres, deriving history in-server", f"{mf_pg_derive:,.0f}", "")
+    for key, label in (("ratio_sqlite_derive", "sqlite"), ("ratio_pg_derive", "postgres")):
+        table.add_row(
+            f"ratio to raw {label} with derivation (median; worst / best)",
+            f"{median[key]:.2f} ({min(runs[key]):.2f} / {max(runs[key]):.2f})",
+            "1",
+        )
+    table.add_row("load average at start (1 min)", f"{load_at_start:.2f}", "")
     for metric, system, value, _ in late_rows:
         table.add_row(f"{metric} (s, sqlite; {system})", f"{value:.3f}", "")
     console.print(table)
