@@ -1,12 +1,21 @@
-"""History derivation speed: one car-year at 5 s cadence (~6.3 M records) derived from the store.
+"""History derivation speed: one car-year derived from the store, Microfleet beside the threshold baseline.
 
-A synthetic but busy year (two commutes a day, a charge every other evening, sleep at night; a record
-every 5 s around the clock) is written to a fresh SQLite file and a fresh PostgreSQL database (not
-timed). Timed: ``HistoryDeriver.rederive`` - read every record of the car from the store, run the
-state machine, derive drives, charges, states and parked drain, and write them back in one transaction.
+Two car-years, each written to a fresh SQLite file and a fresh PostgreSQL database (not timed):
 
-Peer beside it: the thresholds-only baseline (``threshold_trips``) on the same columns already in
-memory - what a Traccar-style trip report costs without reading the store.
+* a synthetic but busy year (two commutes a day, a charge every other evening, sleep at night; a record
+  every 5 s around the clock, ~6.3 M records), regular by construction;
+* a year of one car from the digital twin (``microfleet.sim``, one car for 365 days with its injected
+  faults, its irregular cadence - up to 10 min between records while it sleeps - and the link faults of
+  ``bench/history_accuracy.py``: duplicated and delayed messages, the duplicates kept once, as the store
+  keeps them; the link drops nothing, so there is no offline gap).
+
+Timed, per store: ``HistoryDeriver.rederive`` - read every record of the car from the store, run the
+state machine, derive drives, charges, states and parked drain, and write them back in one transaction;
+and the thresholds-only baseline (``threshold_trips`` and ``threshold_charges``) including the same read
+(``HistoryStore.load_window`` of the car's whole window from the same store) - what a Traccar-style trip
+and charge report costs when it is asked for. The baseline writes nothing back (a report is computed on
+request). The old row, the baseline's trips on the synthetic columns already in memory, is kept for one
+release as "threshold trips car-year in memory s".
 
     .venv/bin/python bench/history_speed.py [--seed 1] [--quick]
 """
@@ -21,19 +30,28 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
 from microfleet.bootstrap import build_services
-from microfleet.domain.threshold_trips import threshold_trips
+from microfleet.domain.catalogue import load_catalogue
+from microfleet.domain.threshold_trips import threshold_charges, threshold_trips
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
-from microfleet.services.derivation import HistoryDeriver
+from microfleet.physics import resolve_spec
+from microfleet.services.derivation import HistoryDeriver, RecomputeReport
 from microfleet.settings import Settings
+from microfleet.sim.engine import Twin
+from microfleet.sim.run import run_days
+from microfleet.sim.scenario import LinkFaults, Scenario
+from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
 
 RESULTS = Path(__file__).parent / "results" / "history_speed.json"
@@ -42,6 +60,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 START_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 CADENCE_S = 5
+SYNTHETIC_USABLE_KWH = 13.8  # the synthetic car's capacity, given to Microfleet and the baseline alike
+LINK = LinkFaults(duplicate_p=0.03, delay_p=0.05, delay_max_s=900.0)  # as bench/history_accuracy.py
 COLUMNS = (
     "vehicle_id", "ts_ms", "lat_deg", "lon_deg", "speed_kmh", "odometer_km", "gear", "ignition_on", "soc_pct",
     "pack_voltage_v", "pack_current_a", "charger_connected", "charger_power_kw", "charger_ac_voltage_v",
@@ -115,8 +135,32 @@ def rows(vehicle_id: str, year: dict[str, np.ndarray]) -> list[tuple[Any, ...]]:
     return list(zip([vehicle_id] * n, *cols, range(n), [START_MS] * n, strict=True))
 
 
-def load_sqlite(engine: Any, data: list[tuple[Any, ...]]) -> None:
+def twin_year(days: int, seed: int) -> tuple[str, dict[str, np.ndarray], dict[str, int]]:
+    """One twin car's year: its model, its records (first copy of each timestamp, by time) and counts."""
+    twin = Twin(Scenario(vehicles=1, days=days, seed=seed, link=LINK, vehicle_id_prefix="twin-year"))
+    tables, duplicated = [], 0
+    for day in run_days(twin):
+        tables.append(day.telemetry)
+        duplicated += day.truth["link_events"].column("event").to_pylist().count("duplicated")
+    t = pa.concat_tables(tables)
+    ts = t.column("ts_ms").to_numpy()
+    order = np.argsort(ts, kind="stable")  # arrival order within a timestamp: the first copy is kept
+    keep = order[np.r_[True, np.diff(ts[order]) != 0]]
+    t = t.take(pa.array(keep))
+    year: dict[str, np.ndarray] = {"ts_ms": t.column("ts_ms").to_numpy()}
+    for name in COLUMNS[2:-2]:
+        col = t.column(name)
+        if pa.types.is_floating(col.type):
+            year[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        else:  # gear, ignition, plug: None where the car did not say
+            year[name] = np.array(col.to_pylist(), dtype=object)
+    counts = {"messages": int(ts.size), "duplicated": duplicated, "faults": len(twin.faults)}
+    return twin.fleet[0].model.model_id, year, counts
+
+
+def load_sqlite(url: str, data: list[tuple[Any, ...]]) -> None:
     placeholders = ", ".join("?" for _ in COLUMNS)
+    engine = make_engine(url)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -124,6 +168,7 @@ def load_sqlite(engine: Any, data: list[tuple[Any, ...]]) -> None:
         raw.commit()
     finally:
         raw.close()
+        engine.dispose()
 
 
 def load_postgres(url: str, data: list[tuple[Any, ...]]) -> None:
@@ -138,21 +183,83 @@ def load_postgres(url: str, data: list[tuple[Any, ...]]) -> None:
         conn.commit()
 
 
-def timed_derive(settings: Settings, loader: Any, data: list[tuple[Any, ...]]) -> tuple[float, Any]:
+@dataclass(frozen=True)
+class Timing:
+    """One car-year on one store: Microfleet's derivation and the baseline's report, in seconds."""
+
+    derive_s: float
+    report: RecomputeReport
+    baseline_read_s: float
+    baseline_s: float  # read + trips + charges
+    baseline_trips: int
+    baseline_charges: int
+
+
+def timed_derive(
+    settings: Settings,
+    loader: Callable[[list[tuple[Any, ...]]], None],
+    data: list[tuple[Any, ...]],
+    vehicle_id: str,
+    model_id: str | None,
+    usable_kwh: Callable[[str], float | None],
+    baseline_kwh: float | None,
+) -> Timing:
+    """Load the records (not timed), then time Microfleet's rederive and the baseline's read and report."""
     services = build_services(settings)
     try:
-        services.admin.add_vehicle("car-year", name="A busy car-year", model_id=None)
+        services.admin.add_vehicle(vehicle_id, name="A car-year", model_id=model_id)
         t0 = time.perf_counter()
         loader(data)
         load_s = time.perf_counter() - t0
-        deriver = HistoryDeriver(HistoryStore(services.engine, usable_kwh_of_model=lambda _m: 13.8))
+        store = HistoryStore(services.engine, usable_kwh_of_model=usable_kwh)
+        deriver = HistoryDeriver(store)
         t1 = time.perf_counter()
-        report = deriver.rederive("car-year")
+        report = deriver.rederive(vehicle_id)
         derive_s = time.perf_counter() - t1
-        Console().print(f"  loaded in {load_s:.0f} s, derived in {derive_s:.1f} s: {report}")
-        return derive_s, report
+        t2 = time.perf_counter()
+        cols = store.load_window(vehicle_id, None)
+        read_s = time.perf_counter() - t2
+        trips = threshold_trips(cols, baseline_kwh)
+        charges = threshold_charges(cols, baseline_kwh)
+        baseline_s = time.perf_counter() - t2
+        Console().print(
+            f"  loaded in {load_s:.0f} s, derived in {derive_s:.1f} s: {report}; "
+            f"baseline {baseline_s:.2f} s (read {read_s:.2f} s): {len(trips)} trips, {len(charges)} charges"
+        )
+        return Timing(derive_s, report, read_s, baseline_s, len(trips), len(charges))
     finally:
         services.close()
+
+
+def both_stores(
+    label: str,
+    data: list[tuple[Any, ...]],
+    vehicle_id: str,
+    model_id: str | None,
+    usable_kwh: Callable[[str], float | None],
+    baseline_kwh: float | None,
+) -> dict[str, Timing]:
+    """The same records on a fresh SQLite file and a fresh PostgreSQL database, each timed."""
+    console = Console()
+    out: dict[str, Timing] = {}
+    args = (vehicle_id, model_id, usable_kwh, baseline_kwh)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/history_speed.db"
+        console.print(f"{label}, SQLite:")
+        out["sqlite"] = timed_derive(Settings(database_url=url), lambda d: load_sqlite(url, d), data, *args)
+    name = f"mf_history_speed_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+        pg_url = f"{base}/{name}"
+        settings = Settings(database_url=pg_url.replace("postgresql://", "postgresql+psycopg://"))
+        console.print(f"{label}, PostgreSQL:")
+        out["postgres"] = timed_derive(settings, lambda d: load_postgres(pg_url, d), data, *args)
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return out
 
 
 def main() -> None:
@@ -164,69 +271,89 @@ def main() -> None:
     console = Console()
     year = car_year(days, args.seed)
     data = rows("car-year", year)
-    console.print(f"car-year: {len(data):,} records at {CADENCE_S} s over {days} days")
-    results: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/history_speed.db")
-        engine_holder: dict[str, Any] = {}
-
-        def sqlite_loader(d: list[tuple[Any, ...]]) -> None:
-            from microfleet.store.engine import make_engine
-
-            engine_holder["e"] = make_engine(settings.database_url)
-            load_sqlite(engine_holder["e"], d)
-            engine_holder["e"].dispose()
-
-        console.print("SQLite:")
-        results["sqlite"], sq_report = timed_derive(settings, sqlite_loader, data)
-    name = f"mf_history_speed_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
-        url = f"{base}/{name}"
-        settings = Settings(database_url=url.replace("postgresql://", "postgresql+psycopg://"))
-        console.print("PostgreSQL:")
-        results["postgres"], pg_report = timed_derive(settings, lambda d: load_postgres(url, d), data)
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    console.print(f"synthetic car-year: {len(data):,} records at {CADENCE_S} s over {days} days")
+    syn = both_stores(
+        "synthetic", data, "car-year", None, lambda _m: SYNTHETIC_USABLE_KWH, SYNTHETIC_USABLE_KWH
+    )
     arrays: dict[str, Any] = {
         k: v for k, v in year.items() if k not in ("gear", "ignition_on", "charger_connected")
     }
     arrays["gear_code"] = np.where(year["gear"] == "D", GEAR_CODES["D"], GEAR_CODES["P"])
     cols = TelemetryColumns.from_arrays("car-year", arrays)
     t0 = time.perf_counter()
-    trips = threshold_trips(cols, 13.8)
-    baseline_s = time.perf_counter() - t0
-    table = Table(title=f"Deriving one car-year ({len(data):,} records)")
-    for c in ("system", "store", "seconds", "drives", "charges"):
+    trips = threshold_trips(cols, SYNTHETIC_USABLE_KWH)
+    in_memory_s = time.perf_counter() - t0
+    del data, cols, arrays
+
+    t0 = time.perf_counter()
+    model_id, tyear, counts = twin_year(days, args.seed)
+    twin_data = rows("twin-year-0", tyear)
+    console.print(
+        f"twin car-year ({model_id}): {len(twin_data):,} records stored of {counts['messages']:,} messages "
+        f"({counts['duplicated']:,} duplicated), {counts['faults']} faults, "
+        f"simulated in {time.perf_counter() - t0:.0f} s"
+    )
+    catalogue = load_catalogue()
+    spec = catalogue.get(model_id)
+    usable = spec.battery_usable_kwh.value if spec.battery_usable_kwh else None
+    resolved = resolve_spec(spec, catalogue.all()).usable_kwh.value
+    twin = both_stores("twin", twin_data, "twin-year-0", model_id, lambda _m: usable, resolved)
+
+    table = Table(title="Deriving one car-year from the store")
+    for c in ("car-year", "system", "store", "seconds", "drives", "charges", "excluded"):
         table.add_column(c)
+    for label, res in (("synthetic", syn), ("twin", twin)):
+        for store, name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+            r = res[store]
+            table.add_row(
+                label, "microfleet", name, f"{r.derive_s:.2f}", str(r.report.drives),
+                str(r.report.charges), str(r.report.excluded),
+            )  # fmt: skip
+            table.add_row(
+                label, "threshold rules", f"{name} (read {r.baseline_read_s:.2f} s)", f"{r.baseline_s:.2f}",
+                str(r.baseline_trips), str(r.baseline_charges), "-",
+            )  # fmt: skip
     table.add_row(
-        "microfleet", "SQLite", f"{results['sqlite']:.1f}", str(sq_report.drives), str(sq_report.charges)
+        "synthetic", "threshold rules", "(in memory, trips only)", f"{in_memory_s:.2f}", str(len(trips))
     )
-    table.add_row(
-        "microfleet",
-        "PostgreSQL",
-        f"{results['postgres']:.1f}",
-        str(pg_report.drives),
-        str(pg_report.charges),
-    )
-    table.add_row("threshold rules", "(in memory)", f"{baseline_s:.1f}", str(len(trips)), "-")
-    console.print(table)
+    Console(width=max(console.width, 120)).print(table)
+    rows_out: list[tuple[str, str, float | int, str]] = [
+        ("derive car-year sqlite s", "microfleet", round(syn["sqlite"].derive_s, 2), "s"),
+        ("derive car-year postgres s", "microfleet", round(syn["postgres"].derive_s, 2), "s"),
+        ("threshold trips car-year in memory s", "threshold rules", round(in_memory_s, 2), "s"),
+        ("records", "microfleet", len(year["ts_ms"]), "records"),
+        ("drives derived", "microfleet", syn["sqlite"].report.drives, "drives"),
+        ("charges derived", "microfleet", syn["sqlite"].report.charges, "sessions"),
+        ("excluded records", "microfleet", syn["sqlite"].report.excluded, "records"),
+    ]
+    for prefix, res in (("", syn), ("twin ", twin)):
+        for store in ("sqlite", "postgres"):
+            r = res[store]
+            if prefix:
+                rows_out.append((f"derive twin car-year {store} s", "microfleet", round(r.derive_s, 2), "s"))
+            rows_out.append(
+                (f"derive {prefix}car-year {store} s", "threshold rules", round(r.baseline_s, 2), "s")
+            )
+            rows_out.append(
+                (f"read {prefix}car-year {store} s", "threshold rules", round(r.baseline_read_s, 2), "s")
+            )
+    tw = twin["sqlite"]
+    rows_out += [
+        ("twin records", "twin", len(tyear["ts_ms"]), "records"),
+        ("twin messages", "twin", counts["messages"], "messages"),
+        ("twin faults injected", "twin", counts["faults"], "faults"),
+        ("twin drives derived", "microfleet", tw.report.drives, "drives"),
+        ("twin charges derived", "microfleet", tw.report.charges, "sessions"),
+        ("twin excluded records", "microfleet", tw.report.excluded, "records"),
+        ("twin drives derived", "threshold rules", tw.baseline_trips, "drives"),
+        ("twin charges derived", "threshold rules", tw.baseline_charges, "sessions"),
+    ]
     out = {
         "benchmark": "history_speed",
         "command": ("python bench/history_speed.py " + " ".join(sys.argv[1:])).strip(),
         "rows": [
             {"metric": metric, "system": system, "value": value, "unit": unit}
-            for metric, system, value, unit in (
-                ("derive car-year sqlite s", "microfleet", round(results["sqlite"], 2), "s"),
-                ("derive car-year postgres s", "microfleet", round(results["postgres"], 2), "s"),
-                ("threshold trips car-year in memory s", "threshold rules", round(baseline_s, 2), "s"),
-                ("records", "microfleet", len(data), "records"),
-                ("drives derived", "microfleet", sq_report.drives, "drives"),
-                ("charges derived", "microfleet", sq_report.charges, "sessions"),
-            )
+            for metric, system, value, unit in rows_out
         ],
     }
     if not args.quick:
