@@ -11,7 +11,7 @@ from hypothesis import settings as hyp_settings
 from schemathesis.checks import positive_data_acceptance
 
 from microfleet.api import create_app
-from microfleet.bootstrap import build_services
+from microfleet.bootstrap import Services
 from microfleet.settings import Settings
 from tests.integration.world import bearer, build_world
 
@@ -44,17 +44,21 @@ def _examples(caller: str, path: str) -> int:
     return 20 if caller == meant_for else 5
 
 
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Each store of the suite, with the failed-authentication throttle opened wide.
+
+    Schemathesis sends invalid credentials on purpose, many times from one client: the throttle (tested in
+    test_auth_throttling.py) would answer 429 where this test checks the 401 contract.
+    """
+    return settings.model_copy(update={"auth_failure_burst": 1_000_000})
+
+
 @pytest.mark.parametrize("label", OPERATIONS)
-def test_every_operation_keeps_its_contract(label: str, settings: Settings) -> None:
-    # Schemathesis sends invalid credentials on purpose, many times from one client: the throttle
-    # (tested in test_auth_throttling.py) would answer 429 where this test checks the 401 contract.
-    services = build_services(settings.model_copy(update={"auth_failure_burst": 1_000_000}))
+def test_every_operation_keeps_its_contract(label: str, services: Services) -> None:
     tokens = build_world(services).tokens
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(services.settings, services))
     operation = schema.find_operation_by_label(label)
     assert operation is not None
-    try:
-        for caller in CALLERS:
-            _check(operation, bearer(tokens[caller]), _examples(caller, operation.path))
-    finally:
-        services.close()
+    for caller in CALLERS:
+        _check(operation, bearer(tokens[caller]), _examples(caller, operation.path))
