@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from microfleet.domain.drives import screen_sequence, simplify_route, soc_anchored_kwh, summarise_drive
-from microfleet.domain.pack_energy import integrate_kwh
 from microfleet.domain.places import Circle, Place, PlaceKind
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
@@ -45,7 +44,10 @@ def test_drive_figures_from_its_window() -> None:
     assert d.regen_kwh == pytest.approx(0.0)
     assert d.energy_soc_kwh == pytest.approx(0.02 * 13.8)
     assert d.efficiency_wh_per_km == pytest.approx(3333.3 / 6.0, rel=1e-3)
-    assert d.ascent_m == pytest.approx(d.descent_m or 0, abs=3)
+    # the profile climbs 10 -> 70 m over records 0-60, then falls 70 -> 11 m: 60 m up, 59 m down, of which
+    # the last 1 m (12 -> 11) stays inside the 2 m noise band and is not counted
+    assert d.ascent_m == pytest.approx(60.0)
+    assert d.descent_m == pytest.approx(58.0)
     assert d.start_place_id == "home"
     assert d.end_place_id is None
     assert d.route[0] == (round(LAT, 6), LON)
@@ -55,9 +57,11 @@ def test_drive_figures_from_its_window() -> None:
 def test_regen_is_counted_and_net_energy_drops() -> None:
     current = np.where(np.arange(121) % 2 == 0, 60.0, -30.0)
     d = summarise_drive(drive_window(pack_current_a=current), "stopped", usable_kwh=None)
-    assert d.regen_kwh is not None
-    assert d.regen_kwh > 0
-    assert d.energy_used_kwh == pytest.approx(integrate_kwh(drive_window().ts_ms, 350 * current / 1000))
+    # 350 V x (+60 A, -30 A) alternating every 5 s record: +21 kW and -10.5 kW, each 5 s step averaging
+    # their midpoint over 10 min; regen is the negative half, 10.5 kW averaged with 0 kW over the same time
+    assert d.energy_used_kwh == pytest.approx((21.0 - 10.5) / 2 * 600 / 3600)
+    assert d.regen_kwh == pytest.approx(10.5 / 2 * 600 / 3600)
+    assert d.energy_used_kwh < 20 * 600 / 3600  # less than the same drive at a steady 20 kW
     assert d.energy_soc_kwh is None
 
 

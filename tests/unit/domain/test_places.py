@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -98,10 +100,34 @@ def test_geometry_out_of_range_is_refused(geometry: Circle | Polygon, complaint:
         check_geometry(geometry)
 
 
-def test_geometry_in_range_is_accepted() -> None:
-    check_geometry(Circle(LAT, LON, 10))
-    check_geometry(Circle(-90, 180, 5000))
-    check_geometry(Polygon(((0, 0), (0, 1), (1, 1))))
+def ring(n: int) -> Polygon:
+    """A polygon of ``n`` vertices on a circle about 1 km across."""
+    return Polygon(
+        tuple(
+            (LAT + 0.005 * math.sin(2 * math.pi * k / n), LON + 0.005 * math.cos(2 * math.pi * k / n))
+            for k in range(n)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("accepted", "just_outside"),
+    [
+        (Circle(LAT, LON, 10), Circle(LAT, LON, 9.99)),
+        (Circle(LAT, LON, 5000), Circle(LAT, LON, 5000.01)),
+        (Circle(-90, 180, 100), Circle(-90.001, 180, 100)),
+        (Circle(90, -180, 100), Circle(90, -180.001, 100)),
+        (Polygon(((0, 0), (0, 1), (1, 1))), Polygon(((0, 0), (0, 1)))),
+        (ring(200), ring(201)),
+        (Polygon(((0, -90), (1, 90), (1, -90))), Polygon(((0, -90.001), (1, 90), (1, -90.001)))),
+        (Polygon(((0, 0), (0, 1), (1e-6, 1))), Polygon(((0, 0), (0, 1), (0, 2)))),
+    ],
+)
+def test_geometry_in_range_is_accepted(accepted: Circle | Polygon, just_outside: Circle | Polygon) -> None:
+    # each limit is inclusive: the geometry on it is accepted and its neighbour just past it refused
+    assert check_geometry(accepted) is None
+    with pytest.raises(InvalidInputError):
+        check_geometry(just_outside)
 
 
 def test_suggestions_leave_out_places_already_known() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from microfleet.domain import telemetry_codec
@@ -77,11 +77,47 @@ def test_oversize_records_and_batches() -> None:
         )
 
 
+def _item_reason(raw: bytes) -> RejectionReason | None:
+    """The reason one item alone must get, decided here without the codec; None where it may be more.
+
+    Not UTF-8, then not JSON, then not an object; an item that might nest too deep, or that is an
+    object (the validator's to judge), is left open.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return RejectionReason.INVALID_UTF8
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        return None
+    try:
+        item = json.loads(text)
+    except ValueError:
+        return RejectionReason.MALFORMED_JSON
+    return None if isinstance(item, dict) else RejectionReason.NOT_AN_OBJECT
+
+
 @given(st.binary(max_size=200))
+@example(b"\xff\xfe")
+@example(b"[1, 2")
+@example(b'42\n{"a": 1\n\xc3\n\n[]')
 def test_arbitrary_bytes_never_raise(body: bytes) -> None:
     for content_type in ("application/json", "application/x-ndjson"):
         decoded = decode_batch(body, content_type, LIMITS)
-        assert all(r.reason in RejectionReason for r in decoded.rejections)
+        indices = sorted([i for i, _ in decoded.records] + [r.index for r in decoded.rejections])
+        assert indices == list(range(decoded.item_count))  # every item is either kept or refused, once
+        if content_type == "application/x-ndjson":
+            items = [line.strip(b" \t\r\n") for line in body.split(b"\n") if line.strip()]
+        elif not body.lstrip(b" \t\r\n").startswith(b"["):
+            items = [body.strip(b" \t\r\n")]  # not an array: the body is one item
+        else:
+            continue  # an array's items are split by the scanner, checked by the tests above
+        assert decoded.item_count == len(items)
+        for rejection in decoded.rejections:
+            expected = _item_reason(items[rejection.index])
+            if expected is not None:
+                assert rejection.reason is expected, (items[rejection.index], rejection)
+        for index, _ in decoded.records:
+            assert _item_reason(items[index]) is None
 
 
 # --- Poison items cost only themselves (issue 10) ---

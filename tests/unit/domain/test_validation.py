@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from microfleet.domain.telemetry import SIGNALS, RejectionReason, TelemetryRecord
@@ -104,12 +104,58 @@ json_values = st.recursive(
         st.sampled_from([s.name for s in SIGNALS] + ["vehicle_id", "ts_ms", "extra"]), json_values, max_size=8
     )
 )
+# each cause the random objects rarely hit, so its reason is checked on every run
+@example({"vehicle_id": "car-1", "ts_ms": NOW_MS, "extra": 1})
+@example({"vehicle_id": "car-2", "ts_ms": NOW_MS})
+@example({"vehicle_id": "car-1", "ts_ms": NOW_MS + 300_001})
+@example({"vehicle_id": "car-1", "ts_ms": 0})
+@example({"vehicle_id": "car-1", "ts_ms": NOW_MS, "soc_pct": math.inf})
 def test_arbitrary_objects_are_judged_without_raising(item: dict[str, object]) -> None:
     outcome = judge(item)
-    if isinstance(outcome, Rejection):
-        assert outcome.reason in RejectionReason and outcome.detail
-    else:
-        assert outcome.vehicle_id == "car-1"
+    missing = not {"vehicle_id", "ts_ms"} <= item.keys()
+    if "extra" in item or missing or _holds_non_finite(item):
+        assert isinstance(outcome, Rejection)  # such an object can never be a record
+    if isinstance(outcome, TelemetryRecord):
+        assert outcome.vehicle_id == "car-1" and outcome.ts_ms == item["ts_ms"]
+        return
+    # an object is never refused for what only a body or a batch can be, and each reason has its cause
+    assert outcome.reason in OBJECT_REASONS, outcome
+    assert outcome.detail.startswith("record 0")
+    if outcome.reason is RejectionReason.MISSING_FIELD:
+        assert missing
+    if outcome.reason is RejectionReason.UNKNOWN_FIELD:
+        assert "extra" in item
+    if outcome.reason is RejectionReason.NOT_FINITE:
+        assert _holds_non_finite(item)
+    elif _holds_non_finite(item):  # checked before any type: NaN gets its precise reason
+        assert outcome.reason is RejectionReason.INVALID_UTF8
+    if outcome.reason is RejectionReason.VEHICLE_MISMATCH:
+        assert item["vehicle_id"] != "car-1"
+    if outcome.reason is RejectionReason.TIMESTAMP_IN_FUTURE:
+        assert item["ts_ms"] > NOW_MS + 300_000  # type: ignore[operator]
+
+
+OBJECT_REASONS = {
+    RejectionReason.INVALID_UTF8,
+    RejectionReason.NOT_FINITE,
+    RejectionReason.MISSING_FIELD,
+    RejectionReason.UNKNOWN_FIELD,
+    RejectionReason.WRONG_TYPE,
+    RejectionReason.OUT_OF_RANGE,
+    RejectionReason.TIMESTAMP_TOO_OLD,
+    RejectionReason.TIMESTAMP_IN_FUTURE,
+    RejectionReason.VEHICLE_MISMATCH,
+}
+
+
+def _holds_non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_holds_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_non_finite(v) for v in value)
+    return False
 
 
 @given(soc=finite, speed=finite)
