@@ -51,18 +51,43 @@ def get(client: TestClient, token: str, path: str) -> object:
 
 
 def test_owner_reads_drives_charges_and_states(client: TestClient, world: World) -> None:
+    h = 3_600_000
+    out_ms, charge_ms, unplug_ms, home_ms = (DAY0_MS + 8 * h + s * 1000 for s in (0, 1800, 6600, 8460))
     drives = get(client, world.tokens["ann"], "/api/v1/vehicles/car-a/drives")
     assert isinstance(drives, list)
+    # the fixture's two drives: 20 min at 36 km/h and 15 kW, out at 08:00 UTC and home at 10:21
+    assert [(d["start_ts_ms"], d["end_ts_ms"]) for d in drives] == [
+        (out_ms, out_ms + 1_200_000),
+        (home_ms, home_ms + 1_200_000),
+    ]
     assert [d["distance_odometer_km"] for d in drives] == pytest.approx([11.95, 11.95], abs=0.02)
+    assert [d["energy_used_kwh"] for d in drives] == pytest.approx([15 * 1200 / 3600] * 2, abs=0.02)
+    assert [d["regen_kwh"] for d in drives] == [0.0, 0.0]
+    assert [d["end_reason"] for d in drives] == ["stopped", "stopped"]
     assert drives[0]["route"][0] == pytest.approx([31.2304 + 50 / 111_195, 121.4737])
     charges = get(client, world.tokens["ann"], "/api/v1/vehicles/car-a/charges")
     assert isinstance(charges, list)
-    assert charges[0]["current_kind"] == "AC"
-    states = get(
-        client, world.tokens["ann"], f"/api/v1/vehicles/car-a/states?from_ms={DAY0_MS + 8 * 3_600_000}"
-    )
+    (charge,) = charges  # 3.3 kW AC for an hour at the far end, 90 % of it into the pack, then unplugged
+    assert charge["current_kind"] == "AC"
+    assert (charge["start_ts_ms"], charge["end_ts_ms"]) == (charge_ms, unplug_ms)
+    assert charge["end_reason"] == "unplugged"
+    assert charge["energy_grid_kwh"] == pytest.approx(3.3, rel=0.01)
+    assert charge["energy_added_kwh"] == pytest.approx(0.9 * 3.3, rel=0.01)
+    assert charge["soc_to_pct"] == pytest.approx(90.4, abs=0.05)
+    states = get(client, world.tokens["ann"], f"/api/v1/vehicles/car-a/states?from_ms={out_ms}")
     assert isinstance(states, list)
-    assert states[0]["status"] == "driving"
+    assert [s["status"] for s in states] == [
+        "driving",
+        "parked",
+        "charging",
+        "asleep",
+        "parked",
+        "asleep",
+        "driving",
+        "asleep",
+    ]
+    assert [s["start_ts_ms"] for s in states if s["status"] == "driving"] == [out_ms, home_ms]
+    assert [s["start_ts_ms"] for s in states if s["status"] == "charging"] == [charge_ms]
 
 
 def test_summary_per_day_and_for_the_fleet(client: TestClient, world: World) -> None:
@@ -88,7 +113,7 @@ def test_csv_and_geojson_exports(client: TestClient, world: World) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == 2
-    assert float(rows[0]["energy_used_kwh"]) > 0
+    assert [float(r["energy_used_kwh"]) for r in rows] == pytest.approx([15 * 1200 / 3600] * 2, abs=0.02)
     geo = client.get("/api/v1/vehicles/car-a/drives.geojson", headers=bearer(world.tokens["ann"])).json()
     assert geo["type"] == "FeatureCollection"
     line = geo["features"][0]["geometry"]
