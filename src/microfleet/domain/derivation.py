@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 import numpy as np
 
@@ -44,6 +45,36 @@ from microfleet.domain.vehicle_state import (
 CONTEXT_CHANGED_MS = -1
 CALIBRATION_SESSIONS = 20  # energy per SoC % is the median of the car's last 20 calibrating charges
 MIN_DRAIN_SPAN_S = 900.0  # parked spells shorter than 15 min say little about drain (TeslaMate's idle wait)
+
+
+@dataclass(frozen=True, slots=True)
+class DerivationOptions:
+    """Which of derivation's self-calibrating methods run: all by default; the ablation switches each off.
+
+    * ``counters``: read drive and charge energy from the BMS's cumulative energy counters when the car
+      reports them; off, energy comes from pack V x I (or SoC) as for a car without counters.
+    * ``counter_correction``: take the current sensor's zero offset (read asleep) and gain error (read
+      from SoC at rest against the car's usable capacity) off measured energy; off, counters and V x I
+      are used as measured.
+    * ``soc_anchoring``: reconcile measured energy with the BMS's SoC steps (energy per SoC % from the
+      car's own charges); off, measured energy stands alone. A car reporting only SoC gets
+      ΔSoC x usable capacity either way: it has nothing else.
+    * ``per_car_thresholds``: the asleep power level and the minimum parking time are learned from the
+      car's own history (its parked power and its stop lengths); off, the documented defaults of
+      :class:`~microfleet.domain.vehicle_state.StateThresholds` apply.
+
+    Status (issue 11): ``counters`` and ``soc_anchoring`` switch real methods; ``counter_correction``
+    switches the zero offset only (gain calibration not built yet); ``per_car_thresholds`` does nothing
+    yet (the defaults always apply).
+    """
+
+    counters: bool = True
+    counter_correction: bool = True
+    soc_anchoring: bool = True
+    per_car_thresholds: bool = True
+
+
+DEFAULT_OPTIONS: Final = DerivationOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +142,13 @@ def derive_history(
     start: VehicleState | None = None,
     ctx: VehicleContext | None = None,
     th: StateThresholds = DEFAULT_THRESHOLDS,
+    options: DerivationOptions = DEFAULT_OPTIONS,
 ) -> DerivedHistory:
     """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
     ctx = ctx or VehicleContext()
     w, excluded = screen_sequence(cols)
+    if not options.counters:
+        w = replace(w, energy_used_kwh=np.full(len(w), np.nan), energy_recovered_kwh=np.full(len(w), np.nan))
     end_state, events = derive_events(w, start, th)
     ts = w.ts_ms
     n = len(w)
@@ -138,7 +172,7 @@ def derive_history(
         drive_windows.append((open_drive, n, "open"))
     if open_charge is not None:
         charge_spans.append((open_charge, n))
-    offset = _ZeroOffset(w, events)
+    offset = _ZeroOffset(w, events if options.counter_correction else [])
     drive_starts = np.array([int(ts[a]) for a, _, _ in drive_windows], dtype=np.int64)
     charges = []
     for cw, reason in charge_windows(w, charge_spans, drive_starts):
@@ -149,7 +183,7 @@ def derive_history(
         # energy per SoC % from the charges that started before this drive (stored ones, then these)
         before = [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < ts[a] and c.kwh_per_soc_pct]
         samples = sorted([*ctx.kwh_per_soc_pct_samples, *before][-CALIBRATION_SESSIONS:])
-        per_pct = samples[len(samples) // 2] if samples else None
+        per_pct = samples[len(samples) // 2] if samples and options.soc_anchoring else None
         off = offset.offset_a(int(ts[a]))
         drive_w = offset.corrected(w.slice(a, b), off)
         drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off))

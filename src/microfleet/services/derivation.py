@@ -30,6 +30,8 @@ import numpy as np
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.derivation import (
     CONTEXT_CHANGED_MS,
+    DEFAULT_OPTIONS,
+    DerivationOptions,
     DerivedHistory,
     ResumePoint,
     VehicleContext,
@@ -135,9 +137,15 @@ class RecomputeReport:
 class HistoryDeriver:
     """Keeps derived history in step with telemetry, recomputing the window new records touch."""
 
-    def __init__(self, store: HistoryPort, th: StateThresholds = DEFAULT_THRESHOLDS) -> None:
+    def __init__(
+        self,
+        store: HistoryPort,
+        th: StateThresholds = DEFAULT_THRESHOLDS,
+        options: DerivationOptions = DEFAULT_OPTIONS,
+    ) -> None:
         self._store = store
         self._th = th
+        self._options = options
 
     def records_landed(self, vehicle_id: str, ts_ms: Sequence[int]) -> RecomputeReport | None:
         """Recompute after new records of one vehicle were stored (call with the new records' times)."""
@@ -207,7 +215,11 @@ class HistoryDeriver:
         from_ms = point.from_ms if point else None
         cols = store.load_window(vehicle_id, from_ms, ends[-1].from_ms + LOOKAHEAD_MS)
         history = derive_history(
-            cols, point.state if point else None, store.vehicle_context(vehicle_id, from_ms), self._th
+            cols,
+            point.state if point else None,
+            store.vehicle_context(vehicle_id, from_ms),
+            self._th,
+            self._options,
         )
         total = store.record_total(vehicle_id)  # after loading: a record landing meanwhile cannot pass (3)
         reached = {s.start_ts_ms: s.resume for s in history.spans if s.resume is not None}
@@ -251,7 +263,11 @@ class HistoryDeriver:
         from_ms = point.from_ms if point else None
         cols = self._store.load_window(vehicle_id, from_ms)
         history = derive_history(
-            cols, point.state if point else None, self._store.vehicle_context(vehicle_id, from_ms), self._th
+            cols,
+            point.state if point else None,
+            self._store.vehicle_context(vehicle_id, from_ms),
+            self._th,
+            self._options,
         )
         self._store.replace_history(vehicle_id, from_ms, history)
         return RecomputeReport(
