@@ -80,6 +80,46 @@ class Settings(BaseSettings):
         description="How often `serve` derives drives, charges and states of cars with new data, in s; "
         "0 = not in the server (run `microfleet derive` beside it).",
     )
+    mqtt_host: str | None = Field(
+        default=None,
+        description="Address of the MQTT broker cars publish to (`microfleet mqtt bridge` ingests from it); "
+        "None = no MQTT ingest.",
+    )
+    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="TCP port of the MQTT broker.")
+    mqtt_tls: bool = Field(default=False, description="Connect to the broker over TLS (port 8883 is usual).")
+    mqtt_tls_ca_path: Path | None = Field(
+        default=None,
+        description="CA certificate file the broker's TLS certificate is checked against; "
+        "None = the system's CAs.",
+    )
+    mqtt_topic_prefix: str = Field(
+        default="microfleet",
+        description="First level of every Microfleet topic: cars publish to PREFIX/v1/VEHICLE_ID/telemetry.",
+    )
+    mqtt_username: str = Field(
+        default="microfleet-ingest", description="Microfleet's own broker user (never a vehicle id)."
+    )
+    mqtt_password: str | None = Field(
+        default=None, description="Password of Microfleet's broker user (`microfleet mqtt setup` prints one)."
+    )
+    mqtt_client_id: str = Field(
+        default="microfleet-ingest",
+        description="MQTT client id of the bridge; its persistent session keeps cars' messages while it "
+        "is away.",
+    )
+    mqtt_reconnect_max_s: float = Field(
+        default=30.0, gt=0, description="Longest wait between reconnection attempts to the broker, in s."
+    )
+    mqtt_broker_config_dir_path: Path | None = Field(
+        default=None,
+        description="Folder of the broker's password and ACL files that `microfleet mqtt` commands write; "
+        "None = those commands refuse.",
+    )
+    mqtt_broker_pid_path: Path | None = Field(
+        default=None,
+        description="The broker's pid file: after a change the broker is sent SIGHUP to reread its users; "
+        "None = the change takes effect at its next start.",
+    )
     data_dir_path: Path | None = Field(
         default=None,
         description="Folder of the cited reference data (vehicles, osm, ...); None = ../shared/data, "
