@@ -17,6 +17,7 @@ from microfleet.cli.common import (
     settings_for,
 )
 from microfleet.cli.import_ import import_files
+from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
@@ -34,6 +35,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
 app.add_typer(tariffs_app, name="tariffs")
+app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
 app.command("import")(import_files)
 for command in (history.drives, history.charges, history.derive, history.rederive):

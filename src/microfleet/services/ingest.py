@@ -162,6 +162,23 @@ class IngestService:
         """Ingest records an adapter has decoded (with the items it refused), as :meth:`ingest` does."""
         return self._process(decoded.records, decoded.rejections, credential_vehicle_id, source, now_ms)
 
+    def refuse(
+        self,
+        raw_text: str,
+        reason: RejectionReason,
+        detail: str,
+        *,
+        credential_vehicle_id: str | None,
+        source: str,
+        now_ms: int,
+    ) -> IngestReport:
+        """Quarantine a whole message an adapter cannot ingest (an unknown vehicle, an oversize payload)."""
+        rejection = Rejection(0, reason, detail, raw_text)
+        self._store.commit_batch(
+            [], [rejection], source=source, credential_vehicle_id=credential_vehicle_id, received_at_ms=now_ms
+        )
+        return IngestReport([ItemResult(0, None, None, "rejected", reason.value, rejection.detail)])
+
     def replay(self, raw_text: str, *, credential_vehicle_id: str, source: str, now_ms: int) -> IngestReport:
         """Run one quarantined record's verbatim text through today's validator and store."""
         decoded = decode_ndjson(raw_text.encode(), self._limits)

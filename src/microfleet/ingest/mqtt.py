@@ -1,0 +1,296 @@
+"""Protocol v1 over MQTT: a car's records in on its topic, per-record answers out on another.
+
+Cars publish to ``<prefix>/v1/<vehicle_id>/telemetry`` and Microfleet answers on ``…/ingest_results``;
+``…/status`` carries the car's retained ``online``/``offline`` (its last will).
+
+The broker authenticates each car and its ACL confines the car to its own id's topics
+(:mod:`microfleet.ingest.mosquitto_config`); MQTT does not tell a subscriber who published, so this adapter
+takes the topic's id as the sending credential: records naming another vehicle are quarantined
+(``vehicle_mismatch``), a topic naming no registered vehicle is quarantined whole (``unknown_vehicle``).
+Each message is acknowledged (PUBACK) only after its records are committed and its answer published, so
+a crash or a broker restart redelivers it, and the store's idempotent key makes the redelivery a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+import msgspec
+
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN, RejectionReason
+from microfleet.domain.validation import storable_text
+from microfleet.errors import NotFoundError, StoreUnavailableError
+from microfleet.ingest.http import HttpTelemetryAdapter
+from microfleet.services.ingest import IngestReport, IngestService
+from microfleet.services.mqtt_access import VehicleLookup
+
+log = logging.getLogger(__name__)
+
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
+STATUS_VALUES = {"online": True, "offline": False}
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTopics:
+    """Microfleet's topic tree under one prefix (one per installation, or per test run)."""
+
+    prefix: str
+
+    @property
+    def telemetry_filter(self) -> str:
+        """Every car's telemetry topic."""
+        return f"{self.prefix}/v1/+/telemetry"
+
+    @property
+    def status_filter(self) -> str:
+        """Every car's status topic."""
+        return f"{self.prefix}/v1/+/status"
+
+    def telemetry(self, vehicle_id: str) -> str:
+        """Where a car publishes its records."""
+        return f"{self.prefix}/v1/{vehicle_id}/telemetry"
+
+    def status(self, vehicle_id: str) -> str:
+        """Where a car publishes ``online`` (retained) and leaves ``offline`` as its last will."""
+        return f"{self.prefix}/v1/{vehicle_id}/status"
+
+    def ingest_results(self, vehicle_id: str) -> str:
+        """Where Microfleet answers a car's telemetry."""
+        return f"{self.prefix}/v1/{vehicle_id}/ingest_results"
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """``(vehicle id segment, kind)`` of a topic under this tree, or None for any other topic."""
+        head = f"{self.prefix}/v1/"
+        if not topic.startswith(head):
+            return None
+        vehicle_id, _, kind = topic[len(head) :].partition("/")
+        if kind not in ("telemetry", "status") or not vehicle_id:
+            return None
+        return vehicle_id, kind
+
+
+@dataclass(slots=True)
+class MqttIngestCounters:
+    """What the adapter did since it started (logged when it stops)."""
+
+    messages: int = 0
+    records_accepted: int = 0
+    records_duplicate: int = 0
+    records_rejected: int = 0
+    messages_quarantined: int = 0  # whole messages refused: unknown vehicle, unknown topic, oversize
+    status_changes: int = 0
+    status_refused: int = 0
+    results_published: int = 0
+    reconnects: int = 0
+    refused_by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConnection:
+    """How the adapter reaches the broker, and its reconnection back-off (s)."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    client_id: str
+    tls_context: ssl.SSLContext | None = None
+    reconnect_first_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer to publish: where, and the bytes."""
+
+    topic: str
+    payload: bytes
+
+
+class MqttTelemetryAdapter:
+    """Cars' MQTT messages in, stored records and per-record answers out."""
+
+    def __init__(
+        self,
+        ingest: IngestService,
+        vehicles: VehicleLookup,
+        topics: MqttTopics,
+        clock: Callable[[], int],
+        *,
+        max_payload_bytes: int,
+    ) -> None:
+        self._ingest = ingest
+        self._vehicles = vehicles
+        self.topics = topics
+        self._clock = clock
+        self._max_payload_bytes = max_payload_bytes
+        self._registered: set[str] = set()  # vehicles seen registered (vehicles are never unregistered)
+        self.online: dict[str, bool] = {}
+        self.counters = MqttIngestCounters()
+
+    def handle(self, topic: str, payload: bytes, content_type: str | None = None) -> Reply | None:
+        """Ingest one message (blocking: the store commits); the answer to publish, if any."""
+        self.counters.messages += 1
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            self._refuse_whole(
+                None, topic, payload, RejectionReason.UNKNOWN_VEHICLE, "not a Microfleet topic"
+            )
+            return None
+        vehicle_id, kind = parsed
+        if not self._is_registered(vehicle_id):
+            report = self._refuse_whole(
+                None,
+                topic,
+                payload,
+                RejectionReason.UNKNOWN_VEHICLE,
+                f"topic {topic!r} names no registered vehicle",
+            )
+            return self._reply(vehicle_id, report) if kind == "telemetry" else None
+        if kind == "status":
+            self._status(vehicle_id, payload)
+            return None
+        if len(payload) > self._max_payload_bytes:
+            report = self._refuse_whole(
+                vehicle_id,
+                topic,
+                payload,
+                RejectionReason.OVERSIZE_PAYLOAD,
+                f"message of {len(payload)} bytes is over the limit of {self._max_payload_bytes}",
+            )
+            return self._reply(vehicle_id, report)
+        report = self._ingest.ingest(
+            payload,
+            content_type or _sniff_content_type(payload),
+            credential_vehicle_id=vehicle_id,
+            source=f"mqtt {topic}",
+            now_ms=self._clock(),
+        )
+        self._count(report)
+        return self._reply(vehicle_id, report)
+
+    def _is_registered(self, vehicle_id: str) -> bool:
+        if vehicle_id in self._registered:
+            return True
+        if not _VEHICLE_ID.match(vehicle_id):
+            return False
+        try:
+            self._vehicles.require_vehicle(vehicle_id)
+        except NotFoundError:
+            return False
+        self._registered.add(vehicle_id)
+        return True
+
+    def _status(self, vehicle_id: str, payload: bytes) -> None:
+        text = payload.decode("utf-8", "replace").strip().lower()
+        if text not in STATUS_VALUES:
+            self.counters.status_refused += 1
+            log.warning(
+                "mqtt status of %s refused: %r is neither 'online' nor 'offline'", vehicle_id, text[:40]
+            )
+            return
+        if self.online.get(vehicle_id) != STATUS_VALUES[text]:
+            self.counters.status_changes += 1
+            log.info("mqtt vehicle %s is %s", vehicle_id, text)
+        self.online[vehicle_id] = STATUS_VALUES[text]
+
+    def _refuse_whole(
+        self, credential: str | None, topic: str, payload: bytes, reason: RejectionReason, detail: str
+    ) -> IngestReport:
+        self.counters.messages_quarantined += 1
+        log.warning("mqtt message on %r quarantined (%s): %s", topic, reason.value, detail)
+        report = self._ingest.refuse(
+            storable_text(payload.decode("utf-8", "surrogateescape")),
+            reason,
+            detail,
+            credential_vehicle_id=credential,
+            source=f"mqtt {topic}"[:200],
+            now_ms=self._clock(),
+        )
+        self._count(report)
+        return report
+
+    def _count(self, report: IngestReport) -> None:
+        self.counters.records_accepted += report.accepted
+        self.counters.records_duplicate += report.duplicate
+        self.counters.records_rejected += report.rejected
+        for result in report.results:
+            if result.reason is not None:
+                by_reason = self.counters.refused_by_reason
+                by_reason[result.reason] = by_reason.get(result.reason, 0) + 1
+
+    def _reply(self, vehicle_id: str, report: IngestReport) -> Reply:
+        return Reply(self.topics.ingest_results(vehicle_id), HttpTelemetryAdapter.encode(report))
+
+    async def run(self, connection: MqttConnection, *, connected: asyncio.Event | None = None) -> None:
+        """Subscribe and ingest until cancelled, reconnecting with a doubling back-off after any loss.
+
+        The session is persistent (a fixed client id, clean session off): while the adapter is away the
+        broker queues the cars' QoS 1 messages, and delivers unacknowledged ones again on reconnection.
+        """
+        delay_s = connection.reconnect_first_s
+        while True:
+            try:
+                await self._session(connection, connected)
+            except (aiomqtt.MqttError, StoreUnavailableError) as exc:
+                if connected is not None:
+                    connected.clear()
+                self.counters.reconnects += 1
+                log.warning("mqtt ingest lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, connection.reconnect_max_s)
+            else:  # pragma: no cover - the message stream ends only by an error
+                delay_s = connection.reconnect_first_s
+
+    async def _session(self, connection: MqttConnection, connected: asyncio.Event | None) -> None:
+        client = aiomqtt.Client(
+            connection.host,
+            connection.port,
+            username=connection.username,
+            password=connection.password,
+            identifier=connection.client_id,
+            clean_session=False,
+            tls_context=connection.tls_context,
+        )
+        # PUBACK after the commit, not on receipt (paho's default): aiomqtt has no switch, paho does.
+        client._client.manual_ack_set(True)
+        async with client:
+            await client.subscribe(self.topics.telemetry_filter, qos=1)
+            await client.subscribe(self.topics.status_filter, qos=1)
+            log.info(
+                "mqtt ingest subscribed at %s:%d under %r",
+                connection.host,
+                connection.port,
+                self.topics.prefix,
+            )
+            if connected is not None:
+                connected.set()
+            async for message in client.messages:
+                content_type = (
+                    getattr(message.properties, "ContentType", None) if message.properties else None
+                )
+                reply = await asyncio.to_thread(
+                    self.handle, str(message.topic), _payload_bytes(message.payload), content_type
+                )
+                if reply is not None:
+                    await client.publish(reply.topic, reply.payload, qos=1)
+                    self.counters.results_published += 1
+                if message.qos > 0:
+                    client._client.ack(message.mid, message.qos)
+
+
+def _sniff_content_type(payload: bytes) -> str:
+    """A JSON array if the payload starts with '[', else NDJSON (one record is one line)."""
+    return "application/json" if payload.lstrip()[:1] == b"[" else "application/x-ndjson"
+
+
+def _payload_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return msgspec.json.encode(payload) if payload is not None else b""
