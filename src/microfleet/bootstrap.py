@@ -16,6 +16,7 @@ from microfleet.domain.catalogue import Catalogue, default_catalogue_path, load_
 from microfleet.domain.telemetry_codec import DecodeLimits
 from microfleet.errors import NotFoundError
 from microfleet.ingest.http import HttpTelemetryAdapter
+from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountAdmin, AccountService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
@@ -25,6 +26,7 @@ from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
+from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
@@ -35,6 +37,7 @@ from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.tariffs_store import TariffStore
 from microfleet.store.telemetry_store import TelemetryStore
+from microfleet.store.tracker_keys import TrackerKeyStore
 
 
 def wall_clock_ms() -> int:
@@ -57,6 +60,8 @@ class Services:
     vehicles: VehicleService
     ingest: IngestService
     http_ingest: HttpTelemetryAdapter
+    tracker_keys: TrackerKeyService
+    osmand_ingest: OsmAndAdapter
     quarantine: QuarantineService
     history: HistoryService
     places: PlaceService
@@ -90,11 +95,13 @@ def build_services(
     )
     place_store = PlaceStore(engine, write_lock=write_lock)
     account_store = AccountStore(engine, clock)
+    # One throttle for every kind of credential: a client guessing tracker keys and tokens by turns
+    # draws on one bucket.
+    failures = FailureThrottle(FailureLimits(settings.auth_failure_burst, settings.auth_failure_per_minute))
     accounts = AccountService(
-        account_store,
-        FailureThrottle(FailureLimits(settings.auth_failure_burst, settings.auth_failure_per_minute)),
-        device_overlap_ms=round(settings.device_credential_overlap_s * 1000),
+        account_store, failures, device_overlap_ms=round(settings.device_credential_overlap_s * 1000)
     )
+    tracker_keys = TrackerKeyService(TrackerKeyStore(engine, clock), accounts, failures)
     ingest = IngestService(
         telemetry, DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
     )
@@ -108,6 +115,8 @@ def build_services(
         vehicles=VehicleService(telemetry, page_size_max=settings.page_size_max_records),
         ingest=ingest,
         http_ingest=HttpTelemetryAdapter(ingest),
+        tracker_keys=tracker_keys,
+        osmand_ingest=OsmAndAdapter(ingest, tracker_keys, speed_unit=settings.osmand_speed_unit),
         quarantine=QuarantineService(
             QuarantineStore(
                 engine,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a vehicle's previous device credential keeps working after a rotation, in s "
         "(the time its unit has to receive the new one); 0 = it stops at once.",
+    )
+    osmand_speed_unit: Literal["kn", "kmh", "mps", "mph"] = Field(
+        default="kn",
+        description="Unit of the speed parameter of OsmAnd / Traccar Client query reports: kn (knots, what "
+        "Traccar Client sends and Traccar assumes), kmh, mps or mph; the JSON form is always m/s.",
     )
     ingest_max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest telemetry request body accepted, in bytes."

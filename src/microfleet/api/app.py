@@ -16,7 +16,17 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
 from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
-from microfleet.api.routes import health, history, places, quarantine, tariffs, telemetry, vehicles
+from microfleet.api.routes import (
+    health,
+    history,
+    osmand,
+    places,
+    quarantine,
+    tariffs,
+    telemetry,
+    tracker_keys,
+    vehicles,
+)
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.settings import Settings
@@ -55,7 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    for module in (health, telemetry, vehicles, history, places, tariffs, quarantine):
+    for module in (health, telemetry, osmand, vehicles, tracker_keys, history, places, tariffs, quarantine):
         app.include_router(module.router)
     _add_telemetry_schema(app)
     _add_docs(app)

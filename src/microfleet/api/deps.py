@@ -13,12 +13,14 @@ from fastapi import Depends, Request
 
 from microfleet.bootstrap import Services
 from microfleet.ingest.http import HttpTelemetryAdapter
+from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
 from microfleet.services.tariffs import TariffService
+from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 
@@ -36,6 +38,8 @@ def _one(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
 AccountsDep = Annotated[AccountService, Depends(_one(lambda s: s.accounts))]
 VehiclesDep = Annotated[VehicleService, Depends(_one(lambda s: s.vehicles))]
 HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_ingest))]
+OsmAndIngestDep = Annotated[OsmAndAdapter, Depends(_one(lambda s: s.osmand_ingest))]
+TrackerKeysDep = Annotated[TrackerKeyService, Depends(_one(lambda s: s.tracker_keys))]
 QuarantineDep = Annotated[QuarantineService, Depends(_one(lambda s: s.quarantine))]
 HistoryDep = Annotated[HistoryService, Depends(_one(lambda s: s.history))]
 PlacesDep = Annotated[PlaceService, Depends(_one(lambda s: s.places))]

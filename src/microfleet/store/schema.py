@@ -81,6 +81,17 @@ vehicles = Table(
     Index("ix_vehicles_previous_device_token_sha256", "previous_device_token_sha256", unique=True),
 )
 
+# A phone's OsmAnd / Traccar Client key (one per vehicle, migration 0008): SHA-256 like the tokens above,
+# as it is 160-bit random; ``key_hint`` is its first 8 characters, so a listing can tell keys apart.
+tracker_keys = Table(
+    "tracker_keys",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
+    Column("key_sha256", String(64), nullable=False, unique=True),
+    Column("key_hint", String(16), nullable=False),
+    Column("issued_at_ms", BigInteger, nullable=False),
+)
+
 grants = Table(
     "grants",
     metadata,
