@@ -21,6 +21,7 @@ from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
+from microfleet.cli.vehicles import vehicles_app
 from microfleet.errors import MicrofleetError
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
 app.add_typer(tariffs_app, name="tariffs")
+app.add_typer(vehicles_app, name="vehicles")
 app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
 app.command("import")(import_files)
