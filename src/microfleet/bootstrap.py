@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from microfleet.domain.catalogue import Catalogue, default_catalogue_path, load_catalogue
 from microfleet.domain.telemetry_codec import DecodeLimits
-from microfleet.errors import NotFoundError
+from microfleet.errors import ConfigurationError, NotFoundError
 from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountAdmin, AccountService
@@ -22,6 +23,7 @@ from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
+from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
 from microfleet.services.tariffs import TariffService
@@ -38,6 +40,9 @@ from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.tariffs_store import TariffStore
 from microfleet.store.telemetry_store import TelemetryStore
 from microfleet.store.tracker_keys import TrackerKeyStore
+
+if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
+    from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
 
 
 def wall_clock_ms() -> int:
@@ -160,3 +165,54 @@ def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
         return spec.battery_usable_kwh.value if spec.battery_usable_kwh else None
 
     return usable_kwh
+
+
+def build_mqtt_access(services: Services) -> MqttAccessService:
+    """Cars' broker logins over the broker's files in ``MICROFLEET_MQTT_BROKER_CONFIG_DIR_PATH``."""
+    from microfleet.ingest.mosquitto_config import MosquittoFiles
+
+    settings = services.settings
+    if settings.mqtt_broker_config_dir_path is None:
+        raise ConfigurationError(
+            "set MICROFLEET_MQTT_BROKER_CONFIG_DIR_PATH to the folder of the broker's password and ACL files"
+        )
+    files = MosquittoFiles(
+        settings.mqtt_broker_config_dir_path,
+        topic_prefix=settings.mqtt_topic_prefix,
+        ingest_username=settings.mqtt_username,
+        pid_path=settings.mqtt_broker_pid_path,
+    )
+    return MqttAccessService(services.accounts, files, ingest_username=settings.mqtt_username)
+
+
+def build_mqtt_bridge(services: Services) -> tuple[MqttTelemetryAdapter, MqttConnection]:
+    """The MQTT adapter over the services' ingest, and how it reaches the broker (aiomqtt loads here)."""
+    import ssl
+
+    from microfleet.ingest.mosquitto_config import check_topic_prefix
+    from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter, MqttTopics
+
+    settings = services.settings
+    if settings.mqtt_host is None:
+        raise ConfigurationError("set MICROFLEET_MQTT_HOST to the broker's address")
+    tls = None
+    if settings.mqtt_tls:
+        ca_path = str(settings.mqtt_tls_ca_path) if settings.mqtt_tls_ca_path else None
+        tls = ssl.create_default_context(cafile=ca_path)
+    adapter = MqttTelemetryAdapter(
+        services.ingest,
+        services.accounts,
+        MqttTopics(check_topic_prefix(settings.mqtt_topic_prefix)),
+        services.clock,
+        max_payload_bytes=settings.ingest_max_body_bytes,
+    )
+    connection = MqttConnection(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_username,
+        settings.mqtt_password,
+        settings.mqtt_client_id,
+        tls_context=tls,
+        reconnect_max_s=settings.mqtt_reconnect_max_s,
+    )
+    return adapter, connection
