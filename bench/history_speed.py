@@ -11,11 +11,11 @@ Two car-years, each written to a fresh SQLite file and a fresh PostgreSQL databa
 
 Timed, per store: ``HistoryDeriver.rederive`` - read every record of the car from the store, run the
 state machine, derive drives, charges, states and parked drain, and write them back in one transaction;
-and the thresholds-only baseline (``threshold_trips`` and ``threshold_charges``) including the same read
-(``HistoryStore.load_window`` of the car's whole window from the same store) - what a Traccar-style trip
-and charge report costs when it is asked for. The baseline writes nothing back (a report is computed on
-request). The old row, the baseline's trips on the synthetic columns already in memory, is kept for one
-release as "threshold trips car-year in memory s".
+and the threshold baseline (``threshold_trips`` and ``threshold_charges`` of ``bench/threshold_baseline.py``)
+including the same read (``HistoryStore.load_window`` of the car's whole window from the same store) -
+what a Traccar-style trip and charge report costs when it is asked for. The baseline writes nothing back
+(a report is computed on request). The old row, the baseline's trips on the synthetic columns already in
+memory, is kept for one release as "threshold trips car-year in memory s".
 
     .venv/bin/python bench/history_speed.py [--seed 1] [--quick]
 """
@@ -43,7 +43,6 @@ from rich.table import Table
 
 from microfleet.bootstrap import build_services
 from microfleet.domain.catalogue import load_catalogue
-from microfleet.domain.threshold_trips import threshold_charges, threshold_trips
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
 from microfleet.physics import resolve_spec
 from microfleet.services.derivation import HistoryDeriver, RecomputeReport
@@ -53,6 +52,7 @@ from microfleet.sim.run import run_days
 from microfleet.sim.scenario import LinkFaults, Scenario
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
+from threshold_baseline import threshold_charges, threshold_trips  # bench/ is on sys.path as a script
 
 RESULTS = Path(__file__).parent / "results" / "history_speed.json"
 POSTGRES_ADMIN_URL = os.environ.get(
