@@ -15,6 +15,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from microfleet.domain.drives import soc_energy_kwh
 from microfleet.domain.pack_energy import counter_energy, integrate_kwh, pack_power_kw
 from microfleet.domain.places import Place, locate
 from microfleet.domain.tariffs import Tariff, charge_cost
@@ -63,6 +64,9 @@ class ChargeSession:
     idle_after_full_s: float
     record_count: int
     kwh_per_soc_pct: float | None = None  # pack energy per SoC percent seen in this session
+    # where energy_added_kwh came from (drives.ENERGY_SOURCES) and, for "soc", its +- resolution in kWh
+    energy_source: str | None = None
+    energy_resolution_kwh: float | None = None
 
 
 def _kwh_per_soc_pct(w: TelemetryColumns, power_kw: npt.NDArray[np.float64]) -> float | None:
@@ -99,6 +103,7 @@ def charge_windows(
     n = len(cols)
     ts = cols.ts_ms
     unplugged = np.flatnonzero(cols.charger_connected == 0.0)
+    plugged = np.flatnonzero(cols.charger_connected == 1.0)
     merged: list[list[int]] = []
     for s, e in spans:
         if merged and not np.isnan(cols.charger_connected[s]):
@@ -117,7 +122,10 @@ def charge_windows(
         if np.isnan(cols.charger_connected[s]):
             sessions.append((ChargeWindow(s, power_end, min(e, n - 1)), "stopped" if e < n else "open"))
             continue
-        u = int(np.searchsorted(unplugged, s))
+        # a plug flag raised late reads 0 at the session's start: unplugging counts once it has read 1
+        p = int(np.searchsorted(plugged, s))
+        first_plug = int(plugged[p]) if p < plugged.size else s
+        u = int(np.searchsorted(unplugged, first_plug))
         ends = {"unplugged": int(unplugged[u]) if u < unplugged.size else n}
         d = int(np.searchsorted(drive_starts_ms, ts[s], side="right"))
         ends["drove_off"] = int(np.searchsorted(ts, drive_starts_ms[d])) if d < drive_starts_ms.size else n
@@ -135,12 +143,14 @@ def summarise_charge(
     places: Sequence[Place] = (),
     tariffs: Mapping[str, Tariff] | None = None,
     current_offset_a: float = 0.0,
+    usable_kwh: float | None = None,
 ) -> ChargeSession:
     """Compute a :class:`ChargeSession` from the records of its window.
 
     Energy into the pack is the rise of the BMS's recovered-energy counter over the flow when the car
     reports it (plus what the current sensor's zero offset ``current_offset_a``, already taken off
-    ``cols``' current, kept it from counting), else the integral of sampled charging power.
+    ``cols``' current, kept it from counting), else the integral of sampled charging power, else (a car
+    that reports only SoC) the SoC rise x ``usable_kwh``, marked ``energy_source="soc"``.
     """
     w = cols.slice(window.start, window.end + 1)
     ts = w.ts_ms
@@ -151,10 +161,16 @@ def summarise_charge(
     power = pack_power_kw(w)
     has_pack = bool(np.any(~np.isnan(power)))
     counted = counter_energy(w.slice(0, flow.stop), current_offset_a)
+    resolution = None
     if counted is not None:
         added: float | None = counted.recovered_kwh + counted.offset_kwh
+        source: str | None = "counters"
+    elif has_pack:
+        added, source = -integrate_kwh(ts[flow], np.minimum(power[flow], 0.0)), "pack_power"
+    elif (from_soc := soc_energy_kwh(w.soc_pct[flow], usable_kwh)) is not None:
+        added, resolution, source = -from_soc[0], from_soc[1], "soc"
     else:
-        added = -integrate_kwh(ts[flow], np.minimum(power[flow], 0.0)) if has_pack else None
+        added, source = None, None
     grid_kw = w.charger_power_kw
     has_grid = bool(np.any(~np.isnan(grid_kw)))
     grid = integrate_kwh(ts[flow], grid_kw[flow]) if has_grid else None
@@ -201,4 +217,6 @@ def summarise_charge(
         idle_after_full_s=(int(ts[-1]) - int(ts[k])) / 1000,
         record_count=len(w),
         kwh_per_soc_pct=_kwh_per_soc_pct(w.slice(0, flow.stop), power[flow]) if has_pack else None,
+        energy_source=source,
+        energy_resolution_kwh=resolution,
     )

@@ -146,6 +146,8 @@ def derive_history(
 ) -> DerivedHistory:
     """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
     ctx = ctx or VehicleContext()
+    if not options.per_car_thresholds:
+        th = replace(th, min_parking_signalled_s=th.min_parking_s)
     w, excluded = screen_sequence(cols)
     if not options.counters:
         w = replace(w, energy_used_kwh=np.full(len(w), np.nan), energy_recovered_kwh=np.full(len(w), np.nan))
@@ -177,7 +179,8 @@ def derive_history(
     charges = []
     for cw, reason in charge_windows(w, charge_spans, drive_starts):
         off = offset.offset_a(int(ts[cw.start]))
-        charges.append(summarise_charge(offset.corrected(w, off), cw, reason, ctx.places, ctx.tariffs, off))
+        corrected = offset.corrected(w, off)
+        charges.append(summarise_charge(corrected, cw, reason, ctx.places, ctx.tariffs, off, ctx.usable_kwh))
     drives = []
     for a, b, reason in drive_windows:
         # energy per SoC % from the charges that started before this drive (stored ones, then these)

@@ -27,6 +27,33 @@ SOC_RISE_TOLERANCE_PCT: Final = 0.5  # BMS SoC readings jitter by a few tenths o
 POLYLINE_TOLERANCE_M: Final = 10.0  # route simplification; about a lane and a half
 ALTITUDE_NOISE_M: Final = 2.0  # ascent counts only rises beyond GPS/barometer noise
 ANCHOR_AGREEMENT: Final = 0.10  # sampled power is within ~3 % (1 sigma) on the twin: 10 % is >3 sigma
+# How a drive's or a charge's pack energy was measured, most precise first: the BMS's counters; sampled
+# pack V x I anchored on SoC steps; sampled V x I alone; SoC change x usable capacity (a car that sends
+# only SoC), precise to one SoC step x capacity at best.
+ENERGY_SOURCES: Final = ("counters", "soc_anchored", "pack_power", "soc")
+
+
+def soc_step_pct(soc_pct: npt.NDArray[np.float64]) -> float | None:
+    """The resolution of a window's SoC readings: their smallest change (None: SoC never changed)."""
+    soc = soc_pct[~np.isnan(soc_pct)]
+    steps = np.abs(np.diff(soc))
+    steps = steps[steps > 1e-9]
+    # readings are decimals (0.01 % or 1 % steps): round off the float representation's noise
+    return round(float(steps.min()), 6) if steps.size else None
+
+
+def soc_energy_kwh(soc_pct: npt.NDArray[np.float64], usable_kwh: float | None) -> tuple[float, float] | None:
+    """Energy out of the pack from the first to the last SoC reading, and its +- resolution, in kWh.
+
+    A reading is within one step of the true SoC at both ends, so the difference is good to one step
+    (the window's smallest SoC change, :func:`soc_step_pct`; 1 % when it never changed) of capacity.
+    None without two readings or a usable capacity.
+    """
+    idx = np.flatnonzero(~np.isnan(soc_pct))
+    if usable_kwh is None or idx.size < 2:
+        return None
+    step = soc_step_pct(soc_pct) or 1.0
+    return float(soc_pct[idx[0]] - soc_pct[idx[-1]]) / 100 * usable_kwh, step / 100 * usable_kwh
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +198,10 @@ class Drive:
     data_gap_s: float
     record_count: int
     route: tuple[tuple[float, float], ...]
+    # Where energy_used_kwh came from (see ENERGY_SOURCES) and, for "soc", how far SoC's resolution
+    # lets it be off (+-, kWh): SoC-only energy is the least precise.
+    energy_source: str | None = None
+    energy_resolution_kwh: float | None = None
 
 
 def _first_last(values: npt.NDArray[np.float64]) -> tuple[float | None, float | None]:
@@ -227,7 +258,9 @@ def summarise_drive(
     reports them over the drive (:func:`~microfleet.domain.pack_energy.counter_energy`), less what the
     current sensor's zero offset ``current_offset_a`` (already taken off ``w``'s current) added to them.
     Without counters, energy used is anchored on SoC steps when the car's energy per SoC percent is
-    known (:func:`soc_anchored_kwh`), else the integral of sampled pack power.
+    known (:func:`soc_anchored_kwh`), else the integral of sampled pack power; a car that reports
+    neither gets the SoC change x ``usable_kwh`` (:func:`soc_energy_kwh`), marked ``energy_source="soc"``
+    with its resolution.
     """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
@@ -241,12 +274,16 @@ def summarise_drive(
         gap_s = float(np.diff(ts[fix])[jump].sum() / 1000)
     odo0, odo1 = _first_last(w.odometer_km)
     odo_km = None if odo0 is None or odo1 is None or odo1 < odo0 else odo1 - odo0
-    used, regen = _energy_used_and_regen(w, kwh_per_soc_pct, current_offset_a)
+    used, regen, source = _energy_used_and_regen(w, kwh_per_soc_pct, current_offset_a)
     soc0, soc1 = _first_last(w.soc_pct)
-    soc_kwh = None if soc0 is None or soc1 is None or usable_kwh is None else (soc0 - soc1) / 100 * usable_kwh
+    from_soc = soc_energy_kwh(w.soc_pct, usable_kwh)
+    soc_kwh = from_soc[0] if from_soc is not None else None
+    resolution = None
+    if used is None and from_soc is not None:
+        used, resolution = from_soc
+        source = "soc"
     dist_km = odo_km if odo_km is not None else gps_km
-    energy = used if used is not None else soc_kwh
-    eff = energy * 1000 / dist_km if energy is not None and dist_km > 0.05 else None
+    eff = used * 1000 / dist_km if used is not None and dist_km > 0.05 else None
     alt = w.altitude_m[~np.isnan(w.altitude_m)]
     ascent, descent = _climb_m(alt) if alt.size >= 2 else (None, None)
     lat0 = float(w.lat_deg[fix[0]]) if fix.size else None
@@ -285,28 +322,32 @@ def summarise_drive(
         data_gap_s=gap_s,
         record_count=len(w),
         route=route,
+        energy_source=source,
+        energy_resolution_kwh=resolution,
     )
 
 
 def _energy_used_and_regen(
     w: TelemetryColumns, kwh_per_soc_pct: float | None, current_offset_a: float
-) -> tuple[float | None, float | None]:
-    """Net energy out of the pack and regeneration over a drive, in kWh (None: the car cannot say)."""
+) -> tuple[float | None, float | None, str | None]:
+    """Net energy out of the pack, regeneration (kWh; None: not measured) and the source's name."""
     counted = counter_energy(w, current_offset_a)
     if counted is not None:
         # regen keeps the offset over its own seconds (unknown split): a few Wh at most
-        return counted.used_kwh - counted.recovered_kwh - counted.offset_kwh, counted.recovered_kwh
+        used = counted.used_kwh - counted.recovered_kwh - counted.offset_kwh
+        return used, counted.recovered_kwh, "counters"
     power = pack_power_kw(w)
     if not bool(np.any(~np.isnan(power))):
-        return None, None
+        return None, None, None
     used = integrate_kwh(w.ts_ms, power)
+    source = "pack_power"
     if kwh_per_soc_pct is not None:
         anchored = soc_anchored_kwh(w, kwh_per_soc_pct)
         # A SoC that disagrees with the current sensor by more than sampling can explain (a BMS
         # recalibration, a bad calibration) is not trusted.
         if anchored is not None and abs(anchored - used) <= ANCHOR_AGREEMENT * max(abs(used), 0.05):
-            used = anchored
-    return used, -integrate_kwh(w.ts_ms, np.minimum(power, 0.0))
+            used, source = anchored, "soc_anchored"
+    return used, -integrate_kwh(w.ts_ms, np.minimum(power, 0.0)), source
 
 
 def _climb_m(alt_m: npt.NDArray[np.float64]) -> tuple[float, float]:

@@ -2,7 +2,10 @@
 
 Signals decide first (gear, ignition, speed, charger connection, sign of pack current); time and
 distance thresholds are the fallback for records that carry no gear and no ignition (phone trackers,
-OsmAnd). The same rule runs two ways:
+OsmAnd). A stop is never parking on its own: standing still in N, or in P with the ignition on or not
+reported, or with only speed reported (a red light, a queue) ends a drive only once it has lasted the
+minimum parking time; the car's own word (ignition off, charging, asleep) ends it at once, back-dated to
+where it stopped. The same rule runs two ways:
 
 * :func:`transition` takes one record at a time (live, per vehicle);
 * :func:`derive_events` takes a whole window as :class:`TelemetryColumns`, classifies every record
@@ -122,7 +125,8 @@ class RecordClass(enum.IntEnum):
     DRIVING = 3
     CHARGING = 4
     MOVING = 5
-    STILL = 6
+    STILL = 6  # standing, and nothing says parked: a light, a queue, or parking not yet proven by time
+    OFF = 7  # the ignition is reported off: parked by the car's own word
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,12 @@ class StateThresholds:
     min_trip_m: float = 500.0  # report.trip.minimalTripDistance
     min_parking_s: float = 300.0  # report.trip.minimalParkingDuration
     offline_gap_s: float = 3600.0  # report.trip.minimalNoDataDuration
+    # A car that has said "ignition off" at a stop (VehicleState.park_signals) says so when it parks, so
+    # a stop it does not call parking (climate on in P, a long queue in N) ends a drive only after this.
+    # Assumed, band 600-1800 s: longer than a level crossing or a congested junction's queue (minutes),
+    # short enough that sitting 15 min with the climate on and driving off is two drives.
+    min_parking_signalled_s: float = 900.0
+    # Microfleet's per-car adaptation (DerivationOptions.per_car_thresholds) uses it; off, min_parking_s.
     # Below these a reading is sensor noise at standstill (GPS speed jitter ~0.5 km/h). Asleep, the pack's
     # contactors are open and only the current sensor's zero offset shows (Hall sensors: ~0.3 A 1 sigma,
     # ~0.5 % of a 60 A range: ~30 W at 100 V); awake, a small EV's DC/DC, BMS and modem draw >= 200 W.
@@ -209,6 +219,8 @@ class VehicleState:
     pending_since_ts_ms: int | None = None
     pending_m: float = 0.0
     still_since_ts_ms: int | None = None
+    # Learned from the car's own history: it has reported its ignition off (RecordClass.OFF).
+    park_signals: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +256,9 @@ def classify_columns(
         np.nan_to_num(current, nan=0.0) < -th.charging_current_a
     )
     plug = cols.charger_connected
-    charging = ~driving & ~moving & power_in & ((plug == 1.0) | np.isnan(plug))
+    # Power flowing in at a standstill is charging even while the plug flag still says 0: cars raise the
+    # flag late (seen after the first minute of power), and only a charger puts energy in a still pack.
+    charging = ~driving & ~moving & power_in
     amps = np.abs(np.nan_to_num(current))
     watts = np.abs(np.nan_to_num(current) * cols.pack_voltage_v)  # NaN where the voltage is unknown
     quiet = ~np.isnan(current) & np.where(
@@ -254,7 +268,10 @@ def classify_columns(
     signal = gear_known | ign_known
     out = np.full(len(cols), RecordClass.PARKED, dtype=np.int8)
     out[~signal & moving] = RecordClass.MOVING
-    out[~signal & ~moving] = RecordClass.STILL
+    # Standing with nothing that says parked (N, P with the ignition on or unreported, no signal at all)
+    # is a stop; a cable plugged in is parking (it cannot be driven away).
+    out[~moving & (ign != 0.0) & (plug != 1.0)] = RecordClass.STILL
+    out[ign == 0.0] = RecordClass.OFF
     out[asleep] = RecordClass.ASLEEP
     out[driving] = RecordClass.DRIVING
     out[charging] = RecordClass.CHARGING
@@ -264,6 +281,7 @@ def classify_columns(
 _SETTLED: Final = {
     RecordClass.ASLEEP: VehicleStatus.ASLEEP,
     RecordClass.PARKED: VehicleStatus.PARKED,
+    RecordClass.OFF: VehicleStatus.PARKED,
     RecordClass.CHARGING: VehicleStatus.CHARGING,
 }
 
@@ -308,11 +326,18 @@ def step(
         state = replace(state, pending_since_ts_ms=None, pending_m=0.0, still_since_ts_ms=None)
         run = replace(run, hop_in_m=0.0)
     cls = run.record_class
+    if cls is RecordClass.OFF:
+        state = replace(state, park_signals=True)
     if cls is RecordClass.DRIVING:
         start = run.first_ts_ms if state.pending_since_ts_ms is None else state.pending_since_ts_ms
         state, ev = _enter(state, vid, VehicleStatus.DRIVING, start)
         events += ev
+        state = replace(state, still_since_ts_ms=None)
     elif cls in _SETTLED:
+        if state.status is VehicleStatus.DRIVING and state.still_since_ts_ms is not None:
+            # a drive that stood still before the car said "parked" ended where it stopped
+            state, ev = _enter(state, vid, VehicleStatus.PARKED, state.still_since_ts_ms)
+            events += ev
         state, ev = _enter(state, vid, _SETTLED[cls], run.first_ts_ms)
         events += ev
     elif cls is RecordClass.MOVING:
@@ -334,7 +359,8 @@ def step(
         state = replace(state, still_since_ts_ms=still_since)
         if state.pending_since_ts_ms is not None:
             state = replace(state, pending_m=state.pending_m + run.hop_in_m + run.path_m)
-        if run.last_ts_ms - still_since >= th.min_parking_s * 1000:
+        min_parking_s = th.min_parking_signalled_s if state.park_signals else th.min_parking_s
+        if run.last_ts_ms - still_since >= min_parking_s * 1000:
             if state.status is VehicleStatus.DRIVING:
                 state, ev = _enter(state, vid, VehicleStatus.PARKED, still_since)
                 events += ev
