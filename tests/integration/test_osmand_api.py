@@ -6,10 +6,15 @@ issued, shown masked, rotated and revoked by the car's owner, its fleet's operat
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from microfleet.api import create_app
@@ -184,3 +189,46 @@ def test_a_bad_value_is_quarantined_with_its_reason_and_nothing_valid_is_lost(
 
     unreadable = c.post("/osmand", content=b"{not json", headers={"Content-Type": "application/json"})
     assert unreadable.status_code == 422 and unreadable.json()["code"] == "invalid_input"
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_a_real_servers_access_log_never_shows_a_key(services: Services) -> None:
+    world = build_world(services)
+    key = services.tracker_keys.issue("car-a", replace=False).key
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services.settings, services), host="127.0.0.1", port=port, log_level="info")
+    )
+    lines = _Lines()
+    access = logging.getLogger("uvicorn.access")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive()
+            thread.join(0.05)
+        access.addHandler(lines)  # after uvicorn configured its loggers
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            assert http.get(f"/osmand?{_report(key)}").status_code == 200
+            assert (
+                http.post(f"/osmand?{_report(key, TS_S + 1).replace('id=', 'deviceid=')}").status_code == 200
+            )
+            assert http.get("/api/v1/vehicles", headers=bearer(world.tokens["ann"])).status_code == 200
+    finally:
+        access.removeHandler(lines)
+        server.should_exit = True
+        thread.join(timeout=10)
+    osmand = [line for line in lines.lines if "/osmand?" in line]
+    assert len(osmand) == 2 and all(key not in line for line in osmand), lines.lines
+    assert "id=<redacted>&timestamp=" in osmand[0] and "deviceid=<redacted>&timestamp=" in osmand[1]
+    assert any("/api/v1/vehicles" in line for line in lines.lines)  # other lines pass untouched

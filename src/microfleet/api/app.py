@@ -65,6 +65,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
+    osmand.hide_tracker_keys_from_access_log()
     for module in (health, telemetry, osmand, vehicles, tracker_keys, history, places, tariffs, quarantine):
         app.include_router(module.router)
     _add_telemetry_schema(app)

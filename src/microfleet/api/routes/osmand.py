@@ -7,6 +7,8 @@ JSON) authenticates the report: no bearer token, as the apps cannot send one.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +21,32 @@ from microfleet.api.routes.telemetry import IngestResponse
 from microfleet.ingest.http import HttpTelemetryAdapter
 
 router = APIRouter(tags=["osmand"])
+
+# The apps put the key in the URL, and uvicorn's access log prints every URL: the key is cut out there.
+_KEY_IN_URL = re.compile(r"(?<=[?&])(id|deviceid)=[^&\s]*")
+
+
+class HideTrackerKeys(logging.Filter):
+    """Redact ``id=``/``deviceid=`` (a tracker key) from the URLs of ``/osmand`` in access-log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's URL argument, if it is an ``/osmand`` URL; never drop a line."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _KEY_IN_URL.sub(r"\1=<redacted>", arg)
+                if isinstance(arg, str) and "/osmand?" in arg
+                else arg
+                for arg in record.args
+            )
+        return True
+
+
+def hide_tracker_keys_from_access_log() -> None:
+    """Install :class:`HideTrackerKeys` on uvicorn's access logger, once per process."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideTrackerKeys) for f in access.filters):
+        access.addFilter(HideTrackerKeys())
+
 
 _QUERY_PARAMETERS: list[dict[str, Any]] = [
     {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}
