@@ -53,13 +53,17 @@ def simulate(
     temp_offset_c: Annotated[
         float | None, typer.Option(help="Shift every temperature (°C), e.g. -10.")
     ] = None,
+    sensor_model: Annotated[
+        str | None,
+        typer.Option(help="Sensors: ideal (exact flags, offset only) or realistic (err like real cars')."),
+    ] = None,
 ) -> None:
     """Run the digital twin: write telemetry and truth as Parquet (--out) or publish to a server (--live)."""
     try:
         sc = build_scenario(
             vehicles, days, seed, scenario,
             city=city, sharing_share=sharing_share, climate_city=climate_city,
-            temp_offset_c=temp_offset_c,
+            temp_offset_c=temp_offset_c, sensor_model=sensor_model,
         )  # fmt: skip
         if (out is None) == (live is None):
             raise ConfigurationError("give exactly one of --out DIR (files) or --live URL (a running server)")

@@ -1,12 +1,13 @@
 """The BMS's lifetime energy counters, reported as ``energy_used_kwh`` and ``energy_recovered_kwh``.
 
 A car's BMS integrates the pack current it *measures* (the true current plus the car's current-sensor zero
-offset, :attr:`TwinVehicle.current_offset_a`) times pack voltage at the simulation's 1 s step, while the car
-is awake: every second of a drive and of a charge, and the first minutes parked. Asleep, its contactors are
-open and it counts nothing. Energy leaving the pack goes to "used", energy entering it (regeneration,
-charging) to "recovered", second by second. These are sensor readings, not truth: over a drive they carry
-offset x the integral of pack voltage (about 30 W on a 96 V pack with a 0.3 A offset). The truth files never
-see them.
+offset, :attr:`TwinVehicle.current_offset_a`; in the realistic sensor model also the sensor's gain error and
+the offset's temperature drift, :class:`~microfleet.sim.sensor_profiles.CarSensors`) times the measured pack
+voltage at the simulation's 1 s step, while the car is awake: every second of a drive and of a charge, and the
+first minutes parked. Asleep, its contactors are open and it counts nothing. Energy leaving the pack goes to
+"used", energy entering it (regeneration, charging) to "recovered", second by second. These are sensor
+readings, not truth: over a drive they carry offset x the integral of pack voltage (about 30 W on a 96 V pack
+with a 0.3 A offset). The truth files never see them.
 
 Readings are quantised to :data:`COUNTER_STEP_KWH`. OVMS v3 maps such counters to
 ``v.b.energy.used.total`` / ``v.b.energy.recd.total`` (``main/metrics_standard.h``) and its VW e-Up
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from microfleet.sim.engine import DayResult, Twin
-from microfleet.sim.samples import AWAKE_AFTER_STOP_S, PARKED_AWAKE_KW, TrueSamples
+from microfleet.sim.samples import AWAKE_AFTER_STOP_S, PACK_WARMING_K, PARKED_AWAKE_KW, TrueSamples
 from microfleet.sim.timeline import CHARGE, DRIVE, MIN_SOC_PCT
 from microfleet.sim.vehicles import pack_state
 
@@ -108,22 +109,29 @@ class BmsCounters:
         n_seg = len(s.kind)
         if n_seg == 0:
             return np.zeros(samples.t_s.size), np.zeros(samples.t_s.size)
-        fleet = twin.fleet
-        offset_a = np.array([v.current_offset_a for v in fleet])
+        fleet, cars = twin.fleet, twin.sensors
         cells = np.array([v.model.cells_series for v in fleet], dtype=np.float64)
         lfp = np.array([v.model.chemistry == "LFP" for v in fleet])
         seg_vehicle = np.array(s.vehicle, dtype=np.int64)
         grid, first_row, count = _drive_and_charge_seconds(result)
         gv = seg_vehicle[grid.segment]
+        # the sensor's temperature, for its offset drift: the pack's at the segment's start
+        start_s = np.array(s.start_s, dtype=np.float64)
+        kind = np.array(s.kind, dtype=np.int64)
+        seg_temp_c = twin.world.weather.at(start_s) + np.where(
+            kind == DRIVE, PACK_WARMING_K[DRIVE], np.where(kind == CHARGE, PACK_WARMING_K[CHARGE], 0.0)
+        )
         volt, current, _ = pack_state(grid.soc_pct, grid.power_kw, cells[gv], lfp[gv])
-        measured_kw = volt * (current + offset_a[gv]) / 1000.0
+        sensed_a = cars.sensed_current_a(current, gv, seg_temp_c[grid.segment])
+        measured_kw = volt * cars.voltage_gain[gv] * sensed_a / 1000.0
         prefix_used = np.concatenate([[0.0], np.cumsum(np.maximum(measured_kw, 0.0) * grid.weight / 3600.0)])
         prefix_recd = np.concatenate([[0.0], np.cumsum(np.maximum(-measured_kw, 0.0) * grid.weight / 3600.0)])
         # Parked: constant awake load for the first minutes (true SoC holds still), then asleep, counting 0.
         soc0 = np.array(s.soc0_pct, dtype=np.float64)
         awake_kw = np.full(n_seg, PARKED_AWAKE_KW)
         park_v, park_i, _ = pack_state(soc0, awake_kw, cells[seg_vehicle], lfp[seg_vehicle])
-        park_kw = park_v * (park_i + offset_a[seg_vehicle]) / 1000.0
+        park_a = cars.sensed_current_a(park_i, seg_vehicle, seg_temp_c)
+        park_kw = park_v * cars.voltage_gain[seg_vehicle] * park_a / 1000.0
         is_grid = count > 0
         dur = np.array(s.end_s, dtype=np.float64) - np.array(s.start_s, dtype=np.float64)
         awake_h = np.where(is_grid, 0.0, np.minimum(dur, AWAKE_AFTER_STOP_S) / 3600.0)

@@ -21,6 +21,7 @@ from microfleet.sim.people import Leg, plan_owner_day
 from microfleet.sim.reference import MobilityFigures, data_dir, load_climate, load_mobility
 from microfleet.sim.routing import Router
 from microfleet.sim.scenario import CITY_FILES, Scenario
+from microfleet.sim.sensor_profiles import CarSensors
 from microfleet.sim.sharing import Dispatcher
 from microfleet.sim.timeline import LegDrive, Segments, Stop, run_vehicle
 from microfleet.sim.vehicles import TwinPhysics
@@ -88,6 +89,10 @@ class Twin:
         fault_rng = np.random.default_rng([scenario.seed, 5])  # own stream: faults never change the people
         self.faults: list[Fault] = schedule_faults(
             scenario.fault_rates, len(self.fleet), scenario.days, fault_rng
+        )
+        # own stream too: the sensor model never changes the people or the faults
+        self.sensors = CarSensors.draw(
+            self.fleet, scenario.sensor_model, np.random.default_rng([scenario.seed, 6])
         )
         self.stops = [Stop(0.0, v.person.home if v.person else -1) for v in self.fleet]
         for car in self.dispatcher.cars:

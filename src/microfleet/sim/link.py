@@ -33,9 +33,17 @@ def device_skew_ms(cfg: LinkFaults, n_vehicles: int, rng: np.random.Generator) -
 
 
 def transmit(
-    true_ms: I64, vehicle: I64, skew_ms: I64, cfg: LinkFaults, rng: np.random.Generator
+    true_ms: I64,
+    vehicle: I64,
+    skew_ms: I64,
+    cfg: LinkFaults,
+    rng: np.random.Generator,
+    clock_ms: I64 | None = None,
 ) -> LinkOutcome:
-    """Apply the link faults to samples taken at ``true_ms``; ``skew_ms`` is indexed by vehicle."""
+    """Apply the link faults to samples taken at ``true_ms``; ``skew_ms`` is indexed by vehicle.
+
+    ``clock_ms`` is each sample's own device-clock error (jitter, steps) on top of the skew, if any.
+    """
     n = true_ms.size
     dropped = rng.random(n) < cfg.drop_p
     duplicated = ~dropped & (rng.random(n) < cfg.duplicate_p)
@@ -60,7 +68,9 @@ def transmit(
     ])  # fmt: skip
     return LinkOutcome(
         rows=rows.astype(np.int64),
-        ts_ms=(true_ms[rows] + skew_ms[vehicle[rows]]).astype(np.int64),
+        ts_ms=(true_ms[rows] + skew_ms[vehicle[rows]] + (0 if clock_ms is None else clock_ms[rows])).astype(
+            np.int64
+        ),
         send_ms=send.astype(np.int64),
         event_rows=events.astype(np.int64),
         event_kind=kinds,

@@ -20,6 +20,7 @@ from microfleet.sim.output import (
     truth_samples_table,
 )
 from microfleet.sim.samples import day_samples
+from microfleet.sim.sensor_errors import SensorEvents, SensorState, apply_realistic
 from microfleet.sim.sensors import sense
 
 
@@ -41,11 +42,19 @@ def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
     skew = device_skew_ms(twin.scenario.link, len(twin.fleet), link_rng)
     ids = pa.array([v.vehicle_id for v in twin.fleet], pa.string())
     bms = BmsCounters.fitted_now(len(twin.fleet))
+    realistic = twin.sensors.realistic
+    state = SensorState.start(twin.sensors, twin.world.net) if realistic else None
+    errors_rng = np.random.default_rng(
+        [twin.scenario.seed, 7]
+    )  # own stream: used by the realistic model only
     for result in twin.days():
         samples = day_samples(twin, result)
         cols = sense(twin, samples, sensor_rng, bms.advance(twin, result, samples))
+        clock_ms, sensor_events = None, SensorEvents()
+        if state is not None:
+            clock_ms, sensor_events = apply_realistic(twin, samples, cols, state, result.day, errors_rng)
         true_ms = origin_ms + np.round(samples.t_s * 1000.0).astype(np.int64)
-        link = transmit(true_ms, samples.vehicle, skew, twin.scenario.link, link_rng)
+        link = transmit(true_ms, samples.vehicle, skew, twin.scenario.link, link_rng, clock_ms)
         events = pa.table({
             "vehicle_id": ids.take(pa.array(samples.vehicle[link.event_rows])),
             "ts_ms": pa.array(true_ms[link.event_rows]), "event": pa.array(link.event_kind, pa.string()),
@@ -55,6 +64,16 @@ def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
             "samples": truth_samples_table(twin, samples, origin_ms),
             "trips": trips_table(twin, result, origin_ms),
             "link_events": events,
+            "sensor_events": pa.table(
+                {
+                    "vehicle_id": ids.take(pa.array(sensor_events.vehicle, pa.int64())),
+                    "ts_ms": pa.array(
+                        origin_ms + np.round(np.array(sensor_events.t_s) * 1000.0).astype(np.int64)
+                    ),
+                    "kind": pa.array(sensor_events.kind, pa.string()),
+                    "value": pa.array(sensor_events.value, pa.float64()),
+                }
+            ),
         }
         yield DayOutput(result.day, telemetry_table(twin, cols, link), link.send_ms, truth)
 
@@ -69,6 +88,12 @@ def static_truth(twin: Twin, start_ms: int) -> dict[str, pa.Table]:
         "fleet_id": [v.fleet for v in fleet], "true_soh_pct": [v.true_soh_pct for v in fleet],
         "true_capacity_kwh": [v.capacity_kwh for v in fleet],
         "current_offset_a": [v.current_offset_a for v in fleet],
+        "sensor_model": [twin.scenario.sensor_model] * len(fleet),
+        "current_gain": twin.sensors.current_gain.tolist(),
+        "current_offset_a_per_k": twin.sensors.offset_a_per_k.tolist(),
+        "voltage_gain": twin.sensors.voltage_gain.tolist(),
+        "bms_capacity_belief": twin.sensors.bms_capacity_belief.tolist(),
+        "clock_drift_ppm": twin.sensors.clock_drift_ppm.tolist(),
         "clock_skew_ms": skew.tolist(), "home_charger": [x.home_charger if x else None for x in p],
         "commuter": [x.commuter if x else None for x in p],
         "aggressiveness": [x.aggressiveness if x else None for x in p],

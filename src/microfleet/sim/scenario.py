@@ -15,6 +15,7 @@ from microfleet.sim.models import MODELS
 SHARING_FLEET_ID = "twin-sharing"
 CITY_FILES = {"shanghai_center": "osm/shanghai_center.osm"}
 CLIMATE_CITIES = ("Shanghai", "Hangzhou", "Guangzhou", "Amsterdam")
+SENSOR_MODELS = ("ideal", "realistic")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,9 @@ class Scenario:
     fault_rates: FaultRates = field(default_factory=FaultRates)
     link: LinkFaults = field(default_factory=LinkFaults)
     vehicle_id_prefix: str = "twin"
+    # "ideal": exact flags, offset-only current sensor (the default until derivation survives the other);
+    # "realistic": sensors that err like real cars' (sim/sensor_profiles.py, docs/twin.md)
+    sensor_model: str = "ideal"
 
     def validate(self, known_models: frozenset[str]) -> Scenario:
         """Return the scenario if every field is usable, else raise :class:`ConfigurationError`."""
@@ -82,6 +86,10 @@ class Scenario:
         if unknown:
             raise ConfigurationError(
                 f"unknown vehicle model(s) {', '.join(unknown)}; known: {', '.join(sorted(known_models))}"
+            )
+        if self.sensor_model not in SENSOR_MODELS:
+            raise ConfigurationError(
+                f"unknown sensor model {self.sensor_model!r}; known: {', '.join(SENSOR_MODELS)}"
             )
         for name in ("drop_p", "duplicate_p", "delay_p", "skewed_vehicle_share"):
             value = getattr(self.link, name)

@@ -1,4 +1,7 @@
-"""What the car's sensors report: true samples plus noise, quantisation, offsets and injected faults."""
+"""What the car's sensors report: true samples plus noise, quantisation, offsets and injected faults.
+
+This is the ideal sensor model, and the realistic one's first step (:mod:`.sensor_errors` does the rest).
+"""
 
 from __future__ import annotations
 
@@ -37,11 +40,12 @@ def sense(
     """
     n = s.t_s.size
     veh = s.vehicle
+    cars = twin.sensors  # gain, offset and its drift: all but the offset are exact in the ideal model
+    sensed_a = cars.sensed_current_a(s.pack_current_a, veh, s.pack_temp_c)
     lat0 = np.radians(s.lat_deg)
     lat = s.lat_deg + rng.normal(0.0, GPS_NOISE_M, n) / METRES_PER_DEG_LAT
     lon = s.lon_deg + rng.normal(0.0, GPS_NOISE_M, n) / (METRES_PER_DEG_LAT * np.cos(lat0))
     soc_step = np.array([v.model.soc_step_pct for v in twin.fleet])[veh]
-    offset_a = np.array([v.current_offset_a for v in twin.fleet])[veh]
     driving = s.kind == DRIVE
     tyre = (NOMINAL_TYRE_KPA + TYRE_KPA_PER_K * (s.ambient_c + np.where(driving, 8.0, 0.0) - 20.0))[
         :, None
@@ -68,8 +72,8 @@ def sense(
         "ignition_on": driving,
         # The BMS reports SoC in whole steps, rounded down.
         "soc_pct": np.round(np.clip(np.floor(s.soc_pct / soc_step) * soc_step, 0.0, 100.0), 6),
-        "pack_voltage_v": _q(s.pack_voltage_v + rng.normal(0, 0.05, n), 0.1),
-        "pack_current_a": _q(s.pack_current_a + offset_a + rng.normal(0, 0.1, n), 0.1),
+        "pack_voltage_v": _q(s.pack_voltage_v * cars.voltage_gain[veh] + rng.normal(0, 0.05, n), 0.1),
+        "pack_current_a": _q(sensed_a + rng.normal(0, 0.1, n), 0.1),
         "pack_temp_c": _q(s.pack_temp_c, 1.0),
         "cell_voltage_min_v": _q(cols.cell_min_v, 0.001),
         "cell_voltage_max_v": _q(s.cell_v + CELL_SPREAD_V / 2, 0.001),

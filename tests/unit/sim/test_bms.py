@@ -1,4 +1,5 @@
-"""The twin's BMS energy counters: cumulative, quantised, asleep-frozen, and off by the sensor offset only."""
+"""The twin's BMS energy counters under the ideal sensor model: cumulative, quantised, asleep-frozen, off by
+the sensor offset only (the realistic model's errors: test_sensor_errors.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ NO_FAULTS = FaultRates(0, 0, 0, 0, 0, 0)
 
 @pytest.fixture(scope="module")
 def run() -> tuple[Twin, list[DayOutput]]:
-    twin = Twin(Scenario(vehicles=10, days=2, seed=11, fault_rates=NO_FAULTS))
+    twin = Twin(Scenario(vehicles=10, days=2, seed=11, fault_rates=NO_FAULTS, sensor_model="ideal"))
     return twin, list(run_days(twin))
 
 
