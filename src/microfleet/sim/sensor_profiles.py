@@ -69,7 +69,7 @@ SIGNAL_PROFILES: Final[dict[str, SignalProfile]] = {
     "wuling-hongguang-mini-ev-gen1-9kwh": SignalProfile(True, "N", False, False, 1.0, 0.001, np.inf),
     # gear P at long lights; counters of 10 Wh in 16 bits: they wrap at 65,536 x 0.01 kWh
     "chery-qq-ice-cream-14kwh": SignalProfile(True, "P", True, True, 0.5, 0.01, 655.36),
-    # OVMS-style CAN access; auto-hold keeps D at stops; counters integrated by the module in Wh
+    # OVMS-style CAN access; drivers keep D at stops; counters integrated by the module in Wh
     "dacia-spring-65-2024": SignalProfile(True, "D", True, True, 0.5, 0.001, np.inf),
     # 48 V quadricycle: no gear signal (push-button D/N/R), no pack electrics on its diagnostic bus
     "citroen-ami": SignalProfile(False, "D", True, False, 1.0, 0.001, np.inf),
