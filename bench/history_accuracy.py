@@ -2,17 +2,18 @@
 
 The twin (``microfleet.sim``) drives a fleet for two weeks and sends its telemetry through a faulty link
 (duplicated, delayed and therefore shuffled messages), on its realistic sensor model where it has one.
-Microfleet receives the messages in send order, in hourly batches per car, and after each batch re-derives
-the window the new records touch (``HistoryDeriver.records_landed``), exactly as the ingest pipeline does.
+Every system sees the same records (de-duplicated and sorted):
 
-Beside it, on the same records (de-duplicated and sorted, all at once):
-
+* "microfleet": ``HistoryDeriver.rederive`` with every method on;
 * the ablation: Microfleet with one part of its method switched off in turn (``DerivationOptions``:
-  counters, counter offset/gain correction, SoC anchoring, per-car thresholds), each derived from scratch
-  (incremental derivation equals derivation from scratch; the "microfleet" row checks it every run);
+  counters, counter offset/gain correction, SoC anchoring, per-car thresholds), derived the same way;
 * the fair baseline, ``bench/threshold_baseline.py``: trips by Traccar's rules, charges from the charger's
   own attributes, energy as ΔSoC x the physics-resolved capacity of the car's catalogue model (never the
-  twin's true capacity).
+  twin's true capacity);
+* "microfleet as ingested", on the first ``--ingested-cars`` cars (default all): the messages in send
+  order, in hourly batches per car, each batch re-deriving the window it touches
+  (``HistoryDeriver.records_landed``), exactly as the ingest pipeline does; the bench counts the cars
+  whose history then equals "microfleet"'s.
 
 Scoring reads only the twin's truth: ``truth/trips`` (drive times and battery energy) and
 ``truth/samples`` (state and battery power at every sample: charge sessions are its runs of "charge").
@@ -23,7 +24,7 @@ three ways: over every truth item (the target), over the items the system itself
 and over the items every system matched ("shared boundaries", so the energy methods meet on identical
 drives and charges). Seeds 101 and 202 are scored; no constant was chosen on them (development: seed 1).
 
-    .venv/bin/python bench/history_accuracy.py [--seed 101 202] [--quick]
+    .venv/bin/python bench/history_accuracy.py [--seed 101 202] [--quick] [--ingested-cars N]
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ ABLATIONS = {
     "microfleet without soc anchoring": "soc_anchoring",
     "microfleet without per-car thresholds": "per_car_thresholds",
 }
+# Microfleet derived batch by batch as messages arrive, on the first --ingested-cars cars (it must equal
+# "microfleet", derived from scratch; the windowed re-derivation is what costs the bench's time)
+INGESTED = "microfleet as ingested"
 BOUNDARY_TOLERANCE_MS = 60_000
 ENERGY_TOLERANCE = 0.02
 BATCH_MS = 3_600_000  # messages reach the server in hourly batches per car
@@ -318,6 +322,11 @@ class System:
     charges: Score = field(default_factory=Score)
     double_counted: int = 0
 
+    def score(self, truth: tuple[list[Any], list[Any]], pred: tuple[list[Any], list[Any]], dbl: int) -> None:
+        self.drives.add(truth[0], pred[0])
+        self.charges.add(truth[1], pred[1])
+        self.double_counted += dbl
+
 
 def _ours(history: DerivedHistory) -> tuple[list[tuple[int, int, float | None]], ...]:
     # a charge is matched on where its energy stops, like the truth's runs of "charge" and the baseline
@@ -339,7 +348,8 @@ def ablations() -> dict[str, Any]:
     }
 
 
-def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None) -> dict[str, Any]:
+def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, ingested: int) -> dict[str, Any]:
+    """Score every system on one seed; the first ``ingested`` cars are also derived as they arrive."""
     console = Console()
     t0 = time.perf_counter()
     fleet = simulate(vehicles, days, seed, sensor_model)
@@ -349,19 +359,41 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None) -> d
     )
     charges_truth = truth_charges(pa.concat_tables(fleet.truth_samples))
     catalogue = load_catalogue()
-    options = ablations()
-    systems = {name: System() for name in ("microfleet", *options, baseline.NAME)}
+    derived = {"microfleet": None, **ablations()}  # None: DerivationOptions' defaults
+    systems = {name: System() for name in (*derived, baseline.NAME, INGESTED)}
     capacity: dict[str, float | None] = {}
-    recomputes = recomputed_records = 0
-    identical = True
+    recomputes = recomputed_records = identical = 0
     seconds = dict.fromkeys(systems, 0.0)
-    for vid, tables in fleet.arrivals.items():
+    for k, (vid, tables) in enumerate(fleet.arrivals.items()):
         model_id = fleet.model[vid]
         spec = catalogue.get(model_id)
         ctx = VehicleContext(usable_kwh=spec.battery_usable_kwh.value if spec.battery_usable_kwh else None)
         capacity[model_id] = resolved_capacity(catalogue, model_id)
         cols = to_columns(vid, tables)
         truth = (fleet.truth_drives.get(vid, []), charges_truth.get(vid, []))
+        # Microfleet and each switch off alone, derived from scratch on every record
+        from_scratch = None
+        for name, opts in derived.items():
+            t = time.perf_counter()
+            mem = MemoryHistory(cols, ctx)
+            mem.arrived[:] = True
+            (HistoryDeriver(mem) if opts is None else HistoryDeriver(mem, options=opts)).rederive(vid)
+            seconds[name] += time.perf_counter() - t
+            from_scratch = from_scratch or mem.history
+            systems[name].score(truth, _ours(mem.history), double_counted(mem))
+        # the fair baseline on the same records
+        t = time.perf_counter()
+        trips = baseline.threshold_trips(cols, capacity[model_id])
+        charges = baseline.threshold_charges(cols, capacity[model_id], trips=trips)
+        seconds[baseline.NAME] += time.perf_counter() - t
+        systems[baseline.NAME].score(
+            truth,
+            ([(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in trips],
+             [(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in charges]),
+            double_counted_spans(len(cols), trips + charges),
+        )  # fmt: skip
+        if k >= ingested or from_scratch is None:
+            continue
         # Microfleet as the ingest pipeline runs it: hourly batches in send order, each re-derived
         t = time.perf_counter()
         arrival_ts = pa.concat_tables(tables).column("ts_ms").to_numpy()
@@ -374,36 +406,15 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None) -> d
             if report is not None:
                 recomputes += 1
                 recomputed_records += report.records
-        seconds["microfleet"] += time.perf_counter() - t
-        systems["microfleet"].double_counted += double_counted(mem)
-        incremental = mem.history
-        deriver.rederive(vid)
-        identical &= (incremental.drives, incremental.charges) == (mem.history.drives, mem.history.charges)
-        for score, items, pred in zip(("drives", "charges"), truth, _ours(incremental), strict=True):
-            getattr(systems["microfleet"], score).add(items, pred)
-        # each switch off alone, derived from scratch on every record
-        for name, opts in options.items():
-            t = time.perf_counter()
-            mem = MemoryHistory(cols, ctx)
-            mem.arrived[:] = True
-            HistoryDeriver(mem, options=opts).rederive(vid)
-            seconds[name] += time.perf_counter() - t
-            systems[name].double_counted += double_counted(mem)
-            for score, items, pred in zip(("drives", "charges"), truth, _ours(mem.history), strict=True):
-                getattr(systems[name], score).add(items, pred)
-        # the fair baseline on the same records
-        t = time.perf_counter()
-        trips = baseline.threshold_trips(cols, capacity[model_id])
-        charges = baseline.threshold_charges(cols, capacity[model_id])
-        seconds[baseline.NAME] += time.perf_counter() - t
-        sb = systems[baseline.NAME]
-        sb.double_counted += double_counted_spans(len(cols), trips + charges)
-        sb.drives.add(truth[0], [(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in trips])
-        sb.charges.add(truth[1], [(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in charges])
+        seconds[INGESTED] += time.perf_counter() - t
+        systems[INGESTED].score(truth, _ours(mem.history), double_counted(mem))
+        same = (mem.history.drives, mem.history.charges) == (from_scratch.drives, from_scratch.charges)
+        identical += same
+    ingested = min(ingested, len(fleet.arrivals))
     console.print(
         f"seed {seed}: derivation {', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())}; "
-        f"microfleet {recomputes:,} recomputes over {recomputed_records:,} records; "
-        f"incremental == from scratch: {identical}"
+        f"{INGESTED}: {ingested} cars, {recomputes:,} recomputes over {recomputed_records:,} records, "
+        f"{identical} equal to from scratch"
     )
     rows: list[dict[str, Any]] = []
 
@@ -413,11 +424,13 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None) -> d
     # the truth items whose boundaries every system found: energy methods meet on identical items
     shared = {
         kind: np.logical_and.reduce(
-            [np.asarray(getattr(s, kind).matched, dtype=bool) for s in systems.values()]
+            [np.asarray(getattr(s, kind).matched, dtype=bool) for n, s in systems.items() if n != INGESTED]
         )
         for kind in ("drives", "charges")
     }
     for name, sys_ in systems.items():
+        if not sys_.drives.matched and not sys_.charges.matched:
+            continue  # no car derived as it arrived
         row("drive boundary f1", name, round(sys_.drives.f1, 4), "F1")
         row("charge boundary f1", name, round(sys_.charges.f1, 4), "F1")
         for kind in ("drives", "charges"):
@@ -428,13 +441,11 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None) -> d
             sc = getattr(sys_, kind)
             own = np.asarray(sc.matched, dtype=bool)
             row(f"{kind} energy within 2% share, own matches", name, _round(sc.energy_share_on(own)), "share")
-            row(
-                f"{kind} energy within 2% share, shared boundaries",
-                name,
-                _round(sc.energy_share_on(shared[kind])),
-                "share",
-            )
-    row("incremental equals from-scratch", "microfleet", int(identical), "bool")
+            if name != INGESTED:  # its cars are a subset: the shared items are counted over all cars
+                share = _round(sc.energy_share_on(shared[kind]))
+                row(f"{kind} energy within 2% share, shared boundaries", name, share, "share")
+    row("cars derived as they arrive", INGESTED, ingested, "cars")
+    row("cars whose incremental history equals from-scratch", INGESTED, identical, "cars")
     row("drives with shared boundaries", "twin", int(shared["drives"].sum()), "drives")
     row("charges with shared boundaries", "twin", int(shared["charges"].sum()), "sessions")
     row("truth drives", "twin", len(systems["microfleet"].drives.matched), "drives")
@@ -491,11 +502,18 @@ def main() -> None:
         "--quick", action="store_true", help="6 cars x 3 days instead of 100 x 14; writes no JSON"
     )
     parser.add_argument("--sensor-model", default=default_sensor_model(), help="the twin's sensor model")
+    parser.add_argument("--vehicles", type=int, help="cars (default 100; --quick: 6)")
+    parser.add_argument("--days", type=int, help="days (default 14; --quick: 3)")
+    parser.add_argument(
+        "--ingested-cars", type=int, help="cars also derived batch by batch as they arrive (default: all)"
+    )
     args = parser.parse_args()
     seeds = args.seed or ([DEVELOPMENT_SEED] if args.quick else list(SCORED_SEEDS))
-    vehicles, days = (6, 3) if args.quick else (100, 14)
+    vehicles = args.vehicles or (6 if args.quick else 100)
+    days = args.days or (3 if args.quick else 14)
     t0 = time.perf_counter()
-    per_seed = [run_seed(seed, vehicles, days, args.sensor_model) for seed in seeds]
+    ingested = vehicles if args.ingested_cars is None else args.ingested_cars
+    per_seed = [run_seed(seed, vehicles, days, args.sensor_model, ingested) for seed in seeds]
     rows = [r for res in per_seed for r in res["rows"]]
     rows += worst_rows(rows)
     print_table(rows, seeds)
@@ -511,6 +529,7 @@ def main() -> None:
             "development_seed": DEVELOPMENT_SEED,
             "vehicles": vehicles,
             "days": days,
+            "ingested_cars": ingested,
             "sensor_model": args.sensor_model or "ideal (the twin's only model at this run)",
             "baseline": baseline.NAME,
             "baseline_capacity_kwh": per_seed[0]["baseline_capacity_kwh"],

@@ -220,7 +220,7 @@ def timed_derive(
         cols = store.load_window(vehicle_id, None)
         read_s = time.perf_counter() - t2
         trips = threshold_trips(cols, baseline_kwh)
-        charges = threshold_charges(cols, baseline_kwh)
+        charges = threshold_charges(cols, baseline_kwh, trips=trips)
         baseline_s = time.perf_counter() - t2
         Console().print(
             f"  loaded in {load_s:.0f} s, derived in {derive_s:.1f} s: {report}; "

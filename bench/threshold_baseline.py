@@ -24,6 +24,7 @@ Used by ``bench/history_accuracy.py`` (accuracy) and ``bench/history_speed.py`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
@@ -114,17 +115,22 @@ def threshold_charges(
     cols: TelemetryColumns,
     capacity_kwh: float | None,
     energy: ChargeEnergy = "soc",
+    trips: Sequence[ThresholdSpan] = (),
     th: StateThresholds = DEFAULT_THRESHOLDS,
 ) -> list[ThresholdSpan]:
     """Charges from the charger's attributes: runs of powered records, a data gap ending one.
 
     ``energy``: "soc" for ΔSoC x ``capacity_kwh`` (from the last SoC at or before the first powered record
     to the first SoC after the last one), "power" for integrated charger power x :data:`CHARGER_EFFICIENCY`.
+    Records inside one of ``trips`` are not charging: a car that drives is not plugged in, whatever a
+    lagging charger flag says.
     """
     n = len(cols)
     if n == 0:
         return []
     flowing = charging_records(cols)
+    for t in trips:
+        flowing[t.first : t.stop] = False
     ts = cols.ts_ms
     cut = np.zeros(n, dtype=bool)
     cut[1:] = np.diff(ts) >= th.offline_gap_s * 1000

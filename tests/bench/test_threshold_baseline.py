@@ -86,3 +86,15 @@ def test_a_short_crawl_is_no_trip() -> None:
     speed = [0.0] * 5 + [6.0] * 2 + [0.0] * 10
     cols = _columns(speed_kmh=speed, lat_deg=[45.0] * 17, lon_deg=[7.0] * 17)
     assert tb.threshold_trips(cols, CAPACITY_KWH) == []
+
+
+def test_a_lagging_charger_flag_does_not_make_a_drive_a_charge() -> None:
+    # charging 30 min, then driving off 10 min at 30 km/h with the power reading stuck on
+    speed = [0.0] * 30 + [30.0] * 10 + [0.0] * 10
+    lat = list(np.r_[[45.0] * 30, 45.0 + np.arange(1, 11) * 0.0045, [45.045] * 10])
+    power = [3.0] * 40 + [0.0] * 10
+    cols = _columns(speed_kmh=speed, lat_deg=lat, lon_deg=[7.0] * 50, charger_power_kw=power)
+    trips = tb.threshold_trips(cols, CAPACITY_KWH)
+    [charge] = tb.threshold_charges(cols, CAPACITY_KWH, trips=trips)
+    assert [(t.first, t.stop) for t in trips] == [(30, 40)]
+    assert (charge.first, charge.stop) == (0, 30)
