@@ -27,6 +27,9 @@ COUNTER_MAX_UNKNOWN_SHARE: Final = 0.05
 # Protocol v1's limits on pack voltage and current (1000 V, 1000 A): a counter rising faster than this is a
 # glitch (a value from another source, a bit error), not energy.
 MAX_PACK_POWER_KW: Final = 1000.0
+# Counter widths a car's module may keep its energy in, in its own steps: 16-bit CAN signals (OVMS and
+# most OEM frames pack energy into 16 bits), 24 and 32 bits.
+COUNTER_WRAP_BITS: Final = (16, 24, 32)
 
 
 def pack_power_kw(cols: TelemetryColumns) -> npt.NDArray[np.float64]:
@@ -63,12 +66,40 @@ def _cumulative(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.concatenate([[0.0], np.cumsum(np.nan_to_num(values, nan=0.0))])
 
 
+def _rises(counter: npt.NDArray[np.float64], most_kwh: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """What a lifetime counter counted between consecutive readings; NaN where it cannot say.
+
+    A monotonic counter that went down wrapped or was reset, never counted negative energy. A wrap
+    (the counter rolled over at ``2**bits`` of its own step, :data:`COUNTER_WRAP_BITS`) counted the
+    rest to the top plus the new reading, taken when that is no more than the pack could have delivered
+    (``most_kwh``). Any other fall (a reset: the BMS or module lost power and restarted from 0; a
+    glitch) is NaN: the caller fills the pair from sampled power, which sees the whole interval, where
+    the reading after a reset sees only its part after the reset.
+    """
+    d = np.diff(counter)
+    down = np.flatnonzero(d < 0)
+    if down.size == 0:
+        return d
+    up = np.diff(counter)
+    step = float(up[up > 0].min()) if np.any(up > 0) else 0.0
+    for j in down.tolist():
+        new = float(counter[j + 1])
+        best = np.nan
+        for bits in COUNTER_WRAP_BITS:
+            rise = new + round(step * 2**bits, 6) - float(counter[j])
+            if step > 0 and 0 <= rise <= most_kwh[j]:
+                best = rise
+                break
+        d[j] = best
+    return d
+
+
 def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> CounterEnergy | None:
     """Energy used and recovered over a window from the cumulative counters (None: use another method).
 
-    Between two consecutive readings of both counters the energy is their difference. A counter that
-    went down (a BMS or telematics reset) or rose faster than :data:`MAX_PACK_POWER_KW` (a glitch) is a
-    gap in the counter: no energy is read from that pair, and
+    Between two consecutive readings of both counters the energy is their difference; a counter that
+    went down wrapped or was reset (:func:`_rises`). One that rose faster than :data:`MAX_PACK_POWER_KW`
+    or fell and is neither (a glitch) is a gap in the counter: no energy is read from that pair, and
     like the stretches before the first and after the last reading it is integrated from sampled pack
     power (``w``'s current already corrected for the sensor's offset). None when the window has fewer
     than two readings, when the counters span less than :data:`COUNTER_MIN_SHARE` of it, or when more
@@ -82,9 +113,9 @@ def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> Counte
     if idx.size < 2:
         return None
     used, recovered = w.energy_used_kwh[idx], w.energy_recovered_kwh[idx]
-    d_used, d_recovered = np.diff(used), np.diff(recovered)
     most_kwh = MAX_PACK_POWER_KW * np.diff(ts[idx]) / MS_PER_H
-    ok = (d_used >= 0) & (d_recovered >= 0) & (d_used <= most_kwh) & (d_recovered <= most_kwh)
+    d_used, d_recovered = _rises(used, most_kwh), _rises(recovered, most_kwh)
+    ok = (d_used >= 0) & (d_recovered >= 0) & (d_used <= most_kwh) & (d_recovered <= most_kwh)  # NaN: False
     span_ms = float(ts[-1] - ts[0])
     counted_ms = float(np.diff(ts[idx])[ok].sum())
     if counted_ms < COUNTER_MIN_SHARE * span_ms:

@@ -127,6 +127,7 @@ class RecordClass(enum.IntEnum):
     MOVING = 5
     STILL = 6  # standing, and nothing says parked: a light, a queue, or parking not yet proven by time
     OFF = 7  # the ignition is reported off: parked by the car's own word
+    IN_GEAR = 8  # standing in D or R: a drive goes on, but if it ends here it ended where it stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,11 @@ def classify_columns(
     gear_known = gear >= 0
     ign_known = ~np.isnan(ign)
     drive_gear = (gear == GEAR_CODES["D"]) | (gear == GEAR_CODES["R"])
-    driving = drive_gear | ((gear == GEAR_CODES["N"]) & moving) | (~gear_known & (ign == 1.0) & moving)
+    # Moving with the ignition not off is driving whatever the gear says: a gear flag trails the car by a
+    # sample or more (still P as it pulls away from a light where the driver shifted to P).
+    driving = (
+        drive_gear | ((gear == GEAR_CODES["N"]) & moving) | ((gear_known | ign_known) & moving & (ign != 0.0))
+    )
     power_in = (np.nan_to_num(cols.charger_power_kw, nan=0.0) > th.charging_power_kw) | (
         np.nan_to_num(current, nan=0.0) < -th.charging_current_a
     )
@@ -274,6 +279,7 @@ def classify_columns(
     out[ign == 0.0] = RecordClass.OFF
     out[asleep] = RecordClass.ASLEEP
     out[driving] = RecordClass.DRIVING
+    out[drive_gear & ~moving] = RecordClass.IN_GEAR
     out[charging] = RecordClass.CHARGING
     return out
 
@@ -328,11 +334,17 @@ def step(
     cls = run.record_class
     if cls is RecordClass.OFF:
         state = replace(state, park_signals=True)
-    if cls is RecordClass.DRIVING:
+    if cls in (RecordClass.DRIVING, RecordClass.IN_GEAR):
         start = run.first_ts_ms if state.pending_since_ts_ms is None else state.pending_since_ts_ms
+        was_driving = state.status is VehicleStatus.DRIVING
         state, ev = _enter(state, vid, VehicleStatus.DRIVING, start)
         events += ev
-        state = replace(state, still_since_ts_ms=None)
+        if cls is RecordClass.DRIVING:
+            state = replace(state, still_since_ts_ms=None)
+        elif state.still_since_ts_ms is None or not was_driving:
+            # flags trail the car (a gear still D for a few samples after it parked): a drive that ends
+            # after standing in gear ended where it stopped
+            state = replace(state, still_since_ts_ms=run.first_ts_ms)
     elif cls in _SETTLED:
         if state.status is VehicleStatus.DRIVING and state.still_since_ts_ms is not None:
             # a drive that stood still before the car said "parked" ended where it stopped

@@ -54,6 +54,10 @@ def reset_at(k: int) -> npt.NDArray[np.float64]:
     return used
 
 
+# 10 Wh readings (floored) of a counter passing 655.36 kWh mid-window
+WRAPPING = np.round(np.floor((655.36 - 0.18 + np.arange(N) * STEP_KWH) / 0.01 + 1e-9) * 0.01, 6)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -70,6 +74,10 @@ CASES = [
     Case("a reset mid-window", window(reset_at(60)), COUNTED_KWH - STEP_KWH + 2.0 * 5 / 3600, 119 / 120),
     # without power the 5 s across the reset are unknown: under 5 % of the window, left out, not invented
     Case("a reset, no power", window(reset_at(60), power=False), COUNTED_KWH - STEP_KWH, 119 / 120),
+    # a 16-bit counter of 10 Wh steps rolls over at 655.36 kWh: a wrap, not a reset, so it is all counted
+    Case(
+        "a 16-bit counter wrapping mid-window", window(np.mod(WRAPPING, 655.36)), WRAPPING[-1] - WRAPPING[0]
+    ),
     # a flapping counter (5 kWh, 0, 5 kWh, ...): every pair falls or rises faster than any pack delivers
     Case("a counter flapping between values", window(np.where(np.arange(N) % 2, 0.0, 5.0)), None),
     # the first two minutes come from sampled power, the rest from the counters

@@ -108,6 +108,20 @@ TRANSITIONS = [
         [(DriveEnded, -900)],
     ),
     (
+        "a gear flag still P as the car pulls away with the ignition on is driving",
+        at(ST.DRIVING, still_since_ts_ms=T0 - 50_000),
+        rec(gear="P", ignition_on=True, speed_kmh=15.0),
+        ST.DRIVING,
+        [],
+    ),
+    (
+        "ignition off after standing in D ends the drive where it stopped (the gear trailed)",
+        at(ST.DRIVING, still_since_ts_ms=T0 - 40_000),
+        rec(gear="P", ignition_on=False, speed_kmh=0.0),
+        ST.PARKED,
+        [(DriveEnded, -40)],
+    ),
+    (
         "a cable plugged in is parking",
         at(ST.DRIVING),
         rec(charger_connected=True, speed_kmh=0.0),
@@ -247,6 +261,15 @@ def test_transition(
 def test_a_record_not_newer_than_the_last_changes_nothing() -> None:
     before = at(ST.DRIVING, last_dt_s=10)
     assert transition(before, rec(**PARKED_AWAKE)) == (before, ())
+
+
+def test_standing_in_d_marks_where_a_drive_stopped() -> None:
+    state = at(ST.DRIVING)
+    for dt, speed in ((0, 30.0), (1, 0.0), (2, 0.0), (60, 0.0)):
+        state, _ = transition(state, rec(dt, gear="D", ignition_on=True, speed_kmh=speed))
+    assert state.status is ST.DRIVING and state.still_since_ts_ms == T0 + 1000
+    state, events = transition(state, rec(120, gear="P", ignition_on=False, speed_kmh=0.0))
+    assert events == (DriveEnded("car-1", T0 + 1000),)
 
 
 def test_drive_end_reason_says_data_gap() -> None:
