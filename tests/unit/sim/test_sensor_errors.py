@@ -237,6 +237,12 @@ def test_flags_lag_the_true_state_by_at_most_the_cars_lag(
             while b + 1 < driving.size and driving[b + 1]:
                 b += 1
             assert not np.any(ignition[a + lag : b + 1] == False)  # noqa: E712
+        # the charger flag arrives late, never early: "unplugged" while charging only within the lag
+        charging = (rows["state"] == "charge").to_numpy()
+        charger = rows["charger_connected"].to_numpy()
+        for i in np.flatnonzero(charging & (charger == False)).tolist():  # noqa: E712
+            assert not charging[max(0, i - lag) : i + 1].all()
+            checked += 1
     assert checked > 1000
 
 
