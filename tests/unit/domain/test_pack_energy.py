@@ -76,7 +76,9 @@ CASES = [
     Case("a reset, no power", window(reset_at(60), power=False), COUNTED_KWH - STEP_KWH, 119 / 120),
     # a 16-bit counter of 10 Wh steps rolls over at 655.36 kWh: a wrap, not a reset, so it is all counted
     Case(
-        "a 16-bit counter wrapping mid-window", window(np.mod(WRAPPING, 655.36)), WRAPPING[-1] - WRAPPING[0]
+        "a 16-bit counter wrapping mid-window",
+        window(np.mod(WRAPPING, 655.36), power=False),
+        WRAPPING[-1] - WRAPPING[0],
     ),
     # a flapping counter (5 kWh, 0, 5 kWh, ...): every pair falls or rises faster than any pack delivers
     Case("a counter flapping between values", window(np.where(np.arange(N) % 2, 0.0, 5.0)), None),
@@ -98,6 +100,18 @@ def test_counter_energy(case: Case) -> None:
     assert counted.used_kwh == pytest.approx(case.used_kwh, rel=1e-9)
     assert counted.recovered_kwh == pytest.approx(0.0, abs=1e-12)
     assert counted.counted_share == pytest.approx(case.share)
+
+
+def test_a_coarse_counter_is_anchored_on_its_first_and_last_step() -> None:
+    # 10 Wh readings, floored, of a pack delivering the sampled 2 kW: 2.8 Wh per 5 s, so the counter stays
+    # put at most readings; started 9.3 Wh into a step, its plain difference is 6 Wh short of the truth
+    true_kwh = 2.0 * (N - 1) * 5 / 3600
+    readings = np.floor((0.0093 + np.arange(N) * 2.0 * 5 / 3600) / 0.01 + 1e-9) * 0.01
+    plain = counter_energy(window(readings, power=False))
+    anchored = counter_energy(window(readings))
+    assert plain is not None and anchored is not None
+    assert abs(plain.used_kwh - true_kwh) > 0.005
+    assert anchored.used_kwh == pytest.approx(true_kwh, abs=0.0015)
 
 
 def test_regeneration_and_charging_go_to_the_recovered_counter() -> None:
