@@ -53,19 +53,18 @@ class DerivationOptions:
 
     * ``counters``: read drive and charge energy from the BMS's cumulative energy counters when the car
       reports them; off, energy comes from pack V x I (or SoC) as for a car without counters.
-    * ``counter_correction``: take the current sensor's zero offset (read asleep) and gain error (read
-      from SoC at rest against the car's usable capacity) off measured energy; off, counters and V x I
-      are used as measured.
+    * ``counter_correction``: take the current sensor's zero offset (read asleep) off measured energy;
+      off, counters and V x I are used as measured.
     * ``soc_anchoring``: reconcile measured energy with the BMS's SoC steps (energy per SoC % from the
       car's own charges); off, measured energy stands alone. A car reporting only SoC gets
       ΔSoC x usable capacity either way: it has nothing else.
-    * ``per_car_thresholds``: the asleep power level and the minimum parking time are learned from the
-      car's own history (its parked power and its stop lengths); off, the documented defaults of
-      :class:`~microfleet.domain.vehicle_state.StateThresholds` apply.
+    * ``per_car_thresholds``: thresholds learned from the car's own history (a car that has reported
+      its ignition off gets ``min_parking_signalled_s`` before a stop it does not call parking ends a
+      drive); off, the documented defaults of :class:`~microfleet.domain.vehicle_state.StateThresholds`.
 
-    Status (issue 11): ``counters`` and ``soc_anchoring`` switch real methods; ``counter_correction``
-    switches the zero offset only (gain calibration not built yet); ``per_car_thresholds`` does nothing
-    yet (the defaults always apply).
+    Status (issue 11): ``counters``, ``soc_anchoring`` and ``per_car_thresholds`` switch real methods
+    (the last one threshold so far: the minimum parking time of a car that reports its ignition off);
+    ``counter_correction`` switches the zero offset only: no gain calibration is built.
     """
 
     counters: bool = True
