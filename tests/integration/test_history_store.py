@@ -57,8 +57,11 @@ def test_a_day_in_order_gives_two_drives_and_one_charge(
     assert drives[0].start_place_id == "home"
     assert drives[1].end_place_id == "home"
     assert drives[0].energy_used_kwh == pytest.approx(15 * 1195 / 3600, rel=0.01)
+    # the store keeps where the energy came from (migration 0010): sampled V x I here, no SoC resolution
+    assert [(d.energy_source, d.energy_resolution_kwh) for d in drives] == [("pack_power", None)] * 2
     assert drives[0].distance_odometer_km == pytest.approx(11.95, abs=0.02)
     (charge,) = charges
+    assert charge.energy_source == "pack_power"
     assert charge.energy_grid_kwh == pytest.approx(3.3, rel=0.01)
     assert charge.losses_kwh == pytest.approx(0.33, rel=0.02)
     assert charge.idle_after_full_s == pytest.approx(1230, abs=31)
@@ -175,3 +178,4 @@ def test_a_car_sending_bms_counters_gets_their_energy_less_the_sensor_offset(
     assert drives[0].energy_used_kwh == pytest.approx(15 * 1200 / 3600, rel=5e-4)
     assert drives[0].regen_kwh == pytest.approx(0.0, abs=1e-3)
     assert charges[0].energy_added_kwh == pytest.approx(0.9 * 3.3, rel=5e-3)
+    assert drives[0].energy_source == charges[0].energy_source == "counters"
