@@ -56,9 +56,8 @@ DAY_MS = 86_400_000
 # Every place is this circle around car-a's home (3 km: every car's home is inside, their far ends are
 # not): a place that applies to another car covers car-a's fixes too, so leaking it shows in car-a's events.
 PLACE_RADIUS_M = 3_000.0
-PLACE_SCOPES: dict[
-    str, tuple[str | None, str | None]
-] = {  # place id -> (vehicle_id, fleet_id); both None: global
+# place id -> (vehicle_id, fleet_id); both None: global. Tariffs have the same scopes ('t-a' for 'p-a').
+PLACE_SCOPES: dict[str, tuple[str | None, str | None]] = {
     "p-all": (None, None),
     "p-city": (None, "city-share"),
     "p-bus": (None, OTHER_FLEET),
@@ -85,8 +84,10 @@ class CarData:
 
 @dataclass
 class MatrixWorld:
-    """build_world's accounts plus another fleet, and two days of history, places, tariffs and
-    quarantined records for each of car-a, car-b and car-c."""
+    """build_world's accounts, another fleet, and each car's history, places, tariffs and quarantine.
+
+    car-c is bus-co's, whose operator is eve; car-a, car-b and car-c each have two days of history.
+    """
 
     world: World
     cars: dict[str, CarData]
