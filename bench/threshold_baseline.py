@@ -11,8 +11,9 @@ is the best honest version of such a report for an electric car, named for what 
   speed as the only class: a position tracker's trip report.
 * Charges: the charger's own attributes, which every twin record carries: a session is a run of records
   with charger power above 0.05 kW (Microfleet's threshold, so the threshold is not what differs), or with
-  the plug flag on where the device sends no power; a gap of >= 3600 s ends it. Start is the first powered
-  record and end the last one: the same end rule as Microfleet's ``power_end_ts_ms``.
+  the plug flag on for a device that sends no power; none inside one of its trips (a lagging charger
+  flag is not a charge); a gap of >= 3600 s ends it. Start is the first powered record and end the last
+  one: the same end rule as Microfleet's ``power_end_ts_ms``.
 * Energy: a drive's is ΔSoC x capacity (Traccar's spent fuel with SoC as the fuel level, unfloored: SoC as
   the device sends it). A charge's is ΔSoC x capacity as well; integrated charger power x a cited charger
   efficiency is the alternative (:data:`CHARGER_EFFICIENCY`), chosen against on the development seed (see
@@ -105,10 +106,13 @@ def threshold_trips(
 
 
 def charging_records(cols: TelemetryColumns) -> np.ndarray:
-    """Records with energy flowing in, as the charger's attributes say: power if sent, else the plug flag."""
+    """Records with energy flowing in, as the charger's attributes say: its power if the device sends power
+    at all, else its plug flag. Not record by record: a car that sends power sends none once unplugged,
+    while its plug flag may still read plugged for a few records (a lagging flag)."""
     power = cols.charger_power_kw
-    plugged = cols.charger_connected == 1.0
-    return np.where(np.isnan(power), plugged, power > CHARGING_POWER_KW)
+    if np.isnan(power).all():
+        return np.asarray(cols.charger_connected == 1.0)
+    return np.nan_to_num(power, nan=0.0) > CHARGING_POWER_KW
 
 
 def threshold_charges(

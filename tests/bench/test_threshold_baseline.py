@@ -98,3 +98,13 @@ def test_a_lagging_charger_flag_does_not_make_a_drive_a_charge() -> None:
     [charge] = tb.threshold_charges(cols, CAPACITY_KWH, trips=trips)
     assert [(t.first, t.stop) for t in trips] == [(30, 40)]
     assert (charge.first, charge.stop) == (0, 30)
+
+
+def test_a_plug_flag_lagging_after_unplug_is_no_charge_for_a_car_that_sends_power() -> None:
+    arrays = _plugged(30, 3.0, 50.0, 60.0, idle=0)
+    arrays["charger_power_kw"] = [3.0] * 30 + [np.nan] * 10  # no power reading once unplugged
+    arrays["charger_connected"] = [1.0] * 33 + [0.0] * 7  # the flag trails by three records
+    arrays["soc_pct"] += [60.0] * 10
+    arrays["speed_kmh"] += [0.0] * 10
+    [charge] = tb.threshold_charges(_columns(**arrays), CAPACITY_KWH)
+    assert (charge.first, charge.stop) == (0, 30)
