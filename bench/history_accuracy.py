@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import json
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -531,6 +532,7 @@ def main() -> None:
             "days": days,
             "ingested_cars": ingested,
             "sensor_model": args.sensor_model or "ideal (the twin's only model at this run)",
+            **provenance(),
             "baseline": baseline.NAME,
             "baseline_capacity_kwh": per_seed[0]["baseline_capacity_kwh"],
             "seconds": {str(s): res["seconds"] for s, res in zip(seeds, per_seed, strict=True)},
@@ -538,6 +540,17 @@ def main() -> None:
             "rows": rows,
         }
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def provenance() -> dict[str, Any]:
+    """The commit the run was on and any product file that differed from it (others edit the same tree)."""
+
+    def git(*a: str) -> str:
+        out = subprocess.run(["git", *a], cwd=Path(__file__).parent, capture_output=True, text=True)
+        return out.stdout
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "../src").splitlines()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_src_at_run": dirty}
 
 
 def print_table(rows: list[dict[str, Any]], seeds: list[int]) -> None:
