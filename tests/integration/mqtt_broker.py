@@ -131,16 +131,15 @@ def started_broker() -> Iterator[Broker]:
 
 @contextlib.asynccontextmanager
 async def running(adapter: MqttTelemetryAdapter, connection: MqttConnection) -> AsyncIterator[asyncio.Event]:
-    """The adapter's run loop as a task, subscribed before the body runs, cancelled after it."""
-    connected = asyncio.Event()
-    task = asyncio.create_task(adapter.run(connection, connected=connected))
+    """The adapter's run loop as a task, subscribed before the body runs, stopped after it."""
+    connected, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(adapter.run(connection, stop, connected=connected))
     await asyncio.wait_for(connected.wait(), 10)
     try:
         yield connected
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import typer
 from microfleet.cli.common import DatabaseOption, VehicleArg, console, services_for
 
 if TYPE_CHECKING:
+    from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
     from microfleet.services.mqtt_access import MqttAccessService, MqttCredential
 
 mqtt_app = typer.Typer(
@@ -94,9 +95,16 @@ def bridge(database_url: DatabaseOption = None) -> None:
     console.print(
         f"ingesting from {connection.host}:{connection.port} under [bold]{adapter.topics.prefix}/v1/[/bold]"
     )
-    try:
-        asyncio.run(adapter.run(connection))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        console.print(f"stopped: {adapter.counters}")
+    asyncio.run(_until_signalled(adapter, connection))
+    console.print(f"stopped: {adapter.counters}")
+
+
+async def _until_signalled(adapter: MqttTelemetryAdapter, connection: MqttConnection) -> None:
+    """Run the bridge until SIGINT or SIGTERM, then let it finish the message in hand and stop."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await adapter.run(connection, stop)

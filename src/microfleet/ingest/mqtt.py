@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiomqtt
 import msgspec
@@ -228,27 +230,45 @@ class MqttTelemetryAdapter:
     def _reply(self, vehicle_id: str, report: IngestReport) -> Reply:
         return Reply(self.topics.ingest_results(vehicle_id), HttpTelemetryAdapter.encode(report))
 
-    async def run(self, connection: MqttConnection, *, connected: asyncio.Event | None = None) -> None:
-        """Subscribe and ingest until cancelled, reconnecting with a doubling back-off after any loss.
+    async def run(
+        self,
+        connection: MqttConnection,
+        stop: asyncio.Event,
+        *,
+        connected: asyncio.Event | None = None,
+    ) -> None:
+        """Subscribe and ingest until ``stop`` is set, reconnecting with a doubling back-off after any loss.
 
         The session is persistent (a fixed client id, clean session off): while the adapter is away the
         broker queues the cars' QoS 1 messages, and delivers unacknowledged ones again on reconnection.
+        Stop with the event, not by cancelling: Python 3.11's ``asyncio.wait_for`` (inside aiomqtt's
+        publish) can swallow a cancellation that comes as its future completes, leaving the loop waiting.
         """
         delay_s = connection.reconnect_first_s
-        while True:
-            try:
-                await self._session(connection, connected)
-            except (aiomqtt.MqttError, StoreUnavailableError) as exc:
-                if connected is not None:
-                    connected.clear()
-                self.counters.reconnects += 1
-                log.warning("mqtt ingest lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s)
-                await asyncio.sleep(delay_s)
-                delay_s = min(delay_s * 2, connection.reconnect_max_s)
-            else:  # pragma: no cover - the message stream ends only by an error
-                delay_s = connection.reconnect_first_s
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(connection, stopping, connected)
+                except (aiomqtt.MqttError, StoreUnavailableError) as exc:
+                    if connected is not None:
+                        connected.clear()
+                    self.counters.reconnects += 1
+                    log.warning(
+                        "mqtt ingest lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s
+                    )
+                    await asyncio.wait({stopping}, timeout=delay_s)
+                    delay_s = min(delay_s * 2, connection.reconnect_max_s)
+                else:
+                    delay_s = connection.reconnect_first_s
+        finally:
+            stopping.cancel()
+            log.info("mqtt ingest stopped: %s", self.counters)
 
-    async def _session(self, connection: MqttConnection, connected: asyncio.Event | None) -> None:
+    async def _session(
+        self, connection: MqttConnection, stopping: asyncio.Future[Any], connected: asyncio.Event | None
+    ) -> None:
+        """One connection: subscribe, then ingest message by message until ``stopping`` completes."""
         client = aiomqtt.Client(
             connection.host,
             connection.port,
@@ -257,6 +277,9 @@ class MqttTelemetryAdapter:
             identifier=connection.client_id,
             clean_session=False,
             tls_context=connection.tls_context,
+            # Without it Nagle holds each answer until the broker's TCP ack of our last PUBACK: ~40 ms a
+            # message (delayed ack), measured here as 22 messages/s instead of over 100.
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
         # PUBACK after the commit, not on receipt (paho's default): aiomqtt has no switch, paho does.
         client._client.manual_ack_set(True)
@@ -271,18 +294,26 @@ class MqttTelemetryAdapter:
             )
             if connected is not None:
                 connected.set()
-            async for message in client.messages:
-                content_type = (
-                    getattr(message.properties, "ContentType", None) if message.properties else None
-                )
-                reply = await asyncio.to_thread(
-                    self.handle, str(message.topic), _payload_bytes(message.payload), content_type
-                )
-                if reply is not None:
-                    await client.publish(reply.topic, reply.payload, qos=1)
-                    self.counters.results_published += 1
-                if message.qos > 0:
-                    client._client.ack(message.mid, message.qos)
+            messages = aiter(client.messages)
+            while True:
+                receiving = asyncio.ensure_future(anext(messages))
+                await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done():  # a message received but not acknowledged is delivered again later
+                    receiving.cancel()
+                    return
+                await self._answer(client, receiving.result())
+
+    async def _answer(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+        """Ingest one message, publish its answer, then acknowledge it."""
+        content_type = getattr(message.properties, "ContentType", None) if message.properties else None
+        reply = await asyncio.to_thread(
+            self.handle, str(message.topic), _payload_bytes(message.payload), content_type
+        )
+        if reply is not None:
+            await client.publish(reply.topic, reply.payload, qos=1)
+            self.counters.results_published += 1
+        if message.qos > 0:
+            client._client.ack(message.mid, message.qos)
 
 
 def _sniff_content_type(payload: bytes) -> str:
