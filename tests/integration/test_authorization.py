@@ -75,12 +75,16 @@ GET    /osmand                                                  401  401  401  4
 POST   /osmand                                                  401  401  401  401  401  401  401  401  401
 GET    /api/v1/vehicles                                         401  a    b    a    a    c    abc  403  403
 GET    /api/v1/vehicles/{vehicle_id}                            401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}                   car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/positions                  401  a    404  a    a    404  a    403  403
 POST   /api/v1/vehicles/{vehicle_id}/device-credential          401  403  404  403  ok   404  ok   403  403
+POST   /api/v1/vehicles/{vehicle_id}/device-credential car-b    401  404  403  404  404  404  ok   403  403
 POST   /api/v1/vehicles/{vehicle_id}/tracker-key                401  ok   404  403  ok   404  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/tracker-key                401  a    404  403  a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/tracker-key       car-b    401  404  b    404  404  404  b    403  403
 DELETE /api/v1/vehicles/{vehicle_id}/tracker-key                401  ok   404  403  ok   404  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/drives                     401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives            car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/drives.csv                 401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/drives.geojson             401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/charges                    401  a    404  a    a    404  a    403  403
@@ -170,6 +174,15 @@ class Ctx:
     secrets: list[str] = field(default_factory=list)  # what no refusal may say
     case: str = ""  # the case of the row being checked
     method: str = ""  # and its method
+
+    @property
+    def target(self) -> str:
+        """The vehicle a per-vehicle row asks about: car-a, or car-b in the rows of case car-b."""
+        return "car-b" if self.case == "car-b" else "car-a"
+
+    @property
+    def vehicle_path(self) -> str:
+        return f"/api/v1/vehicles/{self.target}"
 
     def headers(self, caller: str) -> dict[str, str]:
         return {} if caller == "none" else bearer(self.world.tokens[TOKEN_OF.get(caller, caller)])
@@ -348,19 +361,20 @@ def _list_vehicles(ctx: Ctx, caller: str, cell: int | str) -> None:
         assert [v["vehicle_id"] for v in response.json()] == cars(cell)
 
 
-@check("GET /api/v1/vehicles/{vehicle_id}")
+@check("GET /api/v1/vehicles/{vehicle_id}", "GET /api/v1/vehicles/{vehicle_id} car-b")
 def _vehicle(ctx: Ctx, caller: str, cell: int | str) -> None:
-    response = allowed(ctx, ctx.call(caller, "GET", CAR_A), cell)
+    response = allowed(ctx, ctx.call(caller, "GET", ctx.vehicle_path), cell)
     if response is not None:
         body = response.json()
+        registered = ctx.services.accounts.require_vehicle(ctx.target)
         assert (body["vehicle_id"], body["name"], body["fleet_id"]) == (
-            "car-a",
-            "Mini EV of Ann",
-            "city-share",
+            ctx.target,
+            registered.name,
+            registered.fleet_id,
         )
         signals = body["latest"]["signals"]
         where = (signals["lat_deg"]["value"], signals["lon_deg"]["value"])
-        assert where == ctx.world.cars["car-a"].last_position  # car-b's is 1.1 km north
+        assert where == ctx.world.cars[ctx.target].last_position  # the cars' homes are 1.1 km apart
 
 
 @check("GET /api/v1/vehicles/{vehicle_id}/positions")
@@ -385,20 +399,25 @@ def _credentials(ctx: Ctx, vehicle_id: str) -> tuple[Any, ...]:
     return tuple(row)
 
 
-@check("POST /api/v1/vehicles/{vehicle_id}/device-credential")
+@check(
+    "POST /api/v1/vehicles/{vehicle_id}/device-credential",
+    "POST /api/v1/vehicles/{vehicle_id}/device-credential car-b",
+)
 def _rotate(ctx: Ctx, caller: str, cell: int | str) -> None:
     before = {v: _credentials(ctx, v) for v in ("car-a", "car-b")}
-    response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/device-credential"), cell)
-    assert _credentials(ctx, "car-b") == before["car-b"]
+    response = allowed(ctx, ctx.call(caller, "POST", f"{ctx.vehicle_path}/device-credential"), cell)
     if response is None:
-        assert _credentials(ctx, "car-a") == before["car-a"]
+        assert {v: _credentials(ctx, v) for v in before} == before
         return
+    other = "car-b" if ctx.target == "car-a" else "car-a"
+    assert _credentials(ctx, other) == before[other]
     body = response.json()
-    assert body["vehicle_id"] == "car-a" and _credentials(ctx, "car-a") != before["car-a"]
-    assert ctx.services.accounts.authenticate(body["device_credential"], "test") == DevicePrincipal("car-a")
+    assert body["vehicle_id"] == ctx.target and _credentials(ctx, ctx.target) != before[ctx.target]
+    principal = ctx.services.accounts.authenticate(body["device_credential"], "test")
+    assert principal == DevicePrincipal(ctx.target)
     # The car takes its new credential, as its unit must before the overlap ends: a second rotation ends
-    # the first credential, and other rows still call as devA.
-    ctx.world.tokens["device_a"] = body["device_credential"]
+    # the first credential, and other rows still call as its device.
+    ctx.world.tokens[f"device_{ctx.target[-1]}"] = body["device_credential"]
 
 
 @check("GET /osmand", "POST /osmand")
@@ -419,45 +438,53 @@ def _osmand(ctx: Ctx, caller: str, cell: int | str) -> None:
 @check(
     "POST /api/v1/vehicles/{vehicle_id}/tracker-key",
     "GET /api/v1/vehicles/{vehicle_id}/tracker-key",
+    "GET /api/v1/vehicles/{vehicle_id}/tracker-key car-b",
     "DELETE /api/v1/vehicles/{vehicle_id}/tracker-key",
 )
 def _tracker_key_row(ctx: Ctx, caller: str, cell: int | str) -> None:
-    before = {
-        v: [k for k in ctx.services.tracker_keys.list() if k.vehicle_id == v] for v in ("car-a", "car-b")
-    }
+    # The key is shown once: what is stored is read back masked, as the service lists it.
+    def keys() -> dict[str, list[Any]]:
+        listed = ctx.services.tracker_keys.list()
+        return {v: [k for k in listed if k.vehicle_id == v] for v in ("car-a", "car-b")}
+
+    before = keys()
     assert before["car-a"] and before["car-b"]
-    response = allowed(ctx, ctx.call(caller, ctx.method, f"{CAR_A}/tracker-key"), cell)
-    assert [k for k in ctx.services.tracker_keys.list() if k.vehicle_id == "car-b"] == before["car-b"]
-    now = [k for k in ctx.services.tracker_keys.list() if k.vehicle_id == "car-a"]
+    response = allowed(ctx, ctx.call(caller, ctx.method, f"{ctx.vehicle_path}/tracker-key"), cell)
+    after = keys()
+    other = "car-b" if ctx.target == "car-a" else "car-a"
+    assert after[other] == before[other]
     if response is None or ctx.method == "GET":
-        assert now == before["car-a"]
+        assert after == before
     if response is None:
         return
     if ctx.method == "GET":
-        (key,) = now
+        (key,) = after[ctx.target]
         assert response.json() == {
-            "vehicle_id": "car-a",
+            "vehicle_id": ctx.target,
             "key_hint": key.key_hint,
             "issued_at_ms": key.issued_at_ms,
         }
     elif ctx.method == "POST":
         body = response.json()
-        assert (body["vehicle_id"], body["replaced"]) == ("car-a", True)
-        assert ctx.services.tracker_keys.authenticate(body["tracker_key"], "test") == "car-a"
-        ctx.world.tokens["tracker_a"] = body["tracker_key"]
+        assert (body["vehicle_id"], body["replaced"]) == (ctx.target, True)
+        assert ctx.services.tracker_keys.authenticate(body["tracker_key"], "test") == ctx.target
+        ctx.world.tokens[f"tracker_{ctx.target[-1]}"] = body["tracker_key"]
     else:
-        assert response.status_code == 204 and now == []
-        ctx.world.tokens["tracker_a"] = ctx.services.tracker_keys.issue("car-a", replace=True).key  # undone
+        assert response.status_code == 204 and after[ctx.target] == []
+        issued = ctx.services.tracker_keys.issue(ctx.target, replace=True)  # undone, for the other rows
+        ctx.world.tokens[f"tracker_{ctx.target[-1]}"] = issued.key
 
 
-def _history_rows(path: str, key: Callable[[dict[str, Any]], tuple[Any, ...]], expected: str) -> None:
-    @check(f"GET /api/v1/vehicles/{{vehicle_id}}/{path}")
+def _history_rows(
+    path: str, key: Callable[[dict[str, Any]], tuple[Any, ...]], expected: str, *cases: str
+) -> None:
+    @check(*(f"GET /api/v1/vehicles/{{vehicle_id}}/{path} {case}".strip() for case in ("", *cases)))
     def _read(ctx: Ctx, caller: str, cell: int | str) -> None:
-        response = allowed(ctx, ctx.call(caller, "GET", f"{CAR_A}/{path}"), cell)
+        response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/{path}"), cell)
         if response is not None:
-            want = getattr(ctx.world.cars["car-a"], expected)
+            want = getattr(ctx.world.cars[ctx.target], expected)
             assert [key(item) for item in _items(path, response)] == [
-                ("car-a", *(w if isinstance(w, tuple) else (w,))) for w in want
+                (ctx.target, *(w if isinstance(w, tuple) else (w,))) for w in want
             ]
 
 
@@ -474,7 +501,7 @@ def _items(path: str, response: httpx.Response) -> list[dict[str, Any]]:
     return items
 
 
-_history_rows("drives", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives")
+_history_rows("drives", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives", "car-b")
 _history_rows("drives.csv", lambda d: (d["vehicle_id"], int(d["start_ts_ms"])), "drives")
 _history_rows("drives.geojson", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives")
 _history_rows("charges", lambda c: (c["vehicle_id"], c["start_ts_ms"]), "charges")
