@@ -1,13 +1,15 @@
 """Protocol v1 over a real Mosquitto configured by Microfleet, into SQLite and PostgreSQL: a car's JSON and
 NDJSON messages are stored once and answered per record on its ingest_results topic; a malformed message, a
 record naming another car and a topic naming no registered car are quarantined with the adapter as source;
-the car's retained status is read."""
+the car's retained status is read, and its last will says when it drops off."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 
+import aiomqtt
 import msgspec
 import pytest
 
@@ -84,3 +86,29 @@ def test_a_topic_naming_no_registered_car_is_quarantined_whole(services: Service
     assert second.source == f"mqtt {broker.prefix}/v1/ghost/status"
     assert services.telemetry.count() == 0
     assert adapter.counters.messages_quarantined == 2 and "ghost" not in adapter.online
+
+
+def test_a_car_that_drops_off_is_offline_by_its_last_will(services: Services, broker: Broker) -> None:
+    services.admin.add_vehicle("car-1")
+    car = Car(broker, "car-1", broker.access(services).issue("car-1").password)
+    adapter, connection = broker.adapter(services)
+    status = f"{broker.prefix}/v1/car-1/status"
+
+    async def scenario() -> None:
+        async with running(adapter, connection):
+            client = car.client(will=aiomqtt.Will(status, b"offline", qos=1, retain=True))
+            await client.__aenter__()
+            try:
+                await client.publish(status, b"online", qos=1, retain=True)
+                await wait_for(lambda: adapter.online.get("car-1") is True)
+                sock = client._client.socket()
+                assert sock is not None
+                sock.shutdown(
+                    socket.SHUT_RDWR
+                )  # the link drops without DISCONNECT: the broker sends the will
+                await wait_for(lambda: adapter.online.get("car-1") is False)
+            finally:
+                await client.__aexit__(None, None, None)
+
+    asyncio.run(scenario())
+    assert adapter.counters.status_changes == 2
