@@ -58,12 +58,12 @@ class DerivationOptions:
     * ``soc_anchoring``: reconcile measured energy with the BMS's SoC steps (energy per SoC % from the
       car's own charges); off, measured energy stands alone. A car reporting only SoC gets
       ΔSoC x usable capacity either way: it has nothing else.
-    * ``per_car_thresholds``: thresholds learned from the car's own history (a car that has reported
-      its ignition off gets ``min_parking_signalled_s`` before a stop it does not call parking ends a
-      drive); off, the documented defaults of :class:`~microfleet.domain.vehicle_state.StateThresholds`.
+    * ``per_car_thresholds``: the minimum parking time learned from the car's own stops (twice its
+      95th-percentile stop, capped at 300 s, or 900 s for a car that reports its ignition off; see
+      :func:`~microfleet.domain.vehicle_state.min_parking_s`); off, Traccar's 300 s for every car.
 
     Status (issue 11): ``counters``, ``soc_anchoring`` and ``per_car_thresholds`` switch real methods
-    (the last one threshold so far: the minimum parking time of a car that reports its ignition off);
+    (the last one threshold so far: the minimum parking time);
     ``counter_correction`` switches the zero offset only: no gain calibration is built.
     """
 
@@ -146,7 +146,7 @@ def derive_history(
     """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
     ctx = ctx or VehicleContext()
     if not options.per_car_thresholds:
-        th = replace(th, min_parking_signalled_s=th.min_parking_s)
+        th = replace(th, min_parking_signalled_s=th.min_parking_s, stop_margin=0.0)
     w, excluded = screen_sequence(cols)
     if not options.counters:
         w = replace(w, energy_used_kwh=np.full(len(w), np.nan), energy_recovered_kwh=np.full(len(w), np.nan))

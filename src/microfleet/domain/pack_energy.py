@@ -100,19 +100,22 @@ def _anchored(
     """A coarse counter's energy over a window, anchored on its first and last step (None: not coarse).
 
     A counter read in steps (10 Wh on some cars: 5 % of a 0.2 kWh city hop) is floored at both ends of a
-    window, so its difference is good to one step. Where it stays put at most readings (a step is more
-    than the pack moves in a typical sample interval), the instants it crosses its first and last new
-    level are better known than the levels' fractions: between them it counted exactly ``level2 - level1``; before and after, sampled
-    power (``sampled_cum``, the running integral per record) fills in. The crossing is placed within its
+    window, so its difference is good to one step. Where it stays put at most readings and a step is
+    more than sampled power says the pack moves in a typical reading interval (of those it moves in),
+    the instants it crosses its first and last new level are better known than the levels' fractions:
+    between them it counted exactly ``level2 - level1``; before and after, sampled power
+    (``sampled_cum``, the running integral per record) fills in. The crossing is placed within its
     interval where a reading uniformly inside its step would put it: half-way for one step, later for
     several.
     """
     changes = np.flatnonzero(rises > 0)
     if changes.size < 2:
         return None
-    if float(np.median(rises)) > 0:
-        return None  # it steps at most readings: a fine counter, whose own ends beat sampled power
     step = float(rises[changes].min())
+    moved = np.diff(sampled_cum[idx])
+    moved = moved[moved > 0]
+    if float(np.median(rises)) > 0 or moved.size == 0 or step <= float(np.median(moved)):
+        return None  # a fine counter (it steps at most readings, or less than one moves): its ends are better
     j1, j2 = int(changes[0]), int(changes[-1])
 
     def crossing(j: int) -> float:

@@ -144,6 +144,17 @@ class StateThresholds:
     # Assumed, band 600-1800 s: longer than a level crossing or a congested junction's queue (minutes),
     # short enough that sitting 15 min with the climate on and driving off is two drives.
     min_parking_signalled_s: float = 900.0
+    # Per car (DerivationOptions.per_car_thresholds), from its own stop lengths: a stop ends a drive once it
+    # lasts stop_margin x the car's running 95th percentile of stops it drove on from (VehicleState.stop_q_s;
+    # it starts at half of min_parking_s, so an unlearned car gets Traccar's 300 s), never under
+    # min_stop_parking_s nor over the car's cap (min_parking_s, or min_parking_signalled_s if it reports its
+    # ignition off). All assumed: margin band 1.5-3; the floor is a long signal cycle (cycles of 60-120 s
+    # are common, FHWA Signal Timing Manual 2nd ed., 2015, ch. 6); the tracker's step moves log q by
+    # 0.2 x (1 - 0.95) down per shorter stop and 0.2 x 0.95 up per longer one. stop_margin 0 turns it off.
+    stop_margin: float = 2.0
+    min_stop_parking_s: float = 120.0
+    stop_quantile: float = 0.95
+    stop_learning_rate: float = 0.2
     # Microfleet's per-car adaptation (DerivationOptions.per_car_thresholds) uses it; off, min_parking_s.
     # Below these a reading is sensor noise at standstill (GPS speed jitter ~0.5 km/h). Asleep, the pack's
     # contactors are open and only the current sensor's zero offset shows (Hall sensors: ~0.3 A 1 sigma,
@@ -220,8 +231,10 @@ class VehicleState:
     pending_since_ts_ms: int | None = None
     pending_m: float = 0.0
     still_since_ts_ms: int | None = None
-    # Learned from the car's own history: it has reported its ignition off (RecordClass.OFF).
+    # Learned from the car's own history: it has reported its ignition off (RecordClass.OFF), and the
+    # running 95th percentile of the stops it drove on from (None: none yet).
     park_signals: bool = False
+    stop_q_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +347,12 @@ def step(
     cls = run.record_class
     if cls is RecordClass.OFF:
         state = replace(state, park_signals=True)
+    if (
+        cls in (RecordClass.DRIVING, RecordClass.MOVING)
+        and state.status is VehicleStatus.DRIVING
+        and state.still_since_ts_ms is not None
+    ):
+        state = _learn_stop(state, (run.first_ts_ms - state.still_since_ts_ms) / 1000, th)
     if cls in (RecordClass.DRIVING, RecordClass.IN_GEAR):
         start = run.first_ts_ms if state.pending_since_ts_ms is None else state.pending_since_ts_ms
         was_driving = state.status is VehicleStatus.DRIVING
@@ -371,8 +390,7 @@ def step(
         state = replace(state, still_since_ts_ms=still_since)
         if state.pending_since_ts_ms is not None:
             state = replace(state, pending_m=state.pending_m + run.hop_in_m + run.path_m)
-        min_parking_s = th.min_parking_signalled_s if state.park_signals else th.min_parking_s
-        if run.last_ts_ms - still_since >= min_parking_s * 1000:
+        if run.last_ts_ms - still_since >= min_parking_s(state, th) * 1000:
             if state.status is VehicleStatus.DRIVING:
                 state, ev = _enter(state, vid, VehicleStatus.PARKED, still_since)
                 events += ev
@@ -382,6 +400,25 @@ def step(
             events += ev
             state = replace(state, still_since_ts_ms=still_since)
     return replace(state, last_ts_ms=run.last_ts_ms), events
+
+
+def min_parking_s(state: VehicleState, th: StateThresholds = DEFAULT_THRESHOLDS) -> float:
+    """How long this car must stand, with nothing that says parked, before its drive has ended."""
+    cap = th.min_parking_signalled_s if state.park_signals else th.min_parking_s
+    if th.stop_margin <= 0:
+        return cap
+    q = state.stop_q_s if state.stop_q_s is not None else th.min_parking_s / th.stop_margin
+    return min(cap, max(th.min_stop_parking_s, th.stop_margin * q))
+
+
+def _learn_stop(state: VehicleState, stop_s: float, th: StateThresholds) -> VehicleState:
+    """Move the car's running stop quantile towards a stop it drove on from (a quantile tracker in log s)."""
+    if th.stop_margin <= 0:
+        return state
+    q = state.stop_q_s if state.stop_q_s is not None else th.min_parking_s / th.stop_margin
+    above = 1.0 if stop_s > q else 0.0
+    q *= math.exp(th.stop_learning_rate * (above - (1.0 - th.stop_quantile)))
+    return replace(state, stop_q_s=q)
 
 
 def transition(

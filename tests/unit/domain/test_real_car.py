@@ -69,9 +69,13 @@ def test_without_a_usable_capacity_soc_gives_no_energy_rather_than_a_guess() -> 
     assert all(d.energy_used_kwh is None and d.energy_source is None for d in drives)
 
 
-def _queue_car() -> TelemetryColumns:
-    """A car that says ignition off when it parks, then waits 400 s in N at a level crossing."""
-    ts, speed, gear, ign = [], [], [], []
+def _car(stops_s: list[int], ignition: bool = True) -> TelemetryColumns:
+    """One drive per entry of ``stops_s`` lists: 60 s at 30 km/h before each stop (in N, ignition on when
+    reported), and a last 60 s of driving; parked (P, ignition off when reported) 10 min before and after."""
+    ts: list[int] = []
+    speed: list[float] = []
+    gear: list[int] = []
+    ign: list[float] = []
 
     def add(seconds: int, v: float, g: str, on: float, every: int = 1) -> None:
         start = ts[-1] + every if ts else 0
@@ -79,25 +83,33 @@ def _queue_car() -> TelemetryColumns:
             ts.append(start + k)
             speed.append(v)
             gear.append(GEAR_CODES[g])
-            ign.append(on)
+            ign.append(on if ignition else np.nan)
 
     add(600, 0.0, "P", 0.0, 60)
-    add(300, 30.0, "D", 1.0)
-    add(400, 0.0, "N", 1.0)
-    add(300, 30.0, "D", 1.0)
+    for stop in stops_s:
+        add(60, 30.0, "D", 1.0)
+        add(stop, 0.0, "N", 1.0)
+    add(60, 30.0, "D", 1.0)
     add(600, 0.0, "P", 0.0, 60)
-    arrays = {
-        "ts_ms": np.array(ts, dtype=np.int64) * 1000,
-        "speed_kmh": speed,
-        "gear_code": gear,
-        "ignition_on": ign,
-    }
-    return TelemetryColumns.from_arrays("crossing", arrays)
+    arrays = {"ts_ms": np.array(ts, dtype=np.int64) * 1000, "speed_kmh": speed, "gear_code": gear}
+    return TelemetryColumns.from_arrays("stops", {**arrays, "ignition_on": ign})
 
 
-def test_a_car_that_signals_parking_gets_a_long_queue_as_one_drive() -> None:
-    cols = _queue_car()
-    assert len(derive_history(cols).drives) == 1
-    # with the car's own history ignored, 400 s standing is parking by the 300 s default
+def test_a_stop_that_is_long_for_this_car_ends_its_drive_once_learned() -> None:
+    # a car whose lights hold it 20-60 s: after 100 such stops a 250 s stand is parking (its threshold is
+    # twice its 95th percentile, floored at 120 s); a new car still waits Traccar's 300 s
+    lights = [20 + (k * 7) % 41 for k in range(100)]
+    assert len(derive_history(_car([*lights, 250])).drives) == 2
+    assert len(derive_history(_car([250])).drives) == 1
     off = DerivationOptions(per_car_thresholds=False)
-    assert len(derive_history(cols, options=off).drives) == 2
+    assert len(derive_history(_car([*lights, 250]), options=off).drives) == 1
+
+
+def test_a_car_in_long_queues_learns_to_keep_them_in_its_drive() -> None:
+    # a car that reports its ignition off when it parks, in a city of 150-250 s queues: after 60 of them
+    # a 400 s wait at a level crossing stays in the drive; a new car parks at 300 s
+    queues = [150 + (k * 37) % 101 for k in range(60)]
+    assert len(derive_history(_car([*queues, 400])).drives) == 1
+    assert len(derive_history(_car([400])).drives) == 2
+    # a car that never says "parked" is capped at Traccar's 300 s whatever it learned
+    assert len(derive_history(_car([*queues, 400], ignition=False)).drives) == 2
