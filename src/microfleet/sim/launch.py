@@ -1,12 +1,14 @@
 """How the twin is started: a scenario from options or a file, and a live run into a Microfleet server.
 
 The CLI's ``simulate`` and ``demo`` commands call these; the twin reaches Microfleet only over its
-protocols (here HTTP with each car's own device credential), never through its store or services.
+protocols, each car with its own credential (the scenario's ``protocol``: a device token over HTTP, a broker
+login over MQTT, a tracker key as an OsmAnd phone), never through its store or services.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +18,18 @@ from microfleet.sim.scenario import Registration, Scenario, load_scenario, regis
 
 if TYPE_CHECKING:  # the twin itself (scipy, pyarrow, the city) loads only when a run starts
     from microfleet.sim.live import LiveProgress
-    from microfleet.sim.senders import SendResult
+    from microfleet.sim.senders import ClosableSender, SendResult
+
+CREDENTIAL_NAMES = {"http": "device token", "mqtt": "MQTT password", "osmand": "tracker key"}
+
+
+@dataclass(frozen=True, slots=True)
+class MqttBroker:
+    """Where twin cars publish over MQTT: the broker and Microfleet's topic prefix there."""
+
+    host: str
+    port: int
+    topic_prefix: str = "microfleet"
 
 
 def build_scenario(
@@ -35,27 +48,32 @@ def build_scenario(
 
 def run_live_twin(
     base_url: str,
-    tokens: Mapping[str, str],
+    credentials: Mapping[str, str],
     scenario: Scenario,
     *,
     speedup: float,
     on_progress: Callable[[LiveProgress], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     keep_up: bool = False,
+    mqtt: MqttBroker | None = None,
 ) -> SendResult:
-    """Publish a twin live to ``base_url``, each car with its own device token; returns the totals.
+    """Publish a twin live over the scenario's protocol, each car with its own credential; the totals.
 
-    The scenario's days are replayed at ``speedup`` so that they end now; with ``keep_up`` the twin then
-    goes on driving in real time, past the scenario's days, until ``should_stop``.
+    ``credentials`` holds one per car: device tokens (http, to ``base_url``), MQTT passwords (mqtt, to the
+    ``mqtt`` broker) or tracker keys (osmand, to ``base_url``). The scenario's days are replayed at
+    ``speedup`` so that they end now; with ``keep_up`` the twin then goes on driving in real time, past the
+    scenario's days, until ``should_stop``.
     """
-    missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in tokens]
+    what = CREDENTIAL_NAMES[scenario.protocol]
+    missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in credentials]
     if missing:
-        raise ConfigurationError(f"no device token for {len(missing)} twin car(s): {', '.join(missing[:5])}")
+        raise ConfigurationError(f"no {what} for {len(missing)} twin car(s): {', '.join(missing[:5])}")
+    if scenario.protocol == "mqtt" and mqtt is None:
+        raise ConfigurationError("the twin's cars send over MQTT: give the broker (host, port, topic prefix)")
     from microfleet.sim.engine import Twin
     from microfleet.sim.live import run_live
-    from microfleet.sim.senders import HttpSender
 
-    sender = HttpSender(base_url, tokens)
+    sender = _sender(scenario.protocol, base_url, credentials, mqtt)
     try:
         return run_live(
             Twin(scenario, open_ended=keep_up),
@@ -66,6 +84,19 @@ def run_live_twin(
         )
     finally:
         sender.close()
+
+
+def _sender(
+    protocol: str, base_url: str, credentials: Mapping[str, str], mqtt: MqttBroker | None
+) -> ClosableSender:
+    if protocol == "mqtt":
+        from microfleet.sim.mqtt_sender import MqttSender
+
+        assert mqtt is not None
+        return MqttSender(mqtt.host, mqtt.port, credentials, topic_prefix=mqtt.topic_prefix)
+    from microfleet.sim.senders import HttpSender, OsmAndSender
+
+    return OsmAndSender(base_url, credentials) if protocol == "osmand" else HttpSender(base_url, credentials)
 
 
 def demo_scenario(owners: int = 3, sharing: int = 5, days: int = 1, seed: int = 0) -> Scenario:

@@ -16,6 +16,8 @@ SHARING_FLEET_ID = "twin-sharing"
 CITY_FILES = {"shanghai_center": "osm/shanghai_center.osm"}
 CLIMATE_CITIES = ("Shanghai", "Hangzhou", "Guangzhou", "Amsterdam")
 SENSOR_MODELS = ("ideal", "realistic")
+# How a live twin's cars reach Microfleet: protocol v1 over HTTP or MQTT, or as a phone's OsmAnd reports.
+PROTOCOLS = ("http", "mqtt", "osmand")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ class Scenario:
     # "ideal": exact flags, offset-only current sensor (the default until derivation survives the other);
     # "realistic": sensors that err like real cars' (sim/sensor_profiles.py, docs/twin.md)
     sensor_model: str = "ideal"
+    # "http": POST /api/v1/telemetry with a device token; "mqtt": protocol v1 over MQTT with a broker login;
+    # "osmand": a phone in each car reporting its GPS fixes to /osmand with a tracker key (no car signals)
+    protocol: str = "http"
 
     def validate(self, known_models: frozenset[str]) -> Scenario:
         """Return the scenario if every field is usable, else raise :class:`ConfigurationError`."""
@@ -90,6 +95,11 @@ class Scenario:
         if self.sensor_model not in SENSOR_MODELS:
             raise ConfigurationError(
                 f"unknown sensor model {self.sensor_model!r}; known: {', '.join(SENSOR_MODELS)}"
+            )
+        if self.protocol not in PROTOCOLS:
+            raise ConfigurationError(
+                f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)} "
+                "(how a live twin's cars send: HTTP, MQTT, or as an OsmAnd / Traccar Client phone)"
             )
         for name in ("drop_p", "duplicate_p", "delay_p", "skewed_vehicle_share"):
             value = getattr(self.link, name)
