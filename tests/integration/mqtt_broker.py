@@ -44,11 +44,24 @@ def free_port() -> int:
 class Broker:
     """One mosquitto process with Microfleet's generated configuration."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, tls: bool = False) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         shutil.chown(folder, group="mosquitto")  # the broker reads and saves here as user mosquitto
         os.chmod(folder, 0o2770)
+        self.cert_path: Path | None = folder / "cert.pem" if tls else None
+        key_path = folder / "key.pem" if tls else None
+        if key_path is not None:  # a self-signed certificate for 127.0.0.1, its own CA
+            subprocess.run(
+                [
+                    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+                    *("-keyout", str(key_path), "-out", str(self.cert_path), "-subj", "/CN=127.0.0.1"),
+                    *("-addext", "subjectAltName=IP:127.0.0.1"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+            os.chmod(key_path, 0o640)
         self.port = free_port()
         self.prefix = f"mftest-{uuid.uuid4().hex[:8]}"
         self.pid_path = folder / "broker.pid"
@@ -56,7 +69,13 @@ class Broker:
             folder, topic_prefix=self.prefix, ingest_username=INGEST_USER, pid_path=self.pid_path
         )
         self.files.apply()
-        conf = render_listener_conf(folder, port=self.port, persistence_dir=folder)
+        conf = render_listener_conf(
+            folder,
+            port=self.port,
+            persistence_dir=folder,
+            tls_cert_path=self.cert_path,
+            tls_key_path=key_path,
+        )
         # A test's queues may hold more than mosquitto's default 1,000 messages per session.
         (folder / "mosquitto.conf").write_text(conf + "max_queued_messages 100000\n")
         self.log_path = folder / "mosquitto.log"
@@ -113,13 +132,13 @@ class Broker:
 
 
 @contextlib.contextmanager
-def started_broker() -> Iterator[Broker]:
+def started_broker(*, tls: bool = False) -> Iterator[Broker]:
     """A broker in a folder of its own under the system's temporary folder, removed afterwards.
 
     Not under pytest's tmp_path: that is private to root, and the broker runs as user mosquitto.
     """
     folder = Path(tempfile.mkdtemp(prefix="microfleet-mqtt-"))
-    broker = Broker(folder / "broker")
+    broker = Broker(folder / "broker", tls=tls)
     os.chmod(folder, 0o755)
     broker.start()
     try:

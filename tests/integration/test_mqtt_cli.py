@@ -72,6 +72,11 @@ def test_setup_issue_list_revoke(broker: Broker, tmp_path: Path) -> None:
     assert microfleet("mqtt", "list", db=db).stdout.split() == ["mini-1"]
     assert microfleet("mqtt", "revoke", "mini-1", db=db).returncode == 0
     assert not asyncio.run(_logs_in(broker, "mini-1", password))
+    half_tls = microfleet("mqtt", "setup", "--tls-cert", str(broker.folder / "cert.pem"), db=db)
+    assert half_tls.returncode == 2 and "both a certificate and its key" in half_tls.stdout
+    tls = ["--tls-cert", "/etc/ssl/broker.pem", "--tls-key", "/etc/ssl/broker.key"]
+    assert microfleet("mqtt", "setup", "--port", "8883", *tls, db=db).returncode == 0
+    assert "certfile /etc/ssl/broker.pem" in (broker.folder / "microfleet.conf").read_text()
     unknown = microfleet("mqtt", "issue", "no-such-car", db=db)
     assert unknown.returncode == 2 and "does not exist" in unknown.stdout
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -43,6 +44,8 @@ def _show(credential: MqttCredential, what: str) -> None:
 def setup(
     port: Annotated[int, typer.Option(help="Port of the broker's listener for cars.")] = 1883,
     bind_address: Annotated[str, typer.Option(help="Address the listener binds.")] = "0.0.0.0",
+    tls_cert: Annotated[Path | None, typer.Option(help="Certificate (PEM) for a TLS listener.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Write the ACL and a listener config for the broker, and print a new password for Microfleet's user."""
@@ -50,13 +53,20 @@ def setup(
     from microfleet.ingest.mosquitto_config import CONF_FILE_NAME, render_listener_conf
 
     services = services_for(database_url)
-    credential = build_mqtt_access(services).set_ingest_login()
+    access = build_mqtt_access(services)
     folder = services.settings.mqtt_broker_config_dir_path
     assert folder is not None  # build_mqtt_access refused otherwise
     conf = folder / CONF_FILE_NAME
-    conf.write_text(
-        render_listener_conf(folder, port=port, bind_address=bind_address, persistence_dir=folder)
+    listener = render_listener_conf(
+        folder,
+        port=port,
+        bind_address=bind_address,
+        persistence_dir=folder,
+        tls_cert_path=tls_cert,
+        tls_key_path=tls_key,
     )
+    credential = access.set_ingest_login()  # after the listener is known to be valid
+    conf.write_text(listener)
     console.print(f"broker config written: include [bold]{conf}[/bold] in mosquitto.conf")
     _show(credential, "Microfleet's login set (MICROFLEET_MQTT_PASSWORD)")
 
