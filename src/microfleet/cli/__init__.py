@@ -18,6 +18,7 @@ from microfleet.cli.common import (
 )
 from microfleet.cli.import_ import import_files
 from microfleet.cli.mqtt import mqtt_app
+from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app

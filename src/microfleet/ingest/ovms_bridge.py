@@ -1,0 +1,289 @@
+"""OVMS v3 modules' MQTT messages into the store, through the same ingest as every other adapter.
+
+Subscribes to ``ovms/+/+/metric/#`` and ``ovms/+/+/event/#`` (and the legacy ``…/event``); never to
+``…/client/#`` and never publishes: OVMS's command topics run shell commands on the module, and Microfleet
+sends no command that way. Each module (``<user>/<vehicleid>``) must be mapped to a registered Microfleet
+vehicle; metrics are assembled into records by :class:`~microfleet.ingest.ovms.OvmsAssembler` and stored
+with :meth:`IngestService.ingest_batch` under that vehicle's credential, source ``ovms <module>``.
+
+Bad input: a known metric with a value OVMS would not write is quarantined alone with its reason (its tick
+keeps every other metric); an unknown metric name is counted and logged once per name, not quarantined
+(a module sends hundreds of vehicle-specific metrics: one row each would flood the quarantine); a module
+with no mapping is logged and quarantined once (``unknown_vehicle``), then counted.
+
+OVMS publishes at QoS 0 (``ovms_server_v3.cpp``, ``TransmitMetric``): the broker does not keep or resend
+what arrives while the bridge is away. The bridge subscribes at QoS 1 so that publishers that use it are
+queued in its persistent session; a record is made when its tick closes, so a bridge stopped mid-tick
+stores that tick on stop (:meth:`OvmsBridge.flush_all`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiomqtt
+import msgspec
+
+from microfleet.domain.telemetry import RejectionReason
+from microfleet.domain.telemetry_codec import DecodedBatch
+from microfleet.domain.validation import Rejection, check_item, storable_text
+from microfleet.errors import NotFoundError, StoreUnavailableError
+from microfleet.ingest.mqtt import MqttConnection
+from microfleet.ingest.ovms import (
+    BY_NAME,
+    CONNECTED_METRIC,
+    OVMS_ROOT,
+    TIME_METRIC,
+    OvmsAssembler,
+    OvmsTopic,
+    parse_topic,
+)
+from microfleet.services.ingest import IngestService
+from microfleet.services.mqtt_access import VehicleLookup
+
+log = logging.getLogger(__name__)
+
+
+def _wall_ms() -> int:
+    """Arrival time: the wall clock, not the services' clock (tests freeze that one)."""
+    return time.time_ns() // 1_000_000
+
+
+def render_ovms_acl(ingest_username: str, root: str = OVMS_ROOT) -> str:
+    """ACL lines for OVMS modules (MQTT user name = the module's ``server.v3 user``) and the bridge.
+
+    Each module writes only under ``<root>/<its user>/`` and reads only its own ``client/`` topics; the
+    bridge reads every module's metrics and events and may write nothing there.
+    """
+    return "\n".join(
+        [
+            "# OVMS v3 modules (user name = server.v3 user): their own tree only.",
+            f"pattern write {root}/%u/#",
+            f"pattern read {root}/%u/+/client/#",
+            f"user {ingest_username}",
+            f"topic read {root}/+/+/metric/#",
+            f"topic read {root}/+/+/event/#",
+            f"topic read {root}/+/+/event",
+            "",
+        ]
+    )
+
+
+class OvmsBridge:
+    """OVMS modules' messages in, records stored per tick; ``counts`` tallies every outcome."""
+
+    def __init__(
+        self,
+        ingest: IngestService,
+        vehicles: VehicleLookup,
+        modules: Mapping[str, str],
+        clock: Callable[[], int],
+        *,
+        root: str = OVMS_ROOT,
+        assembler: OvmsAssembler | None = None,
+    ) -> None:
+        self._ingest = ingest
+        self._vehicles = vehicles
+        self._modules = dict(modules)  # "<user>/<vehicleid>" -> Microfleet vehicle id
+        self._clock = clock
+        self.root = root
+        self.assembler = assembler or OvmsAssembler()
+        self._registered: set[str] = set()
+        self._unmapped_seen: set[str] = set()
+        self._unknown_seen: set[str] = set()
+        self.online: dict[str, bool] = {}
+        self.counts: Counter[str] = Counter()
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        """The topic filters the bridge reads (never ``client/``)."""
+        return (f"{self.root}/+/+/metric/#", f"{self.root}/+/+/event/#", f"{self.root}/+/+/event")
+
+    def handle(
+        self, topic: str, payload: bytes, *, retained: bool = False, arrival_ms: int | None = None
+    ) -> None:
+        """Take one message arrived at ``arrival_ms`` (wall clock; blocking: closed ticks are committed)."""
+        arrival_ms = _wall_ms() if arrival_ms is None else arrival_ms
+        now_ms = self._clock()
+        self.counts["messages"] += 1
+        parsed = parse_topic(topic, self.root)
+        if parsed is None or parsed.kind not in ("metric", "event"):
+            self.counts["ignored topic"] += 1
+            return
+        vehicle_id = self._vehicle_of(parsed, topic, payload, now_ms)
+        if vehicle_id is None:
+            return
+        text = payload.decode("utf-8", "replace")
+        if parsed.kind == "event":
+            # v1 has no events: counted, not stored (the metrics they announce arrive as metrics).
+            self.counts[f"event {parsed.name or text.strip()[:60]}"] += 1
+            return
+        if retained:  # the broker's copy of a last value, of unknown age: no record from it
+            self.counts["retained ignored"] += 1
+            return
+        if parsed.name == CONNECTED_METRIC:
+            self._connected(vehicle_id, text, now_ms)
+            return
+        if parsed.name != TIME_METRIC and parsed.name not in BY_NAME:
+            self.counts["unknown metric"] += 1
+            if parsed.name not in self._unknown_seen:
+                self._unknown_seen.add(parsed.name)
+                log.info("ovms: metric %r has no protocol-v1 field; ignored (logged once)", parsed.name)
+            return
+        items, refused = self.assembler.feed(vehicle_id, parsed.name, text, arrival_ms)
+        self._store(items, now_ms)
+        if refused is not None:
+            self.counts[f"refused {refused.reason.value}"] += 1
+            log.warning("ovms: %s: %s (quarantined)", parsed.module, refused.detail)
+            raw = msgspec.json.encode({"topic": topic, "payload": storable_text(text)}).decode()
+            self._ingest.refuse(
+                raw,
+                refused.reason,
+                refused.detail,
+                credential_vehicle_id=vehicle_id,
+                source=f"ovms {parsed.module}"[:200],
+                now_ms=now_ms,
+            )
+
+    def flush_due(self, arrival_ms: int | None = None) -> None:
+        """Store the ticks that have been quiet long enough by ``arrival_ms`` (wall clock)."""
+        arrival_ms = _wall_ms() if arrival_ms is None else arrival_ms
+        self._store(self.assembler.due(arrival_ms), self._clock())
+
+    def flush_all(self) -> None:
+        """Store every open tick (on stop)."""
+        now_ms = self._clock()
+        for vehicle_id in set(self._modules.values()):
+            self._store(self.assembler.flush(vehicle_id), now_ms)
+
+    def _vehicle_of(self, parsed: OvmsTopic, topic: str, payload: bytes, now_ms: int) -> str | None:
+        vehicle_id = self._modules.get(parsed.module)
+        if vehicle_id is not None and vehicle_id in self._registered:
+            return vehicle_id
+        if vehicle_id is not None:
+            try:
+                self._vehicles.require_vehicle(vehicle_id)
+            except NotFoundError:
+                vehicle_id = None
+            else:
+                self._registered.add(vehicle_id)
+                return vehicle_id
+        self.counts["unmapped module"] += 1
+        if parsed.module not in self._unmapped_seen:  # once per module: a module sends ~100 metrics a tick
+            self._unmapped_seen.add(parsed.module)
+            detail = f"OVMS module {parsed.module!r} is not mapped to a registered Microfleet vehicle"
+            log.warning("ovms: %s; its messages are dropped until it is (quarantined once)", detail)
+            self._ingest.refuse(
+                storable_text(payload.decode("utf-8", "replace")),
+                RejectionReason.UNKNOWN_VEHICLE,
+                f"{detail} (topic {topic})",
+                credential_vehicle_id=None,
+                source=f"ovms {parsed.module}"[:200],
+                now_ms=now_ms,
+            )
+        return None
+
+    def _connected(self, vehicle_id: str, text: str, now_ms: int) -> None:
+        value = {"yes": True, "no": False}.get(text.strip())
+        if value is None:
+            self.counts["status refused"] += 1
+            log.warning("ovms: %s s.v3.connected %r is neither yes nor no", vehicle_id, text[:40])
+            return
+        if self.online.get(vehicle_id) != value:
+            log.info("ovms: vehicle %s is %s", vehicle_id, "online" if value else "offline")
+        self.online[vehicle_id] = value
+        if not value:  # the last will: nothing more of this tick is coming
+            self._store(self.assembler.flush(vehicle_id), now_ms)
+
+    def _store(self, items: list[dict[str, Any]], now_ms: int) -> None:
+        for item in items:
+            vehicle_id = item["vehicle_id"]
+            text = msgspec.json.encode(item).decode()
+            judged = check_item(item, 0, text)
+            batch = (
+                DecodedBatch([], [judged], 1)
+                if isinstance(judged, Rejection)
+                else DecodedBatch([(0, judged)], [], 1)
+            )
+            report = self._ingest.ingest_batch(
+                batch, credential_vehicle_id=vehicle_id, source=f"ovms vehicle {vehicle_id}", now_ms=now_ms
+            )
+            self.counts["records accepted"] += report.accepted
+            self.counts["records duplicate"] += report.duplicate
+            for result in report.results:
+                if result.status == "rejected":
+                    self.counts[f"refused {result.reason}"] += 1
+                    log.warning(
+                        "ovms: vehicle %s record refused: %s (%s)", vehicle_id, result.reason, result.detail
+                    )
+
+    async def run(
+        self, connection: MqttConnection, stop: asyncio.Event, *, connected: asyncio.Event | None = None
+    ) -> None:
+        """Subscribe and ingest until ``stop`` is set, reconnecting with a doubling back-off on any loss."""
+        delay_s = connection.reconnect_first_s
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(connection, stopping, connected)
+                except (aiomqtt.MqttError, StoreUnavailableError) as exc:
+                    if connected is not None:
+                        connected.clear()
+                    self.counts["reconnects"] += 1
+                    log.warning(
+                        "ovms bridge lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s
+                    )
+                    await asyncio.wait({stopping}, timeout=delay_s)
+                    delay_s = min(delay_s * 2, connection.reconnect_max_s)
+                else:
+                    delay_s = connection.reconnect_first_s
+        finally:
+            stopping.cancel()
+            await asyncio.to_thread(self.flush_all)
+            log.info("ovms bridge stopped: %s", dict(self.counts))
+
+    async def _session(
+        self, connection: MqttConnection, stopping: asyncio.Future[Any], connected: asyncio.Event | None
+    ) -> None:
+        client = aiomqtt.Client(
+            connection.host,
+            connection.port,
+            username=connection.username,
+            password=connection.password,
+            identifier=connection.client_id,
+            clean_session=False,
+            tls_context=connection.tls_context,
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        )
+        async with client:
+            for topic_filter in self.subscriptions:
+                await client.subscribe(topic_filter, qos=1)
+            log.info("ovms bridge subscribed at %s:%d under %r", connection.host, connection.port, self.root)
+            if connected is not None:
+                connected.set()
+            messages = aiter(client.messages)
+            receiving: asyncio.Future[aiomqtt.Message] = asyncio.ensure_future(anext(messages))
+            while True:
+                # Wake at least every quiet interval, so a tick closes on time when no next message comes.
+                timeout_s = self.assembler.quiet_ms / 2000
+                await asyncio.wait(
+                    {receiving, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                if stopping.done():
+                    receiving.cancel()
+                    return
+                if receiving.done():
+                    message = receiving.result()
+                    payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+                    await asyncio.to_thread(
+                        self.handle, str(message.topic), bytes(payload), retained=message.retain
+                    )
+                    receiving = asyncio.ensure_future(anext(messages))
+                await asyncio.to_thread(self.flush_due)
