@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from microfleet.bootstrap import Services
+from microfleet.ingest.mqtt import MqttTelemetryAdapter, MqttTopics
 from tests.integration.conftest import NOW_MS
 from tests.integration.mqtt_broker import Broker, Car, running, started_broker, wait_for
 
@@ -112,3 +113,18 @@ def test_a_car_that_drops_off_is_offline_by_its_last_will(services: Services, br
 
     asyncio.run(scenario())
     assert adapter.counters.status_changes == 2
+
+
+def test_a_long_topic_is_cut_to_the_quarantine_s_source_column(services: Services) -> None:
+    services.admin.add_vehicle("car-1")
+    topics = MqttTopics("p" * 250)  # a prefix this long is allowed; the source column holds 200 characters
+    adapter = MqttTelemetryAdapter(
+        services.ingest, services.accounts, topics, services.clock, max_payload_bytes=1024
+    )
+    reply = adapter.handle(topics.telemetry("car-1"), b"not json")
+    assert reply is not None and msgspec.json.decode(reply.payload)["rejected"] == 1
+    adapter.handle(f"{topics.prefix}/v1/{'x' * 70}/telemetry", b"[]")  # no such vehicle id can exist
+    (malformed, unknown) = services.quarantine.list()
+    assert malformed.reason == "malformed_json" and unknown.reason == "unknown_vehicle"
+    assert malformed.source == f"mqtt {topics.telemetry('car-1')}"[:200]
+    assert len(unknown.source) == 200

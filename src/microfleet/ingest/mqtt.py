@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
 STATUS_VALUES = {"online": True, "offline": False}
+SOURCE_MAX_CHARS = 200  # the quarantine table's source column (store/schema.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ class MqttTelemetryAdapter:
             payload,
             content_type or _sniff_content_type(payload),
             credential_vehicle_id=vehicle_id,
-            source=f"mqtt {topic}",
+            source=_source(topic),
             now_ms=self._clock(),
         )
         self._count(report)
@@ -212,7 +213,7 @@ class MqttTelemetryAdapter:
             reason,
             detail,
             credential_vehicle_id=credential,
-            source=f"mqtt {topic}"[:200],
+            source=_source(topic),
             now_ms=self._clock(),
         )
         self._count(report)
@@ -314,6 +315,11 @@ class MqttTelemetryAdapter:
             self.counters.results_published += 1
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)
+
+
+def _source(topic: str) -> str:
+    """The quarantine's source of a message: the adapter and the topic, within the column's 200 characters."""
+    return f"mqtt {topic}"[:SOURCE_MAX_CHARS]
 
 
 def _sniff_content_type(payload: bytes) -> str:
