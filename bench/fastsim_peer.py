@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from microfleet.physics.calibration import SharedParams, params_with_shared
-from microfleet.physics.cycles import load_cycle
+from microfleet.physics.cycles import DriveCycle
 from microfleet.physics.drivetrain import GEAR_EFFICIENCY
 from microfleet.physics.priors import ResolvedSpec
 from microfleet.physics.range_sim import capped_speed_mps
@@ -111,11 +111,11 @@ def vehicle_dict(
 
 
 def capped_trace(
-    resolved: ResolvedSpec, shared: SharedParams, cycle_name: str, added_kg: float
+    resolved: ResolvedSpec, shared: SharedParams, cycle: DriveCycle, added_kg: float
 ) -> np.ndarray:
     """The published cycle capped at the car's top speed (m/s), the same trace Microfleet drives."""
     params = params_with_shared([resolved], shared, payload_kg=added_kg)
-    return np.asarray(capped_speed_mps(params, load_cycle(cycle_name))[0])
+    return np.asarray(capped_speed_mps(params, cycle)[0])
 
 
 def _simulate(d: dict[str, Any], speed: np.ndarray, soc: float) -> tuple[dict[str, Any], str | None, float]:

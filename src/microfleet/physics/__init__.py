@@ -26,8 +26,11 @@ Pure NumPy, vectorised over vehicles (first axis) and time steps (second axis). 
 - :mod:`microfleet.physics.ageing` — ``calendar_fade_pct``, ``cycle_fade_pct``, ``state_of_health_pct``,
   ``resistance_growth_frac``.
 - :mod:`microfleet.physics.cycles` — ``load_cycle(name)`` for "wltc_class1", "wltc_class2",
-  "wltc_class3b", "nedc", "cltc_p"; ``DriveCycle``; ``validate_speed_trace``.
-- :func:`cycle_range_km` — range over a repeated cycle, running the ECM to empty.
+  "wltc_class3b", "nedc", "cltc_p", "wmtc_part1", "wmtc_part2", "wmtc_part3",
+  "wmtc_part1_reduced_speed"; ``DriveCycle``; ``validate_speed_trace``.
+- :func:`cycle_range_km` — range over a repeated cycle, running the ECM until the car can no longer
+  follow the trace; :func:`procedure_range_km` with :mod:`microfleet.physics.procedures`
+  (``procedure_for(rating, resolved)``: trace parts, test mass per class, end-of-test tolerance).
 - :func:`resolve_spec` — the values the model uses for one car, each with source and prior flag.
 - :mod:`microfleet.physics.calibration` — ``SharedParams`` (usable fraction, RRC, loss-map scale, aux
   kW), ``params_with_shared`` and the leave-one-out fit used by ``bench/physics_validation.py``.
@@ -44,7 +47,12 @@ from microfleet.physics.battery import Battery, BatteryStep
 from microfleet.physics.energy import PowerBreakdown, battery_power_kw, power_breakdown
 from microfleet.physics.params import VehicleParams
 from microfleet.physics.priors import ResolvedSpec, resolve_spec
-from microfleet.physics.range_sim import CycleRange, cycle_consumption_wh_per_km, cycle_range_km
+from microfleet.physics.range_sim import (
+    CycleRange,
+    cycle_consumption_wh_per_km,
+    cycle_range_km,
+    procedure_range_km,
+)
 
 __all__ = [
     "Battery",
@@ -57,5 +65,6 @@ __all__ = [
     "cycle_consumption_wh_per_km",
     "cycle_range_km",
     "power_breakdown",
+    "procedure_range_km",
     "resolve_spec",
 ]

@@ -44,11 +44,7 @@ ROLLING_RESISTANCE_SOURCE = (
 # Vehicle Propulsion Systems, 3rd ed., 2013, §2.1: m_r is "a few percent" without a multi-speed gearbox).
 ROTATING_MASS_FRACTION = 0.04
 
-# Test masses. NEDC (UNECE R83/R101) and the Chinese procedure (GB/T 18386) use reference mass =
-# unladen mass + 100 kg. WLTP (Reg. (EU) 2017/1151 Annex XXI, 3.2.25) uses mass in running order (curb
-# + 75 kg driver) + 25 kg + 15 % of the maximum payload; the payload is a prior (300 kg) where unknown.
-NEDC_CLTC_TEST_MASS_ADDED_KG = 100.0
-WLTP_TEST_MASS_ADDED_KG = 75.0 + 25.0 + 0.15 * 300.0
+# Test masses per procedure are in ``procedures.py``.
 DRIVER_MASS_KG = 75.0  # EU "mass in running order" driver allowance (catalogue README, PMR definition)
 
 # Usable / gross energy: the catalogue's three labelled pairs give 97 %, 93 % and 89 % (README,
@@ -153,14 +149,29 @@ def _motor_kw(spec: VehicleSpec) -> Sourced | None:
     return spec.motor_peak_kw or spec.motor_power_kw_stated or spec.motor_continuous_kw
 
 
+def _is_l_category(spec: VehicleSpec) -> bool:
+    klass = (spec.vehicle_class.value if spec.vehicle_class else "").lower()
+    return "l6e" in klass or "l7e" in klass
+
+
 def _curb_mass(spec: VehicleSpec) -> Sourced | None:
+    """Curb mass (no driver). "Mass in running order" means two things by class (``procedures.py``).
+
+    The catalogue README defines that column with a 75 kg driver, which is the M1 definition (Reg. (EU)
+    2017/1151). For L-category vehicles Reg. (EU) No 168/2013 Art. 5 defines it *without* the driver, so an
+    L6e/L7e row's figure is taken as the curb mass unchanged.
+    """
     if spec.curb_mass_kg is not None:
         return spec.curb_mass_kg
     mro = spec.mass_in_running_order_kg
     if mro is None:
         return None
+    if _is_l_category(spec):
+        return Sourced(
+            mro.value, f"{mro.source} (L-category mass in running order: no driver)", mro.confidence
+        )
     return Sourced(
-        mro.value - DRIVER_MASS_KG, f"{mro.source} (mass in running order - 75 kg driver)", mro.confidence
+        mro.value - DRIVER_MASS_KG, f"{mro.source} (M1 mass in running order - 75 kg driver)", mro.confidence
     )
 
 
@@ -205,8 +216,7 @@ def resolve_spec(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> Res
     width = _from_sibling(spec, same_platform, "width", lambda s: s.width_mm)
     height = _from_sibling(spec, same_platform, "height", lambda s: s.height_mm)
     length = _from_sibling(spec, same_platform, "length", lambda s: s.length_mm)
-    klass = (spec.vehicle_class.value if spec.vehicle_class else "").lower()
-    is_quadricycle = "l6e" in klass or "l7e" in klass
+    is_quadricycle = _is_l_category(spec)
     is_micro = is_quadricycle or (length is not None and length.value <= MICRO_CAR_MAX_LENGTH_MM)
     if spec.frontal_area_m2 is not None:
         area = spec.frontal_area_m2
