@@ -10,10 +10,13 @@ and status and writes their results and commands. Mosquitto reads both files at 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from microfleet.errors import ConfigurationError
@@ -150,21 +153,29 @@ class MosquittoFiles:
         self._dir.mkdir(parents=True, exist_ok=True)
         _write_private(self.password_path, "".join(f"{u}:{h}\n" for u, h in sorted(entries.items())))
 
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[dict[str, str]]:
+        """The password file's entries, saved on exit; two commands at once take turns (an flock)."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with (self._dir / ".passwords.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = self._entries()
+            before = dict(entries)
+            yield entries
+            if entries != before:
+                self._save(entries)
+
     def set_password(self, username: str, password: str) -> None:
         """Give a user this password (a new user, or a rotation: the old password stops at the reload)."""
         if ":" in username or "\n" in username:
             raise ConfigurationError(f"MQTT user name {username!r} cannot hold ':' or a line break")
-        entries = self._entries()
-        entries[username] = mosquitto_password_hash(password)
-        self._save(entries)
+        with self._editing() as entries:
+            entries[username] = mosquitto_password_hash(password)
 
     def remove(self, username: str) -> bool:
         """Take a user out of the password file; False if it was not there."""
-        entries = self._entries()
-        if entries.pop(username, None) is None:
-            return False
-        self._save(entries)
-        return True
+        with self._editing() as entries:
+            return entries.pop(username, None) is not None
 
     def usernames(self) -> list[str]:
         """Every user in the password file, sorted."""

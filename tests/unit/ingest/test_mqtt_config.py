@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,18 @@ def test_files_add_replace_and_remove_users(tmp_path: Path) -> None:
     assert (tmp_path / "broker" / "acl").read_text() == render_acl("p", "mf-ingest")
     with pytest.raises(ConfigurationError):
         files.set_password("car:3\nmf-ingest", "x")
+
+
+def test_two_commands_adding_users_at_once_lose_none(tmp_path: Path) -> None:
+    files = MosquittoFiles(tmp_path / "broker", topic_prefix="p", ingest_username="mf-ingest")
+
+    def add(first: int) -> None:
+        for i in range(first, first + 15):
+            files.set_password(f"car-{i:03d}", "pw")
+
+    threads = [threading.Thread(target=add, args=(first,)) for first in (0, 100, 200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(files.usernames()) == 45
