@@ -7,9 +7,11 @@ Read in openvehicles/Open-Vehicle-Monitoring-System-3, commit 1aa1daff (2026-08-
   (``mqtt_topic`` in ``main/ovms_utils.cpp``), QoS 0, retained, payload ``metric->AsString()``; events to
   ``<prefix>event`` (the name as payload) and ``<prefix>event/<name>``; commands arrive on
   ``<prefix>client/<id>/command/<n>`` and are answered on ``…/response/<n>``; the last will is ``no`` on
-  ``<prefix>metric/s/v3/connected`` (retained). Each ``ticker.1`` the module sends the metrics changed since
-  its last send, position and ``m.time.utc`` first, every 5 s with the car on, 10 s charging, 60 s awake,
-  600 s idle (``m_updatetime_*``), and every metric every 1200 s (``m_updatetime_sendall``).
+  ``<prefix>metric/s/v3/connected`` (retained). Each ``ticker.1`` at most, the module sends the metrics
+  changed since its last send, every 5 s with the car on, 10 s charging, 60 s awake, 600 s idle
+  (``m_updatetime_*``), and every metric every 1200 s (``m_updatetime_sendall``), walking its metric list,
+  which ``OvmsMetrics::RegisterMetric`` keeps sorted by name: ``m.time.utc`` (changed every second) comes
+  before every ``v.*`` metric. With ``updatetime.priority`` the position metrics come first, then the time.
 * ``main/ovms_metrics.cpp``: ``AsString`` with its default unit (``Other`` = ``Native``) writes a metric
   in the unit it was declared with; floats through a C++ stream (6 significant digits, so ``1.30133e-05``
   happens; latitude and longitude fixed to 6 decimals, ``metrics_standard.cpp`` ``SetFormat(6, true)``);
@@ -17,10 +19,11 @@ Read in openvehicles/Open-Vehicle-Monitoring-System-3, commit 1aa1daff (2026-08-
 * ``main/metrics_standard.cpp``: each standard metric's unit (the ``unit`` column of :data:`METRICS`);
   ``docs/source/userguide/metrics.rst``: what each means (``v.e.gear`` negative = reverse, 0 = neutral).
 
-Assembly (:class:`OvmsAssembler`): the metrics of one send arrive within milliseconds, and sends are at
-least a second apart (``ticker.1``), so a *tick* is the metrics of one vehicle that arrive with gaps under
-``quiet_ms`` (500 ms, half the module's tick) and no metric twice (a metric is sent at most once per tick:
-a repeat starts the next tick). A closed tick becomes one record stamped with the module's ``m.time.utc``
+Assembly (:class:`OvmsAssembler`): a *tick* is one send of one vehicle. It starts with ``m.time.utc``
+(unless only position metrics came before it: the priority send), with a metric the open tick already holds
+(a metric is sent at most once a send), or after ``quiet_ms`` (500 ms, half the module's 1 s ticker) without
+a metric from the vehicle; a send's metrics arrive within milliseconds.
+A closed tick becomes one record stamped with the module's ``m.time.utc``
 of that tick, else the module clock carried on from the last ``m.time.utc`` by the time elapsed here, else
 the arrival time. OVMS sends a metric only when it changes, so the record holds the vehicle's last value
 of every mapped metric (the module's own state at that tick), not only the changed ones; a value older than
@@ -155,6 +158,10 @@ METRICS: Final[tuple[OvmsMetric, ...]] = (
 )
 BY_NAME: Final = {m.name: m for m in METRICS}
 _POSITION: Final = ("lat_deg", "lon_deg")
+# TransmitPriorityMetrics' defaults, sent before m.time.utc when updatetime.priority is on.
+PRIORITY_METRICS: Final = frozenset(
+    {"v.p.latitude", "v.p.longitude", "v.p.altitude", "v.p.speed", "v.p.gpsspeed"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +241,11 @@ class OvmsAssembler:
         state = self._vehicles.setdefault(vehicle_id, _Vehicle())
         closed: list[dict[str, Any]] = []
         tick = state.tick
-        if tick is not None and (name in tick.names or arrival_ms - tick.last_arrival_ms >= self.quiet_ms):
+        if tick is not None and (
+            name in tick.names
+            or arrival_ms - tick.last_arrival_ms >= self.quiet_ms
+            or (name == TIME_METRIC and not tick.names <= PRIORITY_METRICS)
+        ):
             closed.extend(self._close(vehicle_id, state))
             tick = None
         if tick is None:

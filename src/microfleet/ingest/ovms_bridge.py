@@ -166,18 +166,18 @@ class OvmsBridge:
         vehicle_id = self._modules.get(parsed.module)
         if vehicle_id is not None and vehicle_id in self._registered:
             return vehicle_id
+        detail = f"OVMS module {parsed.module!r} is not mapped to a Microfleet vehicle"
         if vehicle_id is not None:
             try:
                 self._vehicles.require_vehicle(vehicle_id)
             except NotFoundError:
-                vehicle_id = None
+                detail = f"OVMS module {parsed.module!r} is mapped to {vehicle_id!r}, which is not registered"
             else:
                 self._registered.add(vehicle_id)
                 return vehicle_id
         self.counts["unmapped module"] += 1
         if parsed.module not in self._unmapped_seen:  # once per module: a module sends ~100 metrics a tick
             self._unmapped_seen.add(parsed.module)
-            detail = f"OVMS module {parsed.module!r} is not mapped to a registered Microfleet vehicle"
             log.warning("ovms: %s; its messages are dropped until it is (quarantined once)", detail)
             self._ingest.refuse(
                 storable_text(payload.decode("utf-8", "replace")),

@@ -225,3 +225,19 @@ def test_any_text_is_a_value_or_a_clear_refusal(name: str, text: str) -> None:
 def test_any_time_text_is_a_time_or_a_clear_refusal(text: str) -> None:
     with contextlib.suppress(BadValue):
         assert parse_utc(text) % 1000 == 0
+
+
+def test_the_time_starts_a_send_as_ovms_sorted_metric_list_sends_it_first() -> None:
+    assembler = OvmsAssembler()
+    out = []
+    for i, (name, text) in enumerate(
+        [
+            ("m.time.utc", T0_TEXT),
+            ("v.b.soc", "80"),
+            ("m.time.utc", "2025-11-24 16:00:05 UTC"),  # the next send, however soon it comes
+            ("v.p.speed", "10"),
+        ]
+    ):
+        out += assembler.feed("car-1", name, text, i)[0]
+    out += assembler.due(1_000)
+    assert [(i["ts_ms"], i.get("speed_kmh")) for i in out] == [(T0_MS, None), (T0_MS + 5000, 10.0)]
