@@ -43,6 +43,7 @@ from microfleet.store.tracker_keys import TrackerKeyStore
 
 if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
     from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
+    from microfleet.ingest.ovms_bridge import OvmsBridge
 
 
 def wall_clock_ms() -> int:
@@ -216,3 +217,16 @@ def build_mqtt_bridge(services: Services) -> tuple[MqttTelemetryAdapter, MqttCon
         reconnect_max_s=settings.mqtt_reconnect_max_s,
     )
     return adapter, connection
+
+
+def build_ovms_bridge(
+    services: Services, modules: dict[str, str], *, root: str = "ovms"
+) -> tuple[OvmsBridge, MqttConnection]:
+    """The OVMS v3 bridge for ``modules`` (``user/vehicleid`` -> vehicle id) on the MQTT bridge's broker."""
+    import dataclasses
+
+    from microfleet.ingest.ovms_bridge import OvmsBridge
+
+    _, connection = build_mqtt_bridge(services)  # the broker settings, under a client id of its own
+    connection = dataclasses.replace(connection, client_id=f"{connection.client_id}-ovms")
+    return OvmsBridge(services.ingest, services.accounts, modules, services.clock, root=root), connection

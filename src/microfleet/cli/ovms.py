@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from typing import TYPE_CHECKING, Annotated
 
@@ -31,20 +30,14 @@ def ovms_bridge(
     database_url: DatabaseOption = None,
 ) -> None:
     """Ingest OVMS v3 modules' metrics from the broker until interrupted; never sends them commands."""
-    from microfleet.bootstrap import build_mqtt_bridge
+    from microfleet.bootstrap import build_ovms_bridge
     from microfleet.ingest.ovms import parse_module_map
-    from microfleet.ingest.ovms_bridge import OvmsBridge
 
     try:
         modules = parse_module_map(vehicle)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--vehicle") from None
-    services = services_for(database_url)
-    _, connection = build_mqtt_bridge(
-        services
-    )  # the broker settings of `mqtt bridge`, a client id of its own
-    connection = dataclasses.replace(connection, client_id=f"{connection.client_id}-ovms")
-    bridge = OvmsBridge(services.ingest, services.accounts, modules, services.clock, root=root)
+    bridge, connection = build_ovms_bridge(services_for(database_url), modules, root=root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(f"ingesting OVMS modules {sorted(modules)} from {connection.host}:{connection.port}")
     asyncio.run(_until_signalled(bridge, connection))
