@@ -32,12 +32,20 @@ def test_simulate_writes_telemetry_and_truth_and_the_same_seed_repeats(tmp_path:
 
 
 def test_bad_options_are_refused_with_clear_messages(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text("{}")
     for args, message in [
         (["--vehicles", "-2", "--out", str(tmp_path)], "vehicles must be at least 1"),
         (["--days", "0", "--out", str(tmp_path)], "days must be at least 1"),
         (["--climate-city", "Atlantis", "--out", str(tmp_path)], "unknown climate city"),
         ([], "give exactly one of --out DIR"),
         (["--live", "http://127.0.0.1:9"], "--live needs --tokens FILE"),
+        (
+            ["--protocol", "coap", "--out", str(tmp_path)],
+            "unknown protocol 'coap'; known: http, mqtt, osmand",
+        ),
+        (["--protocol", "mqtt", "--live", "http://h:9", "--tokens", str(tokens)], "mqtt://HOST:PORT"),
+        (["--protocol", "osmand", "--live", "mqtt://h:9", "--tokens", str(tokens)], "http(s):// URL"),
     ]:
         done = simulate(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)

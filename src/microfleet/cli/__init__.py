@@ -121,6 +121,13 @@ def demo(
         float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
     ] = None,
     speedup: Annotated[float, typer.Option(min=1, help="Simulated seconds per wall second.")] = 1440.0,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="How the cars send: auto (MQTT through a mosquitto of the demo's own if one is on PATH, "
+            "else HTTP), mqtt, http, or osmand (phones running OsmAnd / Traccar Client)."
+        ),
+    ] = "auto",
 ) -> None:
     """Run a server on SQLite with a live digital twin of owners' cars and a car-sharing fleet in Shanghai."""
     from microfleet.cli.demo import run_demo
@@ -132,6 +139,7 @@ def demo(
         duration_s=duration_s,
         speedup=speedup,
         console=console,
+        protocol=protocol,
     )
 
 
