@@ -27,6 +27,7 @@ from tests.integration.ovms_module import ticks, topic
 
 FOREVER = (0, 2**62, 100_000)
 MODULE = "alice/TWIZY1"
+MALLORY_PASSWORD = secrets.token_urlsafe(16)
 
 
 @pytest.fixture
@@ -86,6 +87,7 @@ def _bridge(services: Services, broker: Broker) -> tuple[OvmsBridge, MqttConnect
     login = broker.access(services).set_ingest_login()
     module_password = secrets.token_urlsafe(16)
     broker.files.set_password("alice", module_password)
+    broker.files.set_password("mallory", MALLORY_PASSWORD)  # another module's login on the same broker
     acl = broker.folder / "acl"
     acl.write_text(acl.read_text() + render_ovms_acl(INGEST_USER))
     broker.restart()
@@ -155,12 +157,24 @@ def test_a_drive_and_a_charge_from_ovms_equal_the_protocol_v1_feed(
                 will=will,
             ) as module,
         ):
+            await module.subscribe("ovms/alice/TWIZY1/client/+/command/+", qos=1)  # as server-v3 does
+            async with aiomqtt.Client(
+                "127.0.0.1", broker.port, username="mallory", password=MALLORY_PASSWORD, identifier="ovms-2"
+            ) as mallory:  # the ACL drops both: no value into alice's car, no shell command to her module
+                await mallory.publish(topic("alice", "TWIZY1", "v.b.soc"), "1", qos=1)
+                await mallory.publish(
+                    "ovms/alice/TWIZY1/client/x/command/1", "vfs rm /store/ovms_config", qos=1
+                )
             await module.publish(topic("alice", "TWIZY1", "s.v3.connected"), "yes", qos=0, retain=True)
             for send in sends:  # as server-v3 does: QoS 0, retained
                 for name, payload in send:
                     await module.publish(topic("alice", "TWIZY1", name), payload, qos=0, retain=True)
             await wait_for(lambda: services.telemetry.count("car-ovms") == len(feed), timeout_s=60)
             assert bridge.online == {"car-ovms": True}
+            commands = asyncio.create_task(anext(aiter(module.messages)))
+            await asyncio.sleep(0.5)
+            assert not commands.done()  # mallory's command never reached the module
+            commands.cancel()
 
     asyncio.run(scenario())
     messages = sum(len(s) for s in sends)
