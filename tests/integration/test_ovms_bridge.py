@@ -23,7 +23,7 @@ from microfleet.services.derivation import HistoryDeriver
 from microfleet.store.history import HistoryStore
 from tests.integration.conftest import NOW_MS
 from tests.integration.mqtt_broker import INGEST_USER, Broker, started_broker, wait_for
-from tests.integration.ovms_module import ticks, topic
+from tests.integration.ovms_module import ticks, topic, utc_text
 
 FOREVER = (0, 2**62, 100_000)
 MODULE = "alice/TWIZY1"
@@ -105,12 +105,12 @@ def _bridge(services: Services, broker: Broker) -> tuple[OvmsBridge, MqttConnect
 
 
 @contextlib.asynccontextmanager
-async def running(bridge: OvmsBridge, connection: MqttConnection) -> AsyncIterator[None]:
+async def running(bridge: OvmsBridge, connection: MqttConnection) -> AsyncIterator[asyncio.Event]:
     connected, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(bridge.run(connection, stop, connected=connected))
     await asyncio.wait_for(connected.wait(), 10)
     try:
-        yield
+        yield connected
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -190,6 +190,34 @@ def test_a_drive_and_a_charge_from_ovms_equal_the_protocol_v1_feed(
     assert ovms_history == v1_history
     assert bridge.counts["records accepted"] == len(feed)
     assert services.quarantine.list() == []
+
+
+def test_the_bridge_survives_a_broker_restart(services: Services, broker: Broker) -> None:
+    import aiomqtt
+
+    services.admin.add_vehicle("car-ovms")
+    bridge, connection, module_password = _bridge(services, broker)
+    t0_ms = (NOW_MS - 3_600_000) // 1000 * 1000
+
+    async def send(i: int) -> None:
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username="alice", password=module_password
+        ) as module:
+            for name, payload in (("m.time.utc", utc_text(t0_ms + i * 5000)), ("v.b.soc", f"{60 + i}")):
+                await module.publish(topic("alice", "TWIZY1", name), payload, qos=0)
+
+    async def scenario() -> None:
+        async with running(bridge, connection) as connected:
+            await send(0)
+            await wait_for(lambda: services.telemetry.count("car-ovms") == 1)
+            broker.restart()  # the bridge loses its connection and reconnects with back-off
+            await wait_for(lambda: bridge.counts["reconnects"] >= 1 and connected.is_set())
+            await send(1)
+            await wait_for(lambda: services.telemetry.count("car-ovms") == 2)
+
+    asyncio.run(scenario())
+    soc = [r.soc_pct for r in services.telemetry.records("car-ovms", *FOREVER[:2])]
+    assert soc == [60.0, 61.0]
 
 
 def test_bad_input_is_quarantined_or_counted_and_loses_nothing_valid(services: Services) -> None:

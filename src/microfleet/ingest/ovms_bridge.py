@@ -124,11 +124,11 @@ class OvmsBridge:
             # v1 has no events: counted, not stored (the metrics they announce arrive as metrics).
             self.counts[f"event {parsed.name or text.strip()[:60]}"] += 1
             return
+        if parsed.name == CONNECTED_METRIC:  # retained too: whether the module is online now
+            self._connected(vehicle_id, text, now_ms)
+            return
         if retained:  # the broker's copy of a last value, of unknown age: no record from it
             self.counts["retained ignored"] += 1
-            return
-        if parsed.name == CONNECTED_METRIC:
-            self._connected(vehicle_id, text, now_ms)
             return
         if parsed.name != TIME_METRIC and parsed.name not in BY_NAME:
             self.counts["unknown metric"] += 1
@@ -270,20 +270,21 @@ class OvmsBridge:
                 connected.set()
             messages = aiter(client.messages)
             receiving: asyncio.Future[aiomqtt.Message] = asyncio.ensure_future(anext(messages))
-            while True:
-                # Wake at least every quiet interval, so a tick closes on time when no next message comes.
-                timeout_s = self.assembler.quiet_ms / 2000
-                await asyncio.wait(
-                    {receiving, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                if stopping.done():
-                    receiving.cancel()
-                    return
-                if receiving.done():
-                    message = receiving.result()
-                    payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-                    await asyncio.to_thread(
-                        self.handle, str(message.topic), bytes(payload), retained=message.retain
+            try:
+                while not stopping.done():
+                    # Wake at least twice a quiet interval, so a tick closes on time when nothing follows it.
+                    await asyncio.wait(
+                        {receiving, stopping},
+                        timeout=self.assembler.quiet_ms / 2000,
+                        return_when=asyncio.FIRST_COMPLETED,
                     )
-                    receiving = asyncio.ensure_future(anext(messages))
-                await asyncio.to_thread(self.flush_due)
+                    if receiving.done():
+                        message = receiving.result()  # a lost broker raises MqttError here
+                        payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+                        await asyncio.to_thread(
+                            self.handle, str(message.topic), bytes(payload), retained=message.retain
+                        )
+                        receiving = asyncio.ensure_future(anext(messages))
+                    await asyncio.to_thread(self.flush_due)
+            finally:
+                receiving.cancel()
