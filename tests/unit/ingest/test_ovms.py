@@ -241,3 +241,14 @@ def test_the_time_starts_a_send_as_ovms_sorted_metric_list_sends_it_first() -> N
         out += assembler.feed("car-1", name, text, i)[0]
     out += assembler.due(1_000)
     assert [(i["ts_ms"], i.get("speed_kmh")) for i in out] == [(T0_MS, None), (T0_MS + 5000, 10.0)]
+
+
+@given(st.text(alphabet="ovms/abc.+#", max_size=30))
+def test_any_topic_parses_to_its_own_parts_or_none(text: str) -> None:
+    parsed = parse_topic(text)
+    if parsed is None:
+        parts = text.split("/")
+        assert len(parts) < 4 or parts[0] != "ovms" or "" in parts[1:4]
+    else:
+        assert text.startswith(f"ovms/{parsed.user}/{parsed.vehicle}/{parsed.kind}")
+        assert all(p and "/" not in p for p in (parsed.user, parsed.vehicle, parsed.kind))
