@@ -1034,8 +1034,8 @@ The published 75 km is WMTC (automobile-propre's test and the catalogue's source
 WMTC dédiée aux deux-roues et quadricycles"). Both now drive their own procedure (WMTC class 1, part 1
 at reduced speed, cold then hot, capped at 45 km/h, at 485 + 75 kg) and are trained on like every other
 car. **The arithmetic:** 75 km from the Ami's usable {ami_usable} kWh at its ECM factor {ami_ecm} needs
-{ami_need_wh} Wh/km at the pack; the physics gives {ami_wh} Wh/km on WMTC ({ami_regen} Wh/km of it returned
-by regeneration at the shaft), so {ami_km} km. Each candidate cause was checked against what could be
+{ami_need_wh} Wh/km at the pack; the physics gives {ami_wh} Wh/km on WMTC (after {ami_regen} Wh/km regenerated
+at the shaft), so {ami_km} km. Each candidate cause was checked against what could be
 cited:
 
 - **Regeneration.** No source found states whether the Ami regenerates (the stored parts of the reviews
@@ -1043,7 +1043,8 @@ cited:
   **{ami_noregen_err} %**, inside ±10 %. Regeneration is the one input that closes the gap on its own.
 - **A class prior (48 V drivetrain losses, or no regeneration for all quadricycles).** A class prior is
   applied by rule to every car the catalogue classes EU L6e/L7e, which includes the Renault Twizy 80
-  (L7e, NEDC, regenerates). With no regeneration the Twizy 80 falls to {twizy_noregen_err} %; the single
+  (L7e, NEDC, regenerates: the 30 % regen cap comes from its controller data).
+  With no regeneration the Twizy 80 falls to {twizy_noregen_err} %; the single
   drivetrain efficiency that brings the Ami to 75 km puts it {twizy_short} short. So no class prior.
 - **Tyres, body, auxiliaries, loss map.** The 14-inch tyres have no published size or label. The check
   below also puts every cited band at its pessimistic end at once: RRC 0.0105 (label E), Cd 0.45 (top
