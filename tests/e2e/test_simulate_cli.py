@@ -42,7 +42,7 @@ def test_bad_options_are_refused_with_clear_messages(tmp_path: Path) -> None:
         (["--live", "http://127.0.0.1:9"], "--live needs --tokens FILE"),
         (
             ["--protocol", "coap", "--out", str(tmp_path)],
-            "unknown protocol 'coap'; known: http, mqtt, osmand",
+            "unknown protocol 'coap'; known: http, mqtt, osmand, ovms",
         ),
         (["--protocol", "mqtt", "--live", "http://h:9", "--tokens", str(tokens)], "mqtt://HOST:PORT"),
         (["--protocol", "osmand", "--live", "mqtt://h:9", "--tokens", str(tokens)], "http(s):// URL"),

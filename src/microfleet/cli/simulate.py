@@ -69,7 +69,9 @@ def simulate(
     ] = None,
     protocol: Annotated[
         str | None,
-        typer.Option(help="How --live cars send: http (protocol v1), mqtt (protocol v1) or osmand (phones)."),
+        typer.Option(
+            help="How --live cars send: http or mqtt (protocol v1), osmand (phones) or ovms (OVMS modules)."
+        ),
     ] = None,
 ) -> None:
     """Run the digital twin: write telemetry and truth as Parquet (--out) or publish to a server (--live)."""
@@ -122,7 +124,7 @@ def _simulate_live(sc: Scenario, url: str, speedup: float, tokens_file: Path | N
         tokens = json.loads(tokens_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"cannot read the {what}s from {tokens_file}: {exc}") from exc
-    mqtt = _broker(url) if sc.protocol == "mqtt" else None
+    mqtt = _broker(url, sc.protocol) if sc.protocol in ("mqtt", "ovms") else None
     if mqtt is None and not url.startswith(("http://", "https://")):
         raise ConfigurationError(f"--live {url!r}: protocol {sc.protocol} sends to a server's http(s):// URL")
     with _progress() as progress:
@@ -135,7 +137,7 @@ def _simulate_live(sc: Scenario, url: str, speedup: float, tokens_file: Path | N
     report_live(result)
 
 
-def _broker(url: str) -> MqttBroker:
+def _broker(url: str, protocol: str) -> MqttBroker:
     """``mqtt://HOST:PORT[/PREFIX]`` as the broker the twin's cars publish to."""
     parts = urlsplit(url)
     try:
@@ -152,6 +154,8 @@ def _broker(url: str) -> MqttBroker:
 def report_live(result: SendResult) -> None:
     """Print the server's verdicts on everything sent, and why anything was refused."""
     skipped = f", not sendable over the protocol {result.skipped:,}" if result.skipped else ""
+    if result.unconfirmed:
+        skipped += f", published without an answer (QoS 0) {result.unconfirmed:,}"
     typer.echo(
         f"sent {result.sent:,}: accepted {result.accepted:,}, duplicate {result.duplicate:,}, "
         f"rejected {result.rejected:,}, not delivered {result.failed:,}{skipped}"

@@ -20,7 +20,12 @@ if TYPE_CHECKING:  # the twin itself (scipy, pyarrow, the city) loads only when 
     from microfleet.sim.live import LiveProgress
     from microfleet.sim.senders import ClosableSender, SendResult
 
-CREDENTIAL_NAMES = {"http": "device token", "mqtt": "MQTT password", "osmand": "tracker key"}
+CREDENTIAL_NAMES = {
+    "http": "device token",
+    "mqtt": "MQTT password",
+    "osmand": "tracker key",
+    "ovms": "MQTT password",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,7 @@ def run_live_twin(
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in credentials]
     if missing:
         raise ConfigurationError(f"no {what} for {len(missing)} twin car(s): {', '.join(missing[:5])}")
-    if scenario.protocol == "mqtt" and mqtt is None:
+    if scenario.protocol in ("mqtt", "ovms") and mqtt is None:
         raise ConfigurationError("the twin's cars send over MQTT: give the broker (host, port, topic prefix)")
     from microfleet.sim.engine import Twin
     from microfleet.sim.live import run_live
@@ -94,6 +99,11 @@ def _sender(
 
         assert mqtt is not None
         return MqttSender(mqtt.host, mqtt.port, credentials, topic_prefix=mqtt.topic_prefix)
+    if protocol == "ovms":
+        from microfleet.sim.ovms_sender import OvmsSender
+
+        assert mqtt is not None
+        return OvmsSender(mqtt.host, mqtt.port, credentials)
     from microfleet.sim.senders import HttpSender, OsmAndSender
 
     return OsmAndSender(base_url, credentials) if protocol == "osmand" else HttpSender(base_url, credentials)

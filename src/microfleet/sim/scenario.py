@@ -16,8 +16,9 @@ SHARING_FLEET_ID = "twin-sharing"
 CITY_FILES = {"shanghai_center": "osm/shanghai_center.osm"}
 CLIMATE_CITIES = ("Shanghai", "Hangzhou", "Guangzhou", "Amsterdam")
 SENSOR_MODELS = ("ideal", "realistic")
-# How a live twin's cars reach Microfleet: protocol v1 over HTTP or MQTT, or as a phone's OsmAnd reports.
-PROTOCOLS = ("http", "mqtt", "osmand")
+# How a live twin's cars reach Microfleet: protocol v1 over HTTP or MQTT, a phone's OsmAnd reports, or an
+# OVMS v3 module's metrics over MQTT.
+PROTOCOLS = ("http", "mqtt", "osmand", "ovms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,8 @@ class Scenario:
     # "realistic": sensors that err like real cars' (sim/sensor_profiles.py, docs/twin.md)
     sensor_model: str = "ideal"
     # "http": POST /api/v1/telemetry with a device token; "mqtt": protocol v1 over MQTT with a broker login;
-    # "osmand": a phone in each car reporting its GPS fixes to /osmand with a tracker key (no car signals)
+    # "osmand": a phone in each car reporting its GPS fixes to /osmand with a tracker key (no car signals);
+    # "ovms": an OVMS v3 module in each car publishing metric by metric with its broker login
     protocol: str = "http"
 
     def validate(self, known_models: frozenset[str]) -> Scenario:
@@ -99,7 +101,7 @@ class Scenario:
         if self.protocol not in PROTOCOLS:
             raise ConfigurationError(
                 f"unknown protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)} "
-                "(how a live twin's cars send: HTTP, MQTT, or as an OsmAnd / Traccar Client phone)"
+                "(how a live twin's cars send: HTTP, MQTT, an OsmAnd / Traccar Client phone, an OVMS module)"
             )
         for name in ("drop_p", "duplicate_p", "delay_p", "skewed_vehicle_share"):
             value = getattr(self.link, name)

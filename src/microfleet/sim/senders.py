@@ -32,6 +32,7 @@ class SendResult:
     rejected: int = 0
     failed: int = 0  # not delivered: bad credential, transport error after retries
     skipped: int = 0  # not sendable over the protocol: a phone has no fix to report for a record without one
+    unconfirmed: int = 0  # published where no answer comes (OVMS sends QoS 0 and hears nothing back)
     reasons: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: SendResult) -> None:
@@ -41,12 +42,13 @@ class SendResult:
         self.rejected += other.rejected
         self.failed += other.failed
         self.skipped += other.skipped
+        self.unconfirmed += other.unconfirmed
         self.reasons.update(other.reasons)
 
     @property
     def sent(self) -> int:
         """Records handed to the sender."""
-        return self.accepted + self.duplicate + self.rejected + self.failed + self.skipped
+        return self.accepted + self.duplicate + self.rejected + self.failed + self.skipped + self.unconfirmed
 
 
 class TelemetrySender(Protocol):

@@ -20,7 +20,7 @@ KNOWN = frozenset(MODELS)
         ({"models": ("tesla-model-s",)}, "unknown vehicle model(s) tesla-model-s"),
         ({"sharing_share": 1.5}, "sharing_share"),
         ({"link": LinkFaults(drop_p=2.0)}, "link.drop_p"),
-        ({"protocol": "coap"}, "unknown protocol 'coap'; known: http, mqtt, osmand"),
+        ({"protocol": "coap"}, "unknown protocol 'coap'; known: http, mqtt, osmand, ovms"),
     ],
 )
 def test_bad_scenarios_are_refused_with_a_clear_message(changes: dict, message: str) -> None:
