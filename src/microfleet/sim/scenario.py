@@ -61,9 +61,9 @@ class Scenario:
     fault_rates: FaultRates = field(default_factory=FaultRates)
     link: LinkFaults = field(default_factory=LinkFaults)
     vehicle_id_prefix: str = "twin"
-    # "ideal": exact flags, offset-only current sensor (the default until derivation survives the other);
-    # "realistic": sensors that err like real cars' (sim/sensor_profiles.py, docs/twin.md)
-    sensor_model: str = "ideal"
+    # "ideal": exact flags, offset-only current sensor (derivation checked in isolation);
+    # "realistic" (the default): sensors that err like real cars' (sim/sensor_profiles.py, docs/twin.md)
+    sensor_model: str = "realistic"
     # "http": POST /api/v1/telemetry with a device token; "mqtt": protocol v1 over MQTT with a broker login;
     # "osmand": a phone in each car reporting its GPS fixes to /osmand with a tracker key (no car signals);
     # "ovms": an OVMS v3 module in each car publishing metric by metric with its broker login
