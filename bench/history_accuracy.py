@@ -55,7 +55,7 @@ from microfleet.domain.derivation import (
 )
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
 from microfleet.errors import PhysicsInputError
-from microfleet.physics import resolve_spec
+from microfleet.physics import resolve_spec, usable_kwh
 from microfleet.physics.priors import USABLE_FRACTION_OF_STATED
 from microfleet.services.derivation import HistoryDeriver
 from microfleet.sim.engine import Twin
@@ -368,7 +368,8 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
     for k, (vid, tables) in enumerate(fleet.arrivals.items()):
         model_id = fleet.model[vid]
         spec = catalogue.get(model_id)
-        ctx = VehicleContext(usable_kwh=spec.battery_usable_kwh.value if spec.battery_usable_kwh else None)
+        usable = usable_kwh(spec, catalogue.all())  # the product's rule (bootstrap), never the twin's pack
+        ctx = VehicleContext(usable_kwh=usable.value if usable else None)
         capacity[model_id] = resolved_capacity(catalogue, model_id)
         cols = to_columns(vid, tables)
         truth = (fleet.truth_drives.get(vid, []), charges_truth.get(vid, []))

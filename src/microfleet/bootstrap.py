@@ -18,6 +18,7 @@ from microfleet.domain.telemetry_codec import DecodeLimits
 from microfleet.errors import ConfigurationError, NotFoundError
 from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
+from microfleet.physics import usable_kwh as physics_usable_kwh
 from microfleet.services.accounts import AccountAdmin, AccountService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
@@ -144,7 +145,11 @@ def build_services(
 
 
 def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
-    """Usable battery energy of a catalogue model, when a source states it (read once, on first use).
+    """Usable battery energy of a catalogue model (catalogue read once, on first use).
+
+    The physics' rule (:func:`microfleet.physics.usable_kwh`): stated usable kWh, else the cited 0.93 x
+    stated kWh, so a car whose maker states only a headline figure (Wuling, Chery) still gets energy
+    from SoC.
 
     Without the catalogue (no reference data installed) no model's capacity is known: derivation then
     takes energy from the car's own counters and power, as it does for a model the catalogue lacks.
@@ -163,7 +168,8 @@ def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
             spec = catalogue[0].get(model_id)
         except NotFoundError:
             return None
-        return spec.battery_usable_kwh.value if spec.battery_usable_kwh else None
+        usable = physics_usable_kwh(spec, catalogue[0].all())
+        return usable.value if usable else None
 
     return usable_kwh
 

@@ -31,7 +31,8 @@ Pure NumPy, vectorised over vehicles (first axis) and time steps (second axis). 
 - :func:`cycle_range_km` — range over a repeated cycle, running the ECM until the car can no longer
   follow the trace; :func:`procedure_range_km` with :mod:`microfleet.physics.procedures`
   (``procedure_for(rating, resolved)``: trace parts, test mass per class, end-of-test tolerance).
-- :func:`resolve_spec` — the values the model uses for one car, each with source and prior flag.
+- :func:`resolve_spec` — the values the model uses for one car, each with source and prior flag;
+  :func:`usable_kwh` — a model's usable pack energy alone (stated usable, else 0.93 x stated).
 - :mod:`microfleet.physics.calibration` — ``SharedParams`` (usable fraction, RRC, loss-map scale, aux
   kW), ``params_with_shared`` and the leave-one-out fit used by ``bench/physics_validation.py``.
   ``VehicleParams.from_specs`` keeps the cited priors; apply calibrated values explicitly.
@@ -46,7 +47,7 @@ from __future__ import annotations
 from microfleet.physics.battery import Battery, BatteryStep
 from microfleet.physics.energy import PowerBreakdown, battery_power_kw, power_breakdown
 from microfleet.physics.params import VehicleParams
-from microfleet.physics.priors import ResolvedSpec, resolve_spec
+from microfleet.physics.priors import ResolvedSpec, resolve_spec, usable_kwh
 from microfleet.physics.range_sim import (
     CycleRange,
     cycle_consumption_wh_per_km,
@@ -67,4 +68,5 @@ __all__ = [
     "power_breakdown",
     "procedure_range_km",
     "resolve_spec",
+    "usable_kwh",
 ]

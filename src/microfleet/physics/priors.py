@@ -175,6 +175,24 @@ def _curb_mass(spec: VehicleSpec) -> Sourced | None:
     )
 
 
+def usable_kwh(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> Sourced | None:
+    """Usable pack energy: stated usable kWh, else the cited 0.93 x stated kWh.
+
+    The stated kWh is the car's own or its nearest platform sibling's; None when neither states any.
+
+    The one rule for a model's capacity: the physics, derivation's context (``bootstrap``) and the history
+    bench all take it from here, never from a twin's true pack.
+    """
+    if spec.battery_usable_kwh is not None:
+        return spec.battery_usable_kwh
+    same_platform = [s for s in siblings if s.platform_id == spec.platform_id]
+    stated = _from_sibling(spec, same_platform, "battery kWh", _stated_kwh)
+    if stated is None:
+        return None
+    source = f"{USABLE_FRACTION_SOURCE}; stated: {stated.source}"
+    return _prior(stated.value * USABLE_FRACTION_OF_STATED, source)
+
+
 def resolve_spec(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> ResolvedSpec:
     """Fill what the physics needs from the catalogue, then platform siblings, then cited priors.
 
@@ -185,12 +203,7 @@ def resolve_spec(spec: VehicleSpec, siblings: Sequence[VehicleSpec] = ()) -> Res
     stated = _need(
         spec, _from_sibling(spec, same_platform, "battery kWh", _stated_kwh), "battery_nominal_kwh_stated"
     )
-    if spec.battery_usable_kwh is not None:
-        usable = spec.battery_usable_kwh
-    else:
-        usable = _prior(
-            stated.value * USABLE_FRACTION_OF_STATED, f"{USABLE_FRACTION_SOURCE}; stated: {stated.source}"
-        )
+    usable = _need(spec, usable_kwh(spec, siblings), "battery_usable_kwh")
     mass = _curb_mass(spec)
     if mass is None:
         # Prefer a sibling whose pack size is known, so the mass can follow the pack difference; a
