@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import secrets
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -259,3 +260,44 @@ def test_bad_input_is_quarantined_or_counted_and_loses_nothing_valid(services: S
     assert bridge.counts["unmapped module"] == 3
     assert bridge.counts["event vehicle.charge.start"] == 1
     assert bridge.counts["ignored topic"] == 1 and bridge.counts["retained ignored"] == 1
+
+
+class _StalledBridge(OvmsBridge):
+    """A bridge that stalls 0.6 s (more than the 500 ms quiet interval) before handling each message, as a
+    slow store or a busy CPU does under a backlog."""
+
+    def handle(
+        self, topic: str, payload: bytes, *, retained: bool = False, arrival_ms: int | None = None
+    ) -> None:
+        time.sleep(0.6)
+        super().handle(topic, payload, retained=retained, arrival_ms=arrival_ms)
+
+
+def test_a_backlog_never_splits_a_send(services: Services, broker: Broker) -> None:
+    """Sends published back to back wait in the bridge's queue; each is still one record (timed on arrival,
+    not when handled 0.6 s apart)."""
+    import aiomqtt
+
+    services.admin.add_vehicle("car-ovms")
+    _, connection, module_password = _bridge(services, broker)
+    bridge = _StalledBridge(services.ingest, services.accounts, {MODULE: "car-ovms"}, services.clock)
+    t0_ms = (NOW_MS - 3_600_000) // 1000 * 1000
+    sends = [
+        [("m.time.utc", utc_text(t0_ms + i * 5000)), ("v.b.soc", f"{60 + i}"), ("v.p.speed", f"{30 + i}")]
+        for i in range(2)
+    ]
+
+    async def scenario() -> None:
+        async with (
+            running(bridge, connection),
+            aiomqtt.Client("127.0.0.1", broker.port, username="alice", password=module_password) as module,
+        ):
+            for send in sends:
+                for name, payload in send:
+                    await module.publish(topic("alice", "TWIZY1", name), payload, qos=0)
+            await wait_for(lambda: bridge.counts["messages"] == 6, timeout_s=30)
+            await asyncio.sleep(1.2)  # more than the quiet interval: the last send closes
+
+    asyncio.run(scenario())
+    stored = [(r.ts_ms, r.soc_pct, r.speed_kmh) for r in services.telemetry.records("car-ovms", *FOREVER[:2])]
+    assert stored == [(t0_ms, 60.0, 30.0), (t0_ms + 5000, 61.0, 31.0)]

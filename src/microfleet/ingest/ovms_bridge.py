@@ -29,6 +29,7 @@ from typing import Any
 
 import aiomqtt
 import msgspec
+import paho.mqtt.client as paho
 
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.telemetry_codec import DecodedBatch
@@ -53,6 +54,28 @@ log = logging.getLogger(__name__)
 def _wall_ms() -> int:
     """Arrival time: the wall clock, not the services' clock (tests freeze that one)."""
     return time.time_ns() // 1_000_000
+
+
+class _Received(aiomqtt.Message):
+    """A message and the wall-clock ms at which it was read off the socket."""
+
+    received_ms: int = 0
+
+
+class _StampingClient(aiomqtt.Client):
+    """aiomqtt's client, each message stamped as paho reads it off the socket, before it waits in the queue.
+
+    The assembler tells sends apart by arrival time; stamped when handled instead, a backlog (a slow store,
+    a busy CPU) would stretch one send over more than the quiet interval and split it in two records.
+    """
+
+    received = 0  # messages stamped and queued, so the session knows when the queue is truly empty
+
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        stamped = _Received._from_paho_message(message)
+        stamped.received_ms = _wall_ms()
+        self.received += 1
+        self._queue.put_nowait(stamped)  # unbounded (aiomqtt's default queue): never full
 
 
 def render_ovms_acl(ingest_username: str, root: str = OVMS_ROOT) -> str:
@@ -112,6 +135,8 @@ class OvmsBridge:
         arrival_ms = _wall_ms() if arrival_ms is None else arrival_ms
         now_ms = self._clock()
         self.counts["messages"] += 1
+        # Messages are handled in arrival order: a tick quiet for quiet_ms by this one's arrival is over.
+        self._store(self.assembler.due(arrival_ms), now_ms)
         parsed = parse_topic(topic, self.root)
         if parsed is None or parsed.kind not in ("metric", "event"):
             self.counts["ignored topic"] += 1
@@ -252,7 +277,7 @@ class OvmsBridge:
     async def _session(
         self, connection: MqttConnection, stopping: asyncio.Future[Any], connected: asyncio.Event | None
     ) -> None:
-        client = aiomqtt.Client(
+        client = _StampingClient(
             connection.host,
             connection.port,
             username=connection.username,
@@ -270,6 +295,7 @@ class OvmsBridge:
                 connected.set()
             messages = aiter(client.messages)
             receiving: asyncio.Future[aiomqtt.Message] = asyncio.ensure_future(anext(messages))
+            handled = 0
             try:
                 while not stopping.done():
                     # Wake at least twice a quiet interval, so a tick closes on time when nothing follows it.
@@ -281,10 +307,19 @@ class OvmsBridge:
                     if receiving.done():
                         message = receiving.result()  # a lost broker raises MqttError here
                         payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
+                        arrival_ms = message.received_ms if isinstance(message, _Received) else None
                         await asyncio.to_thread(
-                            self.handle, str(message.topic), bytes(payload), retained=message.retain
+                            self.handle,
+                            str(message.topic),
+                            bytes(payload),
+                            retained=message.retain,
+                            arrival_ms=arrival_ms,
                         )
+                        handled += 1
                         receiving = asyncio.ensure_future(anext(messages))
-                    await asyncio.to_thread(self.flush_due)
+                    elif handled == client.received:
+                        # Every message read so far is handled, so the wall clock is the latest arrival
+                        # time there can be; with messages waiting, their own arrival times close ticks.
+                        await asyncio.to_thread(self.flush_due)
             finally:
                 receiving.cancel()
