@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -506,6 +507,7 @@ def main() -> None:
     parser.add_argument("--sensor-model", default=default_sensor_model(), help="the twin's sensor model")
     parser.add_argument("--vehicles", type=int, help="cars (default 100; --quick: 6)")
     parser.add_argument("--days", type=int, help="days (default 14; --quick: 3)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each (default 1)")
     parser.add_argument(
         "--ingested-cars", type=int, help="cars also derived batch by batch as they arrive (default: all)"
     )
@@ -515,7 +517,13 @@ def main() -> None:
     days = args.days or (3 if args.quick else 14)
     t0 = time.perf_counter()
     ingested = vehicles if args.ingested_cars is None else args.ingested_cars
-    per_seed = [run_seed(seed, vehicles, days, args.sensor_model, ingested) for seed in seeds]
+    ran_on = provenance()  # before the run: others may commit to the tree while it runs
+    work = [(seed, vehicles, days, args.sensor_model, ingested) for seed in seeds]
+    if args.jobs > 1:
+        with multiprocessing.Pool(min(args.jobs, len(seeds))) as pool:
+            per_seed = pool.starmap(run_seed, work)
+    else:
+        per_seed = [run_seed(*w) for w in work]
     rows = [r for res in per_seed for r in res["rows"]]
     rows += worst_rows(rows)
     print_table(rows, seeds)
@@ -533,7 +541,7 @@ def main() -> None:
             "days": days,
             "ingested_cars": ingested,
             "sensor_model": args.sensor_model or "ideal (the twin's only model at this run)",
-            **provenance(),
+            **ran_on,
             "baseline": baseline.NAME,
             "baseline_capacity_kwh": per_seed[0]["baseline_capacity_kwh"],
             "seconds": {str(s): res["seconds"] for s, res in zip(seeds, per_seed, strict=True)},
