@@ -19,11 +19,11 @@ import pytest
 from microfleet.bootstrap import Services
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.ingest.mqtt import MqttConnection
-from microfleet.ingest.ovms_bridge import OvmsBridge, render_ovms_acl
+from microfleet.ingest.ovms_bridge import OvmsBridge
 from microfleet.services.derivation import HistoryDeriver
 from microfleet.store.history import HistoryStore
 from tests.integration.conftest import NOW_MS
-from tests.integration.mqtt_broker import INGEST_USER, Broker, started_broker, wait_for
+from tests.integration.mqtt_broker import Broker, started_broker, wait_for
 from tests.integration.ovms_module import ticks, topic, utc_text
 
 FOREVER = (0, 2**62, 100_000)
@@ -89,8 +89,6 @@ def _bridge(services: Services, broker: Broker) -> tuple[OvmsBridge, MqttConnect
     module_password = secrets.token_urlsafe(16)
     broker.files.set_password("alice", module_password)
     broker.files.set_password("mallory", MALLORY_PASSWORD)  # another module's login on the same broker
-    acl = broker.folder / "acl"
-    acl.write_text(acl.read_text() + render_ovms_acl(INGEST_USER))
     broker.restart()
     bridge = OvmsBridge(services.ingest, services.accounts, {MODULE: "car-ovms"}, services.clock)
     connection = MqttConnection(

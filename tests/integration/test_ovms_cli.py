@@ -1,9 +1,11 @@
-"""``microfleet mqtt ovms-bridge`` and ``ovms-acl`` as an administrator runs them: refusals without a map or a
-broker, the ACL lines, and the bridge as its own process storing a module's send from a real Mosquitto."""
+"""``microfleet mqtt ovms-bridge`` as an administrator runs it: refusals without a map or a broker, the ACL
+Microfleet writes keeping OVMS modules apart after a car's login is issued and revoked, and the bridge as
+its own process storing a module's send from a real Mosquitto."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +19,6 @@ import aiomqtt
 import pytest
 
 from microfleet.bootstrap import build_services
-from microfleet.ingest.ovms_bridge import render_ovms_acl
 from microfleet.settings import Settings
 from tests.e2e.command import microfleet
 from tests.integration.mqtt_broker import INGEST_USER, Broker, started_broker
@@ -30,16 +31,55 @@ def broker() -> Iterator[Broker]:
         yield started
 
 
-def test_refusals_and_the_acl_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MICROFLEET_MQTT_HOST", raising=False)
     db = tmp_path / "m.db"
     bad_map = microfleet("mqtt", "ovms-bridge", "--vehicle", "alice=twizy-1", db=db)
     assert bad_map.returncode == 2 and "USER/VEHICLEID=MICROFLEET_VEHICLE_ID" in bad_map.stderr
     no_broker = microfleet("mqtt", "ovms-bridge", "--vehicle", "alice/TWIZY1=twizy-1", db=db)
     assert no_broker.returncode == 2 and "MICROFLEET_MQTT_HOST" in no_broker.stdout
-    monkeypatch.setenv("MICROFLEET_MQTT_USERNAME", "mf-ingest-x")
-    acl = microfleet("mqtt", "ovms-acl", db=db)
-    assert acl.returncode == 0 and acl.stdout == render_ovms_acl("mf-ingest-x")
+
+
+def test_issuing_and_revoking_a_car_keeps_the_modules_apart(broker: Broker, tmp_path: Path) -> None:
+    """After ``mqtt issue`` and ``revoke`` of a protocol-v1 car rewrote the ACL (and the broker reread it),
+    a module still writes its own tree, Microfleet still reads it, and another module cannot write there."""
+    services = build_services(Settings(database_url=f"sqlite:///{tmp_path / 'm.db'}"))
+    services.admin.add_vehicle("car-v1")
+    access = broker.access(services)
+    ingest_password = access.set_ingest_login().password
+    broker.files.set_password("alice", "alice-secret")
+    broker.files.set_password("mallory", "mallory-secret")
+    broker.restart()
+    access.issue("car-v1")  # each rewrites the ACL and sends the broker SIGHUP
+    access.revoke("car-v1")
+    time.sleep(0.5)  # the broker rereads its files between two network reads
+
+    async def publish_and_read() -> list[tuple[str, bytes]]:
+        got: list[tuple[str, bytes]] = []
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, username=INGEST_USER, password=ingest_password
+        ) as reader:
+            await reader.subscribe("ovms/#", qos=1)
+            for user, tree, value in (
+                ("alice", "alice", "61"),
+                ("mallory", "alice", "1"),
+                ("mallory", "mallory", "2"),
+            ):
+                async with aiomqtt.Client(
+                    "127.0.0.1", broker.port, username=user, password=f"{user}-secret"
+                ) as module:
+                    await module.publish(topic(tree, "CAR", "v.b.soc"), value, qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    async for message in reader.messages:
+                        got.append((str(message.topic), bytes(message.payload)))  # type: ignore[arg-type]
+        return got
+
+    assert asyncio.run(publish_and_read()) == [
+        ("ovms/alice/CAR/metric/v/b/soc", b"61"),
+        ("ovms/mallory/CAR/metric/v/b/soc", b"2"),  # mallory's value into alice's tree was dropped
+    ]
+    services.close()
 
 
 def test_the_bridge_process_stores_a_module_s_send(broker: Broker, tmp_path: Path) -> None:
@@ -48,8 +88,6 @@ def test_the_bridge_process_stores_a_module_s_send(broker: Broker, tmp_path: Pat
     services.admin.add_vehicle("twizy-1")
     ingest_password = broker.access(services).set_ingest_login().password
     broker.files.set_password("alice", "alice-secret")
-    acl = broker.folder / "acl"
-    acl.write_text(acl.read_text() + render_ovms_acl(INGEST_USER))
     broker.restart()
     env = {
         **os.environ,

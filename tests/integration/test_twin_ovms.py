@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from microfleet.bootstrap import Services
 from microfleet.ingest.mqtt import MqttConnection
-from microfleet.ingest.ovms_bridge import OvmsBridge, render_ovms_acl
+from microfleet.ingest.ovms_bridge import OvmsBridge
 from microfleet.sim.engine import Twin
 from microfleet.sim.ovms_sender import OvmsSender
 from microfleet.sim.run import run_days
@@ -23,7 +23,7 @@ from microfleet.sim.scenario import Scenario, registrations
 from microfleet.sim.senders import SendResult, records_from_rows
 from microfleet.store.schema import telemetry
 from tests.integration.conftest import FrozenClock
-from tests.integration.mqtt_broker import INGEST_USER, Broker, started_broker
+from tests.integration.mqtt_broker import Broker, started_broker
 
 SCENARIO = Scenario(
     vehicles=1, days=1, seed=20, sharing_share=0.0, vehicle_id_prefix="otwin", protocol="ovms"
@@ -55,8 +55,6 @@ def test_a_twin_car_as_an_ovms_module_is_stored_one_record_per_send(
     access = broker.access(services)
     ingest = access.set_ingest_login()
     password = access.issue(vehicle_id).password
-    acl = broker.folder / "acl"
-    acl.write_text(acl.read_text() + render_ovms_acl(INGEST_USER))
     broker.restart()
     # The twin's module: server.v3 user and vehicle id are both the car's id.
     bridge = OvmsBridge(

@@ -26,7 +26,12 @@ def ovms_bridge(
             "(repeat for each module; USER is its server.v3 user, VEHICLEID its vehicle id).",
         ),
     ],
-    root: Annotated[str, typer.Option(help="First level of the modules' topics (OVMS's default).")] = "ovms",
+    root: Annotated[
+        str,
+        typer.Option(
+            help="First level of the modules' topics (OVMS's default; Microfleet's ACL covers 'ovms' only)."
+        ),
+    ] = "ovms",
     database_url: DatabaseOption = None,
 ) -> None:
     """Ingest OVMS v3 modules' metrics from the broker until interrupted; never sends them commands."""
@@ -52,11 +57,3 @@ async def _until_signalled(bridge: OvmsBridge, connection: MqttConnection) -> No
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await bridge.run(connection, stop)
-
-
-@mqtt_app.command("ovms-acl")
-def ovms_acl(database_url: DatabaseOption = None) -> None:
-    """Print the broker ACL lines for OVMS modules and the bridge (add them to the generated ACL file)."""
-    from microfleet.ingest.ovms_bridge import render_ovms_acl
-
-    print(render_ovms_acl(services_for(database_url).settings.mqtt_username), end="")  # noqa: T201

@@ -3,7 +3,9 @@
 Each car logs in with its vehicle id as user name and a password of its own. The ACL (``pattern`` lines,
 ``%u`` being the user name) lets a car write only ``<prefix>/v1/<its id>/telemetry`` and ``…/status`` and
 read only ``…/ingest_results`` and ``…/commands/#``; Microfleet's ingest user reads every car's telemetry
-and status and writes their results and commands. Mosquitto reads both files at start and again on SIGHUP
+and status and writes their results and commands. An OVMS v3 module (its user name = its ``server.v3 user``)
+writes only under ``ovms/<its user>/`` and reads only its own ``client/`` topics; the ingest user reads every
+module's metrics and events and writes nothing there. Mosquitto reads both files at start and again on SIGHUP
 (mosquitto.conf(5), "password_file", "acl_file"), so a credential issued or revoked takes effect at once.
 """
 
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from microfleet.errors import ConfigurationError
+from microfleet.ingest.ovms import OVMS_ROOT
 
 PASSWORD_FILE_NAME = "passwords"
 ACL_FILE_NAME = "acl"
@@ -56,24 +59,36 @@ def check_topic_prefix(prefix: str) -> str:
     return prefix
 
 
-def render_acl(topic_prefix: str, ingest_username: str) -> str:
-    """The ACL file: each car its own topics (by user name), the ingest user every car's."""
+def render_acl(topic_prefix: str, ingest_username: str, ovms_root: str = OVMS_ROOT) -> str:
+    """The ACL file: each car and each OVMS module its own topics (by user name), the ingest user every car's.
+
+    OVMS modules (docs/protocols.md) need no list of their own: a ``pattern`` confines every login, a
+    module's user name being its ``server.v3 user``, to ``<ovms_root>/<that name>/``.
+    """
     base = f"{check_topic_prefix(topic_prefix)}/v1"
+    ovms = check_topic_prefix(ovms_root)
     return "\n".join(
         [
             "# Written by Microfleet (microfleet mqtt setup); edits are overwritten.",
-            "# Microfleet's ingest user: every car's telemetry and status in, results and commands out.",
+            "# Microfleet's ingest user: every car's telemetry and status in, results and commands out;",
+            "# every OVMS module's metrics and events in, nothing out (its commands are shell commands).",
             f"user {ingest_username}",
             f"topic read {base}/+/telemetry",
             f"topic read {base}/+/status",
             f"topic write {base}/+/ingest_results",
             f"topic write {base}/+/commands/#",
+            f"topic read {ovms}/+/+/metric/#",
+            f"topic read {ovms}/+/+/event/#",
+            f"topic read {ovms}/+/+/event",
             "",
             "# Every car (user name = vehicle id): its own topics only.",
             f"pattern write {base}/%u/telemetry",
             f"pattern write {base}/%u/status",
             f"pattern read {base}/%u/ingest_results",
             f"pattern read {base}/%u/commands/#",
+            "# Every OVMS v3 module (user name = its server.v3 user): its own tree only.",
+            f"pattern write {ovms}/%u/#",
+            f"pattern read {ovms}/%u/+/client/#",
             "",
         ]
     )

@@ -78,26 +78,6 @@ class _StampingClient(aiomqtt.Client):
         self._queue.put_nowait(stamped)  # unbounded (aiomqtt's default queue): never full
 
 
-def render_ovms_acl(ingest_username: str, root: str = OVMS_ROOT) -> str:
-    """ACL lines for OVMS modules (MQTT user name = the module's ``server.v3 user``) and the bridge.
-
-    Each module writes only under ``<root>/<its user>/`` and reads only its own ``client/`` topics; the
-    bridge reads every module's metrics and events and may write nothing there.
-    """
-    return "\n".join(
-        [
-            "# OVMS v3 modules (user name = server.v3 user): their own tree only.",
-            f"pattern write {root}/%u/#",
-            f"pattern read {root}/%u/+/client/#",
-            f"user {ingest_username}",
-            f"topic read {root}/+/+/metric/#",
-            f"topic read {root}/+/+/event/#",
-            f"topic read {root}/+/+/event",
-            "",
-        ]
-    )
-
-
 class OvmsBridge:
     """OVMS modules' messages in, records stored per tick; ``counts`` tallies every outcome."""
 

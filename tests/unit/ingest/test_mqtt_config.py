@@ -42,15 +42,19 @@ def test_acl_confines_each_car_to_its_own_topics() -> None:
     assert "user mf-ingest" in acl
     assert "topic read run-7/v1/+/telemetry" in acl
     assert "topic write run-7/v1/+/ingest_results" in acl
+    assert "topic read ovms/+/+/metric/#" in acl  # every OVMS module's metrics, and nothing written there
+    assert not any(line.startswith("topic write ovms") for line in acl)
     patterns = [line for line in acl if line.startswith("pattern")]
     assert patterns == [
         "pattern write run-7/v1/%u/telemetry",
         "pattern write run-7/v1/%u/status",
         "pattern read run-7/v1/%u/ingest_results",
         "pattern read run-7/v1/%u/commands/#",
+        "pattern write ovms/%u/#",
+        "pattern read ovms/%u/+/client/#",
     ]
-    # No line grants a car (a pattern) anything with a wildcard in the id's place.
-    assert not any("+" in line or line.endswith("v1/#") for line in patterns)
+    # No line grants a car or a module (a pattern) anything with a wildcard in the user's place.
+    assert not any(line.split()[2].split("/%u/")[0].count("+") or "%u" not in line for line in patterns)
 
 
 @pytest.mark.parametrize("prefix", ["", "a/+", "a/#", "/a", "a/", "$SYS", "a\0b"])
