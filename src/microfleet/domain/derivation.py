@@ -181,18 +181,44 @@ def derive_history(
         corrected = offset.corrected(w, off)
         charges.append(summarise_charge(corrected, cw, reason, ctx.places, ctx.tariffs, off, ctx.usable_kwh))
     drives = []
+    taken = 0  # records before this belong to an earlier drive
     for a, b, reason in drive_windows:
+        lead = _departure(w, a, b, taken, th.moving_speed_kmh)
+        taken = b
         # energy per SoC % from the charges that started before this drive (stored ones, then these)
         before = [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < ts[a] and c.kwh_per_soc_pct]
         samples = sorted([*ctx.kwh_per_soc_pct_samples, *before][-CALIBRATION_SESSIONS:])
         per_pct = samples[len(samples) // 2] if samples and options.soc_anchoring else None
         off = offset.offset_a(int(ts[a]))
         drive_w = offset.corrected(w.slice(a, b), off)
-        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off))
+        energy_w = offset.corrected(w.slice(lead, b), off) if lead < a else None
+        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
     spans = _count_segments(ts, _spans(w, events, start, end_state, plugged))
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
+
+
+def _departure(w: TelemetryColumns, a: int, b: int, taken: int, moving_kmh: float) -> int:
+    """Where a drive's energy starts: back over records already moving, then one more, when that close.
+
+    A drive starts on its flags (which may lag a few records) or its first moving record, but the car
+    left between the last standing record and the first moving one: the first seconds' acceleration
+    (5-10 % of a 0.3 kWh hop) would be missing. The energy window reaches back over records the car was
+    already moving at, then takes the standing one before them as the departure, each only when it lies
+    no farther before the next than 1.5 x the drive's own median record spacing (the departure, not a
+    parked record a minute earlier) and belongs to no earlier drive.
+    """
+    if b - a < 2:
+        return a
+    ts = w.ts_ms
+    spacing = 1.5 * float(np.median(np.diff(ts[a:b])))  # half a spacing more: clock jitter, late sends
+    k = a
+    while k > taken and float(ts[k] - ts[k - 1]) <= spacing:
+        k -= 1
+        if not w.speed_kmh[k] >= moving_kmh:  # NaN: not known to move; this is the departure record
+            break
+    return k
 
 
 def _count_segments(ts: np.ndarray, spans: list[StateSpan]) -> list[StateSpan]:

@@ -251,6 +251,7 @@ def summarise_drive(
     places: Sequence[Place] = (),
     kwh_per_soc_pct: float | None = None,
     current_offset_a: float = 0.0,
+    energy_w: TelemetryColumns | None = None,
 ) -> Drive:
     """Compute a :class:`Drive` from its window of records (first = start, last = end).
 
@@ -260,7 +261,8 @@ def summarise_drive(
     Without counters, energy used is anchored on SoC steps when the car's energy per SoC percent is
     known (:func:`soc_anchored_kwh`), else the integral of sampled pack power; a car that reports
     neither gets the SoC change x ``usable_kwh`` (:func:`soc_energy_kwh`), marked ``energy_source="soc"``
-    with its resolution.
+    with its resolution. Energy is read over ``energy_w`` when given (``w`` and the record just before
+    departure, see :func:`~microfleet.domain.derivation.derive_history`), else over ``w``.
     """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
@@ -274,9 +276,10 @@ def summarise_drive(
         gap_s = float(np.diff(ts[fix])[jump].sum() / 1000)
     odo0, odo1 = _first_last(w.odometer_km)
     odo_km = None if odo0 is None or odo1 is None or odo1 < odo0 else odo1 - odo0
-    used, regen, source = _energy_used_and_regen(w, kwh_per_soc_pct, current_offset_a)
+    ew = w if energy_w is None else energy_w
+    used, regen, source = _energy_used_and_regen(ew, kwh_per_soc_pct, current_offset_a)
     soc0, soc1 = _first_last(w.soc_pct)
-    from_soc = soc_energy_kwh(w.soc_pct, usable_kwh)
+    from_soc = soc_energy_kwh(ew.soc_pct, usable_kwh)
     soc_kwh = from_soc[0] if from_soc is not None else None
     resolution = None
     if used is None and from_soc is not None:
