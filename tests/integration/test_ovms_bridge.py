@@ -299,3 +299,25 @@ def test_a_backlog_never_splits_a_send(services: Services, broker: Broker) -> No
     asyncio.run(scenario())
     stored = [(r.ts_ms, r.soc_pct, r.speed_kmh) for r in services.telemetry.records("car-ovms", *FOREVER[:2])]
     assert stored == [(t0_ms, 60.0, 30.0), (t0_ms + 5000, 61.0, 31.0)]
+
+
+def test_a_backlog_handled_at_once_stores_each_vehicle_s_sends(services: Services) -> None:
+    """Two modules' sends interleaved in one handle_many call (one commit per vehicle) are the same records
+    as handled one message at a time."""
+    for vehicle_id in ("car-a", "car-b"):
+        services.admin.add_vehicle(vehicle_id)
+    modules = {"alice/A": "car-a", "bob/B": "car-b"}
+    at = NOW_MS - 60_000
+    messages = []
+    for i in range(3):
+        for user, module, soc in (("alice", "A", 60 + i), ("bob", "B", 40 - i)):
+            for name, payload in (("m.time.utc", utc_text(at + i * 5000)), ("v.b.soc", str(soc))):
+                messages.append((topic(user, module, name), payload.encode(), False, at + i * 5000))
+    bridge = OvmsBridge(services.ingest, services.accounts, modules, services.clock)
+    bridge.handle_many(messages)
+    bridge.flush_all()
+    t0 = at // 1000 * 1000
+    for vehicle_id, socs in (("car-a", [60.0, 61.0, 62.0]), ("car-b", [40.0, 39.0, 38.0])):
+        stored = [(r.ts_ms, r.soc_pct) for r in services.telemetry.records(vehicle_id, *FOREVER[:2])]
+        assert stored == [(t0 + i * 5000, soc) for i, soc in enumerate(socs)]
+    assert bridge.counts["records accepted"] == 6
