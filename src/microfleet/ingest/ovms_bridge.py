@@ -134,8 +134,6 @@ class OvmsBridge:
         arrival_ms = _wall_ms() if arrival_ms is None else arrival_ms
         now_ms = self._clock()
         self.counts["messages"] += 1
-        # Messages are handled in arrival order: a tick quiet for quiet_ms by this one's arrival is over.
-        self._store(self.assembler.due(arrival_ms), now_ms)
         parsed = parse_topic(topic, self.root)
         if parsed is None or parsed.kind not in ("metric", "event"):
             self.counts["ignored topic"] += 1
@@ -234,6 +232,10 @@ class OvmsBridge:
         try:
             for topic, payload, retained, arrival_ms in messages:
                 self.handle(topic, payload, retained=retained, arrival_ms=arrival_ms)
+            # Handled in arrival order: a tick quiet for quiet_ms by the last one's arrival is over. (A
+            # module's own next message closes its tick anyway; this is for the modules that went quiet.)
+            if messages and messages[-1][3] is not None:
+                self._store(self.assembler.due(messages[-1][3]), self._clock())
         finally:
             items, self._pending = self._pending, None
             self._commit(items, self._clock())
