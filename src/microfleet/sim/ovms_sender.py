@@ -122,7 +122,11 @@ def module_send(record: TelemetryRecord, state: ModuleState) -> list[tuple[str, 
     for name, target, write in METRICS:
         value = getattr(record, target)
         if value is None:
-            continue  # OVMS keeps a metric's last value; nothing is sent for a signal the car lacks now
+            # OVMS keeps a metric's last value: a signal the car lacks now sends nothing, except in the
+            # full resend, which repeats the value the module still holds
+            if send_all and name in state.sent:
+                messages.append((name, state.sent[name]))
+            continue
         text = write(value)
         if send_all or state.sent.get(name) != text:
             messages.append((name, text))
