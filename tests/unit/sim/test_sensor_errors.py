@@ -81,10 +81,10 @@ def joined(realistic: tuple[Twin, list[DayOutput]]) -> pd.DataFrame:
 
 
 def test_the_sensor_model_is_chosen_in_the_scenario_file_and_refused_when_unknown(tmp_path: Path) -> None:
-    assert Scenario().sensor_model == "ideal"
+    assert Scenario().sensor_model == "realistic"
     path = tmp_path / "s.toml"
-    path.write_text('vehicles = 3\nsensor_model = "realistic"\n')
-    assert load_scenario(path).validate(frozenset(MODELS)).sensor_model == "realistic"
+    path.write_text('vehicles = 3\nsensor_model = "ideal"\n')
+    assert load_scenario(path).validate(frozenset(MODELS)).sensor_model == "ideal"
     with pytest.raises(ConfigurationError, match="unknown sensor model 'perfect'"):
         Scenario(sensor_model="perfect").validate(frozenset(MODELS))
 

@@ -10,6 +10,7 @@ from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.sim.engine import Twin
 from microfleet.sim.run import DayOutput, run_days, static_truth
 from microfleet.sim.scenario import FaultRates, LinkFaults, Scenario
+from microfleet.sim.sensor_profiles import SIGNAL_PROFILES
 
 NO_FAULTS = FaultRates(0, 0, 0, 0, 0, 0)
 TELEMETRY_FIELDS = (
@@ -47,16 +48,19 @@ def test_telemetry_is_protocol_v1_and_carries_no_truth(clean: tuple[Twin, list[D
     rows = table.slice(0, 2000).to_pylist()
     for row in rows:
         msgspec.convert({k: v for k, v in row.items() if v is not None}, TelemetryRecord)
-    # BMS SoC comes in whole steps; the truth is continuous.
+    # BMS SoC comes in its model's steps (sim/sensor_profiles.py); the truth is continuous.
+    step = {v.vehicle_id: SIGNAL_PROFILES[v.model.model_id].soc_step_pct for v in twin.fleet}
     soc = table["soc_pct"].to_numpy()
-    assert np.all(np.isin(np.round(soc % 1.0, 6), (0.0, 0.5)))
+    steps = np.array([step[v] for v in table["vehicle_id"].to_pylist()])
+    assert np.all(np.abs(soc / steps - np.round(soc / steps)) < 1e-6)
+    assert len(set(steps)) > 1  # the fleet mixes models of different resolution
     truth_soc = days[0].truth["samples"]["true_soc_pct"].to_numpy()
     assert np.mean(np.round(truth_soc % 0.5, 6) != 0) > 0.9
     assert {"drive", "park", "charge"} <= set(days[0].truth["samples"]["state"].to_pylist())
-    # OVMS cadence: driving samples 5 s apart.
-    drive = table.filter(pc.field("gear") == "D")
+    # OVMS cadence: driving samples 5 s apart, give or take the device clock's jitter (docs/twin.md).
+    drive = table.filter(pc.field("speed_kmh") > 5)
     ts = drive.filter(pc.field("vehicle_id") == drive["vehicle_id"][0])["ts_ms"].to_numpy()
-    assert np.median(np.diff(ts)) == 5000
+    assert abs(np.median(np.diff(ts)) - 5000) <= 500
     assert static_truth(twin, 0)["faults"].num_rows == 0
 
 
