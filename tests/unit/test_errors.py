@@ -118,6 +118,10 @@ ALLOWED: list[tuple[type[BaseException], str]] = [
     # pydantic catches ValueError raised in a validator and turns it into a ValidationError,
     # which the API answers as 422 ``invalid_request``: a MicrofleetError there would escape as itself.
     (ValueError, IN_PYDANTIC_VALIDATOR),
+    # A bad option value: click prints the usage line and the reason and exits 2.
+    (typer.BadParameter, CLI_ONLY),
+    # The demo turns SIGTERM into Ctrl-C so its broker and bridge are stopped, not orphaned.
+    (KeyboardInterrupt, CLI_ONLY),
 ]
 # A bare ``raise`` (and ``raise exc`` of the name an ``except ... as exc`` bound) re-raises what was
 # caught; whatever it is was raised elsewhere, and checked there if it was raised in src.
@@ -234,6 +238,23 @@ def _raises_in_source(source: str, path: Path) -> list[Raise]:
     return found
 
 
+def _private_signal(r: Raise) -> bool:
+    """A decoder's own exception class, defined and caught in the module that raises it, never escapes.
+
+    (The OsmAnd and OVMS decoders stop a field's parsing with one and turn it into a refusal reason.)
+    """
+    assert r.raised is not None
+    if r.raised.__module__ != _module_name(r.path):
+        return False
+    tree = ast.parse(r.path.read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.ExceptHandler)
+        and isinstance(node.type, ast.Name)
+        and node.type.id == r.raised.__name__
+        for node in ast.walk(tree)
+    )
+
+
 def _offence(r: Raise) -> str | None:
     """Why this raise is not allowed, or None when it is."""
     if r.raised is None:
@@ -248,6 +269,8 @@ def _offence(r: Raise) -> str | None:
         return (
             f"raises {r.raised.__module__}.{r.raised.__qualname__}: add it to the tree in microfleet.errors"
         )
+    if _private_signal(r):
+        return None
     for cls, where in ALLOWED:
         if r.raised is cls and (
             (where == CLI_ONLY and r.in_cli) or (where == IN_PYDANTIC_VALIDATOR and r.in_validator)

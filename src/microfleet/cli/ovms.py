@@ -10,6 +10,7 @@ import typer
 
 from microfleet.cli.common import DatabaseOption, console, services_for
 from microfleet.cli.mqtt import mqtt_app
+from microfleet.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from microfleet.ingest.mqtt import MqttConnection
@@ -40,7 +41,7 @@ def ovms_bridge(
 
     try:
         modules = parse_module_map(vehicle)
-    except ValueError as exc:
+    except ConfigurationError as exc:
         raise typer.BadParameter(str(exc), param_hint="--vehicle") from None
     bridge, connection = build_ovms_bridge(services_for(database_url), modules, root=root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

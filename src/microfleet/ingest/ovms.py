@@ -44,6 +44,7 @@ from typing import Any, Final
 
 from microfleet.domain.telemetry import EARLIEST_TS_MS, RejectionReason
 from microfleet.domain.validation import Rejection, check_item
+from microfleet.errors import ConfigurationError
 
 OVMS_ROOT: Final = "ovms"
 TIME_METRIC: Final = "m.time.utc"
@@ -188,13 +189,13 @@ def parse_topic(topic: str, root: str = OVMS_ROOT) -> OvmsTopic | None:
 
 
 def parse_module_map(entries: list[str]) -> dict[str, str]:
-    """``USER/VEHICLEID=MICROFLEET_ID`` entries as a map; ValueError names a malformed entry."""
+    """``USER/VEHICLEID=MICROFLEET_ID`` entries as a map; ConfigurationError names a malformed entry."""
     modules: dict[str, str] = {}
     for entry in entries:
         module, sep, vehicle_id = entry.partition("=")
         user, slash, ovms_vehicle = module.partition("/")
         if not sep or not slash or not user or not ovms_vehicle or "/" in ovms_vehicle or not vehicle_id:
-            raise ValueError(f"{entry!r} is not USER/VEHICLEID=MICROFLEET_VEHICLE_ID")
+            raise ConfigurationError(f"{entry!r} is not USER/VEHICLEID=MICROFLEET_VEHICLE_ID")
         modules[module] = vehicle_id
     return modules
 

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microfleet.domain.telemetry import SIGNALS, RejectionReason
+from microfleet.errors import ConfigurationError
 from microfleet.ingest.ovms import (
     BY_NAME,
     METRICS,
@@ -209,7 +210,7 @@ def test_module_map() -> None:
         "bob/X": "car-2",
     }
     for bad in ("alice=car-1", "alice/TWIZY1", "alice/T/1=car-1", "/T=car-1", "alice/T="):
-        with pytest.raises(ValueError, match="USER/VEHICLEID"):
+        with pytest.raises(ConfigurationError, match="USER/VEHICLEID"):
             parse_module_map([bad])
 
 
