@@ -4,10 +4,11 @@ Two car-years, each written to a fresh SQLite file and a fresh PostgreSQL databa
 
 * a synthetic but busy year (two commutes a day, a charge every other evening, sleep at night; a record
   every 5 s around the clock, ~6.3 M records), regular by construction;
-* a year of one car from the digital twin (``microfleet.sim``, one car for 365 days with its injected
-  faults, its irregular cadence - up to 10 min between records while it sleeps - and the link faults of
-  ``bench/history_accuracy.py``: duplicated and delayed messages, the duplicates kept once, as the store
-  keeps them; the link drops nothing, so there is no offline gap).
+* a year of one car from the digital twin (``microfleet.sim``, one car for 365 days on the twin's default
+  sensor model, "realistic" since issue 11, with its injected faults, its irregular cadence - up to 10 min
+  between records while it sleeps - and the link faults of ``bench/history_accuracy.py``: duplicated and
+  delayed messages, the duplicates kept once, as the store keeps them; the link drops nothing, so there is
+  no offline gap).
 
 Timed, per store: ``HistoryDeriver.rederive`` - read every record of the car from the store, run the
 state machine, derive drives, charges, states and parked drain, and write them back in one transaction;
@@ -15,7 +16,8 @@ and the threshold baseline (``threshold_trips`` and ``threshold_charges`` of ``b
 including the same read (``HistoryStore.load_window`` of the car's whole window from the same store) -
 what a Traccar-style trip and charge report costs when it is asked for. The baseline writes nothing back
 (a report is computed on request). The old row, the baseline's trips on the synthetic columns already in
-memory, is kept for one release as "threshold trips car-year in memory s".
+memory, is kept for one release as "threshold trips car-year in memory s". The baseline's rows carry its
+full name (``threshold_baseline.NAME``), as bench/history_accuracy.py's do.
 
     .venv/bin/python bench/history_speed.py [--seed 1] [--quick]
 """
@@ -52,7 +54,8 @@ from microfleet.sim.run import run_days
 from microfleet.sim.scenario import LinkFaults, Scenario
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
-from threshold_baseline import threshold_charges, threshold_trips  # bench/ is on sys.path as a script
+from threshold_baseline import NAME as BASELINE  # bench/ is on sys.path as a script
+from threshold_baseline import threshold_charges, threshold_trips
 
 RESULTS = Path(__file__).parent / "results" / "history_speed.json"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -310,17 +313,15 @@ def main() -> None:
                 str(r.report.charges), str(r.report.excluded),
             )  # fmt: skip
             table.add_row(
-                label, "threshold rules", f"{name} (read {r.baseline_read_s:.2f} s)", f"{r.baseline_s:.2f}",
+                label, BASELINE, f"{name} (read {r.baseline_read_s:.2f} s)", f"{r.baseline_s:.2f}",
                 str(r.baseline_trips), str(r.baseline_charges), "-",
             )  # fmt: skip
-    table.add_row(
-        "synthetic", "threshold rules", "(in memory, trips only)", f"{in_memory_s:.2f}", str(len(trips))
-    )
+    table.add_row("synthetic", BASELINE, "(in memory, trips only)", f"{in_memory_s:.2f}", str(len(trips)))
     Console(width=max(console.width, 120)).print(table)
     rows_out: list[tuple[str, str, float | int, str]] = [
         ("derive car-year sqlite s", "microfleet", round(syn["sqlite"].derive_s, 2), "s"),
         ("derive car-year postgres s", "microfleet", round(syn["postgres"].derive_s, 2), "s"),
-        ("threshold trips car-year in memory s", "threshold rules", round(in_memory_s, 2), "s"),
+        ("threshold trips car-year in memory s", BASELINE, round(in_memory_s, 2), "s"),
         ("records", "microfleet", len(year["ts_ms"]), "records"),
         ("drives derived", "microfleet", syn["sqlite"].report.drives, "drives"),
         ("charges derived", "microfleet", syn["sqlite"].report.charges, "sessions"),
@@ -331,12 +332,8 @@ def main() -> None:
             r = res[store]
             if prefix:
                 rows_out.append((f"derive twin car-year {store} s", "microfleet", round(r.derive_s, 2), "s"))
-            rows_out.append(
-                (f"derive {prefix}car-year {store} s", "threshold rules", round(r.baseline_s, 2), "s")
-            )
-            rows_out.append(
-                (f"read {prefix}car-year {store} s", "threshold rules", round(r.baseline_read_s, 2), "s")
-            )
+            rows_out.append((f"derive {prefix}car-year {store} s", BASELINE, round(r.baseline_s, 2), "s"))
+            rows_out.append((f"read {prefix}car-year {store} s", BASELINE, round(r.baseline_read_s, 2), "s"))
     tw = twin["sqlite"]
     rows_out += [
         ("twin records", "twin", len(tyear["ts_ms"]), "records"),
@@ -345,8 +342,8 @@ def main() -> None:
         ("twin drives derived", "microfleet", tw.report.drives, "drives"),
         ("twin charges derived", "microfleet", tw.report.charges, "sessions"),
         ("twin excluded records", "microfleet", tw.report.excluded, "records"),
-        ("twin drives derived", "threshold rules", tw.baseline_trips, "drives"),
-        ("twin charges derived", "threshold rules", tw.baseline_charges, "sessions"),
+        ("twin drives derived", BASELINE, tw.baseline_trips, "drives"),
+        ("twin charges derived", BASELINE, tw.baseline_charges, "sessions"),
     ]
     out = {
         "benchmark": "history_speed",
