@@ -18,7 +18,7 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,42 @@ class Reply:
 
     topic: str
     payload: bytes
+
+
+Session = Callable[[MqttConnection, asyncio.Future[Any], asyncio.Event | None], Awaitable[None]]
+
+
+async def run_reconnecting(
+    session: Session,
+    connection: MqttConnection,
+    stop: asyncio.Event,
+    connected: asyncio.Event | None,
+    count_loss: Callable[[], None],
+    logger: logging.Logger,
+    name: str,
+) -> None:
+    """Run ``session`` until ``stop`` is set, again after each broker or store loss with a doubling back-off.
+
+    The MQTT and OVMS bridges share it. ``session`` gets a future that completes when ``stop`` is set, so
+    it can stop between messages; ``connected`` is cleared while the bridge is away.
+    """
+    delay_s = connection.reconnect_first_s
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            try:
+                await session(connection, stopping, connected)
+            except (aiomqtt.MqttError, StoreUnavailableError) as exc:
+                if connected is not None:
+                    connected.clear()
+                count_loss()
+                logger.warning("%s lost its broker or store (%s); reconnecting in %.1f s", name, exc, delay_s)
+                await asyncio.wait({stopping}, timeout=delay_s)
+                delay_s = min(delay_s * 2, connection.reconnect_max_s)
+            else:
+                delay_s = connection.reconnect_first_s
+    finally:
+        stopping.cancel()
 
 
 class MqttTelemetryAdapter:
@@ -245,25 +281,13 @@ class MqttTelemetryAdapter:
         Stop with the event, not by cancelling: Python 3.11's ``asyncio.wait_for`` (inside aiomqtt's
         publish) can swallow a cancellation that comes as its future completes, leaving the loop waiting.
         """
-        delay_s = connection.reconnect_first_s
-        stopping = asyncio.ensure_future(stop.wait())
+
+        def count_loss() -> None:
+            self.counters.reconnects += 1
+
         try:
-            while not stop.is_set():
-                try:
-                    await self._session(connection, stopping, connected)
-                except (aiomqtt.MqttError, StoreUnavailableError) as exc:
-                    if connected is not None:
-                        connected.clear()
-                    self.counters.reconnects += 1
-                    log.warning(
-                        "mqtt ingest lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s
-                    )
-                    await asyncio.wait({stopping}, timeout=delay_s)
-                    delay_s = min(delay_s * 2, connection.reconnect_max_s)
-                else:
-                    delay_s = connection.reconnect_first_s
+            await run_reconnecting(self._session, connection, stop, connected, count_loss, log, "mqtt ingest")
         finally:
-            stopping.cancel()
             log.info("mqtt ingest stopped: %s", self.counters)
 
     async def _session(

@@ -34,8 +34,8 @@ import paho.mqtt.client as paho
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.telemetry_codec import DecodedBatch
 from microfleet.domain.validation import Rejection, check_item, storable_text
-from microfleet.errors import NotFoundError, StoreUnavailableError
-from microfleet.ingest.mqtt import MqttConnection
+from microfleet.errors import NotFoundError
+from microfleet.ingest.mqtt import MqttConnection, run_reconnecting
 from microfleet.ingest.ovms import (
     BY_NAME,
     CONNECTED_METRIC,
@@ -274,25 +274,13 @@ class OvmsBridge:
         self, connection: MqttConnection, stop: asyncio.Event, *, connected: asyncio.Event | None = None
     ) -> None:
         """Subscribe and ingest until ``stop`` is set, reconnecting with a doubling back-off on any loss."""
-        delay_s = connection.reconnect_first_s
-        stopping = asyncio.ensure_future(stop.wait())
+
+        def count_loss() -> None:
+            self.counts["reconnects"] += 1
+
         try:
-            while not stop.is_set():
-                try:
-                    await self._session(connection, stopping, connected)
-                except (aiomqtt.MqttError, StoreUnavailableError) as exc:
-                    if connected is not None:
-                        connected.clear()
-                    self.counts["reconnects"] += 1
-                    log.warning(
-                        "ovms bridge lost its broker or store (%s); reconnecting in %.1f s", exc, delay_s
-                    )
-                    await asyncio.wait({stopping}, timeout=delay_s)
-                    delay_s = min(delay_s * 2, connection.reconnect_max_s)
-                else:
-                    delay_s = connection.reconnect_first_s
+            await run_reconnecting(self._session, connection, stop, connected, count_loss, log, "ovms bridge")
         finally:
-            stopping.cancel()
             await asyncio.to_thread(self.flush_all)
             log.info("ovms bridge stopped: %s", dict(self.counts))
 
