@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,7 +18,7 @@ import typer
 from microfleet.cli.common import DatabaseOption, VehicleArg, console, services_for
 
 if TYPE_CHECKING:
-    from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
+    from microfleet.ingest.mqtt import MqttConnection
     from microfleet.services.mqtt_access import MqttAccessService, MqttCredential
 
 mqtt_app = typer.Typer(
@@ -105,16 +106,21 @@ def bridge(database_url: DatabaseOption = None) -> None:
     console.print(
         f"ingesting from {connection.host}:{connection.port} under [bold]{adapter.topics.prefix}/v1/[/bold]"
     )
-    asyncio.run(_until_signalled(adapter, connection))
+    asyncio.run(run_until_signalled(adapter.run, connection))
     console.print(f"stopped: {adapter.counters}")
 
 
-async def _until_signalled(adapter: MqttTelemetryAdapter, connection: MqttConnection) -> None:
-    """Run the bridge until SIGINT or SIGTERM, then let it finish the message in hand and stop."""
+async def run_until_signalled(
+    run: Callable[[MqttConnection, asyncio.Event], Awaitable[None]], connection: MqttConnection
+) -> None:
+    """Run a bridge until SIGINT or SIGTERM, then let it finish the message in hand and stop.
+
+    ``run`` is a bridge's ``run`` (the protocol-v1 adapter's here, the OVMS bridge's in cli/ovms.py).
+    """
     import signal
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await adapter.run(connection, stop)
+    await run(connection, stop)

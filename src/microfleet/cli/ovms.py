@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from microfleet.cli.common import DatabaseOption, console, services_for
-from microfleet.cli.mqtt import mqtt_app
+from microfleet.cli.mqtt import mqtt_app, run_until_signalled
 from microfleet.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from microfleet.ingest.mqtt import MqttConnection
-    from microfleet.ingest.ovms_bridge import OvmsBridge
 
 
 @mqtt_app.command("ovms-bridge")
@@ -46,15 +42,5 @@ def ovms_bridge(
     bridge, connection = build_ovms_bridge(services_for(database_url), modules, root=root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(f"ingesting OVMS modules {sorted(modules)} from {connection.host}:{connection.port}")
-    asyncio.run(_until_signalled(bridge, connection))
+    asyncio.run(run_until_signalled(bridge.run, connection))
     console.print(f"stopped: {dict(bridge.counts)}")
-
-
-async def _until_signalled(bridge: OvmsBridge, connection: MqttConnection) -> None:
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await bridge.run(connection, stop)
