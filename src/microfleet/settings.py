@@ -125,6 +125,45 @@ class Settings(BaseSettings):
         description="The broker's pid file: after a change the broker is sent SIGHUP to reread its users; "
         "None = the change takes effect at its next start.",
     )
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS server(s) for scale-out ingest, comma-separated (nats://HOST:4222,...); None = "
+        "adapters commit to the store themselves (one machine, no NATS needed).",
+    )
+    nats_prefix: str = Field(
+        default="microfleet",
+        description="First token of Microfleet's NATS subjects (PREFIX.telemetry.PARTITION); one per install.",
+    )
+    nats_stream: str = Field(
+        default="MICROFLEET_TELEMETRY",
+        description="JetStream stream holding the adapters' batches until a worker has stored them.",
+    )
+    nats_partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Subjects a stream's batches are spread over by vehicle (a stable hash of the id); the "
+        "most workers that can share the load. Fixed for a stream's life.",
+    )
+    nats_duplicate_window_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long JetStream remembers a batch's Nats-Msg-Id to drop a re-published copy, in s.",
+    )
+    nats_ack_wait_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a batch a worker took may stay unacknowledged before it is delivered again, in s.",
+    )
+    nats_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Lifetime of a worker's claim on a partition, renewed every third of it; a dead worker's "
+        "partitions pass to the others after at most this long, in s.",
+    )
+    nats_reconnect_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between reconnection attempts to NATS, in s."
+    )
     data_dir_path: Path | None = Field(
         default=None,
         description="Folder of the cited reference data (vehicles, osm, ...); None = ../shared/data, "
