@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     )
     nats_prefix: str = Field(
         default="microfleet",
-        description="First token of Microfleet's NATS subjects (PREFIX.telemetry.PARTITION); one per install.",
+        description="First token of Microfleet's NATS subjects (PREFIX.telemetry.PARTITION); one per "
+        "installation.",
     )
     nats_stream: str = Field(
         default="MICROFLEET_TELEMETRY",
@@ -153,7 +154,8 @@ class Settings(BaseSettings):
     nats_ack_wait_s: float = Field(
         default=30.0,
         gt=0,
-        description="How long a batch a worker took may stay unacknowledged before it is delivered again, in s.",
+        description="How long a batch a worker took may stay unacknowledged before it is delivered again, "
+        "in s.",
     )
     nats_lease_s: float = Field(
         default=10.0,
