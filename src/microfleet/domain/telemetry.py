@@ -57,6 +57,7 @@ class RejectionReason(enum.StrEnum):
     OVERSIZE_PAYLOAD = "oversize_payload"
     CONFLICTING_DUPLICATE = "conflicting_duplicate"
     IMPLAUSIBLE_SEQUENCE = "implausible_sequence"
+    UNDECODABLE_MESSAGE = "undecodable_message"
 
 
 # Ranges are the physical limits of a small city EV and its sensors, wide enough for any healthy car:
