@@ -85,6 +85,30 @@ class Settings(BaseSettings):
         description="How often `serve` derives drives, charges and states of cars with new data, in s; "
         "0 = not in the server (run `microfleet derive` beside it).",
     )
+    live_resume_window_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="How long the live feed keeps events, in s: a client resuming with an older token gets a "
+        "'gap' message (refetch state) instead of the events it missed.",
+    )
+    live_poll_interval_s: float = Field(
+        default=0.15,
+        gt=0,
+        le=5,
+        description="How often each API process reads new live events from the store, in s.",
+    )
+    live_queue_max_events: int = Field(
+        default=10_000,
+        ge=100,
+        description="Most events waiting for one live-feed client; a client further behind is disconnected "
+        "(close 1013) and resumes with its token.",
+    )
+    live_visibility_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a live-feed connection's token and visible vehicles are checked again, in s "
+        "(a revoked token or grant takes effect within it).",
+    )
     mqtt_host: str | None = Field(
         default=None,
         description="Address of the MQTT broker cars publish to (`microfleet mqtt bridge` ingests from it); "
