@@ -16,11 +16,21 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, schema: str | None = None, revision: str = "head") -> None:
-    """Create ``schema`` if needed (PostgreSQL) and apply every migration up to ``revision``."""
+    """Create ``schema`` if needed (PostgreSQL) and apply every migration up to ``revision``.
+
+    On PostgreSQL it then creates the telemetry partitions of the current month and the months ahead
+    that are missing (``store/partitions.py``).
+    """
     if schema is not None and engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     command.upgrade(alembic_config(engine), revision)
+    if engine.dialect.name == "postgresql":  # every process that opens the store has the months ahead
+        from microfleet.store.partitions import TelemetryPartitions
+
+        partitions = TelemetryPartitions(engine)
+        if partitions.supported():
+            partitions.ensure_ahead()
 
 
 def current_revision(engine: Engine) -> str | None:

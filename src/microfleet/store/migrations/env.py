@@ -7,7 +7,14 @@ from alembic import context
 import microfleet.store.history
 import microfleet.store.places_store
 import microfleet.store.tariffs_store  # noqa: F401
+from microfleet.store.partitions import is_partition_name
 from microfleet.store.schema import metadata
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """Leave PostgreSQL's telemetry partitions out of autogenerate: they are data, not declared tables."""
+    return not (type_ == "table" and name is not None and is_partition_name(name))
+
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
@@ -15,5 +22,6 @@ with engine.begin() as connection:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=include_name,
     )
     context.run_migrations()
