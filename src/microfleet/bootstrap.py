@@ -24,6 +24,8 @@ from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
+from microfleet.services.live import LiveEvents
+from microfleet.services.live_feed import LiveFeed, LiveFeedLimits
 from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
@@ -35,6 +37,7 @@ from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
+from microfleet.store.live_store import LiveEventStore
 from microfleet.store.migrate import StoreProbe, upgrade
 from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
@@ -77,6 +80,9 @@ class Services:
     derivations: DerivationQueue
     telemetry: TelemetryStore
     store_status: StoreStatus
+    live_log: LiveEventStore  # the live feed's log; a store appends to it in its own transaction
+    live_events: LiveEvents  # publishing to the live feed (commands, alerts)
+    live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
@@ -91,10 +97,13 @@ def build_services(
     engine = make_engine(settings.database_url, settings.database_schema)
     if migrate:
         upgrade(engine, settings.database_schema)
+    window_ms = round(settings.live_resume_window_s * 1000)
+    live_log = LiveEventStore(engine, window_ms=window_ms)
     telemetry = TelemetryStore(
         engine,
         quarantine_text_max_bytes=settings.ingest_max_record_bytes,
         quarantine_max_rows_per_vehicle=settings.quarantine_max_rows_per_vehicle,
+        live=live_log,
     )
     write_lock = telemetry.write_lock()
     history_store = HistoryStore(
@@ -141,6 +150,19 @@ def build_services(
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
         telemetry=telemetry,
         store_status=StoreProbe(engine),
+        live_log=live_log,
+        live_events=LiveEvents(live_log, clock),
+        live_feed=LiveFeed(
+            live_log,
+            accounts,
+            clock,
+            LiveFeedLimits(
+                poll_interval_s=settings.live_poll_interval_s,
+                queue_max_events=settings.live_queue_max_events,
+                window_ms=window_ms,
+                visibility_refresh_s=settings.live_visibility_refresh_s,
+            ),
+        ),
     )
 
 

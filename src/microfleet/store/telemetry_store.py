@@ -21,6 +21,7 @@ from microfleet.errors import StoreUnavailableError
 from microfleet.services.ingest import PendingRecord, StoreOutcome
 from microfleet.services.vehicles import PositionPage
 from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
+from microfleet.store.live_store import LiveEventStore
 from microfleet.store.schema import (
     history_stale,
     quarantine,
@@ -102,8 +103,10 @@ class TelemetryStore:
         *,
         quarantine_text_max_bytes: int = 16 * 1024,
         quarantine_max_rows_per_vehicle: int = 10_000,
+        live: LiveEventStore | None = None,
     ) -> None:
         self._engine = engine
+        self._live = live  # the live feed's log: a committed batch announces itself in its own transaction
         self._dialect = engine.dialect.name
         self._quarantine_text_max_bytes = quarantine_text_max_bytes
         self._quarantine_max_rows = quarantine_max_rows_per_vehicle
@@ -175,8 +178,13 @@ class TelemetryStore:
             self._quarantine(conn, refused, source, credential_vehicle_id, received_at_ms)
             new_records = [p.record for p in records if p.index in inserted]
             if new_records:
+                announced = self._live.telemetry_events(conn, new_records) if self._live else []
                 self._update_latest(conn, new_records)
                 self._mark_stale(conn, new_records)
+                if self._live:
+                    self._live.append_in(conn, announced, received_at_ms)
+        if self._live and new_records:
+            self._live.prune_if_due(received_at_ms)
         return StoreOutcome(frozenset(inserted), frozenset(duplicates), tuple(conflicts))
 
     def _existing_digests(self, conn: Connection, vehicle_id: str, ts_list: list[int]) -> dict[int, int]:

@@ -1,0 +1,314 @@
+"""The live feed's fan-out: one poller per API process reads the event log and feeds every subscriber.
+
+Each subscriber sees exactly the vehicles its principal may see (``AccountService``; the token and the
+grants are checked again every ``visibility_refresh_s``), from a bounded queue of its own. The poller
+only appends to queues and never waits for a client, so a slow client cannot slow ingest or the others:
+when its queue is full it is ended with :data:`CLOSE_TOO_SLOW` and resumes with its token (docs/live.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from microfleet.domain.access import UserPrincipal
+from microfleet.errors import AuthenticationError, MicrofleetError, PermissionDeniedError
+from microfleet.services.accounts import AccountService
+from microfleet.services.live import GAP, READY, LiveEventLog, StoredLiveEvent
+
+log = logging.getLogger(__name__)
+
+# WebSocket close codes (RFC 6455 section 7.4.1, IANA registry).
+CLOSE_POLICY = 1008  # not authenticated, a device credential, a token revoked while connected
+CLOSE_TRY_LATER = 1013  # too slow for the feed, or too many failed authentications: come back later
+CLOSE_GOING_AWAY = 1001  # the server is stopping
+CLOSE_TOO_SLOW = CLOSE_TRY_LATER
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFeedLimits:
+    """How the feed polls, how far a client may fall behind, how often access is checked again."""
+
+    poll_interval_s: float = 0.15
+    page_max_events: int = 1_000  # read from the log at a time
+    queue_max_events: int = 10_000  # waiting for one subscriber
+    frame_max_events: int = 1_000  # sent in one message
+    window_ms: int = 600_000  # the resume window: events older than this are pruned
+    visibility_refresh_s: float = 5.0
+    prune_every_s: float = 10.0
+
+
+class FeedEnded(MicrofleetError):
+    """A subscription was ended by the feed: ``close_code`` and the reason the client is told."""
+
+    code = "live_feed_ended"
+
+    def __init__(self, close_code: int, message: str) -> None:
+        super().__init__(message)
+        self.close_code = close_code
+
+
+def event_json(event_id: int, vehicle_id: str | None, kind: str, ts_ms: int, payload_json: str) -> str:
+    """One event as the feed sends it: ``{"event_id", "vehicle_id", "kind", "ts_ms", "payload"}``."""
+    return (
+        f'{{"event_id":{event_id},"vehicle_id":{json.dumps(vehicle_id)},"kind":{json.dumps(kind)},'
+        f'"ts_ms":{ts_ms},"payload":{payload_json}}}'
+    )
+
+
+def _stored_json(e: StoredLiveEvent) -> str:
+    return event_json(e.event_id, e.vehicle_id, e.kind, e.ts_ms, e.payload_json)
+
+
+class Subscription:
+    """One client's view of the feed: its visible vehicles, its queue, and how far it has been sent."""
+
+    def __init__(
+        self, user: UserPrincipal, token: str, client: str, visible: frozenset[str] | None, queue_max: int
+    ) -> None:
+        self.user = user
+        self.token = token  # kept to check it again while connected; never logged
+        self.client = client
+        self.visible = visible  # None: every vehicle (an admin)
+        self.skip_through = 0  # ids up to this one were replayed or seen before: not queued again
+        self.last_sent_id = 0
+        self.ended: FeedEnded | None = None
+        self.refresh_at = 0.0  # when (event-loop time) its token and grants are next checked
+        self._queue: deque[tuple[int, str]] = deque()
+        self._queue_max = queue_max
+        self._wake = asyncio.Event()
+
+    def sees(self, vehicle_id: str) -> bool:
+        """Tell whether this subscriber may see the vehicle now."""
+        return self.visible is None or vehicle_id in self.visible
+
+    def offer(self, event_id: int, vehicle_id: str, item: str) -> None:
+        """Queue an event for this subscriber if it sees the vehicle; end it if its queue is full."""
+        if self.ended is not None or event_id <= self.skip_through or not self.sees(vehicle_id):
+            return
+        if len(self._queue) >= self._queue_max:
+            self.end(
+                CLOSE_TOO_SLOW,
+                f"too slow: more than {self._queue_max} events waited; reconnect with "
+                "?after=<the last event_id you received>",
+            )
+            return
+        self._queue.append((event_id, item))
+        self._wake.set()
+
+    def skip(self, through_id: int) -> None:
+        """Never send events up to ``through_id`` (the client has them), queued ones included."""
+        self.skip_through = max(self.skip_through, through_id)
+        while self._queue and self._queue[0][0] <= through_id:
+            self._queue.popleft()
+
+    def end(self, close_code: int, reason: str) -> None:
+        """End the subscription; its sender stops at once, without sending what is still queued."""
+        if self.ended is None:
+            self.ended = FeedEnded(close_code, reason)
+            self._queue.clear()
+            self._wake.set()
+
+    async def next_message(self, frame_max: int) -> str:
+        """The next message to send: the events waiting (a JSON array, oldest first), once there are some."""
+        while not self._queue:
+            if self.ended is not None:
+                raise self.ended
+            self._wake.clear()
+            await self._wake.wait()
+        if self.ended is not None:
+            raise self.ended
+        items = [self._queue.popleft() for _ in range(min(frame_max, len(self._queue)))]
+        self.last_sent_id = items[-1][0]
+        return "[" + ",".join(item for _, item in items) + "]"
+
+    async def wait_ended(self) -> FeedEnded:
+        """Wait until the feed ends this subscription."""
+        while self.ended is None:
+            self._wake.clear()
+            await self._wake.wait()
+        return self.ended
+
+
+class LiveFeed:
+    """The process's live feed: subscribe, and a poller that reads the log and fans events out."""
+
+    def __init__(
+        self,
+        log_: LiveEventLog,
+        accounts: AccountService,
+        clock: Callable[[], int],
+        limits: LiveFeedLimits,
+    ) -> None:
+        self._log = log_
+        self._accounts = accounts
+        self._clock = clock
+        self.limits = limits
+        self._subscribers: set[Subscription] = set()
+        self._cursor = 0
+        self._poller: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- subscribing
+
+    async def authenticate(self, token: str, client: str) -> UserPrincipal:
+        """The user calling with ``token``; a device credential or an unknown token is refused."""
+        caller = await asyncio.to_thread(self._accounts.authenticate, token, client)
+        if not isinstance(caller, UserPrincipal):
+            raise PermissionDeniedError("a device credential only writes telemetry; use a user's API token")
+        return caller
+
+    async def subscribe(self, user: UserPrincipal, token: str, client: str) -> Subscription:
+        """Register a subscriber; it receives every visible event after the poller's current position."""
+        await self._ensure_polling()
+        ids = await asyncio.to_thread(self._accounts.visible_vehicle_ids, user)
+        sub = Subscription(
+            user, token, client, None if ids is None else frozenset(ids), self.limits.queue_max_events
+        )
+        sub.refresh_at = asyncio.get_running_loop().time() + self.limits.visibility_refresh_s
+        sub.skip_through = self._cursor  # read and register with no await between: nothing falls in between
+        self._subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Forget a subscriber (its connection closed)."""
+        self._subscribers.discard(sub)
+
+    async def opening(self, sub: Subscription, after: int | None) -> AsyncIterator[str]:
+        """The messages a subscriber gets first: the replay after its token (or a gap), then ``ready``.
+
+        ``after`` is the last event id the client received; None for a fresh start. Events after
+        ``after`` up to where the live queue starts are read from the log, in pages; a token older than
+        the log (its events were pruned) or newer than any event gets one ``gap`` item instead.
+        """
+        start = sub.skip_through
+        now_ms = self._clock()
+        if after is not None:
+            bounds = await asyncio.to_thread(self._log.bounds)
+            oldest, newest = bounds if bounds is not None else (start + 1, start)
+            if after < oldest - 1 or after > max(newest, start):
+                payload = {
+                    "after": after,
+                    "oldest_event_id": oldest,
+                    "reason": "the events after this token are no longer kept (or the token is not one "
+                    "of this server's): fetch the vehicles' state again, then go on from event_id",
+                }
+                yield f"[{event_json(start, None, GAP, now_ms, json.dumps(payload))}]"
+                after = None
+        if after is not None and after > start:
+            sub.skip(after)  # this process's poller is behind the client: skip what it has
+        position = after if after is not None else start
+        replayed = 0
+        while after is not None and position < start:
+            page = await asyncio.to_thread(self._log.after, position, self.limits.page_max_events)
+            page = [e for e in page if e.event_id <= start]
+            if not page:
+                break
+            position = page[-1].event_id
+            items = [_stored_json(e) for e in page if sub.sees(e.vehicle_id)]
+            replayed += len(items)
+            if items:
+                sub.last_sent_id = position
+                yield "[" + ",".join(items) + "]"
+        resume_from = max(start, sub.skip_through)
+        ready = {"replayed": replayed}
+        yield f"[{event_json(resume_from, None, READY, self._clock(), json.dumps(ready))}]"
+
+    # --- the poller
+
+    async def _ensure_polling(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._poller is not None and self._loop is loop and not self._poller.done():
+            return
+        bounds = await asyncio.to_thread(self._log.bounds)
+        if self._poller is None or self._poller.done() or self._loop is not loop:
+            self._cursor = bounds[1] if bounds is not None else 0
+            self._loop = loop
+            self._poller = loop.create_task(self._poll_forever(), name="live-feed-poller")
+
+    async def stop(self) -> None:
+        """End every subscription (close 1001) and stop the poller."""
+        for sub in list(self._subscribers):
+            sub.end(CLOSE_GOING_AWAY, "the server is stopping; reconnect with ?after=<the last event_id>")
+        self._subscribers.clear()
+        poller, self._poller = self._poller, None
+        if poller is not None and poller.get_loop() is asyncio.get_running_loop():
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+    async def _poll_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_refresh = next_prune = loop.time()
+        while True:
+            try:
+                read = await self._poll_once()
+                now = loop.time()
+                if now >= next_refresh:
+                    next_refresh = now + min(1.0, self.limits.visibility_refresh_s)
+                    await self._refresh_due(now)
+                if now >= next_prune:
+                    next_prune = now + self.limits.prune_every_s
+                    await asyncio.to_thread(self._log.prune, self._clock() - self.limits.window_ms)
+            except MicrofleetError as exc:  # the store is away: keep the subscribers, try again
+                log.warning("live feed: %s", exc.message)
+                read = 0
+                await asyncio.sleep(1.0)
+            if read < self.limits.page_max_events:
+                await asyncio.sleep(self.limits.poll_interval_s)
+
+    async def _poll_once(self) -> int:
+        if not self._subscribers:  # nobody listens: only keep the position
+            bounds = await asyncio.to_thread(self._log.bounds)
+            self._cursor = max(self._cursor, bounds[1] if bounds is not None else 0)
+            return 0
+        events = await asyncio.to_thread(self._log.after, self._cursor, self.limits.page_max_events)
+        if not events:
+            return 0
+        subscribers = list(self._subscribers)
+        for e in events:
+            item = _stored_json(e)
+            for sub in subscribers:
+                sub.offer(e.event_id, e.vehicle_id, item)
+        self._cursor = events[-1].event_id
+        for sub in subscribers:
+            if sub.ended is not None:
+                self._subscribers.discard(sub)
+        return len(events)
+
+    async def _refresh_due(self, now: float) -> None:
+        """Check again, in one worker-thread call, the token and grants of subscribers that are due."""
+        due = [s for s in self._subscribers if now >= s.refresh_at]
+        for sub in due:
+            sub.refresh_at = now + self.limits.visibility_refresh_s
+        if due:
+            results = await asyncio.to_thread(self._check_again, due)
+            for sub, outcome in zip(due, results, strict=True):
+                if isinstance(outcome, FeedEnded):
+                    sub.end(outcome.close_code, outcome.message)
+                    self._subscribers.discard(sub)
+                else:
+                    sub.visible = outcome
+
+    def _check_again(self, subs: list[Subscription]) -> list[frozenset[str] | FeedEnded | None]:
+        results: list[frozenset[str] | FeedEnded | None] = []
+        for sub in subs:
+            try:
+                caller = self._accounts.authenticate(sub.token, sub.client)
+            except AuthenticationError:
+                results.append(FeedEnded(CLOSE_POLICY, "the token is no longer valid"))
+                continue
+            except MicrofleetError:  # throttled or the store away: keep what it had
+                results.append(sub.visible)
+                continue
+            if not isinstance(caller, UserPrincipal):
+                results.append(FeedEnded(CLOSE_POLICY, "the token is no longer a user's"))
+                continue
+            ids = self._accounts.visible_vehicle_ids(caller)
+            results.append(None if ids is None else frozenset(ids))
+        return results
