@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="How often `serve` derives drives, charges and states of cars with new data, in s; "
         "0 = not in the server (run `microfleet derive` beside it).",
     )
+    alerts_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="How often `serve` evaluates alert rules over cars with new data or a due timer, and "
+        "sends due notifications, in s; 0 = not in the server (run `microfleet alerts evaluate` beside it).",
+    )
     live_resume_window_s: float = Field(
         default=600.0,
         gt=0,
