@@ -91,3 +91,57 @@ def test_wrong_rotated_and_revoked_passwords_cannot_log_in(services: Services, b
         access.issue("car-unregistered")
     with pytest.raises(NotFoundError):
         access.revoke("car-a")
+
+
+def test_a_car_reads_only_its_own_commands_and_answers_only_as_itself(
+    services: Services, broker: Broker
+) -> None:
+    for vehicle_id in ("car-a", "car-b"):
+        services.admin.add_vehicle(vehicle_id)
+    access = broker.access(services)
+    a = Car(broker, "car-a", access.issue("car-a").password)
+    b = Car(broker, "car-b", access.issue("car-b").password)
+    bridge_login = access.set_ingest_login()
+    base = f"{broker.prefix}/v1"
+    heard: list[tuple[str, bytes]] = []
+
+    async def scenario() -> None:
+        bridge = aiomqtt.Client(
+            "127.0.0.1",
+            broker.port,
+            username=bridge_login.username,
+            password=bridge_login.password,
+            identifier=f"{broker.prefix}-bridge",
+        )
+        async with bridge, a.client() as ca, b.client() as cb:
+            await bridge.subscribe(f"{base}/+/command_results", qos=1)
+            for topic in (f"{base}/#", f"{base}/car-b/commands", f"{base}/+/commands", "#"):
+                await ca.subscribe(topic, qos=1)
+            await cb.subscribe(f"{base}/car-b/commands", qos=1)
+            collecting = [asyncio.create_task(a.collect(ca)), asyncio.create_task(b.collect(cb))]
+
+            async def listen() -> None:
+                async for message in bridge.messages:
+                    heard.append((str(message.topic), bytes(message.payload)))  # type: ignore[arg-type]
+
+            collecting.append(asyncio.create_task(listen()))
+            # The bridge's login may write every car's commands topic.
+            await bridge.publish(f"{base}/car-a/commands", b"for-a", qos=1)
+            await bridge.publish(f"{base}/car-b/commands", b"for-b", qos=1)
+            # car-a answers as car-b, writes a command to car-b, and answers as itself.
+            await ca.publish(f"{base}/car-b/command_results", b"forged-by-a", qos=1)
+            await ca.publish(f"{base}/car-b/commands", b"command-by-a", qos=1)
+            await ca.publish(f"{base}/car-a/command_results", b"own-by-a", qos=1)
+            await cb.publish(f"{base}/car-b/command_results", b"own-by-b", qos=1)
+            await wait_for(lambda: len(heard) == 2 and len(b.received) == 1 and len(a.received) == 1)
+            await asyncio.sleep(0.5)  # time for anything the broker would wrongly deliver
+            for task in collecting:
+                task.cancel()
+
+    asyncio.run(scenario())
+    assert a.received == [(f"{base}/car-a/commands", b"for-a")]  # not car-b's command, not its own forgeries
+    assert b.received == [(f"{base}/car-b/commands", b"for-b")]  # car-a's command to car-b never arrived
+    assert sorted(heard) == [
+        (f"{base}/car-a/command_results", b"own-by-a"),
+        (f"{base}/car-b/command_results", b"own-by-b"),
+    ]

@@ -1,11 +1,14 @@
 """Mosquitto's password and ACL files for Microfleet's MQTT users, written by Microfleet.
 
 Each car logs in with its vehicle id as user name and a password of its own. The ACL (``pattern`` lines,
-``%u`` being the user name) lets a car write only ``<prefix>/v1/<its id>/telemetry`` and ``…/status`` and
-read only ``…/ingest_results`` and ``…/commands/#``; Microfleet's ingest user reads every car's telemetry
-and status and writes their results and commands. An OVMS v3 module (its user name = its ``server.v3 user``)
-writes only under ``ovms/<its user>/`` and reads only its own ``client/`` topics; the ingest user reads every
-module's metrics and events and writes nothing there. Mosquitto reads both files at start and again on SIGHUP
+``%u`` being the user name) lets a car write only ``<prefix>/v1/<its id>/telemetry``, ``…/status`` and
+``…/command_results`` and read only ``…/ingest_results`` and ``…/commands``; Microfleet's ingest user (the
+bridges' login) reads every car's telemetry, status and command results and writes their ingest results and
+commands. An OVMS v3 module (its user name = its ``server.v3 user``) writes only under ``ovms/<its user>/``
+and reads only its own ``client/`` topics; the ingest user reads every module's metrics and events and the
+responses to its own client id, and writes only commands as that client id
+(``ovms/+/+/client/microfleet/command/+``: the fixed texts of ``ingest/ovms_commands.py``). Mosquitto reads
+both files at start and again on SIGHUP
 (mosquitto.conf(5), "password_file", "acl_file"), so a credential issued or revoked takes effect at once.
 """
 
@@ -24,6 +27,8 @@ from pathlib import Path
 from microfleet.errors import ConfigurationError
 from microfleet.ingest.ovms import OVMS_ROOT
 
+# The OVMS client id Microfleet's bridge sends its commands as (``…/client/<id>/command/<n>``).
+OVMS_CLIENT_ID = "microfleet"
 PASSWORD_FILE_NAME = "passwords"
 ACL_FILE_NAME = "acl"
 CONF_FILE_NAME = "microfleet.conf"
@@ -70,22 +75,27 @@ def render_acl(topic_prefix: str, ingest_username: str, ovms_root: str = OVMS_RO
     return "\n".join(
         [
             "# Written by Microfleet (microfleet mqtt setup); edits are overwritten.",
-            "# Microfleet's ingest user: every car's telemetry and status in, results and commands out;",
-            "# every OVMS module's metrics and events in, nothing out (its commands are shell commands).",
+            "# Microfleet's ingest user: every car's telemetry, status and command results in, ingest",
+            "# results and signed commands out; every OVMS module's metrics and events in, and only the",
+            "# allow-listed commands out as client 'microfleet' (an OVMS command is a shell command).",
             f"user {ingest_username}",
             f"topic read {base}/+/telemetry",
             f"topic read {base}/+/status",
+            f"topic read {base}/+/command_results",
             f"topic write {base}/+/ingest_results",
-            f"topic write {base}/+/commands/#",
+            f"topic write {base}/+/commands",
             f"topic read {ovms}/+/+/metric/#",
             f"topic read {ovms}/+/+/event/#",
             f"topic read {ovms}/+/+/event",
+            f"topic write {ovms}/+/+/client/{OVMS_CLIENT_ID}/command/+",
+            f"topic read {ovms}/+/+/client/{OVMS_CLIENT_ID}/response/+",
             "",
             "# Every car (user name = vehicle id): its own topics only.",
             f"pattern write {base}/%u/telemetry",
             f"pattern write {base}/%u/status",
+            f"pattern write {base}/%u/command_results",
             f"pattern read {base}/%u/ingest_results",
-            f"pattern read {base}/%u/commands/#",
+            f"pattern read {base}/%u/commands",
             "# Every OVMS v3 module (user name = its server.v3 user): its own tree only.",
             f"pattern write {ovms}/%u/#",
             f"pattern read {ovms}/%u/+/client/#",

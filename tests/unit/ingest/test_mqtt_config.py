@@ -42,14 +42,21 @@ def test_acl_confines_each_car_to_its_own_topics() -> None:
     assert "user mf-ingest" in acl
     assert "topic read run-7/v1/+/telemetry" in acl
     assert "topic write run-7/v1/+/ingest_results" in acl
-    assert "topic read ovms/+/+/metric/#" in acl  # every OVMS module's metrics, and nothing written there
-    assert not any(line.startswith("topic write ovms") for line in acl)
+    assert "topic read run-7/v1/+/command_results" in acl
+    assert "topic write run-7/v1/+/commands" in acl
+    assert "topic read ovms/+/+/metric/#" in acl  # every OVMS module's metrics
+    # Under ovms/ the bridge writes only commands as its own client id, and reads only their responses.
+    assert [line for line in acl if line.startswith("topic write ovms")] == [
+        "topic write ovms/+/+/client/microfleet/command/+"
+    ]
+    assert "topic read ovms/+/+/client/microfleet/response/+" in acl
     patterns = [line for line in acl if line.startswith("pattern")]
     assert patterns == [
         "pattern write run-7/v1/%u/telemetry",
         "pattern write run-7/v1/%u/status",
+        "pattern write run-7/v1/%u/command_results",
         "pattern read run-7/v1/%u/ingest_results",
-        "pattern read run-7/v1/%u/commands/#",
+        "pattern read run-7/v1/%u/commands",
         "pattern write ovms/%u/#",
         "pattern read ovms/%u/+/client/#",
     ]
