@@ -115,6 +115,31 @@ class Settings(BaseSettings):
         description="How often a live-feed connection's token and visible vehicles are checked again, in s "
         "(a revoked token or grant takes effect within it).",
     )
+    command_expiry_default_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=86_400,
+        description="How long a remote command waits for its car when the caller gives no expires_in_s, in s; "
+        "an offline car's command then expires, never delivered late (docs/commands.md).",
+    )
+    command_expire_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often `serve` moves remote commands past their expiry to 'expired', in s; 0 = not in "
+        "the server.",
+    )
+    command_key_previous_listed_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="How long a vehicle's replaced command key stays listed to its car after a rotation, in s "
+        "(commands signed before the rotation live at most a day).",
+    )
+    command_key_encryption_key_path: Path | None = Field(
+        default=None,
+        description="File holding the 32-byte key that seals vehicles' command private keys (base64), made "
+        "on first use with mode 0600; None = $XDG_STATE_HOME/microfleet/command-key-encryption.key "
+        "(~/.local/state/...). Never in the database: back it up apart from it.",
+    )
     mqtt_host: str | None = Field(
         default=None,
         description="Address of the MQTT broker cars publish to (`microfleet mqtt bridge` ingests from it); "
