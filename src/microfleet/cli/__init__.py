@@ -19,10 +19,12 @@ from microfleet.cli.common import (
 from microfleet.cli.import_ import import_files
 from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
+from microfleet.cli.partitions import partitions_app
 from microfleet.cli.places import places_app
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
 from microfleet.cli.vehicles import vehicles_app
+from microfleet.cli.worker import ingest_worker
 from microfleet.errors import MicrofleetError
 
 app = typer.Typer(
@@ -31,8 +33,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="The store: create and migrate its schema.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The store: create and migrate its schema; PostgreSQL's telemetry partitions.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+db_app.add_typer(partitions_app, name="partitions")
 app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
@@ -41,6 +46,7 @@ app.add_typer(vehicles_app, name="vehicles")
 app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
 app.command("import")(import_files)
+app.command("ingest-worker")(ingest_worker)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 

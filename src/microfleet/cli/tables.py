@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from rich.table import Table
@@ -21,6 +21,9 @@ from microfleet.domain.tariffs import (
     TimeOfUseTariff,
     tariff_kind,
 )
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a command opens the store
+    from microfleet.store.partitions import TelemetryPartition
 
 
 def _when(ts_ms: int, tz: ZoneInfo) -> str:
@@ -231,4 +234,22 @@ def tariff_table(stored: StoredTariff) -> Table:
         table.add_row(months, weekdays, start, end, f"{b.price_per_kwh + t.fee_per_kwh:g}")
     if t.default_price_per_kwh is not None:
         table.add_row("otherwise", "", "", "", f"{t.default_price_per_kwh + t.fee_per_kwh:g}")
+    return table
+
+
+def partitions_table(found: Sequence[TelemetryPartition]) -> Table:
+    """PostgreSQL's telemetry partitions: the UTC month each holds, estimated rows and size on disk."""
+    table = Table(title="Telemetry partitions (PostgreSQL; rows are the planner's estimate)")
+    table.add_column("partition")
+    table.add_column("month (UTC)")
+    table.add_column("rows (est.)", justify="right")
+    table.add_column("size MiB", justify="right")
+    for p in found:
+        if p.month is not None:
+            month = str(p.month)
+        elif p.from_ms is None:
+            month = "any other"  # DEFAULT
+        else:
+            month = f"{when_utc(p.from_ms)} to {when_utc(p.to_ms or p.from_ms)}"
+        table.add_row(p.name, month, f"{p.rows_estimate:,}", f"{p.size_bytes / 2**20:.2f}")
     return table

@@ -220,18 +220,26 @@ class TelemetryPartitions:
             conn.execute(text("LOCK TABLE telemetry IN SHARE ROW EXCLUSIVE MODE"))
             return [m for m in wanted if create_month(conn, m)]
 
-    def drop_before(self, month: Month) -> DroppedTelemetry:
-        """Drop every month before ``month`` (and DEFAULT's rows before it); never the current month.
-
-        Derived history (drives, charges, states) is not touched; ``vehicle_latest``'s record counts lose
-        the dropped rows, so they keep counting what is stored.
-        """
+    def _check_cutoff(self, month: Month) -> None:
         current = self.current_month()
         if month > current:
             raise InvalidInputError(
                 f"dropping before {month} would drop {current}, the current month (or a later one); "
                 f"retention drops whole months before the current one: --before {current} at the latest"
             )
+
+    def to_drop_before(self, month: Month) -> list[TelemetryPartition]:
+        """The partitions :meth:`drop_before` would drop (DEFAULT's older rows go too); drops nothing."""
+        self._check_cutoff(month)
+        return [p for p in self.partitions() if p.to_ms is not None and p.to_ms <= month.start_ms]
+
+    def drop_before(self, month: Month) -> DroppedTelemetry:
+        """Drop every month before ``month`` (and DEFAULT's rows before it); never the current month.
+
+        Derived history (drives, charges, states) is not touched; ``vehicle_latest``'s record counts lose
+        the dropped rows, so they keep counting what is stored.
+        """
+        self._check_cutoff(month)
         cutoff = month.start_ms
         with self._engine.begin() as conn:
             self._require(conn)
