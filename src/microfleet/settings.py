@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="How long a vehicle's previous device credential keeps working after a rotation, in s "
         "(the time its unit has to receive the new one); 0 = it stops at once.",
     )
+    web_session_lifetime_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="How long a browser's login lasts, in s, from the moment of logging in; then the web app "
+        "asks for the password again (and returns to the page it was on).",
+    )
     osmand_speed_unit: Literal["kn", "kmh", "mps", "mph"] = Field(
         default="kn",
         description="Unit of the speed parameter of OsmAnd / Traccar Client query reports: kn (knots, what "
