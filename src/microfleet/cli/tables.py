@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
+from microfleet.domain.alert_delivery import Delivery, Subscription
+from microfleet.domain.alerts import Alert, AlertRule
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Circle, DiscoveredPlace, StoredPlace
@@ -252,4 +254,59 @@ def partitions_table(found: Sequence[TelemetryPartition]) -> Table:
         else:
             month = f"{when_utc(p.from_ms)} to {when_utc(p.to_ms or p.from_ms)}"
         table.add_row(p.name, month, f"{p.rows_estimate:,}", f"{p.size_bytes / 2**20:.2f}")
+    return table
+
+
+def alerts_table(found: Sequence[Alert]) -> Table:
+    """Alerts, newest first: vehicle, kind, severity, status, what and when (UTC)."""
+    table = Table(title="Alerts")
+    for name in ("id", "vehicle", "kind", "severity", "status", "title", "detail", "raised", "last seen"):
+        table.add_column(name)
+    for a in found:
+        table.add_row(
+            str(a.alert_id), a.vehicle_id, a.kind.value, a.severity.value, a.status.value, a.title, a.detail,
+            when_utc(a.raised_at_ms), when_utc(a.last_seen_ms),
+        )  # fmt: skip
+    return table
+
+
+def alert_rules_table(found: Sequence[AlertRule]) -> Table:
+    """Alert rules with their scope and thresholds."""
+    table = Table(title="Alert rules")
+    for name in ("id", "kind", "severity", "for", "parameters"):
+        table.add_column(name)
+    for r in found:
+        scope = f"vehicle {r.vehicle_id}" if r.vehicle_id else f"fleet {r.fleet_id}" if r.fleet_id else "all"
+        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.params.items())
+        table.add_row(str(r.rule_id), r.kind.value, r.severity.value, scope, params)
+    return table
+
+
+def subscriptions_table(found: Sequence[Subscription], users: Mapping[int, str]) -> Table:
+    """Subscriptions: whose, the channel (secrets masked), what they want and their quiet hours."""
+    table = Table(title="Alert subscriptions")
+    for name in ("id", "user", "channel", "least severity", "kinds", "quiet hours"):
+        table.add_column(name)
+    for s in found:
+        kinds = ", ".join(sorted(k.value for k in s.kinds)) or "all"
+        quiet = f"{s.quiet.start}-{s.quiet.end} {s.quiet.timezone}" if s.quiet else "-"
+        if s.quiet and s.critical_bypasses_quiet:
+            quiet += " (not for critical)"
+        user = users.get(s.user_id, str(s.user_id))
+        table.add_row(str(s.subscription_id), user, s.channel_url, s.min_severity.value, kinds, quiet)
+    return table
+
+
+def deliveries_table(found: Sequence[Delivery]) -> Table:
+    """Deliveries, newest first: channel, status, attempts, the next try and the last error."""
+    table = Table(title="Alert deliveries")
+    for name in ("id", "alert", "vehicle", "channel", "to", "status", "attempts", "next try", "error"):
+        table.add_column(name)
+    for d in found:
+        next_try = when_utc(d.next_attempt_ms) if d.status.value == "pending" else "-"
+        table.add_row(
+            str(d.delivery_id), str(d.alert_id), d.vehicle_id, d.channel.value,
+            "-" if d.subscription_id is None else str(d.subscription_id), d.status.value, str(d.attempts),
+            next_try, d.last_error or "",
+        )  # fmt: skip
     return table
