@@ -8,6 +8,7 @@ import typer
 
 from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
+from microfleet.cli.alerts import alerts_app
 from microfleet.cli.common import (
     DatabaseOption,
     close_services,
@@ -42,6 +43,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(places_app, name="places")
 app.add_typer(tariffs_app, name="tariffs")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(vehicles_app, name="vehicles")
 app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
