@@ -36,7 +36,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
-from starlette.routing import Mount
+from starlette.routing import Mount, WebSocketRoute
 
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services
@@ -46,6 +46,7 @@ from microfleet.settings import Settings
 from microfleet.store.migrate import current_revision
 from microfleet.store.schema import vehicles
 from tests.integration.conftest import NOW_MS, FrozenClock, MigratedSchemas
+from tests.integration.live_client import read_until, receive_within, until_ready
 from tests.integration.test_history_day import DAY0_MS
 from tests.integration.world import (
     DAY_MS,
@@ -128,6 +129,29 @@ PUBLIC_OUTSIDE_OPENAPI = {
     "/docs/assets": "/docs/assets/swagger-ui.css",  # Swagger UI's packaged files (a mount)
     "/": "/",  # redirects to /docs
 }
+
+# WebSocket routes are never in the OpenAPI document: each has a row here instead, every cell a test of its
+# own (test_websocket_matrix). 1008: closed with that code before any event; letters: the cars whose
+# events the caller receives, replayed from the log and live, and no other car's.
+WEBSOCKET_MATRIX = """
+path           none ann  bob  dan  olga eve  root devA devB
+/api/v1/live   1008 a    b    a    a    c    abc  1008 1008
+"""
+
+
+def _websocket_rows(table: str) -> dict[str, dict[str, int | str]]:
+    header, *lines = table.strip().splitlines()
+    assert tuple(header.split()[1:]) == CALLERS, "the table's columns are not CALLERS"
+    rows = {}
+    for line in lines:
+        path, *cells = line.split()
+        rows[path] = {
+            c: int(cell) if cell.isdigit() else cell for c, cell in zip(CALLERS, cells, strict=True)
+        }
+    return rows
+
+
+WEBSOCKET_ROWS = _websocket_rows(WEBSOCKET_MATRIX)
 
 
 @dataclass(frozen=True)
@@ -785,12 +809,51 @@ def test_every_route_is_documented_or_listed_public(tmp_path: Path) -> None:
     app = _app(tmp_path)
     documented = _operations(app)
     hidden = set()
+    websockets = set()
     for route in iter_route_contexts(app.routes):
-        if isinstance(route.route, Mount) or not route.include_in_schema:
+        if isinstance(route.route, WebSocketRoute):
+            websockets.add(route.path)
+        elif isinstance(route.route, Mount) or not route.include_in_schema:
             hidden.add(route.path)
         else:
             assert {f"{m} {route.path}" for m in route.methods or ()} - {"HEAD " + route.path} <= documented
     assert hidden == set(PUBLIC_OUTSIDE_OPENAPI)
+    assert websockets == set(WEBSOCKET_ROWS), "WebSocket routes without a row in WEBSOCKET_MATRIX"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("path", "caller"),
+    [pytest.param(path, caller, id=f"{path}|{caller}") for path in WEBSOCKET_ROWS for caller in CALLERS],
+)
+def test_websocket_matrix(worlds: Worlds, store: str, path: str, caller: str) -> None:
+    ctx = worlds.get(store)
+    cell = WEBSOCKET_ROWS[path][caller]
+    assert path == "/api/v1/live"
+    headers = ctx.headers(caller)
+    with ctx.client.websocket_connect(f"{path}?after=0", headers=headers) as ws:
+        if caller == "none":
+            ws.send_text("{}")  # a browser's first message, without a token
+        if isinstance(cell, int):
+            message = receive_within(ws)
+            assert (message["type"], message["code"]) == ("websocket.close", cell), message
+            for secret in [*ctx.secrets, *ctx.world.tokens.values(), "car-"]:
+                assert secret not in message["reason"]
+            return
+        replayed = read_until(ws, until_ready)
+        # Live: each car gets an event, twice round; a caller's last car's second one closes the read, and
+        # any other car's first-round event, numbered before it, would have come first.
+        markers = []
+        for round_ in (1, 2):
+            for vehicle_id in ("car-c", "car-b", "car-a"):
+                ctx.services.live_events.publish(vehicle_id, "probe", NOW_MS, {"round": round_})
+        log = ctx.services.live_log.after(0, 1_000_000)
+        markers = {e.event_id for e in log[-3:] if e.vehicle_id in cars(cell)}
+        live = read_until(ws, lambda got: markers <= {e["event_id"] for e in got})
+    got = [e for e in replayed + live if e["kind"] not in ("ready", "gap")]
+    expected = [e.event_id for e in log if e.vehicle_id in cars(cell) and e.event_id <= max(markers)]
+    assert [e["event_id"] for e in got] == expected
+    assert {e["vehicle_id"] for e in got} == set(cars(cell))
 
 
 @pytest.mark.parametrize("caller", CALLERS)

@@ -19,6 +19,7 @@ from microfleet.api.errors import ErrorBody, install_error_handlers
 from microfleet.api.routes import (
     health,
     history,
+    live,
     osmand,
     places,
     quarantine,
@@ -44,6 +45,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.services.live_feed.stop()
             app.state.services.derivations.stop()
             if owned:
                 app.state.services.close()
@@ -68,6 +70,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     osmand.hide_tracker_keys_from_access_log()
     for module in (health, telemetry, osmand, vehicles, tracker_keys, history, places, tariffs, quarantine):
         app.include_router(module.router)
+    app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     _add_telemetry_schema(app)
     _add_docs(app)
     return app

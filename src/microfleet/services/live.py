@@ -115,7 +115,8 @@ def telemetry_event(
 
     ``newest``: the batch's newest value of each signal; ``previous``: the vehicle's latest state before
     the batch (value as stored JSON). A signal is announced when its newest value is at least as new as the
-    stored one and differs from it; a position when the batch's newest fix is newer than the stored one.
+    stored one and differs from it; a position when the batch's newest fix is newer than the stored one
+    and elsewhere.
     """
     changed: dict[str, dict[str, Any]] = {}
     for name, (ts_ms, value) in newest.items():
@@ -142,9 +143,12 @@ def _newer_fix(newest: Signals, previous: Mapping[str, tuple[int, str]]) -> dict
     lat, lon = newest.get("lat_deg"), newest.get("lon_deg")
     if lat is None or lon is None or lat[0] != lon[0]:
         return None
-    before = previous.get("lat_deg")
-    if before is not None and lat[0] <= before[0]:
-        return None
+    before_lat, before_lon = previous.get("lat_deg"), previous.get("lon_deg")
+    if before_lat is not None and before_lon is not None:
+        if lat[0] <= before_lat[0]:
+            return None  # not newer than the stored fix
+        if json.dumps(lat[1]) == before_lat[1] and json.dumps(lon[1]) == before_lon[1]:
+            return None  # the same place: a parked car's fix is not news
     fix: dict[str, Any] = {"ts_ms": lat[0]}
     for name in POSITION_FIELDS:
         signal = newest.get(name)

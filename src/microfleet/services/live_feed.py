@@ -61,6 +61,10 @@ def event_json(event_id: int, vehicle_id: str | None, kind: str, ts_ms: int, pay
     )
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _stored_json(e: StoredLiveEvent) -> str:
     return event_json(e.event_id, e.vehicle_id, e.kind, e.ts_ms, e.payload_json)
 
@@ -198,7 +202,7 @@ class LiveFeed:
                     "reason": "the events after this token are no longer kept (or the token is not one "
                     "of this server's): fetch the vehicles' state again, then go on from event_id",
                 }
-                yield f"[{event_json(start, None, GAP, now_ms, json.dumps(payload))}]"
+                yield f"[{event_json(start, None, GAP, now_ms, _compact(payload))}]"
                 after = None
         if after is not None and after > start:
             sub.skip(after)  # this process's poller is behind the client: skip what it has
@@ -217,7 +221,7 @@ class LiveFeed:
                 yield "[" + ",".join(items) + "]"
         resume_from = max(start, sub.skip_through)
         ready = {"replayed": replayed}
-        yield f"[{event_json(resume_from, None, READY, self._clock(), json.dumps(ready))}]"
+        yield f"[{event_json(resume_from, None, READY, self._clock(), _compact(ready))}]"
 
     # --- the poller
 
