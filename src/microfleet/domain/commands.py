@@ -1,0 +1,423 @@
+"""Remote commands as rules: their lifecycle, each action's parameters, and what each car model can do.
+
+Pure: no clock, no store. :mod:`microfleet.services.commands` applies these rules before a command is
+stored or signed, so an unsupported action or an out-of-range parameter never reaches a car. The wire
+format the car verifies is :mod:`microfleet.domain.command_wire`.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from microfleet.domain.access import Role, UserPrincipal, Vehicle
+from microfleet.domain.command_wire import Action, ParamValue
+from microfleet.errors import ConflictError, InvalidInputError
+
+
+class CommandStatus(enum.StrEnum):
+    """Where a remote command is in its life."""
+
+    QUEUED = "queued"  # stored and signed, waiting for the car to be online
+    SENT = "sent"  # published to the car (MQTT QoS 1 / the OVMS command channel)
+    ACKNOWLEDGED = "acknowledged"  # the car acted on it
+    FAILED = "failed"  # genuine, but the car could not do it
+    REFUSED = "refused"  # the car's verifier refused it (forged, replayed, expired on arrival...)
+    EXPIRED = "expired"  # not answered before its expiry: never delivered late
+
+
+TERMINAL: Final = frozenset(
+    {CommandStatus.ACKNOWLEDGED, CommandStatus.FAILED, CommandStatus.REFUSED, CommandStatus.EXPIRED}
+)
+RESULTS: Final = frozenset({CommandStatus.ACKNOWLEDGED, CommandStatus.FAILED, CommandStatus.REFUSED})
+
+# The legal moves. A result may find its command still queued: the dispatcher publishes first and marks it
+# sent after, and a car on a fast link answers in between. An expired command that had been sent may still
+# get the car's answer (the car acted just before expiry): the audit then says what the car did.
+_TRANSITIONS: Final[Mapping[CommandStatus, frozenset[CommandStatus]]] = {
+    CommandStatus.QUEUED: frozenset({CommandStatus.SENT, CommandStatus.EXPIRED, *RESULTS}),
+    CommandStatus.SENT: frozenset({CommandStatus.EXPIRED, *RESULTS}),
+    CommandStatus.EXPIRED: RESULTS,
+    CommandStatus.ACKNOWLEDGED: frozenset(),
+    CommandStatus.FAILED: frozenset(),
+    CommandStatus.REFUSED: frozenset(),
+}
+
+
+def can_move(current: CommandStatus, new: CommandStatus, *, was_sent: bool = True) -> bool:
+    """Tell whether a command may go from ``current`` to ``new`` (an expired one only if it was sent)."""
+    if current is CommandStatus.EXPIRED and not was_sent:
+        return False
+    return new in _TRANSITIONS[current]
+
+
+def check_move(current: CommandStatus, new: CommandStatus, *, was_sent: bool = True) -> None:
+    """Refuse an illegal move with :class:`ConflictError` naming both states."""
+    if not can_move(current, new, was_sent=was_sent):
+        raise ConflictError(f"a {current.value} command cannot become {new.value}")
+
+
+# --- parameters -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParamRule:
+    """One numeric parameter of an action: its bounds, unit and where they come from."""
+
+    name: str
+    minimum: float
+    maximum: float
+    integer: bool
+    required: bool
+    source: str
+
+
+# Cabin target. 16-30 degC is the span automatic climate controls of small cars commonly offer (Renault
+# and Dacia set in 0.5 degC steps between 16 and 30, e.g. Renault Zoe's multimedia manual); assumption for
+# cars whose manual we have not read. An 80 degC request is refused here, not at the car.
+CLIMATE_TARGET: Final = ParamRule(
+    "target_c",
+    16.0,
+    30.0,
+    integer=False,
+    required=False,
+    source="assumption: the usual 16-30 degC span of automatic climate controls (Renault/Dacia manuals)",
+)
+# Charge limit. 50 % floor: below it a city car leaves a booking with too little range for its day
+# (Tesla's app uses the same 50 % floor); 100 % is full. Microfleet's choice, not a standard.
+CHARGE_LIMIT: Final = ParamRule(
+    "limit_pct",
+    50.0,
+    100.0,
+    integer=True,
+    required=True,
+    source="assumption: 50-100 %, the floor Tesla's app uses; below it too little range is left",
+)
+
+PARAMS: Final[Mapping[Action, tuple[ParamRule, ...]]] = {
+    Action.CLIMATE_ON: (CLIMATE_TARGET,),
+    Action.SET_CHARGE_LIMIT: (CHARGE_LIMIT,),
+}
+
+
+def check_params(action: Action, params: Mapping[str, object]) -> dict[str, ParamValue]:
+    """The parameters as they will be signed, or :class:`InvalidInputError` saying what is wrong."""
+    rules = {rule.name: rule for rule in PARAMS.get(action, ())}
+    unknown = sorted(set(params) - set(rules))
+    if unknown:
+        allowed = ", ".join(sorted(rules)) or "none"
+        raise InvalidInputError(
+            f"{action.value} takes no parameter {', '.join(unknown)} (allowed: {allowed})"
+        )
+    out: dict[str, ParamValue] = {}
+    for name, rule in rules.items():
+        if name not in params:
+            if rule.required:
+                raise InvalidInputError(f"{action.value} needs {name} ({_bounds(rule)})")
+            continue
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise InvalidInputError(f"{name} must be a number ({_bounds(rule)})")
+        if rule.integer and value != int(value):
+            raise InvalidInputError(f"{name} must be a whole number ({_bounds(rule)})")
+        if not rule.minimum <= value <= rule.maximum:
+            raise InvalidInputError(f"{name} {value:g} is out of range: {_bounds(rule)}")
+        out[name] = int(value) if rule.integer else float(value)
+    return out
+
+
+def _bounds(rule: ParamRule) -> str:
+    unit = {"target_c": " degC", "limit_pct": " %"}.get(rule.name, "")
+    return f"{rule.minimum:g} to {rule.maximum:g}{unit}"
+
+
+# --- what each model can do --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """One action a model supports: how the car carries it out, and where that is known from."""
+
+    action: Action
+    how: str
+    source: str  # a URL, or "assumption: ..." where no maker or project source was found
+    params: frozenset[str] = frozenset()  # the parameters this model takes for the action
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCapabilities:
+    """The actions of one platform (its catalogue models share a body, electrics and app)."""
+
+    platform: str
+    models: tuple[str, ...]
+    capabilities: tuple[Capability, ...]
+    note: str
+
+    def find(self, action: Action) -> Capability | None:
+        """The capability for ``action``, or None if the model cannot do it."""
+        return next((c for c in self.capabilities if c.action is action), None)
+
+
+_OVMS_TWIZY = "https://docs.openvehicles.com/en/latest/components/vehicle_renaulttwizy/docs/commands.html"
+_OVMS_TWIZY_CFG = (
+    "https://docs.openvehicles.com/en/latest/components/vehicle_renaulttwizy/docs/configuration.html"
+)
+_MY_DACIA = (
+    "https://elespanol.com/elandroidelibre/aplicaciones/20230813/"
+    "puedo-controlar-dacia-spring-movil-cargar-coche-usar-aire-acondicionado/783421962_0.amp.html"
+)
+_BOX = "assumption: a car-sharing telematics box wired to the car (central locking, horn, lights, wake)"
+
+
+def _box(*actions: Action) -> tuple[Capability, ...]:
+    hows = {
+        Action.LOCK: "the box drives the central locking",
+        Action.UNLOCK: "the box drives the central locking",
+        Action.LOCATE: "the box flashes the indicators and sounds the horn",
+        Action.WAKE: "the box wakes and reports at once",
+    }
+    return tuple(Capability(a, hows[a], _BOX) for a in actions)
+
+
+_SHARED_BOX = _box(Action.LOCK, Action.UNLOCK, Action.LOCATE, Action.WAKE)
+
+CAPABILITIES: Final[tuple[ModelCapabilities, ...]] = (
+    ModelCapabilities(
+        "renault-twizy",
+        ("renault-twizy-45", "renault-twizy-80"),
+        (
+            Capability(
+                Action.LOCK,
+                "speed lock: OVMS limits the drive to walking pace (the Twizy has no door locks)",
+                _OVMS_TWIZY,
+            ),
+            Capability(Action.UNLOCK, "lifts the OVMS speed lock", _OVMS_TWIZY),
+            Capability(Action.CHARGE_STOP, "OVMS 'charge stop'", _OVMS_TWIZY),
+            Capability(
+                Action.SET_CHARGE_LIMIT,
+                "OVMS sufficient-SOC charge attribute ('xrt ca <soc>%') with charge mode 'stop'",
+                _OVMS_TWIZY_CFG,
+                frozenset({"limit_pct"}),
+            ),
+            Capability(Action.WAKE, "the OVMS module reports at once", _OVMS_TWIZY),
+        ),
+        "no climate system at all; no remote charge start or horn through OVMS (assumption for the last two)",
+    ),
+    ModelCapabilities(
+        "dacia-spring",
+        (
+            "dacia-spring-45-2021",
+            "dacia-spring-65-2023",
+            "dacia-spring-65-2024",
+            "dacia-spring-45-2024",
+            "dacia-spring-70-2025",
+            "dacia-spring-100-2025",
+        ),
+        (
+            Capability(
+                Action.CLIMATE_ON,
+                "My Dacia remote A/C: runs with the controls as they were left (no target temperature)",
+                _MY_DACIA,
+            ),
+            Capability(Action.CLIMATE_OFF, "My Dacia remote A/C off", _MY_DACIA),
+            Capability(Action.CHARGE_START, "resumes a paused charge (My Dacia)", _MY_DACIA),
+            Capability(Action.CHARGE_STOP, "pauses the charge (My Dacia)", _MY_DACIA),
+            *_SHARED_BOX,
+        ),
+        "remote climate has no target; lock, unlock, locate and wake through a sharing box (assumption)",
+    ),
+    ModelCapabilities(
+        "citroen-ami",
+        ("citroen-ami", "opel-rocks-e", "fiat-topolino"),
+        _SHARED_BOX,
+        "assumption: the Ami's own app reads data through the phone in its holder and commands nothing; "
+        "sharing fleets fit a box; no climate (a fan heater), charging is only plugging in",
+    ),
+    ModelCapabilities(
+        "wuling-hongguang-mini-ev",
+        (
+            "wuling-hongguang-mini-ev-gen1-9kwh",
+            "wuling-hongguang-mini-ev-gen1-14kwh",
+            "wuling-hongguang-mini-ev-macaron",
+            "wuling-hongguang-mini-ev-gameboy",
+            "wuling-hongguang-mini-ev-gen1-27kwh",
+            "wuling-hongguang-mini-ev-cabrio",
+            "wuling-hongguang-mini-ev-gen2",
+        ),
+        (
+            *_SHARED_BOX,
+            Capability(
+                Action.CLIMATE_ON,
+                "remote A/C through the maker's app, target settable",
+                "assumption: Wuling app remote A/C (no maker page read)",
+                frozenset({"target_c"}),
+            ),
+            Capability(
+                Action.CLIMATE_OFF, "remote A/C off", "assumption: Wuling app remote A/C (no maker page read)"
+            ),
+            Capability(Action.CHARGE_STOP, "the box opens the charge relay request", _BOX),
+        ),
+        "assumption throughout: no maker source on remote functions was found",
+    ),
+    ModelCapabilities(
+        "chery-qq-ice-cream",
+        ("chery-qq-ice-cream-10kwh", "chery-qq-ice-cream-14kwh"),
+        (
+            *_SHARED_BOX,
+            Capability(
+                Action.CLIMATE_ON,
+                "remote A/C through the maker's app, target settable",
+                "assumption: Chery app remote A/C (no maker page read)",
+                frozenset({"target_c"}),
+            ),
+            Capability(
+                Action.CLIMATE_OFF, "remote A/C off", "assumption: Chery app remote A/C (no maker page read)"
+            ),
+        ),
+        "assumption throughout: no maker source on remote functions was found",
+    ),
+    ModelCapabilities(
+        "baojun-e-series",
+        ("baojun-e100", "baojun-e200", "baojun-e300", "baojun-e300-plus", "baojun-yep"),
+        _SHARED_BOX,
+        "assumption: lock, unlock, locate and wake through a box; remote climate and charging not known",
+    ),
+    ModelCapabilities(
+        "renault-twingo-electric",
+        ("renault-twingo-electric", "renault-twingo-e-tech-2026"),
+        (
+            Capability(
+                Action.CLIMATE_ON,
+                "My Renault immediate pre-conditioning",
+                "https://ch.e-guide.renault.com/fra/Zoe-ph2/FRA_UD61575_2_UA61575001 (same app; assumption "
+                "that the Twingo offers it alike)",
+            ),
+            Capability(Action.CHARGE_START, "My Renault charge start", "assumption: My Renault app"),
+            Capability(Action.LOCATE, "My Renault horn and lights", "assumption: My Renault app"),
+            Capability(Action.WAKE, "the box reports at once", _BOX),
+        ),
+        "climate without a target (the car picks ~21 degC); no remote lock through the maker's app",
+    ),
+    ModelCapabilities(
+        "fiat-500e",
+        ("fiat-500e-42kwh", "fiat-500e-action-24kwh", "fiat-500e-2013-us"),
+        (
+            *_SHARED_BOX,
+            Capability(
+                Action.CLIMATE_ON,
+                "Fiat app remote climate, target settable",
+                "assumption: Fiat / Uconnect app",
+                frozenset({"target_c"}),
+            ),
+            Capability(Action.CLIMATE_OFF, "Fiat app remote climate off", "assumption: Fiat / Uconnect app"),
+            Capability(Action.CHARGE_START, "Fiat app charge now", "assumption: Fiat / Uconnect app"),
+            Capability(Action.CHARGE_STOP, "Fiat app charge stop", "assumption: Fiat / Uconnect app"),
+            Capability(
+                Action.SET_CHARGE_LIMIT,
+                "Fiat app charge level",
+                "assumption: Fiat / Uconnect app",
+                frozenset({"limit_pct"}),
+            ),
+        ),
+        "the most connected car of the catalogue",
+    ),
+    ModelCapabilities(
+        "zhidou-d2",
+        ("zhidou-d2", "elaris-pio"),
+        _SHARED_BOX,
+        "assumption: lock, unlock, locate and wake through a box",
+    ),
+    ModelCapabilities(
+        "quadricycles-without-locks",
+        ("estrima-biro-l6e", "estrima-biro-bolt-l7e", "waaijenberg-canta-electric"),
+        _box(Action.LOCATE, Action.WAKE),
+        "assumption: open or simple bodies without central locking; removable battery (Birò); no climate",
+    ),
+)
+
+# A vehicle registered without a model, or with one the table does not know: the generic Microfleet box,
+# which takes every action and reports 'failed' for what its car cannot do. Microfleet's choice, so that
+# self-built cars (and the twin) are commandable; a catalogue model always uses its own row.
+GENERIC: Final = ModelCapabilities(
+    "generic",
+    (),
+    tuple(
+        Capability(
+            a,
+            "whatever the car's Microfleet box implements; it reports 'failed' otherwise",
+            "assumption: a box speaking Microfleet's command protocol",
+            frozenset(rule.name for rule in PARAMS.get(a, ())),
+        )
+        for a in Action
+    ),
+    "vehicles without a catalogue model",
+)
+
+_BY_MODEL: Final[Mapping[str, ModelCapabilities]] = {m: row for row in CAPABILITIES for m in row.models}
+
+
+def capabilities_of(model_id: str | None) -> ModelCapabilities:
+    """The capability row of a catalogue model; :data:`GENERIC` for none or an unknown one."""
+    if model_id is None:
+        return GENERIC
+    return _BY_MODEL.get(model_id, GENERIC)
+
+
+def check_capability(
+    model_id: str | None, action: Action, params: Mapping[str, object]
+) -> dict[str, ParamValue]:
+    """The checked parameters, or :class:`InvalidInputError` if the model cannot do this (as asked)."""
+    row = capabilities_of(model_id)
+    capability = row.find(action)
+    if capability is None:
+        supported = ", ".join(c.action.value for c in row.capabilities) or "none"
+        raise InvalidInputError(
+            f"a {model_id} cannot {action.value} remotely ({row.note}); it supports: {supported}"
+        )
+    checked = check_params(action, params)
+    extra = sorted(set(checked) - capability.params)
+    if extra:
+        raise InvalidInputError(
+            f"a {model_id} cannot take {', '.join(extra)} for {action.value}: {capability.how}"
+        )
+    return checked
+
+
+def parse_action(text: str) -> Action:
+    """The action named ``text``, or :class:`InvalidInputError` listing the actions there are."""
+    try:
+        return Action(text)
+    except ValueError:
+        names = ", ".join(a.value for a in Action)
+        raise InvalidInputError(f"unknown action {text!r}; actions: {names}") from None
+
+
+# --- who may command ---------------------------------------------------------------------------------
+
+
+def command_refusal(user: UserPrincipal, vehicle: Vehicle, *, booked_now: bool) -> str | None:
+    """Why ``user`` may not command ``vehicle`` now, or None if they may (they already see it).
+
+    An owner commands the cars granted to them; a driver only during their own booking of the car; an
+    operator only the cars of their own fleet (a car merely granted to them is for reading); an admin any
+    car, each command audited like everyone's.
+    """
+    if user.role is Role.ADMIN or user.role is Role.OWNER:
+        return None
+    if user.role is Role.OPERATOR:
+        if user.fleet_id is not None and vehicle.fleet_id == user.fleet_id:
+            return None
+        return "an operator commands only the cars of their own fleet"
+    if booked_now:
+        return None
+    return "a driver commands a car only during their own booking of it"
+
+
+def may_read_command_keys(user: UserPrincipal, vehicle: Vehicle) -> bool:
+    """Owners, the operator of the car's fleet and admins read and rotate a car's command keys."""
+    if user.role in (Role.ADMIN, Role.OWNER):
+        return True
+    return user.role is Role.OPERATOR and user.fleet_id is not None and vehicle.fleet_id == user.fleet_id
