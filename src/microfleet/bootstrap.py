@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -20,6 +21,8 @@ from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.physics import usable_kwh as physics_usable_kwh
 from microfleet.services.accounts import AccountAdmin, AccountService
+from microfleet.services.bookings import BookingService
+from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
@@ -35,6 +38,7 @@ from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
+from microfleet.store.commands_store import BookingStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
 from microfleet.store.live_store import LiveEventStore
@@ -71,6 +75,8 @@ class Services:
     ingest: IngestService
     http_ingest: HttpTelemetryAdapter
     tracker_keys: TrackerKeyService
+    commands: CommandService  # remote commands: issue, dispatch, results, expiry, keys (docs/commands.md)
+    bookings: BookingService
     osmand_ingest: OsmAndAdapter
     quarantine: QuarantineService
     history: HistoryService
@@ -132,6 +138,8 @@ def build_services(
         ingest=ingest,
         http_ingest=HttpTelemetryAdapter(ingest),
         tracker_keys=tracker_keys,
+        commands=_build_commands(settings, engine, write_lock, accounts, clock, LiveEvents(live_log, clock)),
+        bookings=BookingService(BookingStore(engine, write_lock=write_lock), accounts, clock),
         osmand_ingest=OsmAndAdapter(ingest, tracker_keys, speed_unit=settings.osmand_speed_unit),
         quarantine=QuarantineService(
             QuarantineStore(
@@ -194,6 +202,36 @@ def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:
         return usable.value if usable else None
 
     return usable_kwh
+
+
+def _build_commands(
+    settings: Settings,
+    engine: Engine,
+    write_lock: AbstractContextManager[Any],
+    accounts: AccountService,
+    clock: Callable[[], int],
+    live: LiveEvents,
+) -> CommandService:
+    """Remote commands over the store, with keys sealed by the key-encryption key file (read on first use)."""
+    from microfleet.services.command_keys import CommandKeys, KeySealer
+    from microfleet.store.commands_store import CommandKeyStore, CommandStore
+    from microfleet.store.key_file import default_key_path, load_or_create_key
+
+    kek_path = settings.command_key_encryption_key_path or default_key_path()
+    keys = CommandKeys(
+        CommandKeyStore(engine, write_lock=write_lock),
+        KeySealer(lambda: load_or_create_key(kek_path)),
+        previous_listed_ms=round(settings.command_key_previous_listed_s * 1000),
+    )
+    return CommandService(
+        CommandStore(engine, write_lock=write_lock),
+        keys,
+        BookingStore(engine, write_lock=write_lock),
+        accounts,
+        clock,
+        default_expiry_ms=round(settings.command_expiry_default_s * 1000),
+        live=live,
+    )
 
 
 def build_mqtt_access(services: Services) -> MqttAccessService:
