@@ -6,7 +6,6 @@ from alembic import context
 # (without these, the history tables, ``places`` and ``tariffs`` would look like tables to drop).
 import microfleet.store.alerts_store
 import microfleet.store.commands_store
-import microfleet.store.commands_store
 import microfleet.store.history
 import microfleet.store.live_store
 import microfleet.store.places_store
