@@ -177,6 +177,11 @@ class TelemetryPartitions:
         self._engine = engine
         self._clock = clock
 
+    @property
+    def dialect(self) -> str:
+        """The store's SQL dialect: ``postgresql`` or ``sqlite``."""
+        return self._engine.dialect.name
+
     def supported(self) -> bool:
         """Whether this store's telemetry is partitioned (PostgreSQL, migrated past 0011)."""
         if self._engine.dialect.name != "postgresql":
@@ -292,8 +297,8 @@ class PartitionKeeper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start keeping months ahead; a store without partitions (SQLite) starts nothing."""
-        if self._thread is not None or not self._partitions.supported():
+        """Start keeping months ahead; a SQLite store starts nothing."""
+        if self._thread is not None or self._partitions.dialect != "postgresql":
             return
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="microfleet-partitions", daemon=True)
@@ -309,7 +314,7 @@ class PartitionKeeper:
     def _run(self) -> None:
         while not self._stopping.wait(self._interval_s):
             try:
-                created = self._partitions.ensure_ahead()
+                created = self._partitions.ensure_ahead() if self._partitions.supported() else []
             except Exception:  # a lost database must not end the thread: the next round tries again
                 _log.exception(
                     "creating telemetry partitions ahead failed; next try in %.0f s", self._interval_s
