@@ -20,25 +20,37 @@ from microfleet.errors import InvalidInputError
 _TYPES: Final = {Severity.INFO: "info", Severity.WARNING: "warning", Severity.CRITICAL: "failure"}
 
 
+def _apprise() -> Any:
+    """Apprise, imported on first use with its plugins.
+
+    The e-mail plugin's PGP support imports the deprecated ``imghdr``: Apprise's warning, silenced once here.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        import apprise.utils.pgp
+    return apprise
+
+
 class AppriseNotifier:
     """Sends one message to one Apprise URL; checks and masks URLs for storing and showing."""
 
     def check(self, url: str) -> str:
         """The URL with its secrets masked; :class:`InvalidInputError` if Apprise knows no such channel."""
-        import apprise
-
+        apprise = _apprise()
         plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
         if plugin is None:
             raise InvalidInputError(
                 "no notification channel takes this URL; see https://github.com/caronc/apprise/wiki for "
                 "the forms (ntfy://, mailto://, tgram://, json://, ...)"
             )
-        return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+        return str(plugin.url(privacy=True))
 
     def notify(self, url: str, title: str, body: str, severity: Severity) -> str | None:
         """Send one message; None when the channel took it, else what went wrong (Apprise's own words)."""
-        import apprise
-
+        apprise = _apprise()
         sender = apprise.Apprise()
         if not sender.add(url):
             return "no notification channel takes this URL"
