@@ -84,6 +84,7 @@ def render_acl(topic_prefix: str, ingest_username: str, ovms_root: str = OVMS_RO
             f"topic read {base}/+/command_results",
             f"topic write {base}/+/ingest_results",
             f"topic write {base}/+/commands",
+            f"topic readwrite {base}/+/alerts",  # every alert, for integrations as this user (alerts.md)
             f"topic read {ovms}/+/+/metric/#",
             f"topic read {ovms}/+/+/event/#",
             f"topic read {ovms}/+/+/event",
