@@ -9,6 +9,11 @@ takes the topic's id as the sending credential: records naming another vehicle a
 (``vehicle_mismatch``), a topic naming no registered vehicle is quarantined whole (``unknown_vehicle``).
 Each message is acknowledged (PUBACK) only after its records are committed and its answer published, so
 a crash or a broker restart redelivers it, and the store's idempotent key makes the redelivery a duplicate.
+
+Scale-out (a :class:`~microfleet.ingest.jetstream.JetStreamPublisher` given): a car's telemetry message is
+published to JetStream instead, and acknowledged only after JetStream's publish ack; ``microfleet
+ingest-worker`` stores it and no answer is published on ``ingest_results`` (docs/scale-out.md). Refusals
+the adapter makes itself (unknown vehicle, oversize) are still quarantined here.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import msgspec
@@ -31,6 +36,9 @@ from microfleet.errors import NotFoundError, StoreUnavailableError
 from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.services.ingest import IngestReport, IngestService
 from microfleet.services.mqtt_access import VehicleLookup
+
+if TYPE_CHECKING:  # nats loads only in scale-out mode
+    from microfleet.ingest.jetstream import JetStreamPublisher, OutgoingBatch
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +98,7 @@ class MqttIngestCounters:
     status_changes: int = 0
     status_refused: int = 0
     results_published: int = 0
+    batches_published: int = 0  # scale-out: telemetry messages handed to JetStream (and acknowledged by it)
     reconnects: int = 0
     refused_by_reason: dict[str, int] = field(default_factory=dict)
 
@@ -163,8 +172,11 @@ class MqttTelemetryAdapter:
         clock: Callable[[], int],
         *,
         max_payload_bytes: int,
+        publisher: JetStreamPublisher | None = None,
     ) -> None:
         self._ingest = ingest
+        self._publisher = publisher
+        self._stop: asyncio.Event | None = None
         self._vehicles = vehicles
         self.topics = topics
         self._clock = clock
@@ -173,8 +185,13 @@ class MqttTelemetryAdapter:
         self.online: dict[str, bool] = {}
         self.counters = MqttIngestCounters()
 
-    def handle(self, topic: str, payload: bytes, content_type: str | None = None) -> Reply | None:
-        """Ingest one message (blocking: the store commits); the answer to publish, if any."""
+    def handle(
+        self, topic: str, payload: bytes, content_type: str | None = None
+    ) -> Reply | OutgoingBatch | None:
+        """Ingest one message (blocking: the store commits); the answer to publish, if any.
+
+        In scale-out mode a telemetry message the adapter accepts is returned as the batch to publish.
+        """
         self.counters.messages += 1
         parsed = self.topics.parse(topic)
         if parsed is None:
@@ -204,6 +221,8 @@ class MqttTelemetryAdapter:
                 f"message of {len(payload)} bytes is over the limit of {self._max_payload_bytes}",
             )
             return self._reply(vehicle_id, report)
+        if self._publisher is not None:
+            return self._outgoing(vehicle_id, topic, payload, content_type)
         report = self._ingest.ingest(
             payload,
             content_type or _sniff_content_type(payload),
@@ -213,6 +232,23 @@ class MqttTelemetryAdapter:
         )
         self._count(report)
         return self._reply(vehicle_id, report)
+
+    def _outgoing(
+        self, vehicle_id: str, topic: str, payload: bytes, content_type: str | None
+    ) -> OutgoingBatch:
+        from microfleet.ingest.jetstream import OutgoingBatch
+
+        kind = content_type or _sniff_content_type(payload)
+        return OutgoingBatch(vehicle_id, payload, kind, _source(topic), self._clock())
+
+    def _known_telemetry(self, topic: str, payload: bytes, content_type: str | None) -> OutgoingBatch | None:
+        """Scale-out's quick path: a known car's telemetry within the size limit, needing no store."""
+        parsed = self.topics.parse(topic)
+        if parsed is None or parsed[1] != "telemetry" or parsed[0] not in self._registered:
+            return None
+        if len(payload) > self._max_payload_bytes:
+            return None
+        return self._outgoing(parsed[0], topic, payload, content_type)
 
     def _is_registered(self, vehicle_id: str) -> bool:
         if vehicle_id in self._registered:
@@ -285,9 +321,14 @@ class MqttTelemetryAdapter:
         def count_loss() -> None:
             self.counters.reconnects += 1
 
+        self._stop = stop
         try:
+            if self._publisher is not None and not await self._publisher.start(stop):
+                return
             await run_reconnecting(self._session, connection, stop, connected, count_loss, log, "mqtt ingest")
         finally:
+            if self._publisher is not None:
+                await self._publisher.close()
             log.info("mqtt ingest stopped: %s", self.counters)
 
     async def _session(
@@ -331,10 +372,20 @@ class MqttTelemetryAdapter:
     async def _answer(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         """Ingest one message, publish its answer, then acknowledge it."""
         content_type = getattr(message.properties, "ContentType", None) if message.properties else None
-        reply = await asyncio.to_thread(
-            self.handle, str(message.topic), _payload_bytes(message.payload), content_type
-        )
-        if reply is not None:
+        topic, payload = str(message.topic), _payload_bytes(message.payload)
+        reply: Reply | OutgoingBatch | None = None
+        if self._publisher is not None:
+            reply = self._known_telemetry(topic, payload, content_type)
+            if reply is not None:
+                self.counters.messages += 1
+        if reply is None:
+            reply = await asyncio.to_thread(self.handle, topic, payload, content_type)
+        if self._publisher is not None and reply is not None and not isinstance(reply, Reply):
+            if not await self._publisher.publish(reply, self._stop):
+                return  # stopping before JetStream took it: unacknowledged, the broker delivers it again
+            self.counters.batches_published += 1
+        elif reply is not None:
+            assert isinstance(reply, Reply)
             await client.publish(reply.topic, reply.payload, qos=1)
             self.counters.results_published += 1
         if message.qos > 0:

@@ -1,0 +1,396 @@
+"""``microfleet ingest-worker``: stores the batches adapters published to JetStream, and derives history.
+
+Each partition of the stream has one durable pull consumer. A worker consumes only the partitions it holds
+a lease on (:mod:`microfleet.ingest.partition_leases`), so N workers share the partitions, and each
+partition is consumed by one worker at a time. A batch is handed to :meth:`IngestService.ingest` under the
+credential and arrival time the adapter recorded, and acknowledged only after the store committed it: a
+worker killed before that leaves it unacknowledged, and JetStream delivers it again (after
+``ack_wait_s``) to whichever worker holds the partition then; the store's key ``(vehicle_id, ts_ms)``
+makes that second delivery a duplicate. A message that is not an adapter's batch (headers missing or
+wrong) is quarantined whole as ``undecodable_message`` with its source, then acknowledged.
+
+History derivation: the store marks a car stale in the transaction that stores its records (as on one
+machine); a worker derives only stale cars whose partition it holds, claimed by
+:meth:`claim_stale_of`. Two workers never hold the same partition's lease at once, and a worker stops
+claiming a partition's cars ``lease_s / 3`` before its lease could run out, so one car's derivation runs on
+one worker at a time. (The store's claim alone would not do it: it hands each stale mark to one claimer,
+but a car marked again while one worker derives it could be claimed by another.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
+
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN, RejectionReason
+from microfleet.domain.validation import storable_text
+from microfleet.errors import StoreUnavailableError
+from microfleet.ingest.jetstream import (
+    HEADER_CONTENT_TYPE,
+    HEADER_MSG_ID,
+    HEADER_RECEIVED_MS,
+    HEADER_SOURCE,
+    HEADER_VEHICLE,
+    NATS_LOST,
+    JetStreamConfig,
+    connect,
+    ensure_stream,
+    partition_of,
+    sleep_unless,
+)
+from microfleet.ingest.partition_leases import PartitionLeases, lease_bucket
+from microfleet.services.derivation import DerivationQueue, HistoryDeriver
+from microfleet.services.ingest import IngestReport, IngestService
+
+log = logging.getLogger(__name__)
+
+FETCH_BATCH = 64  # messages asked for at once per partition
+MAX_ACK_PENDING = 1_000  # messages of one partition delivered and not yet acknowledged, at most
+SOURCE_MAX_CHARS = 200  # the quarantine table's source column
+CONTENT_TYPES = ("application/json", "application/x-ndjson")
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
+
+
+class StaleByVehicle(Protocol):
+    """The store's stale list as a worker claims it: only the cars it may derive."""
+
+    def claim_stale_of(
+        self, wanted: Callable[[str], bool], limit: int, skip: Collection[str] = ()
+    ) -> dict[str, int]:
+        """Take up to ``limit`` stale cars ``wanted`` accepts (none of ``skip``), with their start."""
+        ...
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Put a car back on the list."""
+        ...
+
+    def stale_count(self) -> int:
+        """How many cars are on the list (every worker's)."""
+        ...
+
+
+class OwnedStale:
+    """The stale list narrowed to one worker's partitions: what its :class:`DerivationQueue` claims from."""
+
+    def __init__(self, store: StaleByVehicle, owns: Callable[[str], bool]) -> None:
+        self._store = store
+        self._owns = owns
+
+    def claim_stale(self, limit: int, skip: Collection[str] = ()) -> dict[str, int]:
+        """Take up to ``limit`` of this worker's stale cars."""
+        return self._store.claim_stale_of(self._owns, limit, skip)
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Put a car back on the list."""
+        self._store.mark_stale(vehicle_id, from_ms)
+
+    def stale_count(self) -> int:
+        """How many cars wait, every worker's."""
+        return self._store.stale_count()
+
+
+@dataclass(slots=True)
+class WorkerCounters:
+    """What a worker did since it started (logged when it stops)."""
+
+    messages: int = 0
+    records_accepted: int = 0
+    records_duplicate: int = 0
+    records_rejected: int = 0
+    messages_quarantined: int = 0  # messages that were not an adapter's batch
+    redeliveries: int = 0  # messages delivered more than once (a worker died or was too slow)
+    store_retries: int = 0
+    derived_cars: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An adapter's batch as its headers describe it."""
+
+    vehicle_id: str
+    source: str
+    received_at_ms: int
+    content_type: str
+
+
+def read_envelope(headers: dict[str, str] | None) -> Envelope | str:
+    """The batch's envelope, or why the headers are not an adapter's."""
+    headers = headers or {}
+    vehicle_id = headers.get(HEADER_VEHICLE)
+    source = headers.get(HEADER_SOURCE)
+    received = headers.get(HEADER_RECEIVED_MS, "")
+    content_type = headers.get(HEADER_CONTENT_TYPE, "")
+    if not vehicle_id or not source:
+        return f"the message names no vehicle or source ({HEADER_VEHICLE}, {HEADER_SOURCE})"
+    if not _VEHICLE_ID.match(vehicle_id):
+        return f"{HEADER_VEHICLE} {vehicle_id[:80]!r} is not a vehicle id"
+    if not received.isdigit() or len(received) > 15:
+        return f"{HEADER_RECEIVED_MS} {received[:40]!r} is not epoch milliseconds"
+    if content_type not in CONTENT_TYPES:
+        return f"{HEADER_CONTENT_TYPE} {content_type[:80]!r} is neither of {', '.join(CONTENT_TYPES)}"
+    return Envelope(vehicle_id, source[:SOURCE_MAX_CHARS], int(received), content_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a worker announces on ``<prefix>.committed.<partition>`` after storing a batch."""
+
+    msg_id: str
+    vehicle_id: str | None
+    accepted: int
+    duplicate: int
+    rejected: int
+    received_at_ms: int | None
+    committed_at_ms: int
+
+
+class IngestWorker:
+    """Consumes the partitions it holds, stores each batch exactly once, derives its cars' history."""
+
+    def __init__(
+        self,
+        ingest: IngestService,
+        config: JetStreamConfig,
+        stale: StaleByVehicle,
+        deriver: HistoryDeriver | None,
+        *,
+        worker_id: str,
+        derive_interval_s: float,
+        clock: Callable[[], int],
+    ) -> None:
+        self._ingest = ingest
+        self.config = config
+        self.worker_id = worker_id
+        self._clock = clock
+        self._derive_interval_s = derive_interval_s
+        self._owned: frozenset[int] = frozenset()
+        self.derivations = (
+            DerivationQueue(deriver, OwnedStale(stale, self.owns), interval_s=derive_interval_s)
+            if deriver is not None and derive_interval_s > 0
+            else None
+        )
+        self.counters = WorkerCounters()
+        self.leases: PartitionLeases | None = None
+
+    def owns(self, vehicle_id: str) -> bool:
+        """Whether this worker holds the vehicle's partition now (it may derive the car)."""
+        if self.leases is None:
+            return False
+        return partition_of(vehicle_id, self.config.partitions) in self.leases.valid()
+
+    def handle(self, subject: str, headers: dict[str, str] | None, payload: bytes) -> Committed:
+        """Store one message (blocking: the store commits); what to announce once it is acknowledged."""
+        self.counters.messages += 1
+        headers = headers or {}
+        msg_id = headers.get(HEADER_MSG_ID, "")
+        envelope = read_envelope(headers)
+        if isinstance(envelope, str):
+            self.counters.messages_quarantined += 1
+            source = (headers.get(HEADER_SOURCE) or f"jetstream {subject}")[:SOURCE_MAX_CHARS]
+            log.warning("message on %s quarantined (undecodable_message): %s", subject, envelope)
+            report = self._ingest.refuse(
+                storable_text(payload.decode("utf-8", "surrogateescape")),
+                RejectionReason.UNDECODABLE_MESSAGE,
+                f"not an adapter's batch: {envelope}",
+                credential_vehicle_id=None,
+                source=source,
+                now_ms=self._clock(),
+            )
+            return self._committed(msg_id, None, report, None)
+        report = self._ingest.ingest(
+            payload,
+            envelope.content_type,
+            credential_vehicle_id=envelope.vehicle_id,
+            source=envelope.source,
+            now_ms=envelope.received_at_ms,
+        )
+        self.counters.records_accepted += report.accepted
+        self.counters.records_duplicate += report.duplicate
+        self.counters.records_rejected += report.rejected
+        return self._committed(msg_id, envelope.vehicle_id, report, envelope.received_at_ms)
+
+    @staticmethod
+    def _committed(
+        msg_id: str, vehicle_id: str | None, report: IngestReport, received_at_ms: int | None
+    ) -> Committed:
+        return Committed(
+            msg_id,
+            vehicle_id,
+            report.accepted,
+            report.duplicate,
+            report.rejected,
+            received_at_ms,
+            time.time_ns() // 1_000_000,
+        )
+
+    def _handle_all(self, messages: list[Msg]) -> list[Committed]:
+        """Store messages in order until the store is lost (the rest are left for redelivery)."""
+        done: list[Committed] = []
+        for message in messages:
+            if message.metadata.num_delivered > 1:
+                self.counters.redeliveries += 1
+            try:
+                done.append(self.handle(message.subject, message.headers, message.data))
+            except StoreUnavailableError as exc:
+                self.counters.store_retries += 1
+                log.warning("store unavailable (%s); %d message(s) left for redelivery", exc, len(messages))
+                break
+        return done
+
+    async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
+        """Take partitions, consume and derive until ``stop`` is set; then release the partitions."""
+        nc = await connect(self.config, stop)
+        if nc is None:
+            return
+        consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        deriving = asyncio.Lock()
+        derive_task: asyncio.Task[None] | None = None
+        try:
+            js = nc.jetstream(timeout=5.0)
+            kv = await self._setup(js, stop)
+            if kv is None:
+                return
+            self.leases = leases = PartitionLeases(
+                kv, self.config.partitions, self.config.lease_s, self.worker_id
+            )
+            derive_task = asyncio.create_task(self._derive_loop(stop, deriving))
+            while not stop.is_set():
+                try:
+                    await leases.renew()
+                    over = await leases.balance()
+                    if over:
+                        async with deriving:  # never give a partition away while deriving its cars
+                            await self._stop_consumers(consumers, over)
+                            await leases.release(over)
+                except NATS_LOST as exc:
+                    log.warning("worker %s could not renew its leases (%s)", self.worker_id, exc)
+                self._owned = leases.valid()
+                await self._stop_consumers(consumers, [p for p in consumers if p not in self._owned])
+                for partition in sorted(self._owned - consumers.keys()):
+                    halt = asyncio.Event()
+                    task = asyncio.create_task(self._consume(nc, js, partition, halt))
+                    consumers[partition] = (halt, task)
+                if ready is not None and self._owned:
+                    ready.set()
+                await sleep_unless(self.config.lease_s / 3, stop)
+        finally:
+            await self._stop_consumers(consumers, list(consumers))
+            if derive_task is not None:
+                await derive_task
+            if self.leases is not None and nc.is_connected:
+                async with deriving:
+                    await self.leases.leave()
+            with contextlib.suppress(Exception):
+                await nc.close()
+            log.info("ingest worker %s stopped: %s", self.worker_id, self.counters)
+
+    async def _setup(self, js: JetStreamContext, stop: asyncio.Event) -> KeyValue | None:
+        """The stream, one durable consumer per partition and the lease bucket, retried until NATS answers."""
+        delay_s = self.config.reconnect_first_s
+        while not stop.is_set():
+            try:
+                await ensure_stream(js, self.config)
+                for partition in range(self.config.partitions):
+                    await self._ensure_consumer(js, partition)
+                return await lease_bucket(js, self.config.lease_bucket, self.config.lease_s)
+            except NATS_LOST as exc:
+                log.warning("jetstream not ready (%s); retrying in %.1f s", exc, delay_s)
+                await sleep_unless(delay_s, stop)
+                delay_s = min(delay_s * 2, self.config.reconnect_max_s)
+        return None
+
+    async def _ensure_consumer(self, js: JetStreamContext, partition: int) -> None:
+        name = self.config.consumer(partition)
+        try:
+            await js.consumer_info(self.config.stream, name)
+            return
+        except NatsError:
+            pass
+        await js.add_consumer(
+            self.config.stream,
+            ConsumerConfig(
+                durable_name=name,
+                filter_subject=self.config.subject(partition),
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self.config.ack_wait_s,
+                max_ack_pending=MAX_ACK_PENDING,
+                max_deliver=-1,
+            ),
+        )
+
+    async def _consume(
+        self, nc: NatsClient, js: JetStreamContext, partition: int, halt: asyncio.Event
+    ) -> None:
+        """Fetch, store and acknowledge one partition's batches until ``halt`` is set."""
+        delay_s = self.config.reconnect_first_s
+        subscription = None
+        while not halt.is_set():
+            try:
+                if subscription is None:
+                    subscription = await js.pull_subscribe_bind(
+                        durable=self.config.consumer(partition), stream=self.config.stream
+                    )
+                messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+            except NatsTimeout:
+                continue
+            except NATS_LOST as exc:
+                log.warning("partition %d: fetching failed (%s); again in %.1f s", partition, exc, delay_s)
+                await sleep_unless(delay_s, halt)
+                delay_s = min(delay_s * 2, self.config.reconnect_max_s)
+                continue
+            done = await asyncio.to_thread(self._handle_all, messages)
+            for message, committed in zip(messages, done, strict=False):
+                with contextlib.suppress(*NATS_LOST):  # unacknowledged: delivered again
+                    await message.ack()
+                    await nc.publish(self.config.committed_subject(partition), msgspec.json.encode(committed))
+            if len(done) < len(messages):  # the store is away: wait, the rest comes back after ack_wait
+                await sleep_unless(delay_s, halt)
+                delay_s = min(delay_s * 2, self.config.reconnect_max_s)
+            else:
+                delay_s = self.config.reconnect_first_s
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    @staticmethod
+    async def _stop_consumers(
+        consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]], partitions: list[int]
+    ) -> None:
+        for partition in partitions:
+            entry = consumers.pop(partition, None)
+            if entry is not None:
+                entry[0].set()
+                await entry[1]
+
+    async def _derive_loop(self, stop: asyncio.Event, deriving: asyncio.Lock) -> None:
+        """Every ``derive_interval_s``: derive this worker's stale cars, a round at a time under the lock."""
+        queue = self.derivations
+        if queue is None:
+            return
+        while not stop.is_set():
+            await sleep_unless(self._derive_interval_s, stop)
+            if stop.is_set():
+                return
+            async with deriving:
+                try:
+                    reports = await asyncio.to_thread(queue.run_pending)
+                except Exception:  # the store briefly away: next round
+                    log.exception("a derivation round failed; retrying in %.0f s", self._derive_interval_s)
+                    continue
+            self.counters.derived_cars += len(reports)
