@@ -50,6 +50,8 @@ from microfleet.store.telemetry_store import TelemetryStore
 from microfleet.store.tracker_keys import TrackerKeyStore
 
 if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
+    from microfleet.ingest.jetstream import JetStreamConfig
+    from microfleet.ingest.jetstream_worker import IngestWorker
     from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
     from microfleet.ingest.ovms_bridge import OvmsBridge
 
@@ -266,12 +268,18 @@ def build_mqtt_bridge(services: Services) -> tuple[MqttTelemetryAdapter, MqttCon
     if settings.mqtt_tls:
         ca_path = str(settings.mqtt_tls_ca_path) if settings.mqtt_tls_ca_path else None
         tls = ssl.create_default_context(cafile=ca_path)
+    publisher = None
+    if settings.nats_url is not None:  # scale-out: batches go to JetStream, ingest workers store them
+        from microfleet.ingest.jetstream import JetStreamPublisher
+
+        publisher = JetStreamPublisher(jetstream_config(settings))
     adapter = MqttTelemetryAdapter(
         services.ingest,
         services.accounts,
         MqttTopics(check_topic_prefix(settings.mqtt_topic_prefix)),
         services.clock,
         max_payload_bytes=settings.ingest_max_body_bytes,
+        publisher=publisher,
     )
     connection = MqttConnection(
         settings.mqtt_host,
@@ -296,3 +304,41 @@ def build_ovms_bridge(
     _, connection = build_mqtt_bridge(services)  # the broker settings, under a client id of its own
     connection = dataclasses.replace(connection, client_id=f"{connection.client_id}-ovms")
     return OvmsBridge(services.ingest, services.accounts, modules, services.clock, root=root), connection
+
+
+def jetstream_config(settings: Settings) -> JetStreamConfig:
+    """The scale-out stream's settings (``MICROFLEET_NATS_*``); refused without ``MICROFLEET_NATS_URL``."""
+    from microfleet.ingest.jetstream import JetStreamConfig
+
+    if settings.nats_url is None:
+        raise ConfigurationError("set MICROFLEET_NATS_URL to the NATS server(s), e.g. nats://127.0.0.1:4222")
+    if not all(part.isalnum() or part in "-_" for part in settings.nats_prefix.replace(".", "")):
+        raise ConfigurationError(
+            f"MICROFLEET_NATS_PREFIX {settings.nats_prefix!r} may hold only letters, digits, '-', '_' and '.'"
+        )
+    return JetStreamConfig(
+        servers=tuple(url.strip() for url in settings.nats_url.split(",") if url.strip()),
+        prefix=settings.nats_prefix,
+        stream=settings.nats_stream,
+        partitions=settings.nats_partitions,
+        duplicate_window_s=settings.nats_duplicate_window_s,
+        ack_wait_s=settings.nats_ack_wait_s,
+        lease_s=settings.nats_lease_s,
+        reconnect_max_s=settings.nats_reconnect_max_s,
+    )
+
+
+def build_ingest_worker(services: Services, *, worker_id: str, derive_interval_s: float) -> IngestWorker:
+    """An ingest worker over the services' ingest and deriver (nats loads here)."""
+    from microfleet.ingest.jetstream_worker import IngestWorker
+    from microfleet.store.stale_claims import StaleClaims
+
+    return IngestWorker(
+        services.ingest,
+        jetstream_config(services.settings),
+        StaleClaims(services.engine, services.telemetry),
+        services.deriver,
+        worker_id=worker_id,
+        derive_interval_s=derive_interval_s,
+        clock=services.clock,
+    )
