@@ -98,16 +98,24 @@ def list_logins(database_url: DatabaseOption = None) -> None:
 
 @mqtt_app.command("bridge")
 def bridge(database_url: DatabaseOption = None) -> None:
-    """Ingest cars' telemetry from the broker until interrupted (reconnecting whenever it is lost)."""
+    """Ingest cars' telemetry and relay remote commands until interrupted (reconnecting when lost)."""
     from microfleet.bootstrap import build_mqtt_bridge
+    from microfleet.ingest.mqtt_commands import MqttCommandDispatcher
 
-    adapter, connection = build_mqtt_bridge(services_for(database_url))
+    services = services_for(database_url)
+    adapter, connection = build_mqtt_bridge(services)
+    dispatcher = MqttCommandDispatcher(services.commands, adapter.topics, services.clock)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(
         f"ingesting from {connection.host}:{connection.port} under [bold]{adapter.topics.prefix}/v1/[/bold]"
+        ", relaying remote commands to online cars"
     )
-    asyncio.run(run_until_signalled(adapter.run, connection))
-    console.print(f"stopped: {adapter.counters}")
+
+    async def run_both(connection: MqttConnection, stop: asyncio.Event) -> None:
+        await asyncio.gather(adapter.run(connection, stop), dispatcher.run(connection, stop))
+
+    asyncio.run(run_until_signalled(run_both, connection))
+    console.print(f"stopped: {adapter.counters}; commands: {dict(dispatcher.counts)}")
 
 
 async def run_until_signalled(
