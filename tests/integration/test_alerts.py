@@ -354,3 +354,82 @@ def test_apprise_delivers_to_a_webhook_while_a_refused_channel_is_retried_and_re
     (gone,) = [d for d in services.alerts.all_deliveries() if d.subscription_id == down.subscription_id]
     assert (gone.status, gone.attempts) == (DeliveryStatus.FAILED, MAX_ATTEMPTS)
     assert len(got) == 1  # the webhook was told once
+
+
+# --- the MQTT topic, on a real Mosquitto with Microfleet's ACL
+
+
+def test_every_new_alert_is_published_to_the_vehicles_mqtt_topic(
+    services: Services, world: World, clock: FrozenClock
+) -> None:
+    import asyncio
+
+    import aiomqtt
+
+    from microfleet.bootstrap import build_services
+    from tests.integration.mqtt_broker import started_broker
+
+    with started_broker() as broker:
+        login = broker.access(services).set_ingest_login()
+        car_b = broker.access(services).issue("car-b")
+        settings = services.settings.model_copy(
+            update={
+                "mqtt_host": "127.0.0.1",
+                "mqtt_port": broker.port,
+                "mqtt_topic_prefix": broker.prefix,
+                "mqtt_username": login.username,
+                "mqtt_password": login.password,
+            }
+        )
+        with_broker = build_services(settings, migrate=False, clock=clock)
+        try:
+            with_broker.alerts.add_rule(AlertKind.SOC_LOW, Severity.WARNING, {}, vehicle_id="car-a")
+            send(with_broker, "car-a", clock.now_ms, soc_pct=9.0)
+            topic = f"{broker.prefix}/v1/car-a/alerts"
+
+            async def scenario() -> tuple[list[dict[str, Any]], list[str]]:
+                got: list[dict[str, Any]] = []
+                foreign: list[str] = []
+                integration = aiomqtt.Client(
+                    "127.0.0.1", broker.port, username=login.username, password=login.password,
+                    identifier=f"{broker.prefix}-integration",
+                )  # fmt: skip
+                car = aiomqtt.Client(
+                    "127.0.0.1", broker.port, username="car-b", password=car_b.password,
+                    identifier=f"{broker.prefix}-car-b",
+                )  # fmt: skip
+                async with integration, car:
+                    await integration.subscribe(topic, qos=1)
+                    await car.subscribe(f"{broker.prefix}/v1/+/alerts", qos=1)  # a car is not let in
+
+                    async def collect(client: aiomqtt.Client, into: list[Any], decode: bool) -> None:
+                        async for message in client.messages:
+                            payload = bytes(message.payload)  # type: ignore[arg-type]
+                            into.append(json.loads(payload) if decode else str(message.topic))
+
+                    tasks = [
+                        asyncio.create_task(collect(integration, got, True)),
+                        asyncio.create_task(collect(car, foreign, False)),
+                    ]
+                    await asyncio.to_thread(with_broker.alert_worker.run_once)
+                    for _ in range(100):
+                        if got:
+                            break
+                        await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.3)  # time for anything the broker would wrongly deliver
+                    for task in tasks:
+                        task.cancel()
+                return got, foreign
+
+            got, foreign = asyncio.run(scenario())
+            ((message,),) = [got]
+            assert (message["vehicle_id"], message["kind"], message["severity"]) == (
+                "car-a",
+                "soc_low",
+                "warning",
+            )
+            assert foreign == []
+            channels = {d.channel: d.status for d in with_broker.alerts.all_deliveries()}
+            assert channels == {Channel.MQTT: DeliveryStatus.SENT, Channel.LIVE: DeliveryStatus.SENT}
+        finally:
+            with_broker.close()
