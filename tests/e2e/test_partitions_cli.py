@@ -40,8 +40,9 @@ def schema(monkeypatch: pytest.MonkeyPatch) -> str:
     return name
 
 
-def old_months_with_rows(database_url: str, schema: str, months: list[Month]) -> None:
-    """Partitions for past months, each with two records of one car (as a store running for months has)."""
+def old_months_with_rows(database_url: str, schema: str, months: list[Month], in_default: Month) -> None:
+    """Partitions for past months, each with two records of one car (as a store running for months has),
+    and two records of ``in_default``, which has no partition."""
     engine = make_engine(database_url, schema)
     try:
         with engine.begin() as conn:
@@ -51,8 +52,9 @@ def old_months_with_rows(database_url: str, schema: str, months: list[Month]) ->
                     f" VALUES ('car-1', 'car-1', '{'0' * 64}', 0)"
                 )
             )
-            for month in months:
-                create_month(conn, month)
+            for month in [*months, in_default]:
+                if month != in_default:
+                    create_month(conn, month)
                 conn.execute(
                     text(
                         "INSERT INTO telemetry (vehicle_id, ts_ms, soc_pct, record_digest, received_at_ms)"
@@ -79,18 +81,23 @@ def test_partitions_are_listed_created_ahead_and_old_months_dropped(database_url
     again = microfleet("db", "partitions", "ensure", "--months", "5", *store)
     assert f"nothing to create: months through {now.plus(5)} exist" in again.stdout
 
-    old_months_with_rows(database_url, schema, [now.plus(-3), now.plus(-2)])
+    old_months_with_rows(database_url, schema, [now.plus(-3), now.plus(-2)], in_default=now.plus(-12))
+    split = microfleet("db", "partitions", "ensure", "--from-default", *store)
+    assert split.returncode == 0, split
+    assert f"moved out of DEFAULT into their own months: {now.plus(-12)}" in split.stdout
     too_new = microfleet("db", "partitions", "drop", "--before", str(now.plus(1)), "--yes", *store)
     assert too_new.returncode == 2
     assert "error (invalid_input)" in too_new.stdout and "the current month" in too_new.stdout
     not_confirmed = microfleet("db", "partitions", "drop", "--before", str(now), *store)
     assert not_confirmed.returncode == 1  # no answer to the question: nothing dropped
-    assert f"{now.plus(-3)}, {now.plus(-2)}" in not_confirmed.stdout
+    assert f"{now.plus(-12)}, {now.plus(-3)}, {now.plus(-2)}" in not_confirmed.stdout
     assert now.plus(-3).table_name in microfleet("db", "partitions", *store).stdout
 
     dropped = microfleet("db", "partitions", "drop", "--before", str(now), "--yes", *store)
     assert dropped.returncode == 0, dropped
-    assert f"dropped 2 month(s) ({now.plus(-3)}, {now.plus(-2)}): 4 records" in dropped.stdout
+    assert (
+        f"dropped 3 month(s) ({now.plus(-12)}, {now.plus(-3)}, {now.plus(-2)}): 6 records" in dropped.stdout
+    )
     after = microfleet("db", "partitions", *store).stdout
     assert now.plus(-3).table_name not in after and now.table_name in after
 

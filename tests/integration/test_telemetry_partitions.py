@@ -118,7 +118,7 @@ def test_rows_land_in_their_months_partition_across_a_month_boundary(cars: Servi
 
 
 @postgres_only
-def test_far_past_and_far_future_records_are_stored_in_default_then_moved_into_their_month(
+def test_far_past_and_far_future_records_wait_in_default_then_move_into_their_month(
     cars: Services,
 ) -> None:
     far_future = FrozenClock(Month(2099, 6).start_ms + 3_600_000)
@@ -135,6 +135,11 @@ def test_far_past_and_far_future_records_are_stored_in_default_then_moved_into_t
     assert (again.accepted, again.duplicate, again.rejected) == (0, 2, 0)
     with cars.engine.begin() as conn:
         assert not create_month(conn, Month(2099, 6))  # already there: nothing done
+    # What still waits in DEFAULT gets months of its own on request (ensure --from-default).
+    assert TelemetryPartitions(cars.engine, far_future).split_default() == [Month(2010, 1)]
+    assert placed(cars.engine) == {EARLIEST_TS_MS: "telemetry_y2010m01", latest: "telemetry_y2099m06"}
+    assert content(cars.engine) == before
+    assert TelemetryPartitions(cars.engine, far_future).split_default() == []
 
 
 @postgres_only

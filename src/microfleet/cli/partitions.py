@@ -39,6 +39,14 @@ def partitions_ensure(
     months: Annotated[
         int, typer.Option(min=0, max=120, help="Months after the current one to have created.")
     ] = 3,
+    from_default: Annotated[
+        bool,
+        typer.Option(
+            "--from-default",
+            help="Also give each month whose records wait in the DEFAULT partition (imports of old "
+            "data, far-past records) a partition of its own, moving them there.",
+        ),
+    ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
     """Create the current month's partition and the next N months' where missing."""
@@ -49,6 +57,13 @@ def partitions_ensure(
         console.print(f"created {', '.join(map(str, created))}; months through {last} exist")
     else:
         console.print(f"nothing to create: months through {last} exist")
+    if from_default:
+        moved = partitions.split_default()
+        console.print(
+            f"moved out of DEFAULT into their own months: {', '.join(map(str, moved))}"
+            if moved
+            else "DEFAULT holds no records"
+        )
 
 
 @partitions_app.command("drop")

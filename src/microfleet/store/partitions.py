@@ -31,6 +31,11 @@ _log = logging.getLogger(__name__)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MONTH_TEXT = re.compile(r"^(\d{4})-(\d{2})$")
 _BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
+# The UTC months a table's rows fall in (whole seconds decide: month boundaries fall on whole seconds).
+_MONTHS_HELD = (
+    "SELECT DISTINCT extract(year FROM t)::int, extract(month FROM t)::int"
+    " FROM (SELECT to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC' AS t FROM {table}) AS s"
+)
 _LOCK_KEY = 0x6D66_7061_7274  # "mfpart": one session at a time creates or drops telemetry partitions
 
 
@@ -140,6 +145,11 @@ def list_partitions(conn: Connection) -> list[TelemetryPartition]:
     return sorted(found, key=lambda p: (p.from_ms is None, p.from_ms or 0, p.name))
 
 
+def months_held(conn: Connection, table: str) -> list[Month]:
+    """The UTC months the rows of ``table`` fall in, oldest first."""
+    return sorted(Month(y, m) for y, m in conn.execute(text(_MONTHS_HELD.format(table=table))))
+
+
 def create_month(conn: Connection, month: Month) -> bool:
     """Create ``month``'s partition unless one covers it; rows DEFAULT holds for it move in. True: created.
 
@@ -220,10 +230,19 @@ class TelemetryPartitions:
             existing = {p.month for p in list_partitions(conn)}
             if all(m in existing for m in wanted):
                 return []  # the usual case: nothing to lock, nothing written
-            self._lock(conn)
-            # Writers out until commit: a record cannot land in DEFAULT for a month being created.
-            conn.execute(text("LOCK TABLE telemetry IN SHARE ROW EXCLUSIVE MODE"))
-            return [m for m in wanted if create_month(conn, m)]
+            return self._create(conn, wanted)
+
+    def split_default(self) -> list[Month]:
+        """Give every month whose records wait in DEFAULT a partition of its own, moving them; the created."""
+        with self._engine.begin() as conn:
+            self._require(conn)
+            return self._create(conn, months_held(conn, DEFAULT_PARTITION))
+
+    def _create(self, conn: Connection, months: list[Month]) -> list[Month]:
+        self._lock(conn)
+        # Writers out until commit: a record cannot land in DEFAULT for a month being created.
+        conn.execute(text("LOCK TABLE telemetry IN SHARE ROW EXCLUSIVE MODE"))
+        return [m for m in months if create_month(conn, m)]
 
     def _check_cutoff(self, month: Month) -> None:
         current = self.current_month()

@@ -11,9 +11,15 @@ Revises: 0010_energy_source
 from collections.abc import Sequence
 
 from alembic import op
-from sqlalchemy import text
 
-from microfleet.store.partitions import DEFAULT_PARTITION, MONTHS_AHEAD, Month, create_month, wall_clock_ms
+from microfleet.store.partitions import (
+    DEFAULT_PARTITION,
+    MONTHS_AHEAD,
+    Month,
+    create_month,
+    months_held,
+    wall_clock_ms,
+)
 
 revision: str = "0011_telemetry_partitions"
 down_revision: str | None = "0010_energy_source"
@@ -35,15 +41,8 @@ def upgrade() -> None:
     op.execute(f"ALTER TABLE telemetry RENAME TO {_OLD}")
     op.execute(f"ALTER TABLE {_OLD} RENAME CONSTRAINT pk_telemetry TO pk_{_OLD}")
     op.execute(f"CREATE TABLE telemetry (LIKE {_OLD} INCLUDING DEFAULTS) PARTITION BY RANGE (ts_ms)")
-    # The months that hold rows (whole seconds decide the month: boundaries fall on whole seconds).
-    held = bind.execute(
-        text(
-            "SELECT DISTINCT extract(year FROM t)::int, extract(month FROM t)::int FROM"
-            f" (SELECT to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC' AS t FROM {_OLD}) AS s"
-        )
-    ).all()
     now = Month.of_ms(wall_clock_ms())
-    for month in sorted({Month(y, m) for y, m in held} | {now.plus(i) for i in range(MONTHS_AHEAD + 1)}):
+    for month in sorted({*months_held(bind, _OLD), *(now.plus(i) for i in range(MONTHS_AHEAD + 1))}):
         create_month(bind, month)
     op.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF telemetry DEFAULT")
     op.execute(f"INSERT INTO telemetry SELECT * FROM {_OLD}")  # LIKE kept the column order
