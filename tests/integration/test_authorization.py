@@ -41,6 +41,7 @@ from starlette.routing import Mount, WebSocketRoute
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.access import DevicePrincipal
+from microfleet.domain.command_wire import Action
 from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.settings import Settings
 from microfleet.store.migrate import current_revision
@@ -120,6 +121,16 @@ DELETE /api/v1/tariffs/{tariff_id}                     global   401  403  403  4
 POST   /api/v1/tariffs/{tariff_id}/day-ahead                    401  ok   404  403  ok   404  ok   403  403
 GET    /api/v1/quarantine                                       401  a    b    403  a    c    abc  403  403
 POST   /api/v1/quarantine/{quarantine_id}/replay                401  403  403  403  403  403  ok   403  403
+POST   /api/v1/vehicles/{vehicle_id}/commands                   401  ok   404  403  ok   404  ok   403  403
+POST   /api/v1/vehicles/{vehicle_id}/commands          booked   401  ok   404  ok   ok   404  ok   403  403
+GET    /api/v1/vehicles/{vehicle_id}/commands                   401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/commands/{command_id}      401  a    404  404  a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/command-keys               401  a    404  403  a    404  a    a    403
+GET    /api/v1/vehicles/{vehicle_id}/command-keys      car-b    401  404  b    404  404  404  b    403  b
+POST   /api/v1/vehicles/{vehicle_id}/command-keys/rotate        401  ok   404  403  ok   404  ok   403  403
+POST   /api/v1/vehicles/{vehicle_id}/bookings                   401  403  404  403  ok   404  ok   403  403
+GET    /api/v1/bookings                                         401  403  403  a    a    -    a    403  403
+DELETE /api/v1/bookings/{booking_id}                            401  403  404  403  ok   404  ok   403  403
 """
 
 # Served outside the OpenAPI document on purpose, to anyone, token or not: route path -> what to fetch.
@@ -771,6 +782,140 @@ def _replay(ctx: Ctx, caller: str, cell: int | str) -> None:
             "detail": response.json()["detail"],
         }
         assert (after.replayed_at_ms, after.replay_status) == (NOW_MS, "rejected")
+
+
+# --- remote commands and bookings (docs/commands.md): dan is a driver granted car-a, booked only in "booked"
+
+
+def _booking(ctx: Ctx, driver: str = "dan") -> int:
+    """A booking of car-a for ``driver`` around the world's frozen now, made by the admin."""
+    window = {"driver": driver, "start_ms": NOW_MS - 3_600_000, "end_ms": NOW_MS + 3_600_000}
+    return int(ctx.root("POST", f"{CAR_A}/bookings", json=window)["booking_id"])
+
+
+def _commands(ctx: Ctx) -> dict[str, Any]:
+    return dict(ctx.root("GET", f"{CAR_A}/commands", params={"limit": 1000}))
+
+
+@check("POST /api/v1/vehicles/{vehicle_id}/commands", "POST /api/v1/vehicles/{vehicle_id}/commands booked")
+def _issue_command(ctx: Ctx, caller: str, cell: int | str) -> None:
+    booking = _booking(ctx) if ctx.case == "booked" else None
+    before = _commands(ctx)
+    try:
+        body = {"action": "locate", "expires_in_s": 30}
+        response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/commands", json=body), cell)
+    finally:
+        if booking is not None:
+            ctx.root("DELETE", f"/api/v1/bookings/{booking}")
+    after = _commands(ctx)
+    if response is None:
+        assert after["commands"] == before["commands"]  # nothing stored, nothing sent
+        audited = isinstance(cell, int) and cell in (403, 404) and caller not in TOKEN_OF
+        assert len(after["refused_attempts"]) == len(before["refused_attempts"]) + audited
+        if audited:
+            assert after["refused_attempts"][0]["actor"] == f"user:{caller}"
+        return
+    command = response.json()
+    assert response.status_code == 201 and (command["vehicle_id"], command["status"]) == ("car-a", "queued")
+    assert {c["command_id"] for c in after["commands"]} == {
+        command["command_id"],
+        *(c["command_id"] for c in before["commands"]),
+    }
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/commands")
+def _list_commands(ctx: Ctx, caller: str, cell: int | str) -> None:
+    dan = next(u for u in ctx.services.admin.list_users() if u.name == "dan")
+    booking = ctx.services.bookings.create("car-a", "dan", NOW_MS - 1, NOW_MS + 1)
+    try:
+        dans = ctx.services.commands.issue(dan, "car-a", Action.WAKE, {})[0].command_id
+    finally:
+        ctx.services.bookings.cancel(booking.booking_id)
+    roots = ctx.root("POST", f"{CAR_A}/commands", json={"action": "wake"})["command_id"]
+    response = allowed(ctx, ctx.call(caller, "GET", f"{CAR_A}/commands"), cell)
+    if response is not None:
+        listed = response.json()["commands"]
+        ids = {c["command_id"] for c in listed}
+        assert {c["vehicle_id"] for c in listed} == {"car-a"}
+        if caller == "dan":  # a driver sees only their own commands
+            assert dans in ids and {c["issued_by"] for c in listed} == {"user:dan"}
+        else:
+            assert {dans, roots} <= ids
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/commands/{command_id}")
+def _get_command(ctx: Ctx, caller: str, cell: int | str) -> None:
+    command_id = ctx.root("POST", f"{CAR_A}/commands", json={"action": "lock"})["command_id"]
+    response = allowed(ctx, ctx.call(caller, "GET", f"{CAR_A}/commands/{command_id}"), cell)
+    if response is not None:
+        body = response.json()
+        assert (body["command"]["command_id"], body["command"]["vehicle_id"]) == (command_id, "car-a")
+        assert [e["event"] for e in body["events"]] == ["queued"]
+
+
+@check(
+    "GET /api/v1/vehicles/{vehicle_id}/command-keys", "GET /api/v1/vehicles/{vehicle_id}/command-keys car-b"
+)
+def _command_keys(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/command-keys"), cell)
+    if response is not None:
+        body = response.json()
+        assert body["vehicle_id"] == ctx.target
+        assert [k["public_key"] for k in body["keys"]] == ctx.services.commands.public_keys(ctx.target)
+        assert "private" not in response.text and "sealed" not in response.text
+
+
+@check("POST /api/v1/vehicles/{vehicle_id}/command-keys/rotate")
+def _rotate_command_key(ctx: Ctx, caller: str, cell: int | str) -> None:
+    before = ctx.services.commands.public_keys("car-a")
+    response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/command-keys/rotate"), cell)
+    after = ctx.services.commands.public_keys("car-a")
+    if response is None:
+        assert after == before
+        return
+    assert after[0] not in before and before[0] in after[1:]  # the replaced key stays listed
+    assert [k["public_key"] for k in response.json()["keys"]] == after
+
+
+def _booking_ids(ctx: Ctx) -> set[int]:
+    return {b["booking_id"] for b in ctx.root("GET", "/api/v1/bookings") if b["cancelled_at_ms"] is None}
+
+
+@check("POST /api/v1/vehicles/{vehicle_id}/bookings")
+def _create_booking(ctx: Ctx, caller: str, cell: int | str) -> None:
+    before = _booking_ids(ctx)
+    window = {"driver": "dan", "start_ms": NOW_MS + 86_400_000, "end_ms": NOW_MS + 90_000_000}
+    response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/bookings", json=window), cell)
+    if response is None:
+        assert _booking_ids(ctx) == before
+        return
+    booking = response.json()
+    ctx.root("DELETE", f"/api/v1/bookings/{booking['booking_id']}")
+    assert (response.status_code, booking["vehicle_id"], booking["driver"]) == (201, "car-a", "dan")
+
+
+@check("GET /api/v1/bookings")
+def _list_bookings(ctx: Ctx, caller: str, cell: int | str) -> None:
+    booking = _booking(ctx)
+    try:
+        response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/bookings"), cell)
+    finally:
+        ctx.root("DELETE", f"/api/v1/bookings/{booking}")
+    if response is not None:
+        listed = response.json()
+        assert {b["vehicle_id"] for b in listed} <= set(cars(cell))
+        assert (booking in {b["booking_id"] for b in listed}) == (cell == "a")
+
+
+@check("DELETE /api/v1/bookings/{booking_id}")
+def _cancel_booking(ctx: Ctx, caller: str, cell: int | str) -> None:
+    booking = _booking(ctx)
+    try:
+        response = allowed(ctx, ctx.call(caller, "DELETE", f"/api/v1/bookings/{booking}"), cell)
+        assert (booking in _booking_ids(ctx)) == (response is None)
+    finally:
+        if booking in _booking_ids(ctx):
+            ctx.root("DELETE", f"/api/v1/bookings/{booking}")
 
 
 # --- the tests

@@ -17,6 +17,8 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
 from microfleet.api.routes import (
+    bookings,
+    commands,
     health,
     history,
     live,
@@ -42,11 +44,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.state.services = services if services is not None else build_services(settings)
         if settings.history_derive_interval_s > 0:
             app.state.services.derivations.start()
+        if settings.command_expire_interval_s > 0:  # commands past expiry -> expired (docs/commands.md)
+            app.state.services.commands.start_expiring(settings.command_expire_interval_s)
         try:
             yield
         finally:
             await app.state.services.live_feed.stop()
             app.state.services.derivations.stop()
+            app.state.services.commands.stop_expiring()
             if owned:
                 app.state.services.close()
 
@@ -70,6 +75,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     osmand.hide_tracker_keys_from_access_log()
     for module in (health, telemetry, osmand, vehicles, tracker_keys, history, places, tariffs, quarantine):
         app.include_router(module.router)
+    app.include_router(commands.router)  # remote commands and their keys (docs/commands.md)
+    app.include_router(bookings.router)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     _add_telemetry_schema(app)
     _add_docs(app)

@@ -15,6 +15,8 @@ from microfleet.bootstrap import Services
 from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountService
+from microfleet.services.bookings import BookingService
+from microfleet.services.commands import CommandService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.places import PlaceService
@@ -40,6 +42,8 @@ VehiclesDep = Annotated[VehicleService, Depends(_one(lambda s: s.vehicles))]
 HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_ingest))]
 OsmAndIngestDep = Annotated[OsmAndAdapter, Depends(_one(lambda s: s.osmand_ingest))]
 TrackerKeysDep = Annotated[TrackerKeyService, Depends(_one(lambda s: s.tracker_keys))]
+CommandsDep = Annotated[CommandService, Depends(_one(lambda s: s.commands))]
+BookingsDep = Annotated[BookingService, Depends(_one(lambda s: s.bookings))]
 QuarantineDep = Annotated[QuarantineService, Depends(_one(lambda s: s.quarantine))]
 HistoryDep = Annotated[HistoryService, Depends(_one(lambda s: s.history))]
 PlacesDep = Annotated[PlaceService, Depends(_one(lambda s: s.places))]

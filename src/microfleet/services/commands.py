@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -194,6 +195,8 @@ class CommandService:
         self._live = live
         self.refusals: Counter[str] = Counter()  # refused attempts by reason kind, this process
         self.rejected_results: Counter[str] = Counter()  # car answers not applied, by verdict
+        self._stopping = threading.Event()
+        self._expiry_thread: threading.Thread | None = None
 
     # --- issuing (the API, the CLI) ---------------------------------------------------------------
 
@@ -426,6 +429,31 @@ class CommandService:
         for command in expired:
             self._announce(command, now_ms)
         return len(expired)
+
+    def start_expiring(self, interval_s: float) -> None:
+        """Run :meth:`expire_due` every ``interval_s`` in a background thread until :meth:`stop_expiring`."""
+        if self._expiry_thread is not None:
+            return
+        self._stopping.clear()
+        self._expiry_thread = threading.Thread(
+            target=self._expire_loop, args=(interval_s,), name="microfleet-command-expiry", daemon=True
+        )
+        self._expiry_thread.start()
+
+    def stop_expiring(self) -> None:
+        """Stop the expiry thread (a round in progress finishes first)."""
+        if self._expiry_thread is None:
+            return
+        self._stopping.set()
+        self._expiry_thread.join()
+        self._expiry_thread = None
+
+    def _expire_loop(self, interval_s: float) -> None:
+        while not self._stopping.wait(interval_s):
+            try:
+                self.expire_due(self._clock())
+            except Exception:  # e.g. the store is briefly unreachable: try again next round
+                log.exception("expiring commands failed; retrying in %.1f s", interval_s)
 
     # --- keys -----------------------------------------------------------------------------------
 
