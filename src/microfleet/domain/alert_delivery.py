@@ -21,7 +21,7 @@ from microfleet.errors import InvalidInputError
 
 _HHMM: Final = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 MAX_CHANNEL_URL_CHARS: Final = 2_000
-# Retries of a failing channel: 30 s doubling to 1 h, 10 attempts (~4.5 h in all) before it is given up.
+# Retries of a failing channel: 30 s doubling to 1 h, 10 attempts (~3 h in all) before it is given up.
 # Microfleet's choice: outlasts a router reboot or a mail server's maintenance, not a dead address.
 RETRY_FIRST_S: Final = 30.0
 RETRY_MAX_S: Final = 3_600.0
