@@ -212,9 +212,13 @@ class CommandExecutor:
             )
         return self._result(command, act(self.controls, command.action, command.params), now_ms)
 
-    def run_verified(self, command: SignedCommand, now_ms: int) -> CommandResult:
-        """Act on a command a trusted relay verified (the OVMS module's case: the bridge verifies)."""
-        return self._result(command, act(self.controls, command.action, command.params), now_ms)
+    def act_relayed(self, action: Action, params: Mapping[str, ParamValue], reference: str) -> Outcome:
+        """Do a command a trusted relay verified (an OVMS module's case: Microfleet's bridge verifies)."""
+        outcome = act(self.controls, action, params)
+        self.counts["acknowledged" if outcome.done else "failed"] += 1
+        if outcome.done:
+            self.executed.append(reference)
+        return outcome
 
     def _result(self, command: SignedCommand, outcome: Outcome, now_ms: int) -> CommandResult:
         if not outcome.done:

@@ -14,6 +14,13 @@ field each one fills); tests/unit/sim/test_ovms_sender.py checks them against ``
 decodes this sender's messages with Microfleet's assembler.
 
 QoS 0 gets no answer: the sender counts what it published as ``unconfirmed``, never as accepted.
+
+Given executors (:class:`~microfleet.sim.commands.CommandExecutor`), each module also runs the shell commands
+that arrive on ``ovms/<user>/<vehicleid>/client/<id>/command/<n>`` and answers on ``…/response/<n>`` (QoS 1,
+as ``OvmsServerV3::RunCommand`` does) with what OVMS's vehicle shell prints (``vehicle_shell.cpp``): only
+the fixed texts Microfleet's allow-list sends (:data:`MODULE_COMMANDS`); anything else is
+``Unrecognised command`` (``main/ovms_command.cpp``). A module verifies no signature: Microfleet's bridge
+does.
 """
 
 from __future__ import annotations
@@ -30,13 +37,41 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from microfleet.domain.command_wire import Action
 from microfleet.domain.telemetry import TelemetryRecord
+from microfleet.sim.commands import CommandExecutor
 from microfleet.sim.senders import SendResult
 
 SENDALL_MS: Final = 1_200_000  # OVMS m_updatetime_sendall: every metric again every 1200 s
 CONNECT_TIMEOUT_S: Final = 10.0
 TIME_METRIC: Final = "m.time.utc"
 CONNECTED_METRIC: Final = "s.v3.connected"
+
+
+# The OVMS shell texts the twin's module runs (Microfleet's allow-list, ingest/ovms_commands.py; a test checks
+# they match): words -> (action, what OVMS prints when it worked, and when the vehicle could not).
+MODULE_COMMANDS: Final[dict[tuple[str, ...], tuple[Action, str, str]]] = {
+    ("lock",): (Action.LOCK, "Vehicle locked", "Error: vehicle could not be locked"),
+    ("unlock",): (Action.UNLOCK, "Vehicle unlocked", "Error: vehicle could not be unlocked"),
+    ("climatecontrol", "on"): (Action.CLIMATE_ON, "Climate Control \non", "Error: Climate Control failed"),
+    ("climatecontrol", "off"): (Action.CLIMATE_OFF, "Climate Control \noff", "Error: Climate Control failed"),
+    ("charge", "start"): (Action.CHARGE_START, "Charge has been started", "Error: Could not start charge"),
+    ("charge", "stop"): (Action.CHARGE_STOP, "Charge has been stopped", "Error: Could not stop charge"),
+    ("wakeup",): (Action.WAKE, "Vehicle has been woken", "Error: vehicle could not be woken"),
+}
+
+
+def module_answer(executor: CommandExecutor, text: str, reference: str, pin: str | None = None) -> str:
+    """What the twin's OVMS module prints for one shell command, having done it if it is one it knows."""
+    words = tuple(text.split())
+    with_pin = words[:1] in (("lock",), ("unlock",)) and len(words) == 2
+    entry = MODULE_COMMANDS.get(words[:1] if with_pin else words)
+    if entry is None:
+        return "Unrecognised command\n"
+    action, done, failed = entry
+    if with_pin and pin is not None and words[1] != pin:
+        return failed + "\n"  # the vehicle module refuses a wrong PIN
+    return (done if executor.act_relayed(action, {}, reference).done else failed) + "\n"
 
 
 def _g6(value: Any) -> str:
@@ -149,10 +184,24 @@ class OvmsSender:
     both the twin's vehicle id (map them to Microfleet with ``VEHICLE_ID/VEHICLE_ID=VEHICLE_ID``).
     """
 
-    def __init__(self, host: str, port: int, passwords: Mapping[str, str]) -> None:
-        """Prepare one module client per vehicle id in ``passwords``, connected at its first send."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        passwords: Mapping[str, str],
+        *,
+        executors: Mapping[str, CommandExecutor] | None = None,
+        pin: str | None = None,
+    ) -> None:
+        """Prepare one module client per vehicle id in ``passwords``, connected at its first send.
+
+        With ``executors``, those modules also run the commands Microfleet sends them (``pin``: the
+        vehicle's PIN lock and unlock must carry, if any).
+        """
         self._host, self._port = host, port
         self._passwords = dict(passwords)
+        self._executors = dict(executors or {})
+        self._pin = pin
         self._run = uuid.uuid4().hex[:8]
         self._modules: dict[str, _Module] = {}
         self.refused_credentials: dict[str, str] = {}
@@ -197,12 +246,24 @@ class OvmsSender:
                 module.refused = f"broker refused the login ({reason})"
                 self.refused_credentials[vehicle_id] = module.refused
             else:
+                if vehicle_id in self._executors:  # as OvmsServerV3 subscribes to client/+/command/+
+                    client.subscribe(f"ovms/{vehicle_id}/{vehicle_id}/client/+/command/+", qos=1)
                 client.publish(connected, b"yes", qos=0, retain=True)
                 module.state.sendall_ms = None  # a module sends everything after (re)connecting
             module.connected.set()
 
+        def on_message(_client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+            head, _, n = message.topic.rpartition("/command/")
+            executor = self._executors.get(vehicle_id)
+            if executor is None or not n:
+                return
+            text = bytes(message.payload).decode("utf-8", "replace")
+            answer = module_answer(executor, text, n, self._pin)
+            client.publish(f"{head}/response/{n}", answer.encode(), qos=1)
+
         client.on_socket_open = on_socket_open
         client.on_connect = on_connect
+        client.on_message = on_message
         try:
             client.connect(self._host, self._port, keepalive=30)
         except OSError as exc:
@@ -216,6 +277,11 @@ class OvmsSender:
             client.loop_stop()
             client.disconnect()
         return module
+
+    def connect(self, vehicle_id: str) -> bool:
+        """Bring a module online before its first send; False if the broker refused it."""
+        module = self._module(vehicle_id)
+        return module is not None and module.refused is None
 
     def close(self) -> None:
         """Say ``no`` on each module's connected metric and disconnect."""
