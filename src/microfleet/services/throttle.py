@@ -93,6 +93,22 @@ class FailureThrottle:
                 log.warning("throttling failed authentications from %s", key)
             return max(1, math.ceil((1.0 - bucket.tokens) / self._per_s))
 
+    def waiting_s(self, client: str) -> int | None:
+        """Seconds ``client`` must wait before its next failure would be counted, None if it need not.
+
+        Counts nothing: a password is checked only when this is None, so a client over its limit learns
+        nothing from a right guess either.
+        """
+        key = client_key(client)
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return None
+            tokens = min(self._burst, bucket.tokens + (self._clock_s() - bucket.updated_s) * self._per_s)
+            if tokens >= 1.0:
+                return None
+            return max(1, math.ceil((1.0 - tokens) / self._per_s))
+
     def _forget(self, now: float) -> None:
         """Drop clients whose bucket has refilled (they are as new), and the oldest beyond the cap."""
         while self._buckets:
