@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 from microfleet.domain.access import UserPrincipal
@@ -38,6 +38,7 @@ class LiveFeedLimits:
     page_max_events: int = 1_000  # read from the log at a time
     queue_max_events: int = 10_000  # waiting for one subscriber
     frame_max_events: int = 1_000  # sent in one message
+    frame_max_chars: int = 256 * 1024  # of one message (one event is always sent whole)
     window_ms: int = 600_000  # the resume window: events older than this are pruned
     visibility_refresh_s: float = 5.0
     prune_every_s: float = 10.0
@@ -63,6 +64,18 @@ def event_json(event_id: int, vehicle_id: str | None, kind: str, ts_ms: int, pay
 
 def _compact(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def _messages(items: list[str], max_chars: int) -> Iterator[str]:
+    """``items`` as JSON-array messages of at most ``max_chars`` (at least one item each)."""
+    start, size = 0, 0
+    for i, item in enumerate(items):
+        if i > start and size + len(item) > max_chars:
+            yield "[" + ",".join(items[start:i]) + "]"
+            start, size = i, 0
+        size += len(item)
+    if start < len(items):
+        yield "[" + ",".join(items[start:]) + "]"
 
 
 def _stored_json(e: StoredLiveEvent) -> str:
@@ -118,8 +131,12 @@ class Subscription:
             self._queue.clear()
             self._wake.set()
 
-    async def next_message(self, frame_max: int) -> str:
-        """The next message to send: the events waiting (a JSON array, oldest first), once there are some."""
+    async def next_message(self, frame_max: int, frame_max_chars: int) -> str:
+        """The next message: the events waiting (a JSON array, oldest first, within the frame's bounds).
+
+        A message holds at least one event, and more only up to ``frame_max`` events and
+        ``frame_max_chars`` characters, so a client's message size limit (websockets: 1 MiB) holds.
+        """
         while not self._queue:
             if self.ended is not None:
                 raise self.ended
@@ -127,7 +144,11 @@ class Subscription:
             await self._wake.wait()
         if self.ended is not None:
             raise self.ended
-        items = [self._queue.popleft() for _ in range(min(frame_max, len(self._queue)))]
+        items = [self._queue.popleft()]
+        size = len(items[0][1])
+        while self._queue and len(items) < frame_max and size + len(self._queue[0][1]) <= frame_max_chars:
+            items.append(self._queue.popleft())
+            size += len(items[-1][1])
         self.last_sent_id = items[-1][0]
         return "[" + ",".join(item for _, item in items) + "]"
 
@@ -216,9 +237,9 @@ class LiveFeed:
             position = page[-1].event_id
             items = [_stored_json(e) for e in page if sub.sees(e.vehicle_id)]
             replayed += len(items)
-            if items:
-                sub.last_sent_id = position
-                yield "[" + ",".join(items) + "]"
+            for message in _messages(items, self.limits.frame_max_chars):
+                yield message
+            sub.last_sent_id = position
         resume_from = max(start, sub.skip_through)
         ready = {"replayed": replayed}
         yield f"[{event_json(resume_from, None, READY, self._clock(), _compact(ready))}]"

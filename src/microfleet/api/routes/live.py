@@ -100,7 +100,8 @@ async def _serve(websocket: WebSocket, feed: LiveFeed, sub: Subscription, after:
                 raise sub.ended
             await websocket.send_text(message)
         while True:
-            await websocket.send_text(await sub.next_message(feed.limits.frame_max_events))
+            limits = feed.limits
+            await websocket.send_text(await sub.next_message(limits.frame_max_events, limits.frame_max_chars))
 
     async def receive() -> None:  # what a client sends is not read; this notices it leaving
         while (await websocket.receive())["type"] != "websocket.disconnect":
