@@ -21,6 +21,8 @@ from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.physics import usable_kwh as physics_usable_kwh
 from microfleet.services.accounts import AccountAdmin, AccountService
+from microfleet.services.alert_worker import AlertWorker
+from microfleet.services.alerts import AlertService
 from microfleet.services.bookings import BookingService
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
@@ -38,6 +40,7 @@ from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
+from microfleet.store.alerts_store import AlertStore
 from microfleet.store.commands_store import BookingStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
@@ -50,6 +53,7 @@ from microfleet.store.telemetry_store import TelemetryStore
 from microfleet.store.tracker_keys import TrackerKeyStore
 
 if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
+    from microfleet.ingest.alert_channels import MqttAlertTopic
     from microfleet.ingest.jetstream import JetStreamConfig
     from microfleet.ingest.jetstream_worker import IngestWorker
     from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
@@ -91,10 +95,13 @@ class Services:
     live_log: LiveEventStore  # the live feed's log; a store appends to it in its own transaction
     live_events: LiveEvents  # publishing to the live feed (commands, alerts)
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
+    alerts: AlertService
+    alert_worker: AlertWorker  # evaluates rules and sends the outbox (docs/alerts.md)
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
         self.derivations.stop()
+        self.alert_worker.stop()
         self.engine.dispose()
 
 
@@ -130,6 +137,17 @@ def build_services(
         telemetry, DecodeLimits(settings.ingest_max_batch_records, settings.ingest_max_record_bytes)
     )
     deriver = HistoryDeriver(history_store)
+    places = PlaceService(place_store, accounts, history_store)
+    alerts, alert_worker = _build_alerts(
+        settings,
+        AlertStore(engine, write_lock=write_lock),
+        clock,
+        accounts,
+        account_store,
+        places,
+        telemetry,
+        LiveEvents(live_log, clock),
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -154,7 +172,7 @@ def build_services(
             clock,
         ),
         history=HistoryService(history_store, place_store, accounts),
-        places=PlaceService(place_store, accounts, history_store),
+        places=places,
         tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),
         deriver=deriver,
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
@@ -173,6 +191,70 @@ def build_services(
                 visibility_refresh_s=settings.live_visibility_refresh_s,
             ),
         ),
+        alerts=alerts,
+        alert_worker=alert_worker,
+    )
+
+
+def _build_alerts(
+    settings: Settings,
+    store: AlertStore,
+    clock: Callable[[], int],
+    accounts: AccountService,
+    account_store: AccountStore,
+    places: PlaceService,
+    telemetry: TelemetryStore,
+    live: LiveEvents,
+) -> tuple[AlertService, AlertWorker]:
+    """Alerts: the service, its evaluator and its outbox's sender over Apprise, MQTT and the live feed.
+
+    Every new alert is published to the live feed, and to ``<prefix>/v1/<vehicle_id>/alerts`` when
+    ``MICROFLEET_MQTT_HOST`` names a broker.
+    """
+    from microfleet.domain.alert_delivery import Channel
+    from microfleet.ingest.alert_channels import AppriseNotifier
+    from microfleet.services.alert_worker import AlertDispatcher, AlertEvaluator, AlertTopic, LiveAlertTopic
+
+    notifier = AppriseNotifier()
+    topics: dict[Channel, AlertTopic] = {Channel.LIVE: LiveAlertTopic(live)}
+    if settings.mqtt_host is not None:
+        topics[Channel.MQTT] = build_alert_topic(settings)
+    alerts = AlertService(
+        store,
+        accounts,
+        account_store,
+        places,
+        notifier,
+        clock,
+        broadcast=list(topics),
+        page_size_max=settings.page_size_max_records,
+    )
+    evaluator = AlertEvaluator(alerts, store, telemetry, places, clock)
+    dispatcher = AlertDispatcher(store, accounts, account_store, notifier, clock, topics)
+    return alerts, AlertWorker(evaluator, dispatcher, interval_s=settings.alerts_interval_s)
+
+
+def build_alert_topic(settings: Settings) -> MqttAlertTopic:
+    """The MQTT topic every alert is published to, on the broker of ``MICROFLEET_MQTT_*``."""
+    import ssl
+
+    from microfleet.ingest.alert_channels import MqttAlertTopic
+    from microfleet.ingest.mosquitto_config import check_topic_prefix
+
+    if settings.mqtt_host is None:
+        raise ConfigurationError("set MICROFLEET_MQTT_HOST to the broker's address")
+    tls = None
+    if settings.mqtt_tls:
+        ca_path = str(settings.mqtt_tls_ca_path) if settings.mqtt_tls_ca_path else None
+        tls = ssl.create_default_context(cafile=ca_path)
+    return MqttAlertTopic(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        topic_prefix=check_topic_prefix(settings.mqtt_topic_prefix),
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        client_id=f"{settings.mqtt_client_id}-alerts",
+        tls_context=tls,
     )
 
 

@@ -41,6 +41,7 @@ from starlette.routing import Mount, WebSocketRoute
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.access import DevicePrincipal
+from microfleet.domain.alerts import Severity
 from microfleet.domain.command_wire import Action
 from microfleet.domain.tariffs import example_tariff_ids
 from microfleet.settings import Settings
@@ -107,6 +108,20 @@ DELETE /api/v1/places/{place_id}                       fleet    401  403  404  4
 DELETE /api/v1/places/{place_id}                       global   401  403  403  403  403  403  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/places/suggested           401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/place-events               401  a    404  a    a    404  a    403  403
+GET    /api/v1/alerts                                           401  a    b    a    a    c    abc  403  403
+POST   /api/v1/alerts/{alert_id}/acknowledge                    401  ok   404  ok   ok   404  ok   403  403
+POST   /api/v1/alerts/{alert_id}/resolve                        401  ok   404  403  ok   404  ok   403  403
+GET    /api/v1/alert-rules                                      401  a    b    a    a    c    abc  403  403
+POST   /api/v1/alert-rules                             vehicle  401  ok   404  403  ok   404  ok   403  403
+POST   /api/v1/alert-rules                             fleet    401  403  403  403  ok   403  ok   403  403
+POST   /api/v1/alert-rules                             global   401  403  403  403  403  403  ok   403  403
+DELETE /api/v1/alert-rules/{rule_id}                   vehicle  401  ok   404  403  ok   404  ok   403  403
+DELETE /api/v1/alert-rules/{rule_id}                   fleet    401  403  404  403  ok   404  ok   403  403
+DELETE /api/v1/alert-rules/{rule_id}                   global   401  403  403  403  403  403  ok   403  403
+GET    /api/v1/alert-subscriptions                              401  ok   ok   ok   ok   ok   ok   403  403
+POST   /api/v1/alert-subscriptions                              401  ok   ok   ok   ok   ok   ok   403  403
+DELETE /api/v1/alert-subscriptions/{subscription_id}            401  ok   404  404  404  404  ok   403  403
+GET    /api/v1/alert-deliveries                                 401  a    b    a    a    c    abc  403  403
 GET    /api/v1/tariffs                                          401  a    b    a    a    c    abc  403  403
 GET    /api/v1/tariffs/{tariff_id}                     vehicle  401  a    404  a    a    404  a    403  403
 GET    /api/v1/tariffs/{tariff_id}                     fleet    401  a    404  a    a    404  a    403  403
@@ -235,7 +250,11 @@ class Ctx:
 
 # No background derivation: a write one row makes must not rework the history other rows read. The /osmand
 # rows fail authentication by design, more often than the throttle's burst allows one client.
-QUIET: dict[str, Any] = {"history_derive_interval_s": 0, "auth_failure_burst": 1_000_000}
+QUIET: dict[str, Any] = {
+    "history_derive_interval_s": 0,
+    "alerts_interval_s": 0,  # no alert evaluation or delivery in the background either
+    "auth_failure_burst": 1_000_000,
+}
 
 
 class Worlds:
@@ -650,6 +669,156 @@ def _place_events(ctx: Ctx, caller: str, cell: int | str) -> None:
         assert sorted({(e["place_id"], e["place_name"]) for e in body["events"]}) == [
             (p, ctx.world.place_names[p]) for p in mine
         ]
+
+
+# --- alerts: each car has one seeded alert, a rule of every scope applies, each user has a subscription
+
+
+@check("GET /api/v1/alerts")
+def _list_alerts(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/alerts", params={"limit": 1000}), cell)
+    if response is not None:
+        body = response.json()
+        seeded = {a: v for v, a in ctx.world.alert_ids.items()}
+        # Other rows raise alerts on car-a: the seeded ones are compared exactly, and every alert must be of
+        # a car the caller sees.
+        assert sorted(seeded[a["alert_id"]] for a in body if a["alert_id"] in seeded) == cars(cell)
+        assert {a["vehicle_id"] for a in body} <= set(cars(cell))
+
+
+def _fresh_alert(ctx: Ctx, caller: str, verb: str) -> int:
+    """An open alert on car-a of this test's own."""
+    alert = ctx.services.alerts.raise_external("car-a", "matrix", f"{verb}-{caller}", Severity.INFO, "Fresh")
+    return alert.alert_id
+
+
+def _alert_step(ctx: Ctx, caller: str, cell: int | str, verb: str, status: str) -> None:
+    alert_id = _fresh_alert(ctx, caller, verb)
+    before = ctx.services.alerts.all_alerts(vehicle_id="car-a", limit=10_000)
+    response = allowed(ctx, ctx.call(caller, "POST", f"/api/v1/alerts/{alert_id}/{verb}"), cell)
+    after = {a.alert_id: a for a in ctx.services.alerts.all_alerts(vehicle_id="car-a", limit=10_000)}
+    try:
+        if response is None:
+            assert after[alert_id] == next(a for a in before if a.alert_id == alert_id)
+        else:
+            assert response.json()["status"] == status == after[alert_id].status.value
+    finally:
+        ctx.services.alerts.resolve(alert_id)
+
+
+@check("POST /api/v1/alerts/{alert_id}/acknowledge")
+def _acknowledge(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _alert_step(ctx, caller, cell, "acknowledge", "acknowledged")
+
+
+@check("POST /api/v1/alerts/{alert_id}/resolve")
+def _resolve(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _alert_step(ctx, caller, cell, "resolve", "resolved")
+
+
+def _rule_names(ctx: Ctx, body: list[dict[str, Any]]) -> list[str]:
+    names = {rule_id: name for name, rule_id in ctx.world.rule_ids.items()}
+    return sorted(names[r["rule_id"]] for r in body if r["rule_id"] in names)
+
+
+@check("GET /api/v1/alert-rules")
+def _list_rules(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/alert-rules"), cell)
+    if response is not None:
+        assert _rule_names(ctx, response.json()) == applying(cars(cell), "r")
+
+
+def _rule_ids(ctx: Ctx) -> set[int]:
+    return {r["rule_id"] for r in ctx.root("GET", "/api/v1/alert-rules")}
+
+
+@check("POST /api/v1/alert-rules vehicle", "POST /api/v1/alert-rules fleet")
+@check("POST /api/v1/alert-rules global")
+def _create_rule(ctx: Ctx, caller: str, cell: int | str) -> None:
+    before = _rule_ids(ctx)
+    rule = {"kind": "soc_low", "params": {"below_pct": 15}, **SCOPES[ctx.case]}
+    response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/alert-rules", json=rule), cell)
+    if response is None:
+        assert _rule_ids(ctx) == before
+        return
+    body = response.json()
+    try:
+        assert (response.status_code, body["scope"], body["params"]["below_pct"]) == (201, ctx.case, 15.0)
+        assert _rule_ids(ctx) == before | {body["rule_id"]}
+    finally:
+        ctx.root("DELETE", f"/api/v1/alert-rules/{body['rule_id']}")
+
+
+@check("DELETE /api/v1/alert-rules/{rule_id} vehicle", "DELETE /api/v1/alert-rules/{rule_id} fleet")
+@check("DELETE /api/v1/alert-rules/{rule_id} global")
+def _delete_rule(ctx: Ctx, caller: str, cell: int | str) -> None:
+    rule = {"kind": "soc_low", **SCOPES[ctx.case]}
+    rule_id = ctx.root("POST", "/api/v1/alert-rules", json=rule)["rule_id"]
+    try:
+        response = allowed(ctx, ctx.call(caller, "DELETE", f"/api/v1/alert-rules/{rule_id}"), cell)
+        assert (rule_id in _rule_ids(ctx)) == (response is None)
+    finally:
+        if rule_id in _rule_ids(ctx):
+            ctx.root("DELETE", f"/api/v1/alert-rules/{rule_id}")
+
+
+def _user_id(ctx: Ctx, caller: str) -> int:
+    return ctx.services.alerts.user_id_of(caller)
+
+
+@check("GET /api/v1/alert-subscriptions")
+def _list_subscriptions(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/alert-subscriptions"), cell)
+    if response is not None:
+        body = response.json()
+        assert {s["user_id"] for s in body} == {_user_id(ctx, caller)}
+        assert ctx.world.subscription_ids[caller] in {s["subscription_id"] for s in body}
+
+
+def _subscription_ids(ctx: Ctx) -> set[int]:
+    return {s.subscription_id for s in ctx.services.alerts.all_subscriptions()}
+
+
+@check("POST /api/v1/alert-subscriptions")
+def _create_subscription(ctx: Ctx, caller: str, cell: int | str) -> None:
+    before = _subscription_ids(ctx)
+    body = {"channel_url": "json://127.0.0.1:9/new", "min_severity": "warning"}
+    response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/alert-subscriptions", json=body), cell)
+    if response is None:
+        assert _subscription_ids(ctx) == before
+        return
+    created = response.json()
+    try:
+        assert (response.status_code, created["user_id"]) == (201, _user_id(ctx, caller))
+        assert _subscription_ids(ctx) == before | {created["subscription_id"]}
+    finally:
+        ctx.services.alerts.delete_subscription(created["subscription_id"])
+
+
+@check("DELETE /api/v1/alert-subscriptions/{subscription_id}")
+def _delete_subscription(ctx: Ctx, caller: str, cell: int | str) -> None:
+    sub = ctx.services.alerts.subscribe(_user_id(ctx, "ann"), "json://127.0.0.1:9/to-delete")
+    try:
+        path = f"/api/v1/alert-subscriptions/{sub.subscription_id}"
+        response = allowed(ctx, ctx.call(caller, "DELETE", path), cell)
+        assert (sub.subscription_id in _subscription_ids(ctx)) == (response is None)
+    finally:
+        if sub.subscription_id in _subscription_ids(ctx):
+            ctx.services.alerts.delete_subscription(sub.subscription_id)
+
+
+@check("GET /api/v1/alert-deliveries")
+def _list_deliveries(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/alert-deliveries", params={"limit": 1000}), cell)
+    if response is not None:
+        seeded = {a: v for v, a in ctx.world.alert_ids.items()}
+        body = [d for d in response.json() if d["alert_id"] in seeded and d["channel"] == "apprise"]
+        mine = ctx.world.subscription_ids[caller]
+        # Each car's alert went to the subscription of every user who sees the car; one sees only their own.
+        got = sorted(seeded[d["alert_id"]] for d in body if d["subscription_id"] == mine)
+        assert got == cars(cell)
+        if caller != "root":
+            assert {d["subscription_id"] for d in response.json()} <= {mine}
 
 
 def _tariff_ids(ctx: Ctx) -> set[str]:

@@ -94,6 +94,11 @@ class MatrixWorld:
     place_names: dict[str, str]
     day0_ms: int  # the second day's midnight, UTC
     window: tuple[int, int]  # every record of the world is in [from_ms, to_ms)
+    # Alerts (docs/alerts.md): each car's one open alert, the rules by scope name ('r-a', 'r-city'...,
+    # as PLACE_SCOPES), each user's subscription.
+    alert_ids: dict[str, int] = field(default_factory=dict)
+    rule_ids: dict[str, int] = field(default_factory=dict)
+    subscription_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -192,4 +197,25 @@ def build_matrix_world(services: Services, day0_ms: int, now_ms: int) -> MatrixW
         )
     first = min(p[0] for car in cars.values() for p in car.positions)
     last = max(p[0] for car in cars.values() for p in car.positions)
-    return MatrixWorld(world, cars, names, day0_ms, (first, last + 1))
+    matrix = MatrixWorld(world, cars, names, day0_ms, (first, last + 1))
+    _add_alerts(services, matrix)
+    return matrix
+
+
+def _add_alerts(services: Services, matrix: MatrixWorld) -> None:
+    """A subscription per user (before any alert, so each gets its deliveries), a rule of every scope, and
+    an open alert on each car, raised as a later model would."""
+    from microfleet.domain.alerts import AlertKind, Severity
+
+    alerts = services.alerts
+    for user in ("ann", "bob", "dan", "olga", "eve", "root"):
+        sub = alerts.subscribe(alerts.user_id_of(user), f"json://127.0.0.1:9/{user}", label=f"{user}'s hook")
+        matrix.subscription_ids[user] = sub.subscription_id
+    for place_id, (vehicle_id, fleet_id) in PLACE_SCOPES.items():
+        rule = alerts.add_rule(
+            AlertKind.SOC_LOW, Severity.WARNING, {}, vehicle_id=vehicle_id, fleet_id=fleet_id
+        )
+        matrix.rule_ids[f"r-{place_id[2:]}"] = rule.rule_id
+    for vehicle_id in matrix.cars:
+        alert = alerts.raise_external(vehicle_id, "matrix", "seeded", Severity.INFO, f"Alert of {vehicle_id}")
+        matrix.alert_ids[vehicle_id] = alert.alert_id

@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
 from microfleet.api.routes import (
+    alerts,
     bookings,
     commands,
     health,
@@ -46,12 +47,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.derivations.start()
         if settings.command_expire_interval_s > 0:  # commands past expiry -> expired (docs/commands.md)
             app.state.services.commands.start_expiring(settings.command_expire_interval_s)
+        if settings.alerts_interval_s > 0:
+            app.state.services.alert_worker.start()
         try:
             yield
         finally:
             await app.state.services.live_feed.stop()
             app.state.services.derivations.stop()
             app.state.services.commands.stop_expiring()
+            app.state.services.alert_worker.stop()
             if owned:
                 app.state.services.close()
 
@@ -78,6 +82,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(commands.router)  # remote commands and their keys (docs/commands.md)
     app.include_router(bookings.router)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
+    app.include_router(alerts.router)
     _add_telemetry_schema(app)
     _add_docs(app)
     return app
