@@ -9,6 +9,7 @@ import typer
 from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
 from microfleet.cli.alerts import alerts_app
+from microfleet.cli.commands import bookings_app, list_commands, send_command
 from microfleet.cli.common import (
     DatabaseOption,
     close_services,
@@ -45,6 +46,9 @@ app.add_typer(places_app, name="places")
 app.add_typer(tariffs_app, name="tariffs")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(vehicles_app, name="vehicles")
+app.add_typer(bookings_app, name="bookings")
+app.command("command")(send_command)  # remote commands (docs/commands.md); also vehicles command-key
+app.command("commands")(list_commands)
 app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
 app.command("import")(import_files)

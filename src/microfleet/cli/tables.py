@@ -11,6 +11,7 @@ from rich.table import Table
 
 from microfleet.domain.alert_delivery import Delivery, Subscription
 from microfleet.domain.alerts import Alert, AlertRule
+from microfleet.domain.bookings import Booking
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Circle, DiscoveredPlace, StoredPlace
@@ -25,6 +26,8 @@ from microfleet.domain.tariffs import (
 )
 
 if TYPE_CHECKING:  # SQLAlchemy loads only when a command opens the store
+    from microfleet.services.command_keys import CommandKeyInfo
+    from microfleet.services.commands import AuditEvent, RemoteCommand
     from microfleet.store.partitions import TelemetryPartition
 
 
@@ -308,5 +311,61 @@ def deliveries_table(found: Sequence[Delivery]) -> Table:
             str(d.delivery_id), str(d.alert_id), d.vehicle_id, d.channel.value,
             "-" if d.subscription_id is None else str(d.subscription_id), d.status.value, str(d.attempts),
             next_try, d.last_error or "",
+        )  # fmt: skip
+    return table
+
+
+def _when_s(ts_ms: int | None) -> str:
+    return "-" if ts_ms is None else dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC).strftime("%H:%M:%S")
+
+
+def commands_table(vehicle_id: str, found: Sequence[RemoteCommand]) -> Table:
+    """A vehicle's remote commands, newest first: action, status, who, from where and when (UTC)."""
+    table = Table(title=f"Remote commands of {vehicle_id} (UTC)")
+    columns = ("command", "action", "params", "status", "issued by", "from")
+    for name in (*columns, "issued", "expires", "sent", "answered", "reason"):
+        table.add_column(name)
+    for c in found:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(c.params.items())) or "-"
+        table.add_row(
+            c.command_id[:8], c.action.value, params, c.status.value, c.issued_by, c.client or "-",
+            f"{when_utc(c.issued_at_ms)}:{_when_s(c.issued_at_ms)[-2:]}", _when_s(c.expires_at_ms),
+            _when_s(c.sent_at_ms), _when_s(c.result_at_ms), c.result_reason or "-",
+        )  # fmt: skip
+    return table
+
+
+def command_events_table(title: str, found: Sequence[AuditEvent]) -> Table:
+    """Audit lines, newest first: when (UTC), who, from where, what and why."""
+    table = Table(title=title)
+    for name in ("when (UTC)", "actor", "from", "event", "action", "detail"):
+        table.add_column(name)
+    for e in found:
+        when = f"{when_utc(e.at_ms)}:{_when_s(e.at_ms)[-2:]}"
+        table.add_row(when, e.actor, e.client or "-", e.event, e.action or "-", e.detail)
+    return table
+
+
+def command_keys_table(vehicle_id: str, found: Sequence[CommandKeyInfo]) -> Table:
+    """A vehicle's command public keys, current first (base64 of the raw Ed25519 key)."""
+    table = Table(title=f"Command keys of {vehicle_id}")
+    for name in ("key id", "public key", "created (UTC)", "current", "listed until (UTC)"):
+        table.add_column(name)
+    for k in found:
+        until = "-" if k.listed_until_ms is None else when_utc(k.listed_until_ms)
+        table.add_row(k.key_id, k.public_key, when_utc(k.created_at_ms), "yes" if k.current else "no", until)
+    return table
+
+
+def bookings_table(found: Sequence[Booking]) -> Table:
+    """Bookings by start: car, driver, window (UTC) and whether cancelled."""
+    table = Table(title="Bookings (UTC)")
+    for name in ("id", "vehicle", "driver", "from", "to", "by", "cancelled"):
+        table.add_column(name)
+    for b in found:
+        cancelled = "-" if b.cancelled_at_ms is None else when_utc(b.cancelled_at_ms)
+        table.add_row(
+            str(b.booking_id), b.vehicle_id, b.user_name, when_utc(b.start_ms), when_utc(b.end_ms),
+            b.created_by, cancelled,
         )  # fmt: skip
     return table
