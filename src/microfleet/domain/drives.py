@@ -91,7 +91,7 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
         d_m = hop_m(cols.lat_deg[fix], cols.lon_deg[fix])
         dt_h = np.maximum(np.diff(ts[fix]), 1) / MS_PER_H
         if np.any(d_m / 1000 / dt_h > MAX_PLAUSIBLE_SPEED_KMH):
-            for i, detail in _gps_jumps(cols, fix):
+            for i, detail in _gps_jumps(cols, fix, d_m):
                 refuse(i, "position", detail)
     odo_i = np.flatnonzero(~np.isnan(cols.odometer_km))
     if odo_i.size >= 2:
@@ -136,36 +136,116 @@ def _one_per_record(refused: list[QuarantinedRecord]) -> list[QuarantinedRecord]
     return [merged[ts] for ts in sorted(merged)]
 
 
-def _gps_jumps(cols: TelemetryColumns, fix: npt.NDArray[np.intp]) -> list[tuple[int, str]]:
+def _gps_jumps(
+    cols: TelemetryColumns, fix: npt.NDArray[np.intp], hops_m: npt.NDArray[np.float64]
+) -> list[tuple[int, str]]:
     """Walk the fixes keeping the last plausible one; a fix too far from it is a jump.
 
     Three jumped fixes in a row that agree with each other mean the car really is there (towed, or
     moved while its tracker was off): the walk then restarts from them.
+
+    ``hops_m`` is :func:`hop_m` over the fixes. The walk asks two questions of each fix: is it plausible
+    after the last plausible fix (the previous fix, unless jumps came between), and after the previous
+    fix (a streak of agreeing jumps). Both are answered from NumPy passes, not one fix at a time: the
+    second, and the first while the last plausible fix is the previous one, from ``hops_m``; after a
+    jump, from :class:`_HopsFromReference`. Each distance is the one :func:`hop_m` gives for that pair
+    alone, so the walk decides as a walk measuring one pair at a time does.
     """
+    ts = cols.ts_ms
+    idx = fix.tolist()
+    next_ok_a = _plausible_hops(hops_m, ts[fix[1:]] - ts[fix[:-1]])
+    next_ok = next_ok_a.tolist()
+    next_m = hops_m.tolist()
+    from_ref = _HopsFromReference(cols, fix, np.flatnonzero(~next_ok_a))
     bad: list[tuple[int, str]] = []
-    ref = int(fix[0])
-    streak: list[int] = []
-    for i in fix[1:].tolist():
-        if _plausible(cols, ref, i):
-            ref, streak = i, []
+    ref = 0  # the last plausible fix, as a position in ``fix``
+    streak: list[int] = []  # jumped fixes agreeing with each other; the last is always the previous fix
+    for k in range(1, len(idx)):
+        if ref == k - 1:
+            ok, d_m = next_ok[k - 1], next_m[k - 1]
+        else:
+            ok, d_m = from_ref.hop(ref, k)
+        if ok:
+            ref, streak = k, []
             continue
-        if streak and _plausible(cols, streak[-1], i):
-            streak.append(i)
+        if streak and next_ok[k - 1]:
+            streak.append(k)
             if len(streak) >= 3:
-                bad = [b for b in bad if b[0] not in streak]
-                ref, streak = i, []
+                agreed = {idx[j] for j in streak}
+                bad = [b for b in bad if b[0] not in agreed]
+                ref, streak = k, []
             continue
-        streak = [i]
-        d_km = hop_m(cols.lat_deg[[ref, i]], cols.lon_deg[[ref, i]])[0] / 1000
-        dt_s = (cols.ts_ms[i] - cols.ts_ms[ref]) / 1000
-        bad.append((i, f"GPS jump of {d_km:.1f} km in {dt_s:.0f} s"))
+        streak = [k]
+        dt_s = (ts[idx[k]] - ts[idx[ref]]) / 1000
+        bad.append((idx[k], f"GPS jump of {d_m / 1000:.1f} km in {dt_s:.0f} s"))
     return bad
 
 
-def _plausible(cols: TelemetryColumns, a: int, b: int) -> bool:
-    d_m = hop_m(cols.lat_deg[[a, b]], cols.lon_deg[[a, b]])[0]
-    dt_h = max(int(cols.ts_ms[b] - cols.ts_ms[a]), 1) / MS_PER_H
-    return bool(d_m / 1000 / dt_h <= MAX_PLAUSIBLE_SPEED_KMH)
+class _HopsFromReference:
+    """Hops from a walk's last plausible fix to the fixes after a jump: plausible or not, and how far.
+
+    Only a fix whose next fix jumped from it can stay the reference past its next fix (``lagging``,
+    positions in ``fix``), so the hops from each of them to the :data:`AHEAD` fixes after the next are
+    measured in one NumPy pass per :data:`BLOCK` of them, as the walk reaches them; a reference kept
+    longer is measured onward in doubling runs. Each pass is :func:`hop_m` over the fixes interleaved
+    with their reference (r, a, r, b, ...): every other hop is one from ``r``, computed exactly as for
+    that pair alone.
+    """
+
+    AHEAD: Final = 8
+    BLOCK: Final = 1024
+
+    def __init__(
+        self, cols: TelemetryColumns, fix: npt.NDArray[np.intp], lagging: npt.NDArray[np.intp]
+    ) -> None:
+        self._cols, self._fix, self._lagging = cols, fix, lagging
+        self._block = -1
+        self._ok: list[list[bool]] = []
+        self._m: list[list[float]] = []
+        self._run: tuple[int, int, list[bool], list[float]] = (-1, 0, [], [])  # ref, first k, ok, m
+
+    def hop(self, ref: int, k: int) -> tuple[bool, float]:
+        """Whether fix ``k`` is plausible after fix ``ref`` (``k`` > ``ref`` + 1), and the hop in metres."""
+        ahead = k - ref - 2
+        if ahead < self.AHEAD:
+            row = int(np.searchsorted(self._lagging, ref))
+            if row // self.BLOCK != self._block:
+                self._measure_block(row // self.BLOCK)
+            row -= self._block * self.BLOCK
+            return self._ok[row][ahead], self._m[row][ahead]
+        run_ref, first, oks, dists = self._run
+        if run_ref != ref or k - first >= len(oks):  # a new reference, or past what was measured
+            count = 2 * len(oks) if run_ref == ref else 2 * self.AHEAD
+            targets = np.arange(k, min(k + count, self._fix.size))
+            ok, d_m = self._hops(np.full(targets.size, ref), targets)
+            self._run = run_ref, first, oks, dists = ref, k, ok.tolist(), d_m.tolist()
+        return oks[k - first], dists[k - first]
+
+    def _measure_block(self, block: int) -> None:
+        refs = self._lagging[block * self.BLOCK : (block + 1) * self.BLOCK]
+        targets = refs[:, None] + np.arange(2, 2 + self.AHEAD)[None, :]
+        targets = np.minimum(targets, self._fix.size - 1)  # past the last fix: never asked for
+        ok, d_m = self._hops(np.repeat(refs, self.AHEAD), targets.ravel())
+        self._block = block
+        self._ok = ok.reshape(-1, self.AHEAD).tolist()
+        self._m = d_m.reshape(-1, self.AHEAD).tolist()
+
+    def _hops(
+        self, refs: npt.NDArray[np.intp], targets: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        fix, cols = self._fix, self._cols
+        pairs = np.empty(2 * refs.size, dtype=np.intp)
+        pairs[0::2] = fix[refs]
+        pairs[1::2] = fix[targets]
+        d_m = hop_m(cols.lat_deg[pairs], cols.lon_deg[pairs])[0::2]
+        return _plausible_hops(d_m, cols.ts_ms[fix[targets]] - cols.ts_ms[fix[refs]]), d_m
+
+
+def _plausible_hops(d_m: npt.NDArray[np.float64], dt_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether hops of ``d_m`` metres in ``dt_ms`` are no faster than a car or a GPS fix can honestly move."""
+    dt_h = np.maximum(dt_ms, 1) / MS_PER_H
+    ok: npt.NDArray[np.bool_] = d_m / 1000 / dt_h <= MAX_PLAUSIBLE_SPEED_KMH
+    return ok
 
 
 @dataclass(frozen=True, slots=True)
