@@ -1,0 +1,314 @@
+"""Live feed fan-out: delay from a record's commit to its arrival at 100 WebSocket clients (issue 13 item 5).
+
+1,000 cars send one record a second for the measured minute: a load process (its own interpreter, as the
+MQTT bridge or an ingest worker is) commits them straight into the SQLite store through
+``TelemetryStore.commit_batch``, the cars due in each 100 ms tick in one transaction, as an ingest worker
+batches; each committed record announces one event. A ``microfleet serve`` process (the default settings:
+one poller reading the log every 0.15 s; derivation off, as it is not what is measured) serves
+``GET /api/v1/live`` to 100 clients in this process, which note each event's arrival; the delay of an
+event at a client is its arrival minus the moment the load process's commit returned (one wall clock, one
+machine). Two client mixes: ``fleet`` (10 fleets of 100 cars, each client an operator of one: 10 clients
+get each event) and ``all`` (every client an admin who sees every car: 100 clients get each event).
+
+    .venv/bin/python bench/live_feed.py [--seed 1] [--quick]
+
+writes ``bench/results/live_feed.json``; ``run(seed, quick)`` returns the rows for other benches to merge
+(``bench/command_latency.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results" / "live_feed.json"
+TARGET_P99_MS = 1_000.0  # issue 13: live-feed p99 < 1 s
+TICK_S = 0.1
+
+
+@dataclass(frozen=True)
+class Shape:
+    cars: int
+    clients: int
+    fleets: int
+    warmup_s: float
+    measured_s: float
+
+
+FULL = Shape(cars=1_000, clients=100, fleets=10, warmup_s=10.0, measured_s=60.0)
+QUICK = Shape(cars=100, clients=10, fleets=2, warmup_s=3.0, measured_s=8.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _register(database_url: str, shape: Shape, scope: str) -> list[str]:
+    """Fleets, cars and the clients' users in a fresh store; the clients' API tokens."""
+    from microfleet.bootstrap import build_services
+    from microfleet.domain.access import Role
+    from microfleet.settings import Settings
+
+    services = build_services(Settings(database_url=database_url, history_derive_interval_s=0))
+    admin = services.admin
+    for f in range(shape.fleets):
+        admin.add_fleet(f"fleet-{f}", f"Fleet {f}")
+    for c in range(shape.cars):
+        admin.add_vehicle(f"car-{c:04d}", fleet_id=f"fleet-{c % shape.fleets}")
+    tokens = []
+    for u in range(shape.clients):
+        if scope == "all":
+            admin.add_user(f"user-{u}", Role.ADMIN)
+        else:
+            admin.add_user(f"user-{u}", Role.OPERATOR, f"fleet-{u % shape.fleets}")
+        tokens.append(admin.issue_token(f"user-{u}", "bench"))
+    services.close()
+    return tokens
+
+
+def _load(database_url: str, cars: int, start_at: float, stop_at: float, seed: int, out: str) -> None:
+    """The load process: every car one record a second, the cars due in a tick committed together."""
+    from microfleet.bootstrap import build_services
+    from microfleet.domain.telemetry import TelemetryRecord
+    from microfleet.services.ingest import PendingRecord, record_digest
+    from microfleet.settings import Settings
+
+    services = build_services(Settings(database_url=database_url, history_derive_interval_s=0), migrate=False)
+    rng = random.Random(seed)
+    ticks_per_s = round(1 / TICK_S)
+    lat = [31.2 + rng.uniform(-0.05, 0.05) for _ in range(cars)]
+    soc = [rng.uniform(30, 90) for _ in range(cars)]
+    commits: dict[int, float] = {}  # ts_ms of a tick's records -> when their commit returned (epoch s)
+    late_ticks = 0
+    tick = 0
+    while True:
+        due = start_at + tick * TICK_S
+        if due >= stop_at:
+            break
+        wait = due - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        else:
+            late_ticks += 1
+        ts_ms = round(due * 1000)
+        pending = []
+        for i, c in enumerate(range(tick % ticks_per_s, cars, ticks_per_s)):
+            lat[c] += 0.0001
+            soc[c] -= 0.01
+            record = TelemetryRecord(
+                vehicle_id=f"car-{c:04d}",
+                ts_ms=ts_ms,
+                lat_deg=round(lat[c], 6),
+                lon_deg=121.4,
+                speed_kmh=36.0,
+                soc_pct=round(soc[c], 2),
+            )
+            pending.append(PendingRecord(i, record, record_digest(record)))
+        services.telemetry.commit_batch(
+            pending, [], source="bench", credential_vehicle_id=None, received_at_ms=round(time.time() * 1000)
+        )
+        commits[ts_ms] = time.time()
+        tick += 1
+    services.close()
+    Path(out).write_text(json.dumps({"commits": commits, "late_ticks": late_ticks, "ticks": tick}))
+
+
+async def _client(
+    url: str, token: str, arrivals: list[array[float]], ready: asyncio.Event, stop: float
+) -> None:
+    from websockets.asyncio.client import connect
+
+    times = array("d")
+    stamps = array("q")
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, max_size=None) as ws:
+        json.loads(await ws.recv())  # ready
+        ready.set()
+        while time.time() < stop:
+            try:
+                message = await asyncio.wait_for(ws.recv(), timeout=max(0.1, stop - time.time()))
+            except TimeoutError:
+                break
+            now = time.time()
+            for event in json.loads(message):
+                times.append(now)
+                stamps.append(event["ts_ms"])
+    arrivals.append(times)
+    arrivals.append(array("d", stamps))
+
+
+async def _clients(url: str, tokens: list[str], stop: float, started: list[float]) -> list[array[float]]:
+    arrivals: list[array[float]] = []
+    readies = [asyncio.Event() for _ in tokens]
+    tasks = [
+        asyncio.create_task(_client(url, t, arrivals, r, stop)) for t, r in zip(tokens, readies, strict=True)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=60)
+    started.append(time.time())
+    await asyncio.gather(*tasks)
+    return arrivals
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1)))]
+
+
+def measure(seed: int, shape: Shape, scope: str) -> dict[str, Any]:
+    """One run: register, start the server, connect the clients, run the load; the delays in ms."""
+    folder = Path(tempfile.mkdtemp(prefix="live-feed-bench-"))
+    database_url = f"sqlite:///{folder / 'microfleet.db'}"
+    tokens = _register(database_url, shape, scope)
+    port = _free_port()
+    env = {**os.environ, "MICROFLEET_DATABASE_URL": database_url, "MICROFLEET_HISTORY_DERIVE_INTERVAL_S": "0"}
+    with (folder / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "microfleet", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            _wait_for(port, server)
+            # The load starts once every client is subscribed; it runs warm-up + measured seconds.
+            start_at = time.time() + 15.0
+            stop_at = start_at + shape.warmup_s + shape.measured_s
+            out = folder / "load.json"
+            load = multiprocessing.get_context("spawn").Process(
+                target=_load, args=(database_url, shape.cars, start_at, stop_at, seed, str(out))
+            )
+            load.start()
+            started: list[float] = []
+            arrivals = asyncio.run(
+                _clients(f"ws://127.0.0.1:{port}/api/v1/live", tokens, stop_at + 5.0, started)
+            )
+            load.join(timeout=60)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert started, "the clients did not subscribe"
+    assert started[0] < start_at, "the clients were not all subscribed before the load began"
+    loaded = json.loads(out.read_text())
+    commits = {int(k): v for k, v in loaded["commits"].items()}
+    measured_from_ms = round((start_at + shape.warmup_s) * 1000)
+    delays: list[float] = []
+    for times, stamps in zip(arrivals[::2], arrivals[1::2], strict=True):
+        for arrived, ts_ms in zip(times, stamps, strict=True):
+            committed = commits.get(int(ts_ms))
+            if committed is not None and ts_ms >= measured_from_ms:
+                delays.append((arrived - committed) * 1000)
+    delays.sort()
+    expected = (
+        shape.cars * shape.measured_s * (shape.clients if scope == "all" else shape.clients // shape.fleets)
+    )
+    return {
+        "p50_ms": _percentile(delays, 0.50),
+        "p99_ms": _percentile(delays, 0.99),
+        "max_ms": delays[-1],
+        "deliveries": len(delays),
+        "deliveries_expected": int(expected),
+        "late_ticks": loaded["late_ticks"],
+        "ticks": loaded["ticks"],
+    }
+
+
+def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, "the server exited"
+        assert time.monotonic() < deadline, "the server did not start"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+
+
+def run(seed: int, quick: bool) -> list[dict[str, Any]]:
+    """The bench's rows: p50 and p99 commit-to-arrival delay, per client mix (``fleet`` first)."""
+    shape = QUICK if quick else FULL
+    rows: list[dict[str, Any]] = []
+    for scope in ("fleet", "all"):
+        m = measure(seed, shape, scope)
+        who = (
+            f"{shape.clients} clients, each an operator of one of {shape.fleets} fleets "
+            f"({shape.cars // shape.fleets} cars)"
+            if scope == "fleet"
+            else f"{shape.clients} clients, each an admin seeing all {shape.cars} cars"
+        )
+        suffix = "" if scope == "fleet" else ", every client sees every car"
+        common = {
+            "system": "microfleet",
+            "unit": "ms",
+            "cars": shape.cars,
+            "clients": shape.clients,
+            "clients_see": who,
+            "load": f"{shape.cars} cars at 1 Hz, direct store ingest (SQLite) from a load process, "
+            f"{round(1 / TICK_S)} commits/s",
+            "measured_s": shape.measured_s,
+            "deliveries": m["deliveries"],
+            "deliveries_expected": m["deliveries_expected"],
+            "load_ticks_late": m["late_ticks"],
+            "load_ticks": m["ticks"],
+            "seed": seed,
+            "quick": quick,
+        }
+        rows.append(
+            {
+                "metric": f"live feed p50 ms {shape.clients} clients{suffix}",
+                "value": round(m["p50_ms"], 1),
+                **common,
+            }
+        )
+        rows.append(
+            {
+                "metric": f"live feed p99 ms {shape.clients} clients{suffix}",
+                "value": round(m["p99_ms"], 1),
+                "target": f"< {TARGET_P99_MS:.0f}",
+                **common,
+            }
+        )
+        rows.append(
+            {
+                "metric": f"live feed max ms {shape.clients} clients{suffix}",
+                "value": round(m["max_ms"], 1),
+                **common,
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="100 cars, 10 clients, 8 s: a smoke run")
+    args = parser.parse_args()
+    rows = run(args.seed, args.quick)
+    for row in rows:
+        print(
+            f"{row['metric']:<60} {row['value']:>9} ms   "
+            f"deliveries {row['deliveries']}/{row['deliveries_expected']}"
+        )
+    if not args.quick:
+        command = f"python bench/live_feed.py --seed {args.seed}"
+        RESULTS.write_text(
+            json.dumps({"benchmark": "live_feed", "command": command, "rows": rows}, indent=2) + "\n"
+        )
+        print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
