@@ -229,7 +229,7 @@ def _build_alerts(
         broadcast=list(topics),
         page_size_max=settings.page_size_max_records,
     )
-    evaluator = AlertEvaluator(alerts, store, telemetry, places, clock)
+    evaluator = AlertEvaluator(alerts, store, telemetry, places, clock, charge_limits=store)
     dispatcher = AlertDispatcher(store, accounts, account_store, notifier, clock, topics)
     return alerts, AlertWorker(evaluator, dispatcher, interval_s=settings.alerts_interval_s)
 

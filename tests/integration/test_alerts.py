@@ -122,6 +122,41 @@ def test_charging_stopped_before_the_limit_and_a_timer_wait_is_not_a_stop(
     assert resolved(services) == [("charging_stopped", "stopped")]
 
 
+def test_charging_stopped_compares_with_the_limit_the_car_acknowledged(
+    services: Services, world: World, clock: FrozenClock
+) -> None:
+    from sqlalchemy import insert
+
+    from microfleet.store.commands_store import commands
+
+    # What the commands store holds once car-a acknowledged 'set_charge_limit 80' (and one it refused).
+    with services.engine.begin() as conn:
+        for n, (status, limit) in enumerate((("acknowledged", 80), ("refused", 50))):
+            conn.execute(
+                insert(commands),
+                {
+                    "command_id": f"00000000-0000-0000-0000-00000000000{n}", "vehicle_id": "car-a",
+                    "action": "set_charge_limit", "params_json": json.dumps({"limit_pct": limit}),
+                    "status": status, "issued_at_ms": clock.now_ms - 10_000 + n,
+                    "expires_at_ms": clock.now_ms, "issued_by": "ann", "client": "test", "payload": "{}",
+                    "result_at_ms": clock.now_ms - 9_000 + n,
+                },
+            )  # fmt: skip
+    services.alerts.add_rule(AlertKind.CHARGING_STOPPED, Severity.WARNING, {}, vehicle_id="car-a")
+    t0 = clock.now_ms
+    send(services, "car-a", t0, charger_connected=True, charger_power_kw=3.3, soc_pct=77.0)
+    send(services, "car-a", t0 + MIN_MS, charger_connected=True, charger_power_kw=0.0, soc_pct=79.0)
+    clock.now_ms = t0 + 10 * MIN_MS
+    evaluate(services)
+    assert open_alerts(services) == []  # 79 % is within 2 % of the car's 80 %: the charge finished
+    send(services, "car-a", clock.now_ms, charger_connected=True, charger_power_kw=3.3, soc_pct=60.0)
+    send(services, "car-a", clock.now_ms + MIN_MS, charger_connected=True, charger_power_kw=0.0, soc_pct=61.0)
+    clock.now_ms += 10 * MIN_MS
+    evaluate(services)
+    (alert,) = services.alerts.all_alerts(vehicle_id="car-a")
+    assert "limit at 80 %" in alert.detail
+
+
 def test_soc_low_has_hysteresis(services: Services, world: World, clock: FrozenClock) -> None:
     services.alerts.add_rule(AlertKind.SOC_LOW, Severity.WARNING, {"below_pct": 20}, vehicle_id="car-a")
     t0 = clock.now_ms

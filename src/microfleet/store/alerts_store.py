@@ -54,6 +54,7 @@ from microfleet.domain.alerts import (
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.services.alert_worker import VehicleActivity
+from microfleet.store.commands_store import commands
 from microfleet.store.schema import metadata, telemetry, users, vehicle_latest, vehicles
 from microfleet.store.scopes import scope_is, visible_in
 from microfleet.store.telemetry_store import row_to_record
@@ -305,6 +306,22 @@ class AlertStore:
         )
         with self._engine.connect() as conn:
             return [VehicleActivity(str(v), f, int(n), int(t)) for v, f, n, t in conn.execute(query)]
+
+    def charge_limit_pct(self, vehicle_id: str) -> float | None:
+        """The charge limit of the newest ``set_charge_limit`` command the car acknowledged (None: none)."""
+        c = commands.c
+        query = (
+            select(c.params_json)
+            .where(c.vehicle_id == vehicle_id, c.action == "set_charge_limit", c.status == "acknowledged")
+            .order_by(c.result_at_ms.desc(), c.issued_at_ms.desc())
+            .limit(1)
+        )
+        with self._engine.connect() as conn:
+            text = conn.execute(query).scalar_one_or_none()
+        if text is None:
+            return None
+        limit = json.loads(text).get("limit_pct")
+        return float(limit) if isinstance(limit, int | float) else None
 
     def recent_records(self, vehicle_id: str, limit: int) -> list[TelemetryRecord]:
         """A vehicle's ``limit`` newest records, oldest first (read down its primary key)."""
