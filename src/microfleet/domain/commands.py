@@ -169,7 +169,8 @@ _MY_DACIA = (
     "https://elespanol.com/elandroidelibre/aplicaciones/20230813/"
     "puedo-controlar-dacia-spring-movil-cargar-coche-usar-aire-acondicionado/783421962_0.amp.html"
 )
-_BOX = "assumption: a car-sharing telematics box wired to the car (central locking, horn, lights, wake)"
+# Car-sharing fleets fit an aftermarket box wired to central locking, horn and lights (docs/commands.md).
+_BOX = "assumption: a sharing box"
 
 
 def _box(*actions: Action) -> tuple[Capability, ...]:
@@ -258,7 +259,6 @@ CAPABILITIES: Final[tuple[ModelCapabilities, ...]] = (
             Capability(
                 Action.CLIMATE_OFF, "remote A/C off", "assumption: Wuling app remote A/C (no maker page read)"
             ),
-            Capability(Action.CHARGE_STOP, "the box opens the charge relay request", _BOX),
         ),
         "assumption throughout: no maker source on remote functions was found",
     ),
@@ -421,3 +421,25 @@ def may_read_command_keys(user: UserPrincipal, vehicle: Vehicle) -> bool:
     if user.role in (Role.ADMIN, Role.OWNER):
         return True
     return user.role is Role.OPERATOR and user.fleet_id is not None and vehicle.fleet_id == user.fleet_id
+
+
+def capability_markdown() -> str:
+    """The capability table as docs/commands.md shows it (a test keeps the page equal to this)."""
+    lines = ["| platform | models | actions: how (source) | note |", "|---|---|---|---|"]
+    for row in (*CAPABILITIES, GENERIC):
+        actions = "<br>".join(
+            f"`{c.action.value}`"
+            + (f" ({', '.join(sorted(c.params))})" if c.params else "")
+            + f": {c.how} ({_source_text(c.source)})"
+            for c in row.capabilities
+        )
+        models = ", ".join(row.models) or "none or not in the catalogue"
+        lines.append(f"| `{row.platform}` | {models} | {actions} | {row.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def _source_text(source: str) -> str:
+    if source.startswith("https://"):
+        url, _, rest = source.partition(" ")
+        return f"[source]({url}){' ' + rest if rest else ''}"
+    return source

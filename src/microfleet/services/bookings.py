@@ -99,13 +99,13 @@ class BookingService:
     def cancel_for(self, user: UserPrincipal, booking_id: int) -> Booking:
         """Cancel a booking: the operator of the car's fleet or an admin (404 for one they cannot see)."""
         booking = self._store.get(booking_id)
-        missing = NotFoundError(f"booking {booking_id} does not exist")
-        if booking is None or not self._accounts.can_see(user, booking.vehicle_id):
-            raise missing
+        hidden = booking is None or not self._accounts.can_see(user, booking.vehicle_id)
+        if booking is not None and not hidden and user.role is Role.DRIVER:
+            hidden = booking.user_id != user.user_id  # another driver's booking: as if none
+        if booking is None or hidden:
+            raise NotFoundError(f"booking {booking_id} does not exist")
         vehicle = self._accounts.vehicle_for(user, booking.vehicle_id)
         if not may_manage_bookings(user, vehicle):
-            if user.role is Role.DRIVER and booking.user_id != user.user_id:
-                raise missing
             raise PermissionDeniedError(
                 "only the operator of the car's fleet or an admin cancels its bookings"
             )
