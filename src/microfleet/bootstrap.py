@@ -227,6 +227,7 @@ def _build_alerts(
         notifier,
         clock,
         broadcast=list(topics),
+        lifecycle=topics[Channel.LIVE],
         page_size_max=settings.page_size_max_records,
     )
     evaluator = AlertEvaluator(alerts, store, telemetry, places, clock, charge_limits=store)

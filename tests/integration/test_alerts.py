@@ -468,3 +468,25 @@ def test_every_new_alert_is_published_to_the_vehicles_mqtt_topic(
             assert channels == {Channel.MQTT: DeliveryStatus.SENT, Channel.LIVE: DeliveryStatus.SENT}
         finally:
             with_broker.close()
+
+
+def test_the_live_feed_hears_of_each_alert_raised_acknowledged_and_resolved(
+    services: Services, world: World, clock: FrozenClock
+) -> None:
+    services.alerts.add_rule(AlertKind.SOC_LOW, Severity.WARNING, {}, vehicle_id="car-a")
+    send(services, "car-a", clock.now_ms, soc_pct=10.0)
+    services.alert_worker.run_once()  # raised: through the outbox
+    (alert,) = services.alerts.all_alerts()
+    services.alerts.acknowledge(alert.alert_id)
+    send(services, "car-a", clock.now_ms + MIN_MS, soc_pct=40.0)
+    evaluate(services)  # resolved by the evaluator: announced at once
+    events = [
+        (e.vehicle_id, json.loads(e.payload_json))
+        for e in services.live_log.after(0, 1000)
+        if e.kind == "alert"
+    ]
+    assert [(v, p["alert_id"], p["status"]) for v, p in events] == [
+        ("car-a", alert.alert_id, "raised"),
+        ("car-a", alert.alert_id, "acknowledged"),
+        ("car-a", alert.alert_id, "resolved"),
+    ]

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from microfleet.domain.access import UserPrincipal
@@ -35,7 +35,7 @@ from microfleet.domain.alerts import (
 from microfleet.domain.places import Place, PlaceEntered, PlaceExited
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.services.accounts import AccountService
-from microfleet.services.alerts import AlertService
+from microfleet.services.alerts import AlertService, alert_json
 from microfleet.services.live import ALERT
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,9 @@ class AlertEvaluator:
                     report.raised += 1
             if outcome.settled:
                 cleared = [a for (s, c), a in open_alerts.items() if s == source and c not in held]
-                report.resolved += len(self._reads.resolve(cleared, now_ms, None))
+                done = self._reads.resolve(cleared, now_ms, None)
+                self._alerts.announce(done)
+                report.resolved += len(done)
             if outcome.recheck_at_ms is not None:
                 due = self._due.get(car.vehicle_id)
                 self._due[car.vehicle_id] = min(outcome.recheck_at_ms, due or outcome.recheck_at_ms)
@@ -316,14 +318,6 @@ class DeliveryReport:
     retrying: int = 0
     failed: int = 0
     skipped: int = 0
-
-
-def alert_json(alert: Alert) -> dict[str, Any]:
-    """An alert as the MQTT topic and the live feed carry it (and the API shows it)."""
-    body = asdict(alert)
-    for key in ("kind", "severity", "status"):
-        body[key] = str(body[key])
-    return body
 
 
 class AlertDispatcher:

@@ -10,9 +10,10 @@ is told about a car they cannot see. Every new alert's deliveries are stored wit
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, Final, Protocol
 
 from microfleet.domain.access import Role, UserPrincipal
@@ -40,6 +41,8 @@ from microfleet.domain.alerts import (
 from microfleet.domain.places import StoredPlace
 from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from microfleet.services.accounts import AccountService
+
+log = logging.getLogger(__name__)
 
 # An external source names the model raising (e.g. 'battery', 'maintenance.tyres'); 'rule:' is taken.
 _SOURCE: Final = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -167,6 +170,22 @@ class ChannelUrlCheck(Protocol):
         ...
 
 
+class AlertFeed(Protocol):
+    """Where a change of an alert is announced at once (the live feed: ``LiveAlertTopic``)."""
+
+    def publish_alert(self, vehicle_id: str, alert: dict[str, Any]) -> str | None:
+        """Announce one alert; None when done, else why not."""
+        ...
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert as the MQTT topic and the live feed carry it (and the API shows it)."""
+    body = asdict(alert)
+    for key in ("kind", "severity", "status"):
+        body[key] = str(body[key])
+    return body
+
+
 class AlertService:
     """Rules, alerts and subscriptions with their access rules; raising and resolving alerts."""
 
@@ -180,6 +199,7 @@ class AlertService:
         clock: Callable[[], int],
         *,
         broadcast: Collection[Channel] = (),
+        lifecycle: AlertFeed | None = None,
         page_size_max: int = 1_000,
     ) -> None:
         self._store = store
@@ -190,6 +210,8 @@ class AlertService:
         self._clock = clock
         # Installation channels every new alert goes to (the MQTT topic, the live feed) besides users'.
         self._broadcast = tuple(broadcast)
+        # Where acknowledgements and resolutions are announced (a new alert goes through the outbox).
+        self._lifecycle = lifecycle
         self._page_size_max = page_size_max
 
     # --- raising and resolving (the evaluator, later models) -----------------------------------------------
@@ -242,6 +264,18 @@ class AlertService:
             )
         return planned
 
+    def announce(self, alerts: Iterable[Alert]) -> None:
+        """Announce alerts that were acknowledged or resolved on the live feed (logged if that fails)."""
+        if self._lifecycle is None:
+            return
+        for alert in alerts:
+            try:
+                error = self._lifecycle.publish_alert(alert.vehicle_id, alert_json(alert))
+            except Exception as exc:  # the change is committed; its announcement must not undo the answer
+                error = f"{type(exc).__name__}: {exc}"
+            if error is not None:
+                log.warning("alert %d's change was not announced on the live feed: %s", alert.alert_id, error)
+
     def raise_external(
         self, vehicle_id: str, source: str, condition: str, severity: Severity, title: str, detail: str = ""
     ) -> Alert:
@@ -266,6 +300,7 @@ class AlertService:
         if found is None:
             return None
         resolved = self._store.resolve([found], self._clock(), None)
+        self.announce(resolved)
         return resolved[0] if resolved else None
 
     # --- alerts as a user sees them ----------------------------------------------------------------------
@@ -307,14 +342,16 @@ class AlertService:
     def acknowledge_as(self, user: UserPrincipal, alert_id: int) -> Alert:
         """Acknowledge an alert of a vehicle the user sees (a resolved one stays resolved)."""
         self._visible_alert(user, alert_id)
-        return self._store.acknowledge(alert_id, self._clock(), user.user_id)
+        alert = self._store.acknowledge(alert_id, self._clock(), user.user_id)
+        self.announce([alert])
+        return alert
 
     def resolve_as(self, user: UserPrincipal, alert_id: int) -> Alert:
         """Resolve an alert by hand (not drivers); it is raised again if its condition still holds."""
         alert = self._visible_alert(user, alert_id)
         if not can_resolve_by_hand(user):
             raise PermissionDeniedError(f"a {user.role.value} may not resolve alerts; acknowledge it instead")
-        self._store.resolve([alert_id], self._clock(), user.user_id)
+        self.announce(self._store.resolve([alert_id], self._clock(), user.user_id))
         return self._store.get_alert(alert.alert_id)
 
     # --- rules -------------------------------------------------------------------------------------------
@@ -353,7 +390,7 @@ class AlertService:
         if rule is None:
             raise NotFoundError(f"alert rule {rule_id} does not exist or is not shared with you")
         self._may_write(user, rule.vehicle_id, rule.fleet_id)
-        self._store.delete_rule(rule_id, self._clock())
+        self.announce(self._store.delete_rule(rule_id, self._clock()))
 
     def _may_write(self, user: UserPrincipal, vehicle_id: str | None, fleet_id: str | None) -> None:
         """Refuse a user who may not write a rule of this scope (404 for an unseen vehicle)."""
@@ -448,12 +485,14 @@ class AlertService:
     def acknowledge(self, alert_id: int) -> Alert:
         """Acknowledge any alert."""
         self._store.get_alert(alert_id)
-        return self._store.acknowledge(alert_id, self._clock(), None)
+        alert = self._store.acknowledge(alert_id, self._clock(), None)
+        self.announce([alert])
+        return alert
 
     def resolve(self, alert_id: int) -> Alert:
         """Resolve any alert by hand."""
         self._store.get_alert(alert_id)
-        self._store.resolve([alert_id], self._clock(), None)
+        self.announce(self._store.resolve([alert_id], self._clock(), None))
         return self._store.get_alert(alert_id)
 
     def add_rule(
@@ -485,7 +524,9 @@ class AlertService:
 
     def delete_rule(self, rule_id: int) -> list[Alert]:
         """Delete a rule; returns the open alerts this resolved."""
-        return self._store.delete_rule(rule_id, self._clock())
+        resolved = self._store.delete_rule(rule_id, self._clock())
+        self.announce(resolved)
+        return resolved
 
     def all_deliveries(self, *, statuses: Sequence[DeliveryStatus] = (), limit: int = 100) -> list[Delivery]:
         """Every delivery, newest first."""
