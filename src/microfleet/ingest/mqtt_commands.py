@@ -18,11 +18,12 @@ it is recorded, so a bridge that stops in between gets it again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,6 +39,7 @@ CHANNEL: Final = "mqtt"
 POLL_INTERVAL_S: Final = 0.05  # how often queued commands are looked for (the contract's ~50 ms)
 EXPIRE_INTERVAL_S: Final = 1.0
 DISPATCH_BATCH: Final = 200  # commands taken per poll at most
+WORKERS: Final = 4  # store writes (mark_sent, record_result) in flight at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,8 @@ class MqttCommandDispatcher:
         if vehicle_id is not None and value is not None:
             self.online[vehicle_id] = value
 
-    def due(self) -> list[Outgoing]:
-        """The queued commands of the cars online now (blocking: reads the store)."""
+    def due(self, in_flight: frozenset[str] = frozenset()) -> list[Outgoing]:
+        """The queued commands of the cars online now, but those ``in_flight`` (blocking: reads the store)."""
         online = sorted(v for v, up in self.online.items() if up)
         if not online:
             return []
@@ -102,7 +104,8 @@ class MqttCommandDispatcher:
         return [
             Outgoing(self.commands_topic(c.vehicle_id), encode(c.signed), c.command_id, c.vehicle_id)
             for c in due
-            if self.online.get(c.vehicle_id)  # the store was asked for online cars only; a car may drop since
+            # asked for online cars only, but a car may have dropped since; one being marked sent is out
+            if self.online.get(c.vehicle_id) and c.command_id not in in_flight
         ]
 
     def mark_sent(self, command_id: str) -> None:
@@ -168,40 +171,123 @@ class MqttCommandDispatcher:
             log.info("mqtt commands: dispatching and listening under %r", self.topics.prefix)
             if connected is not None:
                 connected.set()
+            session = _Pipeline(self, client)
             messages = aiter(client.messages)
             receiving: asyncio.Future[aiomqtt.Message] = asyncio.ensure_future(anext(messages))
             next_poll = next_expiry = time.monotonic()
             try:
                 while not stopping.done():
+                    session.raise_failure()
                     wait_s = max(min(next_poll, next_expiry) - time.monotonic(), 0.0)
                     await asyncio.wait(
                         {receiving, stopping}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
                     )
                     if receiving.done():
-                        await self._take(client, receiving.result())
+                        session.take(receiving.result())
                         receiving = asyncio.ensure_future(anext(messages))
                     now = time.monotonic()
                     if now >= next_expiry:
                         await asyncio.to_thread(self.expire)
                         next_expiry = now + self._expire_s
                     if now >= next_poll and not stopping.done():
-                        await self._dispatch(client)
+                        session.dispatch()
                         next_poll = time.monotonic() + self._poll_s
+                session.raise_failure()
             finally:
                 receiving.cancel()
+                await session.drain()
 
-    async def _take(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+
+class _Pipeline:
+    """One session's work in flight: results recorded and commands marked sent in parallel threads.
+
+    The store's writes take tens of ms each; one after another they would cap the dispatcher at a few dozen
+    commands a second. A result waits for its own command's ``mark_sent`` (so it is never taken for a
+    command still ``queued``); a command being marked is not dispatched again; results are acknowledged
+    (PUBACK) in the order they arrived, as MQTT 3.1.1 (4.6) asks, each only once it is recorded.
+    """
+
+    def __init__(self, dispatcher: MqttCommandDispatcher, client: aiomqtt.Client) -> None:
+        self._dispatcher = dispatcher
+        self._client = client
+        self._slots = asyncio.Semaphore(WORKERS)
+        self._acks: deque[list[Any]] = deque()  # [mid, qos, recorded] in arrival order
+        self._marking: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dispatching = False
+        self._failure: BaseException | None = None
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._tasks.discard(done)
+            if not done.cancelled() and done.exception() is not None and self._failure is None:
+                self._failure = done.exception()
+
+        task.add_done_callback(finished)
+        return task
+
+    def raise_failure(self) -> None:
+        """Raise what a piece of work in flight failed with (a lost broker or store ends the session)."""
+        if self._failure is not None:
+            raise self._failure
+
+    def take(self, message: aiomqtt.Message) -> None:
+        """Handle one message: a status at once, a result in a worker thread."""
+        entry = [message.mid, message.qos, False]
+        self._acks.append(entry)
         topic = str(message.topic)
         payload = bytes(message.payload) if isinstance(message.payload, bytes | bytearray) else b""
         if topic.endswith("/status"):
-            self.handle_status(topic, payload)
+            self._dispatcher.handle_status(topic, payload)
+            self._recorded(entry)
         else:
-            await asyncio.to_thread(self.handle_result, topic, payload)
-        if message.qos > 0:
-            client._client.ack(message.mid, message.qos)
+            self._spawn(self._result(topic, payload, entry))
 
-    async def _dispatch(self, client: aiomqtt.Client) -> None:
-        """Publish every due command, each marked sent once the broker took it (before any result is read)."""
-        for outgoing in await asyncio.to_thread(self.due):
-            await client.publish(outgoing.topic, outgoing.payload, qos=1)
-            await asyncio.to_thread(self.mark_sent, outgoing.command_id)
+    async def _result(self, topic: str, payload: bytes, entry: list[Any]) -> None:
+        with contextlib.suppress(
+            ValueError, UnicodeDecodeError
+        ):  # a malformed one is refused in handle_result
+            marking = self._marking.get(decode_result(payload).command_id)
+            if marking is not None:
+                await asyncio.wait({marking})
+        async with self._slots:
+            await asyncio.to_thread(self._dispatcher.handle_result, topic, payload)
+        self._recorded(entry)
+
+    def _recorded(self, entry: list[Any]) -> None:
+        entry[2] = True
+        while self._acks and self._acks[0][2]:
+            mid, qos, _ = self._acks.popleft()
+            if qos > 0:
+                self._client._client.ack(mid, qos)
+
+    def dispatch(self) -> None:
+        """Publish the due commands (one poll at a time); each is marked sent once the broker took it."""
+        if not self._dispatching:
+            self._dispatching = True
+            self._spawn(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        try:
+            due = await asyncio.to_thread(self._dispatcher.due, frozenset(self._marking))
+            for outgoing in due:  # registered before any of their results can be taken
+                self._marking[outgoing.command_id] = self._spawn(self._send(outgoing))
+        finally:
+            self._dispatching = False
+
+    async def _send(self, outgoing: Outgoing) -> None:
+        """Publish one command, then mark it sent (the broker has it: PUBACK)."""
+        try:
+            await self._client.publish(outgoing.topic, outgoing.payload, qos=1)
+            async with self._slots:
+                await asyncio.to_thread(self._dispatcher.mark_sent, outgoing.command_id)
+        finally:
+            self._marking.pop(outgoing.command_id, None)
+
+    async def drain(self) -> None:
+        """Let the work in flight finish (a result taken is recorded, a command published is marked)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
