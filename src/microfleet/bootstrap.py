@@ -38,6 +38,7 @@ from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
 from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
+from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.alerts_store import AlertStore
@@ -51,6 +52,7 @@ from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.tariffs_store import TariffStore
 from microfleet.store.telemetry_store import TelemetryStore
 from microfleet.store.tracker_keys import TrackerKeyStore
+from microfleet.store.web_accounts import WebAccountStore
 
 if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
     from microfleet.ingest.alert_channels import MqttAlertTopic
@@ -92,6 +94,7 @@ class Services:
     derivations: DerivationQueue
     telemetry: TelemetryStore
     store_status: StoreStatus
+    web_sessions: WebSessionService  # browser logins: passwords and session cookies (docs/web.md)
     live_log: LiveEventStore  # the live feed's log; a store appends to it in its own transaction
     live_events: LiveEvents  # publishing to the live feed (commands, alerts)
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
@@ -178,6 +181,12 @@ def build_services(
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
         telemetry=telemetry,
         store_status=StoreProbe(engine),
+        web_sessions=WebSessionService(
+            WebAccountStore(engine, clock),
+            failures,
+            clock,
+            lifetime_ms=round(settings.web_session_lifetime_s * 1000),
+        ),
         live_log=live_log,
         live_events=LiveEvents(live_log, clock),
         live_feed=LiveFeed(

@@ -136,6 +136,10 @@ DELETE /api/v1/tariffs/{tariff_id}                     global   401  403  403  4
 POST   /api/v1/tariffs/{tariff_id}/day-ahead                    401  ok   404  403  ok   404  ok   403  403
 GET    /api/v1/quarantine                                       401  a    b    403  a    c    abc  403  403
 POST   /api/v1/quarantine/{quarantine_id}/replay                401  403  403  403  403  403  ok   403  403
+POST   /api/v1/session                                          ok   ok   ok   ok   ok   ok   ok   ok   ok
+GET    /api/v1/session                                          401  ok   ok   ok   ok   ok   ok   403  403
+DELETE /api/v1/session                                          ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST   /api/v1/session/password                                 401  ok   ok   ok   ok   ok   ok   403  403
 POST   /api/v1/vehicles/{vehicle_id}/commands                   401  ok   404  403  ok   404  ok   403  403
 POST   /api/v1/vehicles/{vehicle_id}/commands          booked   401  ok   404  ok   ok   404  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/commands                   401  a    404  a    a    404  a    403  403
@@ -153,7 +157,9 @@ PUBLIC_OUTSIDE_OPENAPI = {
     "/openapi.json": "/openapi.json",  # the contract itself
     "/docs": "/docs",  # the Swagger UI page
     "/docs/assets": "/docs/assets/swagger-ui.css",  # Swagger UI's packaged files (a mount)
-    "/": "/",  # redirects to /docs
+    "/": "/",  # the web app's page: the same for everyone until its script logs in (docs/web.md)
+    "/static": "/static/js/app.js",  # the web app's files (a mount)
+    "/map/streets.geojson": "/map/streets.geojson",  # OpenStreetMap's streets, for the web app's map
 }
 
 # WebSocket routes are never in the OpenAPI document: each has a row here instead, every cell a test of its
@@ -222,6 +228,7 @@ class Ctx:
     services: Services
     world: MatrixWorld
     secrets: list[str] = field(default_factory=list)  # what no refusal may say
+    web_passwords: set[str] = field(default_factory=set)  # users given WEB_PASSWORD
     case: str = ""  # the case of the row being checked
     method: str = ""  # and its method
 
@@ -1090,6 +1097,55 @@ def _cancel_booking(ctx: Ctx, caller: str, cell: int | str) -> None:
 # --- the tests
 
 
+# --- a browser's session (docs/web.md); the cookie's own rules: tests/integration/test_web_sessions.py
+
+WEB_PASSWORD = "matrix password"
+
+
+@check("POST /api/v1/session")
+def _log_in(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # Anyone may try to log in, whatever else they send; the session opened is the named user's, never the
+    # caller's. The shared client keeps no cookie: the next row's caller "none" must stay no one.
+    user = next(u for u in ctx.services.admin.list_users() if u.name == "ann")
+    if "ann" not in ctx.web_passwords:
+        ctx.services.web_sessions.set_password(user, WEB_PASSWORD)
+        ctx.web_passwords.add("ann")
+    body = {"user_name": "ann", "password": WEB_PASSWORD}
+    try:
+        response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/session", json=body), cell)
+        assert response is not None and response.json()["user_name"] == "ann"
+    finally:
+        ctx.client.cookies.clear()
+
+
+@check("GET /api/v1/session")
+def _who(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/session"), cell)
+    if response is not None:
+        assert (response.json()["user_name"], response.json()["csrf_token"]) == (caller, None)
+
+
+@check("DELETE /api/v1/session")
+def _log_out(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # Without a session cookie there is nothing to end, whoever calls.
+    response = ctx.call(caller, "DELETE", "/api/v1/session")
+    assert response.status_code == 204
+
+
+@check("POST /api/v1/session/password")
+def _change_password(ctx: Ctx, caller: str, cell: int | str) -> None:
+    user = next((u for u in ctx.services.admin.list_users() if u.name == caller), None)
+    if user is not None:
+        ctx.services.web_sessions.set_password(user, WEB_PASSWORD)
+        ctx.web_passwords.add(caller)
+    body = {"current_password": WEB_PASSWORD, "new_password": f"{WEB_PASSWORD} of {caller}"}
+    response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/session/password", json=body), cell)
+    if response is not None:
+        assert response.json()["user_name"] == caller
+        assert user is not None
+        ctx.services.web_sessions.set_password(user, WEB_PASSWORD)  # undone
+
+
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
 @pytest.mark.parametrize(
     ("row", "caller"),
@@ -1179,7 +1235,7 @@ def test_routes_outside_the_document_are_public_and_say_nothing(
     path = PUBLIC_OUTSIDE_OPENAPI[route]
     anonymous = ctx.client.get(path, follow_redirects=False)
     response = ctx.call(caller, "GET", path, follow_redirects=False)
-    assert response.status_code == (307 if route == "/" else 200)
+    assert response.status_code == 200
     assert (response.status_code, response.content) == (anonymous.status_code, anonymous.content)
     if route == "/openapi.json":
         assert response.json() == ctx.client.app.openapi()  # type: ignore[attr-defined]

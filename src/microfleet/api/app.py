@@ -10,7 +10,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
 
@@ -26,6 +26,7 @@ from microfleet.api.routes import (
     osmand,
     places,
     quarantine,
+    session,
     tariffs,
     telemetry,
     tracker_keys,
@@ -34,6 +35,7 @@ from microfleet.api.routes import (
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.settings import Settings
+from microfleet.web import add_web_app
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -81,10 +83,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(commands.router)  # remote commands and their keys (docs/commands.md)
     app.include_router(bookings.router)
+    app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
     _add_telemetry_schema(app)
     _add_docs(app)
+    add_web_app(app, settings)  # the pages at / (docs/web.md)
     return app
 
 
@@ -100,7 +104,6 @@ def _add_docs(app: FastAPI) -> None:
     """Serve the API docs (Swagger UI) from the installed ``swagger-ui-bundle-v2`` package, offline.
 
     FastAPI's own /docs loads Swagger UI from a CDN, so a server without internet showed a blank page.
-    ``/`` redirects to the docs until the web app takes it.
     """
     app.mount(DOCS_ASSETS_PATH, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
@@ -114,10 +117,6 @@ def _add_docs(app: FastAPI) -> None:
             swagger_css_url=f"{root}{DOCS_ASSETS_PATH}/swagger-ui.css",
             swagger_favicon_url=f"{root}{DOCS_ASSETS_PATH}/favicon-32x32.png",
         )
-
-    @app.get("/", include_in_schema=False)
-    def home(request: Request) -> RedirectResponse:
-        return RedirectResponse(f"{request.scope.get('root_path', '').rstrip('/')}/docs")
 
 
 def _add_telemetry_schema(app: FastAPI) -> None:

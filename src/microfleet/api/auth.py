@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from microfleet.api.deps import AccountsDep
+from microfleet.api.deps import AccountsDep, WebSessionsDep
 from microfleet.domain.access import DevicePrincipal, Principal, UserPrincipal, Vehicle
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, PermissionDeniedError
@@ -29,6 +29,12 @@ def forwarded_header_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (users) or a device credential (vehicles).")
 
+SESSION_COOKIE = "microfleet_session"
+"""The web app's session cookie (HttpOnly, SameSite=Lax; Secure over TLS): docs/web.md."""
+CSRF_HEADER = "X-CSRF-Token"
+"""The header a page sends its session's CSRF token in on every unsafe request."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 
 # Dependencies are ``async def`` so FastAPI runs them on the event loop instead of hopping to a worker
 # thread for each; the token look-up is one indexed SELECT, far shorter than a thread hand-off.
@@ -43,13 +49,22 @@ _AUTHORIZATION = re.compile(r"(?i:bearer) ([A-Za-z0-9\-._~+/]+=*)")
 async def principal(
     request: Request,
     accounts: AccountsDep,
+    web_sessions: WebSessionsDep,
     # Declared for the OpenAPI document's security scheme; the header is parsed strictly below.
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Resolve the bearer token of the request."""
+    """Resolve the bearer token of the request, else its session cookie (a browser logged in)."""
     header = request.headers.get("authorization")
     if header is None:
-        raise AuthenticationError("send a token: 'Authorization: Bearer <token>'")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is None:
+            raise AuthenticationError("send a token: 'Authorization: Bearer <token>', or log in")
+        # A browser's session: the same user, and so the same authorisation, as their API tokens.
+        session = web_sessions.authenticate(cookie)
+        if request.method not in SAFE_METHODS:
+            web_sessions.check_csrf(session, request.headers.get(CSRF_HEADER))
+        request.state.web_session = session
+        return session.user
     match = _AUTHORIZATION.fullmatch(header)
     if match is None:
         raise AuthenticationError("the Authorization header must be 'Bearer <token>' with one space")

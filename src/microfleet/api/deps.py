@@ -25,6 +25,7 @@ from microfleet.services.quarantine import QuarantineService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
+from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
 
 T = TypeVar("T")
@@ -52,4 +53,5 @@ PlacesDep = Annotated[PlaceService, Depends(_one(lambda s: s.places))]
 TariffsDep = Annotated[TariffService, Depends(_one(lambda s: s.tariffs))]
 StoreStatusDep = Annotated[StoreStatus, Depends(_one(lambda s: s.store_status))]
 SettingsDep = Annotated[Settings, Depends(_one(lambda s: s.settings))]
+WebSessionsDep = Annotated[WebSessionService, Depends(_one(lambda s: s.web_sessions))]
 NowMsDep = Annotated[int, Depends(_one(lambda s: s.clock()))]

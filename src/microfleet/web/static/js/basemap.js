@@ -1,0 +1,67 @@
+// A MapLibre map drawn from Microfleet's own street GeoJSON (OpenStreetMap data): no tile server, no CDN.
+
+const MAJOR = ["trunk", "primary", "secondary", "trunk_link", "primary_link", "secondary_link"];
+
+function css(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+export function stateColor(state) {
+  return css(`--${state}`) || "#888";
+}
+
+export function createMap(container, { center = [121.47, 31.23], zoom = 13 } = {}) {
+  const maplibregl = window.maplibregl;
+  const map = new maplibregl.Map({
+    container,
+    center,
+    zoom,
+    attributionControl: false,
+    style: {
+      version: 8,
+      sources: {
+        streets: { type: "geojson", data: "/map/streets.geojson" },
+      },
+      layers: [
+        { id: "background", type: "background", paint: { "background-color": css("--map-bg") } },
+        {
+          id: "streets-edge",
+          type: "line",
+          source: "streets",
+          paint: {
+            "line-color": css("--street-edge"),
+            "line-width": ["interpolate", ["linear"], ["zoom"], 11, 1, 16, 8],
+          },
+          layout: { "line-cap": "round", "line-join": "round" },
+        },
+        {
+          id: "streets",
+          type: "line",
+          source: "streets",
+          paint: {
+            "line-color": ["match", ["get", "class"], MAJOR, css("--street-major"), css("--street")],
+            "line-width": [
+              "interpolate", ["linear"], ["zoom"],
+              11, ["match", ["get", "class"], MAJOR, 1.2, 0.5],
+              16, ["match", ["get", "class"], MAJOR, 7, 5],
+            ],
+          },
+          layout: { "line-cap": "round", "line-join": "round" },
+        },
+      ],
+    },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  map.addControl(
+    new maplibregl.AttributionControl({ compact: true, customAttribution: "© OpenStreetMap contributors" }),
+  );
+  map.whenLoaded = new Promise((resolve) => map.on("load", resolve));
+  return map;
+}
+
+export function boundsOf(points) {
+  const maplibregl = window.maplibregl;
+  const bounds = new maplibregl.LngLatBounds();
+  for (const p of points) bounds.extend(p);
+  return bounds;
+}

@@ -1,0 +1,216 @@
+// The live map: every car the user may see, coloured by state, on the city's streets; click one for its card.
+// Updates by polling the API every POLL_MS (the live feed's WebSocket takes API tokens only today).
+
+import { get, vehiclePath } from "./api.js";
+import { boundsOf, createMap, stateColor } from "./basemap.js";
+import { STATES, ago, carState, clock, el, num, signal, yesNo } from "./format.js";
+
+export const POLL_MS = 3000;
+const STATE_ORDER = ["driving", "charging", "parked", "offline", "nodata"];
+
+function position(latest) {
+  const lat = signal(latest, "lat_deg");
+  const lon = signal(latest, "lon_deg");
+  return lat == null || lon == null ? null : [lon, lat];
+}
+
+function summary(car) {
+  const parts = [STATES[car.state]];
+  const soc = signal(car.latest, "soc_pct");
+  if (soc != null) parts.push(num(soc, "%", 0));
+  if (car.state === "driving") parts.push(num(signal(car.latest, "speed_kmh"), "km/h", 0));
+  if (car.state === "charging") parts.push(num(signal(car.latest, "charger_power_kw"), "kW", 1));
+  return parts.join(" · ");
+}
+
+export function carCard(car) {
+  const latest = car.latest;
+  return el(
+    "div",
+    { class: "carcard" },
+    el("h3", {}, car.vehicle.name),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "State"), el("dd", {}, STATES[car.state]),
+      el("dt", {}, "Charge"), el("dd", {}, num(signal(latest, "soc_pct"), "%", 0)),
+      el("dt", {}, "Speed"), el("dd", {}, num(signal(latest, "speed_kmh"), "km/h", 0)),
+      el("dt", {}, "Locked"), el("dd", {}, yesNo(signal(latest, "locked"))),
+      el("dt", {}, "Last seen"), el("dd", {}, latest ? ago(latest.last_ts_ms) : "never"),
+    ),
+    el("a", { href: `#/vehicles/${encodeURIComponent(car.vehicle.vehicle_id)}` }, `Open ${car.vehicle.name}`),
+  );
+}
+
+export async function mapPage(root) {
+  const status = el("p", { class: "status muted", role: "status", "aria-live": "polite" }, "Loading cars…");
+  const list = el("ul", { class: "cars", "aria-label": "Cars" });
+  const legend = el(
+    "div",
+    { class: "legend", "aria-label": "Colours" },
+    STATE_ORDER.map((s) => el("span", {}, el("i", { class: `dot state-${s}` }), STATES[s])),
+  );
+  const mapBox = el("div", { class: "map", id: "live-map", role: "region", "aria-label": "Map of the cars" });
+  root.replaceChildren(
+    el("h1", { class: "hide-narrow" }, "Live map"),
+    el(
+      "div",
+      { class: "map-layout" },
+      mapBox,
+      el("aside", { class: "side card", "aria-label": "Cars on the map" }, legend, status, list),
+    ),
+  );
+
+  const cars = new Map();
+  let selected = null;
+  let map = null;
+  let popup = null;
+  try {
+    map = createMap(mapBox);
+  } catch (err) {
+    mapBox.replaceChildren(el("p", { class: "error" }, `The map cannot be drawn here (${err.message}); the list works.`));
+  }
+
+  const vehicles = await get("/api/v1/vehicles");
+  if (vehicles.length === 0) {
+    status.textContent = "";
+    list.replaceChildren(
+      el("li", { class: "muted" }, "No cars to show yet — an admin grants you cars, or run the demo (microfleet demo)."),
+    );
+    return () => map && map.remove();
+  }
+  for (const vehicle of vehicles) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata" });
+
+  function openCard(id) {
+    const car = cars.get(id);
+    selected = id;
+    renderList();
+    const where = car && position(car.latest);
+    if (!map || !where) return;
+    if (popup) popup.remove();
+    popup = new window.maplibregl.Popup({ closeOnClick: true, maxWidth: "18rem" })
+      .setLngLat(where)
+      .setDOMContent(carCard(car))
+      .addTo(map);
+    popup.on("close", () => {
+      if (selected === id) selected = null;
+    });
+    map.easeTo({ center: where });
+  }
+
+  function renderList() {
+    const sorted = [...cars.values()].sort(
+      (a, b) => STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || a.vehicle.name.localeCompare(b.vehicle.name),
+    );
+    list.replaceChildren(
+      ...sorted.map((car) => {
+        const where = position(car.latest);
+        return el(
+          "li",
+          {
+            "data-vehicle-id": car.vehicle.vehicle_id,
+            "data-state": car.state,
+            "data-lon": where ? where[0] : null,
+            "data-lat": where ? where[1] : null,
+          },
+          el(
+            "button",
+            {
+              class: "car-button",
+              type: "button",
+              "aria-current": selected === car.vehicle.vehicle_id ? "true" : null,
+              onclick: () => openCard(car.vehicle.vehicle_id),
+            },
+            el("i", { class: `dot state-${car.state}`, "aria-hidden": "true" }),
+            el("span", {}, el("strong", {}, car.vehicle.name), el("br"), el("span", { class: "muted" }, summary(car))),
+          ),
+        );
+      }),
+    );
+  }
+
+  function features() {
+    const out = [];
+    for (const car of cars.values()) {
+      const where = position(car.latest);
+      if (!where) continue;
+      out.push({
+        type: "Feature",
+        id: out.length,
+        properties: { vehicle_id: car.vehicle.vehicle_id, state: car.state, color: stateColor(car.state) },
+        geometry: { type: "Point", coordinates: where },
+      });
+    }
+    return { type: "FeatureCollection", features: out };
+  }
+
+  let fitted = false;
+  let mapReady = false;
+  async function refresh() {
+    const details = await Promise.all(
+      [...cars.keys()].map((id) => get(vehiclePath(id)).catch((err) => (err.status === 404 ? null : Promise.reject(err)))),
+    );
+    const now = Date.now();
+    for (const detail of details) {
+      if (!detail) continue;
+      const car = cars.get(detail.vehicle_id);
+      car.latest = detail.latest;
+      car.state = carState(detail.latest, now);
+    }
+    renderList();
+    const placed = [...cars.values()].filter((c) => position(c.latest));
+    status.textContent = `${cars.size} car${cars.size === 1 ? "" : "s"}, ${placed.length} on the map · updated ${clock(now)} (every ${POLL_MS / 1000} s)`;
+    if (map && mapReady) {
+      map.getSource("cars").setData(features());
+      if (!fitted && placed.length) {
+        fitted = true;
+        map.fitBounds(boundsOf(placed.map((c) => position(c.latest))), { padding: 60, maxZoom: 15, duration: 0 });
+      }
+      if (popup && selected && cars.get(selected)) {
+        const where = position(cars.get(selected).latest);
+        if (where) popup.setLngLat(where).setDOMContent(carCard(cars.get(selected)));
+      }
+    }
+  }
+
+  if (map) {
+    map.whenLoaded.then(() => {
+      map.addSource("cars", { type: "geojson", data: features() });
+      map.addLayer({
+        id: "cars",
+        type: "circle",
+        source: "cars",
+        paint: {
+          "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 5, 16, 10],
+          "circle-color": ["get", "color"],
+          "circle-stroke-color": "#ffffff",
+          "circle-stroke-width": 2,
+        },
+      });
+      map.on("click", "cars", (e) => openCard(e.features[0].properties.vehicle_id));
+      map.on("mouseenter", "cars", () => (map.getCanvas().style.cursor = "pointer"));
+      map.on("mouseleave", "cars", () => (map.getCanvas().style.cursor = ""));
+      mapReady = true;
+      mapBox.dataset.ready = "true";
+      refresh();
+    });
+  }
+
+  let stopped = false;
+  let timer = null;
+  async function loop() {
+    try {
+      await refresh();
+    } catch (err) {
+      if (err.status === 401) return;
+      status.textContent = `Could not update (${err.message}); trying again in ${POLL_MS / 1000} s`;
+    }
+    if (!stopped) timer = setTimeout(loop, POLL_MS);
+  }
+  await loop();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (map) map.remove();
+  };
+}

@@ -1,0 +1,205 @@
+// One vehicle: its live state, its drives (a drive's route on the map), its charges, and exports.
+
+import { get, vehiclePath } from "./api.js";
+import { boundsOf, createMap, stateColor } from "./basemap.js";
+import { STATES, ago, carState, duration, el, num, signal, when, yesNo } from "./format.js";
+import { POLL_MS } from "./livemap.js";
+
+const WINDOW_DAYS = 30;
+const SHOWN_ROWS = 50;
+
+function facts(latest) {
+  const row = (label, value) => [el("dt", {}, label), el("dd", {}, value)];
+  const power = signal(latest, "charger_power_kw");
+  const connected = signal(latest, "charger_connected");
+  const charging = power != null && power > 0.05 ? `yes, ${num(power, "kW", 1)}` : connected ? "plugged in, not charging" : yesNo(connected, "yes", "no");
+  const hvac = signal(latest, "hvac_on");
+  const cabin = signal(latest, "cabin_temp_c");
+  return el(
+    "dl",
+    { class: "facts", id: "live-state" },
+    row("State of charge", num(signal(latest, "soc_pct"), "%", 0)),
+    row("Speed", num(signal(latest, "speed_kmh"), "km/h", 0)),
+    row("Locked", yesNo(signal(latest, "locked"))),
+    row("Charging", charging),
+    row("Climate", hvac == null ? "—" : `${hvac ? "on" : "off"}${cabin == null ? "" : `, cabin ${num(cabin, "°C", 1)}`}`),
+    row("Odometer", num(signal(latest, "odometer_km"), "km", 1)),
+    row("12 V battery", num(signal(latest, "aux_battery_v"), "V", 1)),
+    row("Last seen", latest ? `${when(latest.last_ts_ms)} (${ago(latest.last_ts_ms)})` : "never"),
+  );
+}
+
+function table(caption, headers, rows, empty) {
+  if (rows.length === 0) return el("p", { class: "muted empty" }, empty);
+  return el(
+    "div",
+    { class: "table-wrap" },
+    el(
+      "table",
+      {},
+      el("caption", { class: "muted", style: "text-align:left" }, caption),
+      el("thead", {}, el("tr", {}, headers.map(([h, cls]) => el("th", { class: cls, scope: "col" }, h)))),
+      el("tbody", {}, rows),
+    ),
+  );
+}
+
+export async function vehiclePage(root, vehicleId) {
+  const base = vehiclePath(vehicleId);
+  const vehicle = await get(base);
+  const now = Date.now();
+  const window = `from_ms=${now - WINDOW_DAYS * 86400000}&to_ms=${now + 86400000}`;
+  const [drives, charges] = await Promise.all([get(`${base}/drives?${window}`), get(`${base}/charges?${window}`)]);
+  drives.reverse();
+  charges.reverse();
+
+  const badge = el("span", { class: "badge", id: "state-badge" });
+  const stateBox = el("div");
+  const mapBox = el("div", { class: "map vehicle-map", role: "region", "aria-label": `Map of ${vehicle.name}` });
+  const routeNote = el("p", { class: "muted", id: "route-note", "aria-live": "polite" }, "Choose a drive to see its route.");
+
+  function showState(detail) {
+    const state = carState(detail.latest, Date.now());
+    badge.dataset.state = state;
+    badge.replaceChildren(el("i", { class: `dot state-${state}`, "aria-hidden": "true" }), STATES[state]);
+    stateBox.replaceChildren(facts(detail.latest));
+    return state;
+  }
+
+  const driveRows = drives.slice(0, SHOWN_ROWS).map((d, i) =>
+    el(
+      "tr",
+      { "data-start-ms": d.start_ts_ms },
+      el("td", {}, el("button", { type: "button", class: "secondary", onclick: () => showDrive(i), "aria-label": `Show route of the drive of ${when(d.start_ts_ms)}` }, when(d.start_ts_ms))),
+      el("td", { class: "num" }, duration(d.duration_s)),
+      el("td", { class: "num" }, num(d.distance_odometer_km ?? d.distance_gps_km, "km", 1)),
+      el("td", { class: "num" }, num(d.energy_used_kwh ?? d.energy_soc_kwh, "kWh", 2)),
+      el("td", { class: "num hide-narrow" }, num(d.efficiency_wh_per_km, "Wh/km", 0)),
+      el("td", { class: "num hide-narrow" }, d.soc_start_pct == null ? "—" : `${num(d.soc_start_pct, "%", 0)} → ${num(d.soc_end_pct, "%", 0)}`),
+    ),
+  );
+  const chargeRows = charges.slice(0, SHOWN_ROWS).map((c) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, when(c.start_ts_ms)),
+      el("td", { class: "num" }, duration((c.end_ts_ms - c.start_ts_ms) / 1000)),
+      el("td", { class: "num" }, num(c.energy_added_kwh, "kWh", 2)),
+      el("td", { class: "num" }, c.soc_from_pct == null ? "—" : `${num(c.soc_from_pct, "%", 0)} → ${num(c.soc_to_pct, "%", 0)}`),
+      el("td", { class: "num hide-narrow" }, num(c.peak_power_kw, "kW", 1)),
+      el("td", { class: "hide-narrow" }, c.current_kind || "—"),
+      el("td", { class: "num hide-narrow" }, c.cost == null ? "—" : `${num(c.cost, null, 2)} ${c.currency || ""}`),
+    ),
+  );
+
+  const exportsBox = el(
+    "div",
+    { class: "exports" },
+    el("a", { class: "button secondary", href: `${base}/drives.geojson?${window}`, download: `${vehicleId}-drives.geojson` }, "Drives as GeoJSON"),
+    el("a", { class: "button secondary", href: `${base}/drives.csv?${window}`, download: `${vehicleId}-drives.csv` }, "Drives as CSV"),
+  );
+
+  root.replaceChildren(
+    el("p", {}, el("a", { href: "#/map" }, "← Live map")),
+    el(
+      "div",
+      { class: "vehicle-head" },
+      el("h1", {}, vehicle.name),
+      badge,
+      el("span", { class: "muted" }, [vehicle.model_id, vehicle.fleet_id && `fleet ${vehicle.fleet_id}`].filter(Boolean).join(" · ")),
+    ),
+    el(
+      "div",
+      { class: "vehicle-grid" },
+      el("section", { class: "card", "aria-labelledby": "now-h" }, el("h2", { id: "now-h" }, "Now"), stateBox),
+      el("section", { class: "card", "aria-label": "Map" }, mapBox, routeNote),
+    ),
+    el(
+      "section",
+      { class: "card", "aria-labelledby": "drives-h" },
+      el("h2", { id: "drives-h" }, "Drives"),
+      table(
+        `Last ${WINDOW_DAYS} days, newest first${drives.length > SHOWN_ROWS ? ` (${SHOWN_ROWS} of ${drives.length})` : ""}`,
+        [["Started"], ["Duration", "num"], ["Distance", "num"], ["Energy", "num"], ["Efficiency", "num hide-narrow"], ["Charge", "num hide-narrow"]],
+        driveRows,
+        "No drives yet — connect a car or run the demo; drives appear once the car has driven and stopped.",
+      ),
+    ),
+    el(
+      "section",
+      { class: "card", "aria-labelledby": "charges-h" },
+      el("h2", { id: "charges-h" }, "Charges"),
+      table(
+        `Last ${WINDOW_DAYS} days, newest first`,
+        [["Started"], ["Duration", "num"], ["Energy added", "num"], ["Charge", "num"], ["Peak power", "num hide-narrow"], ["AC/DC", "hide-narrow"], ["Cost", "num hide-narrow"]],
+        chargeRows,
+        "No charges yet — they appear once the car has charged.",
+      ),
+    ),
+    el("section", { class: "card", "aria-labelledby": "exports-h" }, el("h2", { id: "exports-h" }, "Export"), exportsBox),
+  );
+  let state = showState(vehicle);
+
+  let map = null;
+  try {
+    map = createMap(mapBox, { zoom: 14 });
+  } catch (err) {
+    mapBox.replaceChildren(el("p", { class: "error" }, `The map cannot be drawn here (${err.message}).`));
+  }
+  let latestDetail = vehicle;
+  const here = () => {
+    const lat = signal(latestDetail.latest, "lat_deg");
+    const lon = signal(latestDetail.latest, "lon_deg");
+    return lat == null || lon == null ? null : [lon, lat];
+  };
+  const carFeature = () => {
+    const where = here();
+    return {
+      type: "FeatureCollection",
+      features: where ? [{ type: "Feature", properties: { color: stateColor(state) }, geometry: { type: "Point", coordinates: where } }] : [],
+    };
+  };
+  if (map) {
+    map.whenLoaded.then(() => {
+      map.addSource("route", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+      map.addLayer({ id: "route", type: "line", source: "route", paint: { "line-color": stateColor("driving"), "line-width": 5 }, layout: { "line-cap": "round", "line-join": "round" } });
+      map.addSource("car", { type: "geojson", data: carFeature() });
+      map.addLayer({ id: "car", type: "circle", source: "car", paint: { "circle-radius": 9, "circle-color": ["get", "color"], "circle-stroke-color": "#ffffff", "circle-stroke-width": 2 } });
+      const where = here();
+      if (where) map.jumpTo({ center: where });
+      mapBox.dataset.ready = "true";
+    });
+  }
+
+  async function showDrive(index) {
+    const drive = drives[index];
+    for (const [i, row] of driveRows.entries()) row.setAttribute("aria-selected", i === index ? "true" : "false");
+    const coordinates = drive.route.map(([lat, lon]) => [lon, lat]);
+    routeNote.textContent = `Route of the drive of ${when(drive.start_ts_ms)}: ${num(drive.distance_odometer_km ?? drive.distance_gps_km, "km", 1)}, ${coordinates.length} points.`;
+    routeNote.dataset.points = String(coordinates.length);
+    if (!map) return;
+    await map.whenLoaded;
+    map.getSource("route").setData({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates } });
+    if (coordinates.length) map.fitBounds(boundsOf(coordinates), { padding: 40, maxZoom: 16, duration: 0 });
+    mapBox.dataset.route = String(drive.start_ts_ms);
+  }
+
+  let stopped = false;
+  let timer = null;
+  async function loop() {
+    try {
+      latestDetail = await get(base);
+      state = showState(latestDetail);
+      if (map && map.getSource("car")) map.getSource("car").setData(carFeature());
+    } catch (err) {
+      if (err.status === 401) return;
+    }
+    if (!stopped) timer = setTimeout(loop, POLL_MS);
+  }
+  timer = setTimeout(loop, POLL_MS);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (map) map.remove();
+  };
+}
