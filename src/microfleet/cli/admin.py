@@ -120,6 +120,29 @@ def grant(
     console.print(f"{'user ' + user if user else 'fleet ' + str(fleet)} now sees {vehicle_id}")
 
 
+@admin_app.command("set-password")
+def set_password(
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input (one line) instead of a prompt.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set a user's password for the web app (8 to 256 characters); their browser sessions end."""
+    import sys
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    services = services_for(database_url)
+    user = next((u for u in services.admin.list_users() if u.name == name), None)
+    if user is None:
+        raise ConfigurationError(f"user {name!r} does not exist; add them with 'microfleet admin add-user'")
+    services.web_sessions.set_password(user, password)
+    console.print(f"password of [bold]{name}[/bold] set; they log in at the server's address (/)")
+
+
 @admin_app.command("users")
 def list_users(database_url: DatabaseOption = None) -> None:
     """List users with their roles and fleets."""

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -80,6 +81,16 @@ def register_twin(services: Services, scenario: Scenario) -> tuple[dict[str, str
             services.admin.grant(car.vehicle_id, user_name=DEMO_OWNER)
     logins = {name: services.admin.issue_token(name, "demo login") for name in (DEMO_OWNER, DEMO_OPERATOR)}
     return logins, devices
+
+
+def set_demo_passwords(services: Services) -> dict[str, str]:
+    """A fresh password for each demo user, for the web app; returns them by user name."""
+    passwords = {}
+    for user in services.admin.list_users():
+        if user.name in (DEMO_OWNER, DEMO_OPERATOR):
+            passwords[user.name] = secrets.token_urlsafe(9)  # 72 random bits, printed once
+            services.web_sessions.set_password(user, passwords[user.name])
+    return passwords
 
 
 def _free_port() -> int:
@@ -342,6 +353,9 @@ def _serve_and_drive(
     console.print(
         f"[bold green]Microfleet demo[/bold green] serving {base}  (store: {settings.database_url})"
     )
+    console.print(f"web app: {base}/  (live map, vehicle pages)")
+    for name, password in set_demo_passwords(services).items():
+        console.print(f"web login of {name}: user name {name}, password {password}")
     console.print(f"API and its docs: {base}/docs")
     for name, token in logins.items():
         console.print(f"login token of {name}: {token}")
