@@ -104,6 +104,7 @@ class Services:
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
         self.derivations.stop()
+        self.commands.stop_expiring()
         self.alert_worker.stop()
         self.engine.dispose()
 
