@@ -35,6 +35,7 @@ from microfleet.api.routes import (
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.settings import Settings
+from microfleet.store.partitions import PartitionKeeper, TelemetryPartitions
 from microfleet.web import add_web_app
 
 
@@ -51,9 +52,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.commands.start_expiring(settings.command_expire_interval_s)
         if settings.alerts_interval_s > 0:
             app.state.services.alert_worker.start()
+        # PostgreSQL: telemetry's months ahead, created again every 6 h as the server runs (docs/postgres.md)
+        partition_keeper = PartitionKeeper(TelemetryPartitions(app.state.services.engine))
+        partition_keeper.start()
         try:
             yield
         finally:
+            partition_keeper.stop()
             await app.state.services.live_feed.stop()
             app.state.services.derivations.stop()
             app.state.services.commands.stop_expiring()
