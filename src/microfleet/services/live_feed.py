@@ -284,6 +284,10 @@ class LiveFeed:
                 log.warning("live feed: %s", exc.message)
                 read = 0
                 await asyncio.sleep(1.0)
+            except Exception:  # a bug must not silence every subscriber for good: log it, go on
+                log.exception("live feed poller failed; retrying in 1 s")
+                read = 0
+                await asyncio.sleep(1.0)
             if read < self.limits.page_max_events:
                 await asyncio.sleep(self.limits.poll_interval_s)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 
 from fastapi import APIRouter, WebSocket
@@ -26,6 +27,8 @@ from microfleet.errors import (
 from microfleet.services.live_feed import CLOSE_POLICY, CLOSE_TRY_LATER, FeedEnded, LiveFeed, Subscription
 
 router = APIRouter()
+log = logging.getLogger(__name__)
+CLOSE_INTERNAL_ERROR = 1011  # RFC 6455: the server met an unexpected condition
 
 PATH = "/api/v1/live"
 AUTH_MESSAGE_TIMEOUT_S = 10.0  # how long a client without the header has to send {"token": ...}
@@ -122,6 +125,13 @@ async def _serve(websocket: WebSocket, feed: LiveFeed, sub: Subscription, after:
             ended = task.result()
         if isinstance(ended, FeedEnded):
             await _close(websocket, ended.close_code, ended.message)
+            return
+        # A client gone mid-send is an OSError (uvicorn's ClientDisconnected) or a disconnect message.
+        if ended is not None and not isinstance(ended, WebSocketDisconnect | OSError):
+            log.error("live feed connection failed", exc_info=ended)
+            await _close(
+                websocket, CLOSE_INTERNAL_ERROR, "internal error; reconnect with ?after=<last event_id>"
+            )
             return
 
 
