@@ -49,6 +49,7 @@ from microfleet.sim.scenario import SHARING_FLEET_ID, Scenario
 
 if TYPE_CHECKING:
     from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
+    from microfleet.ingest.mqtt_commands import MqttCommandDispatcher
 
 DEMO_PROTOCOLS = ("auto", "mqtt", "http", "osmand")
 BROKER_START_S = 10.0  # how long the demo waits for its Mosquitto to listen before sending over HTTP
@@ -144,8 +145,14 @@ class DemoBroker:
 class BridgeThread:
     """The MQTT ingest bridge's loop in a thread of this process (``microfleet mqtt bridge`` runs it)."""
 
-    def __init__(self, adapter: MqttTelemetryAdapter, connection: MqttConnection) -> None:
+    def __init__(
+        self,
+        adapter: MqttTelemetryAdapter,
+        connection: MqttConnection,
+        dispatcher: MqttCommandDispatcher | None = None,
+    ) -> None:
         self._adapter, self._connection = adapter, connection
+        self._dispatcher = dispatcher  # remote commands out to the cars, their results in
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._subscribed = threading.Event()
@@ -156,11 +163,18 @@ class BridgeThread:
     async def _run(self) -> None:
         connected = asyncio.Event()
         task = asyncio.create_task(self._adapter.run(self._connection, self._stop, connected=connected))
+        commands = (
+            asyncio.create_task(self._dispatcher.run(self._connection, self._stop))
+            if self._dispatcher is not None
+            else None
+        )
         waiting = asyncio.create_task(connected.wait())
         await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         if connected.is_set():
             self._subscribed.set()
         await task
+        if commands is not None:
+            await commands
 
     def start(self, timeout_s: float = BROKER_START_S) -> bool:
         """Start the bridge; True once it has subscribed to the cars' topics."""
@@ -248,8 +262,11 @@ def _over_mqtt(
     failure = broker.start(executable)
     if failure is not None:
         return f"the demo's mosquitto did not start ({failure})"
+    from microfleet.ingest.mqtt_commands import MqttCommandDispatcher
+
     adapter, connection = build_mqtt_bridge(services)
-    bridge = BridgeThread(adapter, replace(connection, password=ingest.password))
+    dispatcher = MqttCommandDispatcher(services.commands, adapter.topics, services.clock)
+    bridge = BridgeThread(adapter, replace(connection, password=ingest.password), dispatcher)
     transport = _Transport("mqtt", passwords, MqttBroker("127.0.0.1", broker.port, adapter.topics.prefix))
     transport.broker, transport.bridge = broker, bridge
     if not bridge.start():
@@ -395,6 +412,10 @@ def _serve_and_drive(
                 should_stop=should_stop,
                 keep_up=True,
                 mqtt=transport.mqtt,
+                # the cars' keys as GET /api/v1/vehicles/{id}/command-keys lists them to their devices
+                command_keys={v: services.commands.public_keys(v) for v in transport.credentials}
+                if transport.protocol == "mqtt"
+                else None,
             )
         report_live(result)
     except KeyboardInterrupt:

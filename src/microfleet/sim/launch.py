@@ -7,7 +7,7 @@ login over MQTT, a tracker key as an OsmAnd phone), never through its store or s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ from microfleet.sim.models import MODELS
 from microfleet.sim.scenario import Registration, Scenario, load_scenario, registrations
 
 if TYPE_CHECKING:  # the twin itself (scipy, pyarrow, the city) loads only when a run starts
+    from microfleet.sim.commands import CommandExecutor
     from microfleet.sim.live import LiveProgress
     from microfleet.sim.senders import ClosableSender, SendResult
 
@@ -61,13 +62,15 @@ def run_live_twin(
     should_stop: Callable[[], bool] = lambda: False,
     keep_up: bool = False,
     mqtt: MqttBroker | None = None,
+    command_keys: Mapping[str, Sequence[str]] | None = None,
 ) -> SendResult:
     """Publish a twin live over the scenario's protocol, each car with its own credential; the totals.
 
     ``credentials`` holds one per car: device tokens (http, to ``base_url``), MQTT passwords (mqtt, to the
     ``mqtt`` broker) or tracker keys (osmand, to ``base_url``). The scenario's days are replayed at
     ``speedup`` so that they end now; with ``keep_up`` the twin then goes on driving in real time, past the
-    scenario's days, until ``should_stop``.
+    scenario's days, until ``should_stop``. Over MQTT, the cars in ``command_keys`` (vehicle id -> its public
+    keys, base64, as ``GET /api/v1/vehicles/{id}/command-keys`` lists them) also take remote commands.
     """
     what = CREDENTIAL_NAMES[scenario.protocol]
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in credentials]
@@ -78,7 +81,7 @@ def run_live_twin(
     from microfleet.sim.engine import Twin
     from microfleet.sim.live import run_live
 
-    sender = _sender(scenario.protocol, base_url, credentials, mqtt)
+    sender = _sender(scenario.protocol, base_url, credentials, mqtt, _executors(scenario, command_keys))
     try:
         return run_live(
             Twin(scenario, open_ended=keep_up),
@@ -91,14 +94,41 @@ def run_live_twin(
         sender.close()
 
 
+def _executors(
+    scenario: Scenario, command_keys: Mapping[str, Sequence[str]] | None
+) -> dict[str, CommandExecutor]:
+    """A command executor for each car given its keys, with the car's model's capacity and cabin."""
+    if not command_keys:
+        return {}
+    from microfleet.domain.command_wire import CommandVerifier
+    from microfleet.sim.commands import CommandExecutor, controls_for_model
+
+    executors = {}
+    for registration in registrations(scenario):
+        keys = command_keys.get(registration.vehicle_id)
+        if keys:
+            executor = CommandExecutor(
+                CommandVerifier(registration.vehicle_id), controls_for_model(registration.model_id)
+            )
+            executor.trust_keys(keys)
+            executors[registration.vehicle_id] = executor
+    return executors
+
+
 def _sender(
-    protocol: str, base_url: str, credentials: Mapping[str, str], mqtt: MqttBroker | None
+    protocol: str,
+    base_url: str,
+    credentials: Mapping[str, str],
+    mqtt: MqttBroker | None,
+    executors: Mapping[str, CommandExecutor] | None = None,
 ) -> ClosableSender:
     if protocol == "mqtt":
         from microfleet.sim.mqtt_sender import MqttSender
 
         assert mqtt is not None
-        return MqttSender(mqtt.host, mqtt.port, credentials, topic_prefix=mqtt.topic_prefix)
+        return MqttSender(
+            mqtt.host, mqtt.port, credentials, topic_prefix=mqtt.topic_prefix, executors=executors
+        )
     if protocol == "ovms":
         from microfleet.sim.ovms_sender import OvmsSender
 

@@ -5,6 +5,10 @@ leaves ``offline`` as its retained last will on ``…/status`` and says ``online
 publishes each batch with QoS 1 and waits for the broker's PUBACK, then reads Microfleet's per-record
 answers on ``…/ingest_results`` and counts them as :class:`SendResult` counts HTTP's.
 
+Given executors (:class:`~microfleet.sim.commands.CommandExecutor`), a car also subscribes to its own
+``…/commands`` (before it says ``online``) and verifies, does and answers each remote command there
+(:func:`microfleet.sim.command_link.answer_command`).
+
 The topic layout is Microfleet's (``microfleet.ingest.mqtt.MqttTopics``); the twin may not import the
 ingest adapters (it reaches Microfleet only over its protocols), so the three topic names are written here
 again, and tests/integration/test_twin_mqtt.py checks they match the adapter's.
@@ -27,6 +31,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from microfleet.domain.telemetry import TelemetryRecord
+from microfleet.sim.command_link import answer_command, commands_topic
+from microfleet.sim.commands import CommandExecutor
 from microfleet.sim.senders import SendResult, verdicts
 
 CONNECT_TIMEOUT_S: Final = 10.0
@@ -63,14 +69,19 @@ class MqttSender:
         max_batch_records: int = 500,
         answer_timeout_s: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        executors: Mapping[str, CommandExecutor] | None = None,
     ) -> None:
-        """Prepare clients for the broker at ``host:port``, one per vehicle id in ``passwords``."""
+        """Prepare clients for the broker at ``host:port``, one per vehicle id in ``passwords``.
+
+        ``executors``: the cars that take remote commands, by vehicle id.
+        """
         self._host, self._port = host, port
         self._passwords = dict(passwords)
         self._prefix = topic_prefix
         self._max = max_batch_records
         self._answer_timeout_s = answer_timeout_s
         self._tls = tls_context
+        self._executors = dict(executors or {})
         self._run = uuid.uuid4().hex[:8]  # client ids unique to this run: no stale session answers
         self._cars: dict[str, _Car] = {}
         self.refused_credentials: dict[str, str] = {}
@@ -155,10 +166,16 @@ class MqttSender:
                 self.refused_credentials[vehicle_id] = car.refused
             else:  # also after a reconnection: a clean session has lost the subscription
                 client.subscribe(results, qos=1)
+                if vehicle_id in self._executors:  # subscribed before it says online
+                    client.subscribe(commands_topic(self._prefix, vehicle_id), qos=1)
                 client.publish(status, b"online", qos=1, retain=True)
             car.connected.set()
 
         def on_message(_client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+            executor = self._executors.get(vehicle_id)
+            if executor is not None and message.topic == commands_topic(self._prefix, vehicle_id):
+                answer_command(client, self._prefix, executor, bytes(message.payload))
+                return
             try:
                 answer = msgspec.json.decode(message.payload)
             except msgspec.DecodeError:
