@@ -260,6 +260,8 @@ def test_two_workers_share_partitions_and_never_derive_one_car_at_once(
         first = asyncio.create_task(workers[0].run(stop))
         await asyncio.sleep(config.lease_s)  # a holds every partition; b's arrival makes a hand half over
         second = asyncio.create_task(workers[1].run(stop))
+        # b's arrival makes a release half its partitions (after its derivation round, if one runs)
+        await wait_for(lambda: all(w.leases is not None and w.leases.valid() for w in workers), 30)
         publisher = JetStreamPublisher(config)
         await publisher.start()
         for item in batches:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +32,6 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
@@ -60,6 +59,8 @@ from microfleet.services.ingest import IngestReport, IngestService
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 64  # messages asked for at once per partition
+GROUP_MAX_RECORDS = 5_000  # one car's records stored in one transaction at most (below the batch limit)
+NDJSON = "application/x-ndjson"
 MAX_ACK_PENDING = 1_000  # messages of one partition delivered and not yet acknowledged, at most
 SOURCE_MAX_CHARS = 200  # the quarantine table's source column
 CONTENT_TYPES = ("application/json", "application/x-ndjson")
@@ -146,6 +147,11 @@ def read_envelope(headers: dict[str, str] | None) -> Envelope | str:
     return Envelope(vehicle_id, source[:SOURCE_MAX_CHARS], int(received), content_type)
 
 
+def _wall_ms() -> int:
+    """Now, UTC epoch ms, by the wall clock (the announcements' time; tests freeze the services' clock)."""
+    return time.time_ns() // 1_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What a worker announces on ``<prefix>.committed.<partition>`` after storing a batch."""
@@ -194,63 +200,139 @@ class IngestWorker:
         return partition_of(vehicle_id, self.config.partitions) in self.leases.valid()
 
     def handle(self, subject: str, headers: dict[str, str] | None, payload: bytes) -> Committed:
-        """Store one message (blocking: the store commits); what to announce once it is acknowledged."""
+        """Store one message (blocking: the store commits); what to announce once it is acknowledged.
+
+        A message that is not an adapter's batch, or that the ingest refuses whole (more records than
+        ``MICROFLEET_INGEST_MAX_BATCH_RECORDS``), is quarantined whole; a lost store raises.
+        """
         self.counters.messages += 1
         headers = headers or {}
-        msg_id = headers.get(HEADER_MSG_ID, "")
         envelope = read_envelope(headers)
         if isinstance(envelope, str):
-            self.counters.messages_quarantined += 1
-            source = (headers.get(HEADER_SOURCE) or f"jetstream {subject}")[:SOURCE_MAX_CHARS]
-            log.warning("message on %s quarantined (undecodable_message): %s", subject, envelope)
-            report = self._ingest.refuse(
-                storable_text(payload.decode("utf-8", "surrogateescape")),
-                RejectionReason.UNDECODABLE_MESSAGE,
-                f"not an adapter's batch: {envelope}",
-                credential_vehicle_id=None,
-                source=source,
-                now_ms=self._clock(),
+            return self._quarantine(subject, headers, payload, f"not an adapter's batch: {envelope}")
+        try:
+            report = self._ingest.ingest(
+                payload,
+                envelope.content_type,
+                credential_vehicle_id=envelope.vehicle_id,
+                source=envelope.source,
+                now_ms=envelope.received_at_ms,
             )
-            return self._committed(msg_id, None, report, None)
-        report = self._ingest.ingest(
-            payload,
-            envelope.content_type,
-            credential_vehicle_id=envelope.vehicle_id,
-            source=envelope.source,
-            now_ms=envelope.received_at_ms,
-        )
-        self.counters.records_accepted += report.accepted
-        self.counters.records_duplicate += report.duplicate
-        self.counters.records_rejected += report.rejected
-        return self._committed(msg_id, envelope.vehicle_id, report, envelope.received_at_ms)
-
-    @staticmethod
-    def _committed(
-        msg_id: str, vehicle_id: str | None, report: IngestReport, received_at_ms: int | None
-    ) -> Committed:
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # refused whole, or a bug: kept in quarantine, never redelivered for ever
+            detail = f"the worker could not ingest it: {type(exc).__name__}: {exc}"
+            return self._quarantine(subject, headers, payload, detail)
+        self._count(report)
         return Committed(
-            msg_id,
-            vehicle_id,
+            headers.get(HEADER_MSG_ID, ""),
+            envelope.vehicle_id,
             report.accepted,
             report.duplicate,
             report.rejected,
-            received_at_ms,
-            time.time_ns() // 1_000_000,
+            envelope.received_at_ms,
+            _wall_ms(),
         )
 
-    def _handle_all(self, messages: list[Msg]) -> list[Committed]:
-        """Store messages in order until the store is lost (the rest are left for redelivery)."""
-        done: list[Committed] = []
-        for message in messages:
+    def _quarantine(self, subject: str, headers: dict[str, str], payload: bytes, detail: str) -> Committed:
+        self.counters.messages_quarantined += 1
+        source = (headers.get(HEADER_SOURCE) or f"jetstream {subject}")[:SOURCE_MAX_CHARS]
+        log.warning("message on %s quarantined (undecodable_message): %s", subject, detail)
+        self._ingest.refuse(
+            storable_text(payload.decode("utf-8", "surrogateescape")),
+            RejectionReason.UNDECODABLE_MESSAGE,
+            detail,
+            credential_vehicle_id=None,
+            source=source,
+            now_ms=self._clock(),
+        )
+        return Committed(headers.get(HEADER_MSG_ID, ""), None, 0, 0, 1, None, _wall_ms())
+
+    def _count(self, report: IngestReport) -> None:
+        self.counters.records_accepted += report.accepted
+        self.counters.records_duplicate += report.duplicate
+        self.counters.records_rejected += report.rejected
+
+    def handle_many(self, messages: Sequence[Msg]) -> list[Committed | None]:
+        """Store a fetch's messages; each one's announcement, None for those left for redelivery.
+
+        One car's NDJSON batches from one source are stored together, in one transaction of up to
+        :data:`GROUP_MAX_RECORDS` records (in their order; judged against the latest arrival time among
+        them), so a backlog costs one commit per car, not one per message. A lost store stops the work:
+        what is not stored is not acknowledged.
+        """
+        done: list[Committed | None] = [None] * len(messages)
+        groups: dict[tuple[str, str], list[list[tuple[int, Envelope, int]]]] = {}
+        alone: list[int] = []
+        for index, message in enumerate(messages):
             if message.metadata.num_delivered > 1:
                 self.counters.redeliveries += 1
-            try:
-                done.append(self.handle(message.subject, message.headers, message.data))
-            except StoreUnavailableError as exc:
-                self.counters.store_retries += 1
-                log.warning("store unavailable (%s); %d message(s) left for redelivery", exc, len(messages))
-                break
+            envelope = read_envelope(message.headers)
+            if isinstance(envelope, str) or envelope.content_type != NDJSON:
+                alone.append(index)
+                continue
+            lines = sum(1 for line in message.data.split(b"\n") if line.strip())
+            runs = groups.setdefault((envelope.vehicle_id, envelope.source), [[]])
+            if sum(n for _, _, n in runs[-1]) + lines > GROUP_MAX_RECORDS:
+                runs.append([])
+            runs[-1].append((index, envelope, lines))
+        try:
+            for index in alone:
+                done[index] = self.handle(
+                    messages[index].subject, messages[index].headers, messages[index].data
+                )
+            for runs in groups.values():
+                for run in runs:
+                    self._handle_run(messages, run, done)
+        except StoreUnavailableError as exc:
+            self.counters.store_retries += 1
+            left = sum(d is None for d in done)
+            log.warning("store unavailable (%s); %d message(s) left for redelivery", exc, left)
         return done
+
+    def _handle_run(
+        self, messages: Sequence[Msg], run: list[tuple[int, Envelope, int]], done: list[Committed | None]
+    ) -> None:
+        """Store one car's run of NDJSON batches in one ingest call, or one by one if it is refused whole."""
+        if len(run) == 1:
+            index = run[0][0]
+            done[index] = self.handle(messages[index].subject, messages[index].headers, messages[index].data)
+            return
+        first = run[0][1]
+        body = b"\n".join(messages[index].data for index, _, _ in run)
+        received_ms = max(envelope.received_at_ms for _, envelope, _ in run)
+        try:
+            report = self._ingest.ingest(
+                body, NDJSON, credential_vehicle_id=first.vehicle_id, source=first.source, now_ms=received_ms
+            )
+        except StoreUnavailableError:
+            raise
+        except Exception:  # refused whole: each message on its own, so only the bad one is quarantined
+            for index, _, _ in run:
+                done[index] = self.handle(
+                    messages[index].subject, messages[index].headers, messages[index].data
+                )
+            return
+        self.counters.messages += len(run)
+        self._count(report)
+        committed_ms = _wall_ms()
+        start = 0
+        by_index = [0] * sum(lines for _, _, lines in run)
+        for result in report.results:
+            if result.index < len(by_index):
+                by_index[result.index] = {"accepted": 0, "duplicate": 1, "rejected": 2}[result.status]
+        for index, envelope, lines in run:
+            statuses = by_index[start : start + lines]
+            start += lines
+            done[index] = Committed(
+                (messages[index].headers or {}).get(HEADER_MSG_ID, ""),
+                envelope.vehicle_id,
+                statuses.count(0),
+                statuses.count(1),
+                statuses.count(2),
+                envelope.received_at_ms,
+                committed_ms,
+            )
 
     async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
         """Take partitions, consume and derive until ``stop`` is set; then release the partitions."""
@@ -347,19 +429,21 @@ class IngestWorker:
                         durable=self.config.consumer(partition), stream=self.config.stream
                     )
                 messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
-            except NatsTimeout:
+            except TimeoutError:  # nothing to fetch (nats' own TimeoutError is one too)
                 continue
             except NATS_LOST as exc:
                 log.warning("partition %d: fetching failed (%s); again in %.1f s", partition, exc, delay_s)
                 await sleep_unless(delay_s, halt)
                 delay_s = min(delay_s * 2, self.config.reconnect_max_s)
                 continue
-            done = await asyncio.to_thread(self._handle_all, messages)
-            for message, committed in zip(messages, done, strict=False):
+            done = await asyncio.to_thread(self.handle_many, messages)
+            for message, committed in zip(messages, done, strict=True):
+                if committed is None:
+                    continue  # not stored: delivered again after ack_wait
                 with contextlib.suppress(*NATS_LOST):  # unacknowledged: delivered again
                     await message.ack()
                     await nc.publish(self.config.committed_subject(partition), msgspec.json.encode(committed))
-            if len(done) < len(messages):  # the store is away: wait, the rest comes back after ack_wait
+            if None in done:  # the store is away: wait, the rest comes back after ack_wait
                 await sleep_unless(delay_s, halt)
                 delay_s = min(delay_s * 2, self.config.reconnect_max_s)
             else:
