@@ -1,0 +1,196 @@
+"""The web app in a real browser (the system's headless Chromium) against a real server and a live car.
+
+Each test logs in as a person would, through the login form. Screenshots go to this run's temporary folder;
+with MICROFLEET_SCREENSHOTS_DIR set (docs/screenshots/ to refresh the README's) they are copied there too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from sqlalchemy import text
+
+from tests.e2e.web_world import PASSWORDS, WebWorld, chromium_path, distance_m, serve_world
+
+WAIT_MS = 20_000  # the map polls every 3 s; a loaded two-core machine needs several polls' grace
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebWorld]:
+    yield from serve_world(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], "the page's script failed"
+
+
+def screenshot(page: Page, shots: Path, name: str, *, full_page: bool = False) -> None:
+    path = shots / f"{name}.png"
+    page.screenshot(path=path, full_page=full_page)
+    assert path.stat().st_size > 10_000
+    keep = os.environ.get("MICROFLEET_SCREENSHOTS_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(keep) / path.name)
+
+
+def log_in(page: Page, world: WebWorld, name: str, password: str | None = None, path: str = "/") -> None:
+    page.goto(world.base_url + path)
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password or PASSWORDS[name])
+    page.get_by_role("button", name="Log in").click()
+
+
+def cars_listed(page: Page) -> list[str]:
+    page.wait_for_selector(".cars li[data-vehicle-id]", timeout=WAIT_MS)
+    return page.locator(".cars li[data-vehicle-id]").evaluate_all("els => els.map(e => e.dataset.vehicleId)")
+
+
+def test_a_wrong_password_is_refused(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "ann", "not her password")
+    expect(page.get_by_role("alert")).to_have_text("wrong user name or password", timeout=WAIT_MS)
+    assert "#/login" in page.url
+    assert page.context.cookies() == []
+    screenshot(page, shots, "login-refused")
+
+
+def test_an_owner_sees_only_her_cars(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "ann")
+    page.wait_for_selector("#live-map[data-ready=true]", timeout=WAIT_MS)
+    assert cars_listed(page) == ["car-a"]
+    body = page.inner_text("body")
+    assert "Mini EV of Ann" in body and "Shared Ami 7" not in body and "Spring of Bob" not in body
+    cookie = next(c for c in page.context.cookies() if c["name"] == "microfleet_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    screenshot(page, shots, "map-owner")
+
+
+def test_an_operator_watches_a_fleet_car_drive_then_charge(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "olga")
+    page.wait_for_selector("#live-map[data-ready=true]", timeout=WAIT_MS)
+    assert cars_listed(page) == ["car-b"]
+    car = page.locator('.cars li[data-vehicle-id="car-b"]')
+    expect(car).to_have_attribute("data-state", "driving", timeout=WAIT_MS)
+    first = (float(car.get_attribute("data-lat") or "nan"), float(car.get_attribute("data-lon") or "nan"))
+    expect(car).not_to_have_attribute("data-lat", str(first[0]), timeout=WAIT_MS)
+    moved = (float(car.get_attribute("data-lat") or "nan"), float(car.get_attribute("data-lon") or "nan"))
+    assert 5 < distance_m(first, moved) < 2_000  # 30 km/h for a few polls: it moved along, not jumped
+    screenshot(page, shots, "map-operator")
+
+    world.car.charging.set()  # the car reaches a charger and plugs in
+    expect(car).to_have_attribute("data-state", "charging", timeout=WAIT_MS)
+    expect(car).to_contain_text("Charging")
+
+    car.get_by_role("button").click()  # the list is the keyboard's way to a car's card
+    card = page.locator(".carcard")
+    expect(card).to_contain_text("Shared Ami 7")
+    expect(card).to_contain_text("Charging")
+    card.get_by_role("link", name="Open Shared Ami 7").click()
+    expect(page.locator("#state-badge")).to_have_attribute("data-state", "charging", timeout=WAIT_MS)
+    expect(page.locator("#live-state")).to_contain_text("yes, 3.3\u00a0kW")
+    screenshot(page, shots, "vehicle-charging")
+
+
+def test_an_owner_opens_a_drive_and_sees_its_route(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "ann", path="/#/vehicles/car-a")
+    rows = page.locator("table").first.locator("tbody tr")
+    expect(rows).to_have_count(len(world.drive_starts_ms), timeout=WAIT_MS)
+    page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
+    first = rows.first  # the newest drive
+    first.get_by_role("button").click()
+    note = page.locator("#route-note")
+    expect(note).to_contain_text("Route of the drive")
+    assert int(note.get_attribute("data-points") or 0) >= 2  # the route, simplified: a straight run north
+    expect(page.locator(".vehicle-map")).to_have_attribute("data-route", str(world.drive_starts_ms[-1]))
+    expect(first).to_have_attribute("aria-selected", "true")
+    # the time in the browser's zone (Shanghai, UTC+8) and locale (en-US), not the server's UTC
+    start = dt.datetime.fromtimestamp(world.drive_starts_ms[-1] / 1000, ZoneInfo("Asia/Shanghai"))
+    assert (
+        f"{start.hour % 12 or 12}:{start.minute:02d} {'PM' if start.hour >= 12 else 'AM'}"
+        in first.inner_text()
+    )
+    expect(page.get_by_role("link", name="Drives as GeoJSON")).to_be_visible()
+    screenshot(page, shots, "vehicle-drive", full_page=True)
+
+
+def test_an_ended_session_returns_to_login_then_to_the_same_page(page: Page, world: WebWorld) -> None:
+    log_in(page, world, "ann", path="/#/vehicles/car-a")
+    expect(page.locator("#state-badge")).to_be_visible(timeout=WAIT_MS)
+    with world.services.engine.begin() as conn:  # the session expires
+        conn.execute(text("UPDATE web_sessions SET expires_at_ms = 0"))
+    expect(page.get_by_role("heading", name="Log in to Microfleet")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Your session has ended; log in again.")).to_be_visible()
+    page.get_by_label("User name").fill("ann")
+    page.get_by_label("Password").fill(PASSWORDS["ann"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#state-badge")).to_be_visible(timeout=WAIT_MS)
+    assert page.url.endswith("#/vehicles/car-a")
+
+
+def test_a_phone_in_the_dark(browser: Browser, world: WebWorld, shots: Path) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    try:
+        log_in(page, world, "ann", path="/#/vehicles/car-a")
+        expect(page.locator("#state-badge")).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(11, 17, 32)"  # the dark theme's --bg
+        screenshot(page, shots, "phone-dark-vehicle", full_page=True)
+    finally:
+        context.close()
+
+
+def test_changing_the_password_then_logging_out(page: Page, world: WebWorld) -> None:
+    log_in(page, world, "bob")
+    assert cars_listed(page) == ["car-c"]
+    page.get_by_role("link", name="bob (owner)").click()
+    page.get_by_label("Current password").fill(PASSWORDS["bob"])
+    page.get_by_label("New password (at least 8 characters)").fill("short")
+    page.get_by_label("New password again").fill("short")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_have_text("The new password needs at least 8 characters.")
+    page.get_by_label("New password (at least 8 characters)").fill("bob-password-2")
+    page.get_by_label("New password again").fill("bob-password-2")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("status").last).to_have_text("Password changed. Your other sessions have ended.")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in to Microfleet")).to_be_visible(timeout=WAIT_MS)
+    log_in(page, world, "bob", "bob-password-2")
+    assert cars_listed(page) == ["car-c"]
