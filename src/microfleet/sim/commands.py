@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from microfleet.domain.command_wire import (
     Action,
@@ -33,6 +36,7 @@ from microfleet.domain.command_wire import (
     decode,
     load_public_key,
 )
+from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.physics import hvac
 from microfleet.sim.timeline import CHARGER_EFFICIENCY
 
@@ -82,6 +86,9 @@ class CarControls:
     located: int = 0  # how many times it flashed and sounded the horn
     hvac_energy_kwh: float = 0.0
     charged_energy_kwh: float = 0.0
+    lock_commanded: bool = False  # a lock/unlock command holds until the car's own lock state changes
+    _own_locked: bool | None = None  # the lock state the twin's car last reported by itself
+    _last_ts_ms: int | None = None
 
     @property
     def climate_on(self) -> bool:
@@ -114,6 +121,38 @@ class CarControls:
         if self.charging and self.soc_pct >= self.charge_limit_pct - 1e-9:
             self.charging = False  # the BMS stops at the limit
 
+    def observe(self, record: TelemetryRecord) -> TelemetryRecord:
+        """Follow the twin's car through one of its records, and show in it what commands changed.
+
+        The car's own state comes first: whether it is plugged in, its SoC, the outside temperature, and its
+        lock (a remote lock or unlock holds until the car's own lock state next changes, at its next drive).
+        Time passes between records (:meth:`advance`); while the climate runs, the record carries the
+        HVAC's draw and the cabin temperature it reached.
+        """
+        if self._last_ts_ms is not None:
+            self.advance((record.ts_ms - self._last_ts_ms) / 1000.0)
+        self._last_ts_ms = record.ts_ms if self._last_ts_ms is None else max(self._last_ts_ms, record.ts_ms)
+        if record.charger_connected is not None:
+            self.plugged = record.charger_connected
+            self.charging = self.charging and self.plugged
+        if record.soc_pct is not None:
+            self.soc_pct = record.soc_pct  # the twin's BMS is the truth; the HVAC's draw is counted apart
+        if record.ambient_temp_c is not None:
+            self.ambient_c = record.ambient_temp_c
+        changes: dict[str, Any] = {}
+        if record.locked is not None:
+            if record.locked != self._own_locked:  # the car's own change: it overrides any command
+                self._own_locked, self.locked, self.lock_commanded = record.locked, record.locked, False
+            elif self.lock_commanded and record.locked != self.locked:
+                changes["locked"] = self.locked
+        if self.climate_on:
+            changes.update(
+                hvac_on=True, hvac_power_kw=round(self.hvac_kw, 2), cabin_temp_c=round(self.cabin_c, 1)
+            )
+        elif record.cabin_temp_c is not None:
+            self.cabin_c = record.cabin_temp_c
+        return msgspec.structs.replace(record, **changes) if changes else record
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -133,10 +172,9 @@ def _param(params: Mapping[str, ParamValue], names: Iterable[str]) -> float | No
 
 def act(controls: CarControls, action: Action, params: Mapping[str, ParamValue]) -> Outcome:
     """Do ``action`` on the car (already verified); the outcome says whether it could."""
-    if action is Action.LOCK:
-        controls.locked = True
-    elif action is Action.UNLOCK:
-        controls.locked = False
+    if action in (Action.LOCK, Action.UNLOCK):
+        controls.locked = action is Action.LOCK
+        controls.lock_commanded = True
     elif action is Action.CLIMATE_ON:
         target = _param(params, TARGET_PARAMS)
         target = DEFAULT_TARGET_C if target is None else target
@@ -186,6 +224,8 @@ class CommandExecutor:
     controls: CarControls
     counts: Counter[str] = field(default_factory=Counter)
     executed: list[str] = field(default_factory=list)  # command ids acted on, in order
+    # A car's commands arrive on its MQTT client's thread while its records are sent from another.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def vehicle_id(self) -> str:
@@ -197,8 +237,17 @@ class CommandExecutor:
         for text in public_keys:
             self.verifier.trust(load_public_key(text))
 
+    def observe(self, record: TelemetryRecord) -> TelemetryRecord:
+        """The car's record as it leaves the car, with what commands changed (:meth:`CarControls.observe`)."""
+        with self._lock:
+            return self.controls.observe(record)
+
     def handle(self, payload: bytes, now_ms: int) -> CommandResult:
         """Verify one command payload as it arrived and act on it if genuine; the answer to publish."""
+        with self._lock:
+            return self._handle(payload, now_ms)
+
+    def _handle(self, payload: bytes, now_ms: int) -> CommandResult:
         try:
             command = self.verifier.verify(decode(payload), now_ms)
         except CommandRefused as refused:
@@ -214,7 +263,8 @@ class CommandExecutor:
 
     def act_relayed(self, action: Action, params: Mapping[str, ParamValue], reference: str) -> Outcome:
         """Do a command a trusted relay verified (an OVMS module's case: Microfleet's bridge verifies)."""
-        outcome = act(self.controls, action, params)
+        with self._lock:
+            outcome = act(self.controls, action, params)
         self.counts["acknowledged" if outcome.done else "failed"] += 1
         if outcome.done:
             self.executed.append(reference)

@@ -7,7 +7,8 @@ answers on ``…/ingest_results`` and counts them as :class:`SendResult` counts 
 
 Given executors (:class:`~microfleet.sim.commands.CommandExecutor`), a car also subscribes to its own
 ``…/commands`` (before it says ``online``) and verifies, does and answers each remote command there
-(:func:`microfleet.sim.command_link.answer_command`).
+(:func:`microfleet.sim.command_link.answer_command`); its records then show what the commands changed
+(:meth:`~microfleet.sim.commands.CarControls.observe`: the lock, the climate's draw and cabin temperature).
 
 The topic layout is Microfleet's (``microfleet.ingest.mqtt.MqttTopics``); the twin may not import the
 ingest adapters (it reaches Microfleet only over its protocols), so the three topic names are written here
@@ -92,6 +93,9 @@ class MqttSender:
         if car is None or car.refused is not None:
             reason = self.refused_credentials.get(vehicle_id, "no MQTT login for this vehicle")
             return SendResult(failed=len(records), reasons=Counter({f"not sent: {reason}": len(records)}))
+        executor = self._executors.get(vehicle_id)
+        if executor is not None:  # the car's records show what remote commands changed
+            records = [executor.observe(record) for record in records]
         batches = [records[i : i + self._max] for i in range(0, len(records), self._max)]
         topic = car_topic(self._prefix, vehicle_id, "telemetry")
         published = [car.client.publish(topic, _ENCODER.encode(list(batch)), qos=1) for batch in batches]

@@ -213,7 +213,9 @@ class OvmsSender:
             reason = self.refused_credentials.get(vehicle_id, "no MQTT login for this vehicle")
             return SendResult(failed=len(records), reasons=Counter({f"not sent: {reason}": len(records)}))
         last = None
-        for record in records:
+        executor = self._executors.get(vehicle_id)
+        for sent in records:
+            record = sent if executor is None else executor.observe(sent)  # what commands changed shows
             for name, payload in module_send(record, module.state):
                 topic = metric_topic(vehicle_id, vehicle_id, name)
                 last = module.client.publish(topic, payload.encode(), qos=0, retain=True)

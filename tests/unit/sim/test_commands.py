@@ -20,6 +20,7 @@ from microfleet.domain.command_wire import (
     public_key_text,
     sign,
 )
+from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.sim.commands import CarControls, CommandExecutor, controls_for_model
 
 NOW_MS = 1_780_000_000_000
@@ -194,3 +195,34 @@ def test_a_catalogue_model_gets_its_capacity_and_cabin() -> None:
     assert controls.usable_kwh == pytest.approx(25.0, rel=0.1)
     assert controls.ac_charge_kw == 7.0
     assert controls.cabin.cabin_ua_w_per_k > 0 and controls.cabin.heat_capacity_j_per_k > 0
+
+
+def _record(ts_s: int, **signals: object) -> TelemetryRecord:
+    return TelemetryRecord(vehicle_id="car-1", ts_ms=NOW_MS + ts_s * 1000, **signals)  # type: ignore[arg-type]
+
+
+def test_the_cars_records_show_what_commands_changed_until_the_car_changes_it_itself() -> None:
+    car = _car()
+    parked = {
+        "locked": True,
+        "ambient_temp_c": 2.0,
+        "cabin_temp_c": 3.0,
+        "charger_connected": True,
+        "soc_pct": 50.0,
+    }
+    assert car.observe(_record(0, **parked)).locked is True
+    assert car.controls.plugged and car.controls.soc_pct == 50.0  # the twin's own state, followed
+    _run(car, _command(Action.UNLOCK))
+    _run(car, _command(Action.CLIMATE_ON, {"target_c": 20.0}))
+    assert _run(car, _command(Action.CHARGE_START))[0] is ResultStatus.ACKNOWLEDGED  # plugged, per the twin
+    first = car.observe(_record(60, **parked))
+    later = car.observe(_record(600, **parked))
+    assert first.locked is False and later.locked is False  # the remote unlock shows
+    assert later.hvac_on is True and later.hvac_power_kw is not None and later.hvac_power_kw > 0
+    assert later.cabin_temp_c is not None and first.cabin_temp_c is not None
+    assert 3.0 < first.cabin_temp_c < later.cabin_temp_c <= 20.0
+    # The car drives off (its own unlock) and is locked again at the end: its own state wins from then on.
+    assert car.observe(_record(700, **{**parked, "locked": False})).locked is False
+    assert car.observe(_record(800, **parked)).locked is True
+    unplugged = car.observe(_record(900, **{**parked, "charger_connected": False}))
+    assert car.controls.charging is False and unplugged.charger_connected is False
