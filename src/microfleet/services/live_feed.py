@@ -294,7 +294,8 @@ class LiveFeed:
     async def _poll_once(self) -> int:
         if not self._subscribers:  # nobody listens: only keep the position
             bounds = await asyncio.to_thread(self._log.bounds)
-            self._cursor = max(self._cursor, bounds[1] if bounds is not None else 0)
+            if not self._subscribers:  # one that came meanwhile gets the events after the old position
+                self._cursor = max(self._cursor, bounds[1] if bounds is not None else 0)
             return 0
         events = await asyncio.to_thread(self._log.after, self._cursor, self.limits.page_max_events)
         if not events:
