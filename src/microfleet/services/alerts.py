@@ -425,8 +425,8 @@ class AlertService:
         label: str = "",
     ) -> Subscription:
         """Subscribe a user to alerts of the vehicles they see on one channel (an Apprise URL)."""
-        if not channel_url or len(channel_url) > MAX_CHANNEL_URL_CHARS:
-            raise InvalidInputError(f"a channel URL is 1-{MAX_CHANNEL_URL_CHARS} characters")
+        if not channel_url or len(channel_url) > MAX_CHANNEL_URL_CHARS or not channel_url.isprintable():
+            raise InvalidInputError(f"a channel URL is 1-{MAX_CHANNEL_URL_CHARS} printable characters")
         self._urls.check(channel_url)
         if len(label) > 200 or not label.isprintable():
             raise InvalidInputError("a label is printable text of at most 200 characters")
