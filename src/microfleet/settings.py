@@ -125,20 +125,20 @@ class Settings(BaseSettings):
         default=60.0,
         ge=1,
         le=86_400,
-        description="How long a remote command waits for its car when the caller gives no expires_in_s, in s; "
-        "an offline car's command then expires, never delivered late (docs/commands.md).",
+        description="How long a remote command waits for its car when the caller gives no expires_in_s, in "
+        "s; an offline car's command then expires, never delivered late (docs/commands.md).",
     )
     command_expire_interval_s: float = Field(
         default=1.0,
         ge=0,
-        description="How often `serve` moves remote commands past their expiry to 'expired', in s; 0 = not in "
-        "the server.",
+        description="How often `serve` moves remote commands past their expiry to 'expired', in s; 0 = not "
+        "in the server.",
     )
     command_key_previous_listed_s: float = Field(
         default=86_400.0,
         ge=0,
-        description="How long a vehicle's replaced command key stays listed to its car after a rotation, in s "
-        "(commands signed before the rotation live at most a day).",
+        description="How long a vehicle's replaced command key stays listed to its car after a rotation, in "
+        "s (commands signed before the rotation live at most a day).",
     )
     command_key_encryption_key_path: Path | None = Field(
         default=None,

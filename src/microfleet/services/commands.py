@@ -9,22 +9,18 @@ why) in the same transaction as the change. docs/commands.md tells the whole sto
 
 from __future__ import annotations
 
-import enum
 import logging
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final
 
 from microfleet.domain.access import Role, UserPrincipal, Vehicle
-from microfleet.domain.bookings import Booking
+from microfleet.domain.capabilities import check_capability
 from microfleet.domain.command_wire import (
     MAX_LIFETIME_MS,
     Action,
     CommandResult,
-    ParamValue,
     SignedCommand,
     new_nonce,
     sign,
@@ -33,7 +29,6 @@ from microfleet.domain.commands import (
     TERMINAL,
     CommandStatus,
     can_move,
-    check_capability,
     command_refusal,
     may_read_command_keys,
 )
@@ -44,132 +39,33 @@ from microfleet.errors import (
     PermissionDeniedError,
 )
 from microfleet.services.accounts import AccountService
+from microfleet.services.command_expiry import ExpiryLoop
 from microfleet.services.command_keys import CommandKeyInfo, CommandKeys
+from microfleet.services.command_log import (
+    AuditEvent,
+    BookingReads,
+    CommandEventSink,
+    CommandStorePort,
+    RemoteCommand,
+    ResultVerdict,
+)
+
+# The records live in command_log; bridges and stores import them from here as well.
+__all__ = [
+    "AuditEvent",
+    "BookingReads",
+    "CommandEventSink",
+    "CommandService",
+    "CommandStorePort",
+    "RemoteCommand",
+    "ResultVerdict",
+]
 
 log = logging.getLogger(__name__)
 
 LIVE_KIND: Final = "command"  # the live feed's kind for a command's status change (services/live.py)
 IDEMPOTENCY_KEY_MAX_CHARS: Final = 128
 _CLIENT_MAX_CHARS: Final = 200
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteCommand:
-    """One command as stored: what was asked, by whom, where it is in its life, and its signed form."""
-
-    command_id: str
-    vehicle_id: str
-    action: Action
-    params: Mapping[str, ParamValue]
-    status: CommandStatus
-    issued_at_ms: int
-    expires_at_ms: int
-    issued_by: str  # the actor: "user:<name>"
-    user_id: int | None
-    client: str  # the address the request came from
-    idempotency_key: str | None
-    signed: SignedCommand
-    sent_at_ms: int | None = None
-    channel: str | None = None  # how it was sent: "mqtt", "ovms"
-    result_at_ms: int | None = None  # when the car's answer (or the expiry) was recorded
-    result_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """One line of the audit log: a state change of a command, or a refused attempt (``command_id`` None)."""
-
-    vehicle_id: str
-    at_ms: int
-    actor: str  # "user:<name>", "vehicle:<id>", "dispatcher:<channel>", "server"
-    client: str
-    event: str  # a CommandStatus value, "refused_attempt", or "result_rejected"
-    action: str | None
-    detail: str
-    command_id: str | None = None
-    event_id: int | None = None
-
-
-class ResultVerdict(enum.StrEnum):
-    """What :meth:`CommandService.record_result` did with a car's answer."""
-
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"  # the same answer again (QoS 1 redelivery): nothing changes
-    UNKNOWN_COMMAND = "unknown_command"
-    WRONG_VEHICLE = "wrong_vehicle"  # a result reported by another vehicle than the command's
-    NOT_SENT = "not_sent"  # a command that cannot take a result now (already answered otherwise)
-    MALFORMED = "malformed"  # for a bridge that could not decode the answer at all
-
-
-class CommandStorePort(Protocol):
-    """Commands and their audit log in the store (``microfleet.store.commands_store.CommandStore``)."""
-
-    def insert(self, command: RemoteCommand, event: AuditEvent) -> tuple[RemoteCommand, bool]:
-        """Store a new command with its first audit line; (command, True), or (the one under the key, False).
-
-        If the caller's idempotency key is already taken, nothing is stored.
-        """
-        ...
-
-    def by_idempotency_key(self, issued_by: str, key: str) -> RemoteCommand | None:
-        """The caller's command stored under ``key``, if any."""
-        ...
-
-    def get(self, command_id: str) -> RemoteCommand | None:
-        """A command by id."""
-        ...
-
-    def move(
-        self,
-        command_id: str,
-        expected: CommandStatus,
-        new: CommandStatus,
-        changes: Mapping[str, Any],
-        event: AuditEvent,
-    ) -> RemoteCommand | None:
-        """Move the command from ``expected`` to ``new`` with ``changes`` and an audit line, atomically.
-
-        None if it was no longer ``expected`` (another process moved it first).
-        """
-        ...
-
-    def due(self, now_ms: int, limit: int, vehicle_ids: Sequence[str] | None) -> list[RemoteCommand]:
-        """Queued commands not expired at ``now_ms``, oldest first."""
-        ...
-
-    def expire(self, now_ms: int) -> list[RemoteCommand]:
-        """Move every queued or sent command expired at ``now_ms`` to expired, audited; returns them."""
-        ...
-
-    def record_event(self, event: AuditEvent) -> None:
-        """Write an audit line on its own (a refused attempt, a rejected result)."""
-        ...
-
-    def for_vehicle(self, vehicle_id: str, limit: int, user_id: int | None) -> list[RemoteCommand]:
-        """A vehicle's commands, newest first (only ``user_id``'s if given)."""
-        ...
-
-    def events(
-        self, vehicle_id: str, *, command_id: str | None, actor: str | None, limit: int
-    ) -> list[AuditEvent]:
-        """A vehicle's audit lines, newest first: of one command, or of one actor, if given."""
-        ...
-
-
-class BookingReads(Protocol):
-    """The one booking question commands ask (``microfleet.store.commands_store.BookingStore``)."""
-
-    def active(self, vehicle_id: str, user_id: int, now_ms: int) -> Booking | None:
-        """The user's booking holding the vehicle at ``now_ms``, if any."""
-        ...
-
-
-class CommandEventSink(Protocol):
-    """Where a command's status changes are announced (``microfleet.services.live.LiveEvents``)."""
-
-    def publish(self, vehicle_id: str, kind: str, ts_ms: int, payload: Mapping[str, Any]) -> None:
-        """Announce one event of ``vehicle_id``."""
-        ...
 
 
 class CommandService:
@@ -195,8 +91,7 @@ class CommandService:
         self._live = live
         self.refusals: Counter[str] = Counter()  # refused attempts by reason kind, this process
         self.rejected_results: Counter[str] = Counter()  # car answers not applied, by verdict
-        self._stopping = threading.Event()
-        self._expiry_thread: threading.Thread | None = None
+        self._expiry = ExpiryLoop(self.expire_due, clock)
 
     # --- issuing (the API, the CLI) ---------------------------------------------------------------
 
@@ -232,30 +127,14 @@ class CommandService:
             raise
         command_id = str(uuid.uuid4())
         unsigned = SignedCommand(
-            command_id=command_id,
-            vehicle_id=vehicle_id,
-            action=action,
-            params=checked,
-            issued_at_ms=now_ms,
-            expires_at_ms=expires_at_ms,
-            nonce=new_nonce(),
-            key_id="",
+            command_id, vehicle_id, action, checked, now_ms, expires_at_ms, nonce=new_nonce(), key_id=""
         )
         signed = sign(unsigned, self._keys.signing_key(vehicle_id, now_ms))
         command = RemoteCommand(
-            command_id=command_id,
-            vehicle_id=vehicle_id,
-            action=action,
-            params=checked,
-            status=CommandStatus.QUEUED,
-            issued_at_ms=now_ms,
-            expires_at_ms=expires_at_ms,
-            issued_by=actor,
-            user_id=user.user_id,
-            client=client,
-            idempotency_key=idempotency_key,
+            command_id, vehicle_id, action, checked, CommandStatus.QUEUED, now_ms, expires_at_ms,
+            issued_by=actor, user_id=user.user_id, client=client, idempotency_key=idempotency_key,
             signed=signed,
-        )
+        )  # fmt: skip
         detail = f"queued until {expires_at_ms}, signed with key {signed.key_id}"
         event = AuditEvent(vehicle_id, now_ms, actor, client, "queued", action.value, detail, command_id)
         stored, created = self._store.insert(command, event)
@@ -432,28 +311,11 @@ class CommandService:
 
     def start_expiring(self, interval_s: float) -> None:
         """Run :meth:`expire_due` every ``interval_s`` in a background thread until :meth:`stop_expiring`."""
-        if self._expiry_thread is not None:
-            return
-        self._stopping.clear()
-        self._expiry_thread = threading.Thread(
-            target=self._expire_loop, args=(interval_s,), name="microfleet-command-expiry", daemon=True
-        )
-        self._expiry_thread.start()
+        self._expiry.start(interval_s)
 
     def stop_expiring(self) -> None:
         """Stop the expiry thread (a round in progress finishes first)."""
-        if self._expiry_thread is None:
-            return
-        self._stopping.set()
-        self._expiry_thread.join()
-        self._expiry_thread = None
-
-    def _expire_loop(self, interval_s: float) -> None:
-        while not self._stopping.wait(interval_s):
-            try:
-                self.expire_due(self._clock())
-            except Exception:  # e.g. the store is briefly unreachable: try again next round
-                log.exception("expiring commands failed; retrying in %.1f s", interval_s)
+        self._expiry.stop()
 
     # --- keys -----------------------------------------------------------------------------------
 

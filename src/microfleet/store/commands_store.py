@@ -1,4 +1,4 @@
-"""Remote commands, their audit log, vehicles' command keys and bookings in the store (migration 0012).
+"""Remote commands and their audit log in the store (migration 0012; keys and bookings beside it).
 
 Every change of a command's status is a compare-and-set (``WHERE status = expected``) written with its
 audit line in one transaction, so two processes answering or expiring the same command never both win.
@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Column,
     Connection,
     Engine,
@@ -23,23 +22,29 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     insert,
-    or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
-from microfleet.domain.access import Role
-from microfleet.domain.bookings import Booking
 from microfleet.domain.command_wire import Action, decode, encode
 from microfleet.domain.commands import CommandStatus
-from microfleet.errors import ConflictError, InvalidInputError, NotFoundError
-from microfleet.services.command_keys import StoredCommandKey
 from microfleet.services.commands import AuditEvent, RemoteCommand
-from microfleet.store.schema import metadata, users, vehicles
+from microfleet.store.bookings_store import BookingStore, bookings
+from microfleet.store.command_keys_store import CommandKeyStore, command_keys
+from microfleet.store.schema import metadata
+
+# Declared beside the commands (one migration, 0012), so importing this module declares every table of it.
+__all__ = [
+    "BookingStore",
+    "CommandKeyStore",
+    "CommandStore",
+    "bookings",
+    "command_events",
+    "command_keys",
+    "commands",
+]
 
 _TEXT_MAX = 200
 
@@ -83,43 +88,6 @@ command_events = Table(
     Column("detail", Text, nullable=False),
     Index("ix_command_events_vehicle", "vehicle_id", "event_id"),
     Index("ix_command_events_command", "command_id"),
-)
-
-command_keys = Table(
-    "command_keys",
-    metadata,
-    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
-    Column("key_id", String(16), primary_key=True),
-    Column("public_key", String(64), nullable=False),
-    # AES-256-GCM under the key-encryption key, which is never in the database (services/command_keys.py).
-    Column("sealed_private_key", Text, nullable=False),
-    Column("created_at_ms", BigInteger, nullable=False),
-    Column("retired_at_ms", BigInteger, nullable=True),
-    Column("listed_until_ms", BigInteger, nullable=True),
-    # One current key per vehicle, even when two processes create the first at once.
-    Index(
-        "ix_command_keys_current",
-        "vehicle_id",
-        unique=True,
-        sqlite_where=text("retired_at_ms IS NULL"),
-        postgresql_where=text("retired_at_ms IS NULL"),
-    ),
-)
-
-bookings = Table(
-    "bookings",
-    metadata,
-    Column("booking_id", Integer, primary_key=True, autoincrement=True),
-    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", Integer, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
-    Column("start_ms", BigInteger, nullable=False),
-    Column("end_ms", BigInteger, nullable=False),
-    Column("created_by", String(200), nullable=False),
-    Column("created_at_ms", BigInteger, nullable=False),
-    Column("cancelled_at_ms", BigInteger, nullable=True),
-    CheckConstraint("end_ms > start_ms", name="window"),
-    Index("ix_bookings_vehicle_start", "vehicle_id", "start_ms"),
-    Index("ix_bookings_user", "user_id"),
 )
 
 
@@ -316,195 +284,3 @@ def _audit(row: Any) -> AuditEvent:
         command_id=m["command_id"],
         event_id=m["event_id"],
     )
-
-
-class CommandKeyStore:
-    """Vehicles' command keys (the key service's ``CommandKeyPort``)."""
-
-    def __init__(self, engine: Engine, write_lock: AbstractContextManager[Any] | None = None) -> None:
-        self._engine = engine
-        self._write_lock = _lock(write_lock)
-
-    def current(self, vehicle_id: str) -> StoredCommandKey | None:
-        """The vehicle's current key, or None."""
-        query = select(command_keys).where(
-            command_keys.c.vehicle_id == vehicle_id, command_keys.c.retired_at_ms.is_(None)
-        )
-        with self._engine.connect() as conn:
-            row = conn.execute(query).first()
-        return _key(row) if row is not None else None
-
-    def add(self, key: StoredCommandKey, *, previous_listed_until_ms: int | None) -> StoredCommandKey:
-        """Make ``key`` current; with ``previous_listed_until_ms`` the current one is retired.
-
-        Without it the key is added only if the vehicle has none; one another process added first is
-        returned instead.
-        """
-        values = {
-            "vehicle_id": key.vehicle_id,
-            "key_id": key.key_id,
-            "public_key": key.public_key,
-            "sealed_private_key": key.sealed_private_key,
-            "created_at_ms": key.created_at_ms,
-        }
-        try:
-            with self._write_lock, self._engine.begin() as conn:
-                if previous_listed_until_ms is not None:
-                    conn.execute(
-                        update(command_keys)
-                        .where(
-                            command_keys.c.vehicle_id == key.vehicle_id,
-                            command_keys.c.retired_at_ms.is_(None),
-                        )
-                        .values(retired_at_ms=key.created_at_ms, listed_until_ms=previous_listed_until_ms)
-                    )
-                conn.execute(insert(command_keys).values(**values))
-        except IntegrityError as exc:
-            found = self.current(key.vehicle_id)
-            if previous_listed_until_ms is None and found is not None:
-                return found
-            raise ConflictError(f"vehicle {key.vehicle_id!r} is being given a command key already") from exc
-        return key
-
-    def listed(self, vehicle_id: str, now_ms: int) -> list[StoredCommandKey]:
-        """The current key first, then retired keys still listed at ``now_ms``, newest first."""
-        query = (
-            select(command_keys)
-            .where(
-                command_keys.c.vehicle_id == vehicle_id,
-                or_(command_keys.c.retired_at_ms.is_(None), command_keys.c.listed_until_ms > now_ms),
-            )
-            .order_by(command_keys.c.retired_at_ms.is_not(None), command_keys.c.created_at_ms.desc())
-        )
-        with self._engine.connect() as conn:
-            return [_key(row) for row in conn.execute(query)]
-
-
-def _key(row: Any) -> StoredCommandKey:
-    m = row._mapping
-    return StoredCommandKey(
-        m["vehicle_id"],
-        m["key_id"],
-        m["public_key"],
-        m["sealed_private_key"],
-        m["created_at_ms"],
-        m["retired_at_ms"],
-        m["listed_until_ms"],
-    )
-
-
-class BookingStore:
-    """Bookings (the booking service's ``BookingPort`` and the command service's ``BookingReads``)."""
-
-    def __init__(self, engine: Engine, write_lock: AbstractContextManager[Any] | None = None) -> None:
-        self._engine = engine
-        self._write_lock = _lock(write_lock)
-        self._pg = engine.dialect.name == "postgresql"
-
-    def add(
-        self, vehicle_id: str, user_name: str, start_ms: int, end_ms: int, *, created_by: str, now_ms: int
-    ) -> Booking:
-        """Store a driver's booking; :class:`ConflictError` if it overlaps a live booking of the car."""
-        with self._write_lock, self._engine.begin() as conn:
-            user = conn.execute(
-                select(users.c.user_id, users.c.role).where(users.c.name == user_name)
-            ).first()
-            if user is None:
-                raise NotFoundError(f"user {user_name!r} does not exist")
-            if user.role != Role.DRIVER.value:
-                raise InvalidInputError(f"{user_name!r} is not a driver: bookings are for drivers")
-            lock = select(vehicles.c.vehicle_id).where(vehicles.c.vehicle_id == vehicle_id)
-            if self._pg:  # two operators booking the same car at once: one waits for the other
-                lock = lock.with_for_update()
-            if conn.execute(lock).first() is None:
-                raise NotFoundError(f"vehicle {vehicle_id!r} does not exist")
-            clash = conn.execute(
-                select(bookings.c.booking_id).where(
-                    bookings.c.vehicle_id == vehicle_id,
-                    bookings.c.cancelled_at_ms.is_(None),
-                    and_(bookings.c.start_ms < end_ms, bookings.c.end_ms > start_ms),
-                )
-            ).first()
-            if clash is not None:
-                raise ConflictError(f"vehicle {vehicle_id!r} is already booked then (booking {clash[0]})")
-            result = conn.execute(
-                insert(bookings).values(
-                    vehicle_id=vehicle_id,
-                    user_id=user.user_id,
-                    start_ms=start_ms,
-                    end_ms=end_ms,
-                    created_by=created_by[:_TEXT_MAX],
-                    created_at_ms=now_ms,
-                )
-            )
-            booking_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-        found = self.get(booking_id)
-        assert found is not None
-        return found
-
-    def get(self, booking_id: int) -> Booking | None:
-        """A booking by id."""
-        rows = self._select(bookings.c.booking_id == booking_id)
-        return rows[0] if rows else None
-
-    def cancel(self, booking_id: int, now_ms: int) -> Booking:
-        """Mark a booking cancelled (kept for the audit); a cancelled one stays as it was."""
-        with self._write_lock, self._engine.begin() as conn:
-            conn.execute(
-                update(bookings)
-                .where(bookings.c.booking_id == booking_id, bookings.c.cancelled_at_ms.is_(None))
-                .values(cancelled_at_ms=now_ms)
-            )
-        found = self.get(booking_id)
-        if found is None:
-            raise NotFoundError(f"booking {booking_id} does not exist")
-        return found
-
-    def search(
-        self, *, vehicle_ids: Sequence[str] | None, user_id: int | None, include_cancelled: bool
-    ) -> list[Booking]:
-        """Bookings of these vehicles (all if None) and this user (any if None), by start."""
-        conditions: list[Any] = []
-        if vehicle_ids is not None:
-            if not vehicle_ids:
-                return []
-            conditions.append(bookings.c.vehicle_id.in_(list(vehicle_ids)))
-        if user_id is not None:
-            conditions.append(bookings.c.user_id == user_id)
-        if not include_cancelled:
-            conditions.append(bookings.c.cancelled_at_ms.is_(None))
-        return self._select(*conditions)
-
-    def active(self, vehicle_id: str, user_id: int, now_ms: int) -> Booking | None:
-        """The user's booking holding the vehicle at ``now_ms``, if any."""
-        rows = self._select(
-            bookings.c.vehicle_id == vehicle_id,
-            bookings.c.user_id == user_id,
-            bookings.c.cancelled_at_ms.is_(None),
-            bookings.c.start_ms <= now_ms,
-            bookings.c.end_ms > now_ms,
-        )
-        return rows[0] if rows else None
-
-    def _select(self, *conditions: Any) -> list[Booking]:
-        query = (
-            select(bookings, users.c.name)
-            .join(users, users.c.user_id == bookings.c.user_id)
-            .where(*conditions)
-            .order_by(bookings.c.start_ms, bookings.c.booking_id)
-        )
-        with self._engine.connect() as conn:
-            return [
-                Booking(
-                    r.booking_id,
-                    r.vehicle_id,
-                    r.user_id,
-                    r.name,
-                    r.start_ms,
-                    r.end_ms,
-                    r.created_by,
-                    r.created_at_ms,
-                    r.cancelled_at_ms,
-                )
-                for r in conn.execute(query)
-            ]

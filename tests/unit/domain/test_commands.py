@@ -12,18 +12,20 @@ from hypothesis import strategies as st
 from microfleet.domain.access import Role, UserPrincipal, Vehicle
 from microfleet.domain.catalogue import _MODEL_IDS
 from microfleet.domain.command_wire import Action
-from microfleet.domain.commands import (
+from microfleet.domain.capabilities import (
     CAPABILITIES,
+    GENERIC,
+    capabilities_of,
+    capability_markdown,
+    check_capability,
+)
+from microfleet.domain.commands import (
     CHARGE_LIMIT,
     CLIMATE_TARGET,
-    GENERIC,
     PARAMS,
     TERMINAL,
     CommandStatus,
     can_move,
-    capabilities_of,
-    capability_markdown,
-    check_capability,
     check_move,
     check_params,
     command_refusal,
