@@ -207,6 +207,13 @@ class Settings(BaseSettings):
         description="Subjects a stream's batches are spread over by vehicle (a stable hash of the id); the "
         "most workers that can share the load. Fixed for a stream's life.",
     )
+    nats_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Copies JetStream keeps of the stream and the lease bucket: 3 on a NATS cluster of 3 "
+        "survives the loss of one server; 1 on a single server.",
+    )
     nats_duplicate_window_s: float = Field(
         default=120.0,
         gt=0,
