@@ -194,3 +194,20 @@ def test_changing_the_password_then_logging_out(page: Page, world: WebWorld) -> 
     expect(page.get_by_role("heading", name="Log in to Microfleet")).to_be_visible(timeout=WAIT_MS)
     log_in(page, world, "bob", "bob-password-2")
     assert cars_listed(page) == ["car-c"]
+
+
+def test_an_owner_confirms_a_lock_and_follows_it(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "ann", path="/#/vehicles/car-a")
+    page.get_by_role("button", name="Unlock").click()
+    expect(page.get_by_text("Unlock Mini EV of Ann?")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Cancel").click()  # nothing is sent without a yes
+    page.get_by_role("button", name="Lock", exact=True).click()
+    page.get_by_role("button", name="Yes, lock").click()
+    result = page.locator(".command-result")
+    # No MQTT bridge runs in this world, so the command waits, queued, until it expires (docs/web.md).
+    expect(result).to_have_attribute("data-status", "queued", timeout=WAIT_MS)
+    expect(result).to_contain_text("Lock: waiting to be sent to the car")
+    listed = page.request.get(f"{world.base_url}/api/v1/vehicles/car-a/commands").json()["commands"]
+    assert [(c["action"], c["issued_by"], c["status"]) for c in listed] == [("lock", "user:ann", "queued")]
+    page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
+    screenshot(page, shots, "vehicle-command")

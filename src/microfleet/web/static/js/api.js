@@ -23,8 +23,8 @@ export function whenSessionEnds(callback) {
 
 const SAFE = new Set(["GET", "HEAD"]);
 
-export async function api(method, path, body, { loginForm = false } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(method, path, body, { loginForm = false, headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (!SAFE.has(method) && csrfToken) headers["X-CSRF-Token"] = csrfToken;
   let response;

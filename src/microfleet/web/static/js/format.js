@@ -3,9 +3,14 @@
 export const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+const short = new Intl.DateTimeFormat(undefined, { dateStyle: "short", timeStyle: "short" });
 
 export function when(ms) {
   return ms == null ? "—" : dateTime.format(new Date(ms));
+}
+
+export function whenShort(ms) {
+  return ms == null ? "—" : short.format(new Date(ms));
 }
 
 export function clock(ms) {

@@ -2,7 +2,8 @@
 
 import { get, vehiclePath } from "./api.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
-import { STATES, ago, carState, duration, el, num, signal, when, yesNo } from "./format.js";
+import { STATES, ago, carState, duration, el, num, signal, when, whenShort, yesNo } from "./format.js";
+import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 
 const WINDOW_DAYS = 30;
@@ -37,7 +38,7 @@ function table(caption, headers, rows, empty) {
     el(
       "table",
       {},
-      el("caption", { class: "muted", style: "text-align:left" }, caption),
+      el("caption", { class: "muted" }, caption),
       el("thead", {}, el("tr", {}, headers.map(([h, cls]) => el("th", { class: cls, scope: "col" }, h)))),
       el("tbody", {}, rows),
     ),
@@ -70,10 +71,10 @@ export async function vehiclePage(root, vehicleId) {
     el(
       "tr",
       { "data-start-ms": d.start_ts_ms },
-      el("td", {}, el("button", { type: "button", class: "secondary", onclick: () => showDrive(i), "aria-label": `Show route of the drive of ${when(d.start_ts_ms)}` }, when(d.start_ts_ms))),
+      el("td", {}, el("button", { type: "button", class: "secondary", onclick: () => showDrive(i), "aria-label": `Show route of the drive of ${when(d.start_ts_ms)}` }, whenShort(d.start_ts_ms))),
       el("td", { class: "num" }, duration(d.duration_s)),
       el("td", { class: "num" }, num(d.distance_odometer_km ?? d.distance_gps_km, "km", 1)),
-      el("td", { class: "num" }, num(d.energy_used_kwh ?? d.energy_soc_kwh, "kWh", 2)),
+      el("td", { class: "num hide-narrow" }, num(d.energy_used_kwh ?? d.energy_soc_kwh, "kWh", 2)),
       el("td", { class: "num hide-narrow" }, num(d.efficiency_wh_per_km, "Wh/km", 0)),
       el("td", { class: "num hide-narrow" }, d.soc_start_pct == null ? "—" : `${num(d.soc_start_pct, "%", 0)} → ${num(d.soc_end_pct, "%", 0)}`),
     ),
@@ -82,8 +83,8 @@ export async function vehiclePage(root, vehicleId) {
     el(
       "tr",
       {},
-      el("td", {}, when(c.start_ts_ms)),
-      el("td", { class: "num" }, duration((c.end_ts_ms - c.start_ts_ms) / 1000)),
+      el("td", {}, whenShort(c.start_ts_ms)),
+      el("td", { class: "num hide-narrow" }, duration((c.end_ts_ms - c.start_ts_ms) / 1000)),
       el("td", { class: "num" }, num(c.energy_added_kwh, "kWh", 2)),
       el("td", { class: "num" }, c.soc_from_pct == null ? "—" : `${num(c.soc_from_pct, "%", 0)} → ${num(c.soc_to_pct, "%", 0)}`),
       el("td", { class: "num hide-narrow" }, num(c.peak_power_kw, "kW", 1)),
@@ -114,13 +115,14 @@ export async function vehiclePage(root, vehicleId) {
       el("section", { class: "card", "aria-labelledby": "now-h" }, el("h2", { id: "now-h" }, "Now"), stateBox),
       el("section", { class: "card", "aria-label": "Map" }, mapBox, routeNote),
     ),
+    commandPanel(vehicle, () => stopped),
     el(
       "section",
       { class: "card", "aria-labelledby": "drives-h" },
       el("h2", { id: "drives-h" }, "Drives"),
       table(
         `Last ${WINDOW_DAYS} days, newest first${drives.length > SHOWN_ROWS ? ` (${SHOWN_ROWS} of ${drives.length})` : ""}`,
-        [["Started"], ["Duration", "num"], ["Distance", "num"], ["Energy", "num"], ["Efficiency", "num hide-narrow"], ["Charge", "num hide-narrow"]],
+        [["Started"], ["Duration", "num"], ["Distance", "num"], ["Energy", "num hide-narrow"], ["Efficiency", "num hide-narrow"], ["Charge", "num hide-narrow"]],
         driveRows,
         "No drives yet — connect a car or run the demo; drives appear once the car has driven and stopped.",
       ),
@@ -131,7 +133,7 @@ export async function vehiclePage(root, vehicleId) {
       el("h2", { id: "charges-h" }, "Charges"),
       table(
         `Last ${WINDOW_DAYS} days, newest first`,
-        [["Started"], ["Duration", "num"], ["Energy added", "num"], ["Charge", "num"], ["Peak power", "num hide-narrow"], ["AC/DC", "hide-narrow"], ["Cost", "num hide-narrow"]],
+        [["Started"], ["Duration", "num hide-narrow"], ["Energy added", "num"], ["Charge", "num"], ["Peak power", "num hide-narrow"], ["AC/DC", "hide-narrow"], ["Cost", "num hide-narrow"]],
         chargeRows,
         "No charges yet — they appear once the car has charged.",
       ),
@@ -181,7 +183,7 @@ export async function vehiclePage(root, vehicleId) {
     await map.whenLoaded;
     map.getSource("route").setData({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates } });
     if (coordinates.length) map.fitBounds(boundsOf(coordinates), { padding: 40, maxZoom: 16, duration: 0 });
-    mapBox.dataset.route = String(drive.start_ts_ms);
+    map.once("idle", () => (mapBox.dataset.route = String(drive.start_ts_ms)));
   }
 
   let stopped = false;
