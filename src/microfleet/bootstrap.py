@@ -417,6 +417,7 @@ def jetstream_config(settings: Settings) -> JetStreamConfig:
         duplicate_window_s=settings.nats_duplicate_window_s,
         ack_wait_s=settings.nats_ack_wait_s,
         lease_s=settings.nats_lease_s,
+        replicas=settings.nats_replicas,
         reconnect_max_s=settings.nats_reconnect_max_s,
     )
 
