@@ -61,6 +61,7 @@ class JetStreamConfig:
     duplicate_window_s: float = 120.0
     ack_wait_s: float = 30.0
     lease_s: float = 10.0
+    replicas: int = 1
     reconnect_first_s: float = 0.5
     reconnect_max_s: float = 10.0
 
@@ -181,6 +182,7 @@ async def ensure_stream(js: JetStreamContext, config: JetStreamConfig) -> None:
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
         duplicate_window=config.duplicate_window_s,
+        num_replicas=config.replicas,
     )
     try:
         await js.stream_info(config.stream)

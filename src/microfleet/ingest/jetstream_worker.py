@@ -389,7 +389,9 @@ class IngestWorker:
                 await ensure_stream(js, self.config)
                 for partition in range(self.config.partitions):
                     await self._ensure_consumer(js, partition)
-                return await lease_bucket(js, self.config.lease_bucket, self.config.lease_s)
+                return await lease_bucket(
+                    js, self.config.lease_bucket, self.config.lease_s, self.config.replicas
+                )
             except NATS_LOST as exc:
                 log.warning("jetstream not ready (%s); retrying in %.1f s", exc, delay_s)
                 await sleep_unless(delay_s, stop)

@@ -28,12 +28,12 @@ from nats.js.kv import KeyValue
 log = logging.getLogger(__name__)
 
 
-async def lease_bucket(js: JetStreamContext, bucket: str, lease_s: float) -> KeyValue:
+async def lease_bucket(js: JetStreamContext, bucket: str, lease_s: float, replicas: int = 1) -> KeyValue:
     """The bucket of leases, created with a key lifetime of ``lease_s`` if it does not exist yet."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
-        return await js.create_key_value(bucket=bucket, ttl=lease_s, history=1)
+        return await js.create_key_value(bucket=bucket, ttl=lease_s, history=1, replicas=replicas)
 
 
 class PartitionLeases:
