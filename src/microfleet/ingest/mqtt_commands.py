@@ -215,7 +215,7 @@ class _Pipeline:
         self._marking: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatching = False
-        self._failure: BaseException | None = None
+        self._failed: asyncio.Task[None] | None = None
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -223,16 +223,16 @@ class _Pipeline:
 
         def finished(done: asyncio.Task[None]) -> None:
             self._tasks.discard(done)
-            if not done.cancelled() and done.exception() is not None and self._failure is None:
-                self._failure = done.exception()
+            if not done.cancelled() and done.exception() is not None and self._failed is None:
+                self._failed = done
 
         task.add_done_callback(finished)
         return task
 
     def raise_failure(self) -> None:
         """Raise what a piece of work in flight failed with (a lost broker or store ends the session)."""
-        if self._failure is not None:
-            raise self._failure
+        if self._failed is not None:
+            self._failed.result()  # raises the task's exception
 
     def take(self, message: aiomqtt.Message) -> None:
         """Handle one message: a status at once, a result in a worker thread."""

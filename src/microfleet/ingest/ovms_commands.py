@@ -53,6 +53,10 @@ _SHELL = "OVMS vehicle/vehicle.cpp and vehicle_shell.cpp @1aa1daff"
 _TWIZY = "OVMS vehicle_renaulttwizy/src/vehicle_renaulttwizy.cpp and rt_charge.cpp @1aa1daff"
 
 
+class NoOvmsText(ValueError):
+    """No allow-listed OVMS text for this command (caught here: the command fails with the reason)."""
+
+
 @dataclass(frozen=True, slots=True)
 class OvmsCommand:
     """One allow-listed OVMS command: its fixed text, what OVMS prints when it worked, and the source."""
@@ -89,19 +93,19 @@ def dialect_of(model_id: str | None) -> str:
 
 
 def command_text(dialect: str, command: SignedCommand, pin: str | None) -> str:
-    """The one OVMS text for a verified command; :class:`ValueError` with the reason if there is none."""
+    """The one OVMS text for a verified command; :class:`NoOvmsText` with the reason if there is none."""
     entry = ALLOW_LIST[dialect].get(command.action)
     if entry is None:
-        raise ValueError(f"no OVMS command for {command.action.value} on this module ({dialect})")
+        raise NoOvmsText(f"no OVMS command for {command.action.value} on this module ({dialect})")
     fields: dict[str, str] = {}
     if "{pin}" in entry.text:
         if pin is None or not pin.isdigit() or len(pin) > 12:
-            raise ValueError(f"{command.action.value} over OVMS needs the module's PIN (digits) configured")
+            raise NoOvmsText(f"{command.action.value} over OVMS needs the module's PIN (digits) configured")
         fields["pin"] = pin
     if "{limit_pct}" in entry.text:
         limit = command.params.get("limit_pct")
         if not isinstance(limit, int | float) or isinstance(limit, bool) or not 50 <= limit <= 100:
-            raise ValueError("limit_pct must be a number of 50-100")
+            raise NoOvmsText("limit_pct must be a number of 50-100")
         fields["limit_pct"] = str(round(limit))
     return entry.text.format(**fields)
 
@@ -205,8 +209,8 @@ class OvmsCommandRelay:
     def due(self) -> list[tuple[str, bytes]]:
         """Verify and translate the due commands of online modules; the (topic, text) to publish (blocking).
 
-        A command the relay refuses (bad signature, no allow-listed text) is marked sent and answered at once
-        with its reason, so it is audited and never retried.
+        A command the relay refuses (bad signature: ``refused``; no allow-listed text: ``failed``) is marked
+        sent and answered at once with its reason, so it is audited and never retried.
         """
         online = sorted(v for v, up in self.online.items() if up and v in self._module_of)
         if not online:
@@ -223,16 +227,27 @@ class OvmsCommandRelay:
             dialect = dialect_of(self._vehicles.require_vehicle(queued.vehicle_id).model_id)
             self._verifier(queued.vehicle_id).verify(command, now_ms)
             text = command_text(dialect, command, self._pin)
-        except (CommandRefused, ValueError, NotFoundError) as error:
-            status = ResultStatus.REFUSED if isinstance(error, CommandRefused) else ResultStatus.FAILED
-            self.counts[f"not sent: {status.value}"] += 1
-            self._commands.mark_sent(queued.command_id, now_ms, CHANNEL)
-            result = CommandResult(queued.command_id, queued.vehicle_id, status, now_ms, str(error)[:500])
-            self._commands.record_result(result, reporting_vehicle_id=queued.vehicle_id, now_ms=now_ms)
-            return []
+        except CommandRefused as refused:
+            return self._answer_here(queued, ResultStatus.REFUSED, str(refused), now_ms)
+        except NoOvmsText as no_text:
+            return self._answer_here(queued, ResultStatus.FAILED, str(no_text), now_ms)
+        except NotFoundError as gone:
+            return self._answer_here(queued, ResultStatus.FAILED, str(gone), now_ms)
         n = queued.command_id
         self._pending[n] = _Pending(command, dialect, module)
         return [(self.command_topic(module, n), text.encode())]
+
+    def _answer_here(
+        self, queued: RemoteCommand, status: ResultStatus, reason: str, now_ms: int
+    ) -> list[tuple[str, bytes]]:
+        """A command the relay will not send: marked sent and answered at once (audited, not retried)."""
+        self.counts[f"not sent: {status.value}"] += 1
+        self._commands.mark_sent(queued.command_id, now_ms, CHANNEL)
+        result = CommandResult(
+            queued.command_id, queued.vehicle_id, status, now_ms, reason[:REASON_MAX_CHARS]
+        )
+        self._commands.record_result(result, reporting_vehicle_id=queued.vehicle_id, now_ms=now_ms)
+        return []
 
     def mark_sent(self, topic: str) -> None:
         """Record the command published on ``topic`` as sent (blocking)."""

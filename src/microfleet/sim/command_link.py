@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from microfleet.domain.command_wire import encode_result
+from microfleet.errors import ConfigurationError
 from microfleet.sim.commands import CommandExecutor
 
 CONNECT_TIMEOUT_S: Final = 10.0
@@ -101,7 +102,10 @@ class MqttCommandCars:
         self._cars: dict[str, _Car] = {}
 
     def connect(self, vehicle_id: str) -> None:
-        """Bring one car online: log in, subscribe to its commands, say ``online``; raises if refused."""
+        """Bring one car online: log in, subscribe to its commands, say ``online``.
+
+        :class:`ConfigurationError` if the broker refuses its login or does not answer.
+        """
         executor = self.executors[vehicle_id]
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -141,7 +145,10 @@ class MqttCommandCars:
         client.loop_start()
         if not car.connected.wait(CONNECT_TIMEOUT_S) or car.refused is not None:
             client.loop_stop()
-            raise ConnectionError(car.refused or f"no answer from the broker at {self._host}:{self._port}")
+            raise ConfigurationError(
+                f"twin car {vehicle_id}: "
+                + (car.refused or f"no answer from the broker at {self._host}:{self._port}")
+            )
         car.subscribed.wait(CONNECT_TIMEOUT_S)
         self._cars[vehicle_id] = car
 
