@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
-from microfleet.domain.command_wire import Action, CommandVerifier, encode, new_nonce, sign
+from microfleet.domain.command_wire import (
+    Action,
+    CommandResult,
+    CommandVerifier,
+    ResultStatus,
+    encode,
+    encode_result,
+    new_nonce,
+    sign,
+)
 from microfleet.domain.commands import CommandStatus
 from microfleet.ingest.mqtt import MqttConnection, MqttTopics
 from microfleet.ingest.mqtt_commands import MqttCommandDispatcher
@@ -58,6 +67,7 @@ class World:
     cars: MqttCommandCars
     dispatcher: MqttCommandDispatcher
     connection: MqttConnection
+    passwords: dict[str, str]
 
     def car(self, vehicle_id: str) -> CommandExecutor:
         return self.cars.executors[vehicle_id]
@@ -82,7 +92,8 @@ def _world(services: Services, broker: Broker) -> World:
     services.admin.add_user("owner", Role.OWNER)
     owner = next(u for u in services.admin.list_users() if u.name == "owner")
     access = broker.access(services)
-    passwords, executors = {}, {}
+    passwords: dict[str, str] = {}
+    executors = {}
     for vehicle_id in ("car-a", "car-b"):
         services.admin.add_vehicle(vehicle_id, model_id=MODEL)
         services.admin.grant(vehicle_id, user_name="owner")
@@ -105,7 +116,7 @@ def _world(services: Services, broker: Broker) -> World:
         services.commands, MqttTopics(broker.prefix), services.clock, expire_interval_s=0.2
     )
     cars = MqttCommandCars("127.0.0.1", broker.port, passwords, executors, topic_prefix=broker.prefix)
-    return World(services, broker, owner, cars, dispatcher, connection)
+    return World(services, broker, owner, cars, dispatcher, connection, passwords)
 
 
 @dataclasses.dataclass
@@ -271,3 +282,41 @@ def test_an_offline_cars_command_expires_and_is_never_done_late(services: Servic
     asyncio.run(scenario())
     assert car.executed == [] and sum(car.counts.values()) == 0
     assert car.controls.locked is True
+
+
+def test_a_cars_malformed_or_misdirected_results_are_counted_and_never_applied(
+    services: Services, broker: Broker
+) -> None:
+    world = _world(services, broker)
+    foreign_id = world.issue("car-b", Action.UNLOCK)
+    base = f"{broker.prefix}/v1/car-a/command_results"
+    answers = [
+        b"not json",
+        b'{"v": 1, "command_id": "x", "vehicle_id": "car-a", "status": "maybe", "ts_ms": 1, "reason": null}',
+        encode_result(
+            CommandResult(foreign_id, "car-b", ResultStatus.ACKNOWLEDGED, 1)
+        ),  # car-b's, from car-a
+        encode_result(CommandResult(foreign_id, "car-a", ResultStatus.ACKNOWLEDGED, 1)),
+        encode_result(CommandResult("no-such-command", "car-a", ResultStatus.ACKNOWLEDGED, 1)),
+    ]
+
+    async def scenario() -> None:
+        async with _running(world):
+            car = aiomqtt.Client(
+                "127.0.0.1",
+                broker.port,
+                username="car-a",
+                password=world.passwords["car-a"],
+                identifier="raw-a",
+            )
+            async with car:
+                for payload in answers:
+                    await car.publish(base, payload, qos=1)
+            await wait_for(
+                lambda: sum(n for k, n in world.dispatcher.counts.items() if k.startswith("result")) == 5
+            )
+
+    asyncio.run(scenario())
+    counts = {k: n for k, n in world.dispatcher.counts.items() if k.startswith("result")}
+    assert counts == {"result malformed": 2, "result wrong_vehicle": 2, "result unknown_command": 1}
+    assert world.status("car-b", foreign_id) is CommandStatus.QUEUED  # never applied
