@@ -70,7 +70,8 @@ def run_live_twin(
     ``mqtt`` broker) or tracker keys (osmand, to ``base_url``). The scenario's days are replayed at
     ``speedup`` so that they end now; with ``keep_up`` the twin then goes on driving in real time, past the
     scenario's days, until ``should_stop``. Over MQTT, the cars in ``command_keys`` (vehicle id -> its public
-    keys, base64, as ``GET /api/v1/vehicles/{id}/command-keys`` lists them) also take remote commands.
+    keys, base64, as ``GET /api/v1/vehicles/{id}/command-keys`` lists them) also take remote commands; over
+    OVMS they run the bridge's allow-listed texts (the bridge verifies).
     """
     what = CREDENTIAL_NAMES[scenario.protocol]
     missing = [r.vehicle_id for r in registrations(scenario) if r.vehicle_id not in credentials]
@@ -133,7 +134,7 @@ def _sender(
         from microfleet.sim.ovms_sender import OvmsSender
 
         assert mqtt is not None
-        return OvmsSender(mqtt.host, mqtt.port, credentials)
+        return OvmsSender(mqtt.host, mqtt.port, credentials, executors=executors)
     from microfleet.sim.senders import HttpSender, OsmAndSender
 
     return OsmAndSender(base_url, credentials) if protocol == "osmand" else HttpSender(base_url, credentials)
