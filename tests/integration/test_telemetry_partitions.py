@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.telemetry import EARLIEST_TS_MS, MAX_FUTURE_SKEW_MS, RejectionReason
-from microfleet.errors import ConfigurationError, InvalidInputError
+from microfleet.errors import ConfigurationError, InvalidInputError, StoreUnavailableError
 from microfleet.services.ingest import IngestReport
 from microfleet.settings import Settings
 from microfleet.store.engine import make_engine
@@ -275,3 +275,16 @@ def test_a_month_is_written_yyyy_mm() -> None:
     for bad in ("2026-13", "26-01", "2026-1", "january", ""):
         with pytest.raises(InvalidInputError, match="YYYY-MM"):
             Month.parse(bad)
+
+
+@postgres_only
+def test_a_long_query_in_the_way_makes_creating_a_month_give_up_not_stall_ingest(cars: Services) -> None:
+    clock = FrozenClock(Month(2097, 1).start_ms)
+    partitions = TelemetryPartitions(cars.engine, clock, lock_timeout_s=0.5)
+    with cars.engine.connect() as reader:  # a report still reading telemetry, its transaction open
+        reader.execute(text("SELECT count(*) FROM telemetry"))
+        with pytest.raises(StoreUnavailableError):
+            partitions.ensure_ahead(0)
+    assert partitions.ensure_ahead(0) == [Month(2097, 1)]  # the reader gone: created
+    assert send(cars, CAR, [record(CAR, clock())], clock()).accepted == 1
+    assert placed(cars.engine) == {clock(): "telemetry_y2097m01"}

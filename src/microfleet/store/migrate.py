@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
+
+from microfleet.errors import StoreUnavailableError
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -30,7 +34,13 @@ def upgrade(engine: Engine, schema: str | None = None, revision: str = "head") -
 
         partitions = TelemetryPartitions(engine)
         if partitions.supported():
-            partitions.ensure_ahead()
+            try:
+                partitions.ensure_ahead()
+            except StoreUnavailableError:  # telemetry busy: DEFAULT takes any record meanwhile
+                logging.getLogger(__name__).warning(
+                    "telemetry was too busy to create its months ahead; the next start or the server's "
+                    "keeper tries again (microfleet db partitions ensure does it now)"
+                )
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -24,6 +24,7 @@ from microfleet.errors import ConfigurationError, InvalidInputError
 from microfleet.store.schema import vehicle_latest
 
 MONTHS_AHEAD = 3  # months after the current one kept created, so live records never land in DEFAULT
+LOCK_TIMEOUT_S = 10.0  # the longest creating or dropping a month waits for telemetry's locks
 KEEPER_INTERVAL_S = 6 * 3600.0  # how often a running server creates the months ahead (docs/postgres.md)
 DEFAULT_PARTITION = "telemetry_default"
 
@@ -183,9 +184,12 @@ def create_month(conn: Connection, month: Month) -> bool:
 class TelemetryPartitions:
     """Listing, creating ahead and dropping the monthly partitions of a PostgreSQL store's telemetry."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], int] = wall_clock_ms) -> None:
+    def __init__(
+        self, engine: Engine, clock: Callable[[], int] = wall_clock_ms, lock_timeout_s: float = LOCK_TIMEOUT_S
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._lock_timeout_ms = round(lock_timeout_s * 1000)
 
     @property
     def dialect(self) -> str:
@@ -268,7 +272,7 @@ class TelemetryPartitions:
         with self._engine.begin() as conn:
             self._require(conn)
             self._lock(conn)
-            # Writers out until commit (readers go on): no record lands in a month while it is counted.
+            # Writers out until commit: no record lands in a month while it is counted.
             conn.execute(text("LOCK TABLE telemetry IN SHARE ROW EXCLUSIVE MODE"))
             counts: dict[str, int] = {}
             dropped = []
@@ -301,8 +305,10 @@ class TelemetryPartitions:
         for vehicle_id, n in conn.execute(text(sql)):
             counts[vehicle_id] = counts.get(vehicle_id, 0) + int(n)
 
-    @staticmethod
-    def _lock(conn: Connection) -> None:
+    def _lock(self, conn: Connection) -> None:
+        # Creating, attaching and detaching take an exclusive lock on telemetry, and every query behind
+        # it queues: give up after the lock timeout (a long query in the way) rather than stall ingest.
+        conn.execute(text(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"))
         conn.execute(text(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})"))
 
 
