@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -137,7 +138,10 @@ def test_the_car_fetches_its_keys_with_its_device_credential_and_verifies_comman
     assert issued["key_id"] == keys.json()["keys"][0]["key_id"] and issued["key_id"] in car.keys
 
 
-def test_no_answer_ever_holds_a_private_key(api: tuple[World, TestClient], services: Services) -> None:
+def test_no_answer_or_log_line_ever_holds_a_private_key(
+    api: tuple[World, TestClient], services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     world, client = api
     texts = [
         call(client, world, "ann", "POST", f"{CAR_A}/commands", json={"action": "lock"}).text,
@@ -155,9 +159,10 @@ def test_no_answer_ever_holds_a_private_key(api: tuple[World, TestClient], servi
         sealed = list(conn.execute(select(command_keys.c.sealed_private_key)).scalars())
     secrets = [base64.b64encode(raw).decode(), raw.hex(), *sealed]
     assert len(sealed) == 2
-    for text in texts:
+    for text in [*texts, caplog.text]:
         for secret in secrets:
             assert secret not in text
+    assert "queued by user:ann" in caplog.text  # the log was captured
 
 
 def test_commands_expire_in_the_servers_lifespan_and_the_live_feed_hears_each_change(
