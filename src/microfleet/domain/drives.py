@@ -7,6 +7,7 @@ here is a pure function of that window, so recomputing a window after late data 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -80,11 +81,11 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     ts = cols.ts_ms
     blank: dict[str, list[int]] = {"position": [], "odometer_km": [], "soc_pct": []}
 
+    vehicle_id, reason = cols.vehicle_id, RejectionReason.IMPLAUSIBLE_SEQUENCE
+
     def refuse(i: int, reading: str, detail: str) -> None:
         blank[reading].append(i)
-        out.append(
-            QuarantinedRecord(cols.vehicle_id, int(ts[i]), RejectionReason.IMPLAUSIBLE_SEQUENCE, detail)
-        )
+        out.append(QuarantinedRecord(vehicle_id, int(ts[i]), reason, detail))
 
     fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
     if fix.size >= 2:
@@ -199,6 +200,7 @@ class _HopsFromReference:
         self, cols: TelemetryColumns, fix: npt.NDArray[np.intp], lagging: npt.NDArray[np.intp]
     ) -> None:
         self._cols, self._fix, self._lagging = cols, fix, lagging
+        self._lagging_list = lagging.tolist()
         self._block = -1
         self._ok: list[list[bool]] = []
         self._m: list[list[float]] = []
@@ -208,7 +210,7 @@ class _HopsFromReference:
         """Whether fix ``k`` is plausible after fix ``ref`` (``k`` > ``ref`` + 1), and the hop in metres."""
         ahead = k - ref - 2
         if ahead < self.AHEAD:
-            row = int(np.searchsorted(self._lagging, ref))
+            row = bisect_left(self._lagging_list, ref)
             if row // self.BLOCK != self._block:
                 self._measure_block(row // self.BLOCK)
             row -= self._block * self.BLOCK

@@ -44,8 +44,9 @@ from microfleet.domain.derivation import (
     StateSpan,
     VehicleContext,
 )
-from microfleet.domain.drives import Drive
+from microfleet.domain.drives import Drive, QuarantinedRecord
 from microfleet.domain.summaries import ParkedDrain, flag_drain
+from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import (
     BOOL_COLUMNS,
     FLOAT_COLUMNS,
@@ -131,6 +132,7 @@ history_excluded = Table(
     Column("reason", String(40), nullable=False),
     Column("detail", Text, nullable=False),
 )
+_REASON_VALUES: Final = {r: r.value for r in RejectionReason}
 _NAN_SENTINEL: Final = -9.0e300  # SQLite has no NaN literal: NULLs come back as this and turn into NaN
 # What load_window selects, in this order: TelemetryColumns' fields (its signals' kinds come from there).
 _WINDOW_NAMES: Final = ("ts_ms", *FLOAT_COLUMNS, *BOOL_COLUMNS, "gear_code")
@@ -318,27 +320,57 @@ class HistoryStore:
                 conn.execute(
                     delete(table).where(*_in_window(table, table.c.start_ts_ms, vehicle_id, from_ms, to_ms))
                 )
-            e = history_excluded
-            conn.execute(delete(e).where(*_in_window(e, e.c.ts_ms, vehicle_id, from_ms, to_ms)))
             rows = {
                 history_states: [_span_row(s) for s in history.spans],
                 history_drives: [_drive_row(d) for d in history.drives],
                 history_charges: [asdict(c) for c in history.charges],
                 history_drains: [asdict(d) for d in history.drains],
-                history_excluded: [
-                    {
-                        "vehicle_id": q.vehicle_id,
-                        "ts_ms": q.ts_ms,
-                        "reason": q.reason.value,
-                        "detail": q.detail,
-                    }
-                    for q in history.excluded
-                ],
             }
             for table, batch in rows.items():
                 if batch:
                     conn.execute(insert(table), batch)
+            self._replace_excluded(conn, vehicle_id, from_ms, to_ms, history.excluded)
             self._flag_drains(conn, vehicle_id)
+
+    @staticmethod
+    def _replace_excluded(
+        conn: Connection,
+        vehicle_id: str,
+        from_ms: int | None,
+        to_ms: int | None,
+        excluded: Sequence[QuarantinedRecord],
+    ) -> None:
+        """Make the window's excluded records these, writing only the rows that differ.
+
+        A window re-derived while a car drives holds mostly the same excluded records as the last time
+        (a car whose fixes often jump has thousands): rewriting them all each round was most of the write.
+        """
+        where, params = "vehicle_id = ?", list[Any]([vehicle_id])
+        if from_ms is not None:
+            where, params = where + " AND ts_ms >= ?", [*params, from_ms]
+        if to_ms is not None:
+            where, params = where + " AND ts_ms < ?", [*params, to_ms]
+        if conn.dialect.name == "postgresql":
+            where = where.replace("?", "%s")
+        cursor = conn.connection.cursor()  # the driver's own rows: thousands of them, compared as tuples
+        try:
+            cursor.execute(f"SELECT ts_ms, reason, detail FROM history_excluded WHERE {where}", params)
+            stored = {(int(ts), reason, detail) for ts, reason, detail in cursor.fetchall()}
+        finally:
+            cursor.close()
+        wanted = {(q.ts_ms, _REASON_VALUES[q.reason], q.detail) for q in excluded}
+        e = history_excluded.c
+        gone = [{"ts": ts} for ts, _, _ in stored - wanted]
+        if gone:
+            conn.execute(
+                delete(history_excluded).where(e.vehicle_id == vehicle_id, e.ts_ms == bindparam("ts")), gone
+            )
+        new = [
+            {"vehicle_id": vehicle_id, "ts_ms": ts, "reason": reason, "detail": detail}
+            for ts, reason, detail in sorted(wanted - stored)
+        ]
+        if new:
+            conn.execute(insert(history_excluded), new)
 
     @staticmethod
     def _flag_drains(conn: Connection, vehicle_id: str) -> None:
@@ -484,9 +516,12 @@ def _in_window(
     return where
 
 
+_DRIVE_FIELDS: Final = tuple(f.name for f in fields(Drive) if f.name != "route")
+
+
 def _drive_row(d: Drive) -> dict[str, Any]:
-    row = asdict(d)
-    row["route_json"] = json.dumps(row.pop("route"))
+    row = {name: getattr(d, name) for name in _DRIVE_FIELDS}  # not asdict: it copies the route point by point
+    row["route_json"] = json.dumps(d.route)
     return row
 
 
