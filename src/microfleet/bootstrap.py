@@ -149,7 +149,6 @@ def build_services(
         accounts,
         account_store,
         places,
-        telemetry,
         LiveEvents(live_log, clock),
     )
     return Services(
@@ -213,7 +212,6 @@ def _build_alerts(
     accounts: AccountService,
     account_store: AccountStore,
     places: PlaceService,
-    telemetry: TelemetryStore,
     live: LiveEvents,
 ) -> tuple[AlertService, AlertWorker]:
     """Alerts: the service, its evaluator and its outbox's sender over Apprise, MQTT and the live feed.
@@ -240,7 +238,7 @@ def _build_alerts(
         lifecycle=topics[Channel.LIVE],
         page_size_max=settings.page_size_max_records,
     )
-    evaluator = AlertEvaluator(alerts, store, telemetry, places, clock, charge_limits=store)
+    evaluator = AlertEvaluator(alerts, store, store, places, clock, charge_limits=store)
     dispatcher = AlertDispatcher(store, accounts, account_store, notifier, clock, topics)
     return alerts, AlertWorker(evaluator, dispatcher, interval_s=settings.alerts_interval_s)
 

@@ -45,6 +45,7 @@ _TIMED: Final = frozenset({AlertKind.LEFT_UNLOCKED, AlertKind.CHARGING_STOPPED})
 _GEOFENCE: Final = frozenset({AlertKind.GEOFENCE_ENTER, AlertKind.GEOFENCE_EXIT})
 # A car's geofence events are read from its previous newest record on; after a restart, this far back.
 FIRST_LOOK_BACK_MS: Final = 10 * 60_000
+_BATCH_CARS: Final = 500
 DELIVERY_BATCH: Final = 100
 DELIVERY_THREADS: Final = 4
 
@@ -78,8 +79,8 @@ class EvaluationReads(Protocol):
         """Every subscription (None)."""
         ...
 
-    def open_alerts_of(self, vehicle_id: str) -> dict[tuple[str, str], int]:
-        """A car's open alerts: (source, condition) -> alert id."""
+    def open_alerts(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Every open alert: vehicle -> (source, condition) -> alert id."""
         ...
 
     def resolve(self, alert_ids: Sequence[int], now_ms: int, by: int | None) -> list[Alert]:
@@ -87,11 +88,11 @@ class EvaluationReads(Protocol):
         ...
 
 
-class LatestState(Protocol):
-    """A car's newest values (``VehicleService``)."""
+class LatestSignals(Protocol):
+    """Cars' newest values, many at once (``AlertStore``)."""
 
-    def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
-        """The newest value of every signal, each with its time."""
+    def latest_signals(self, vehicle_ids: Sequence[str]) -> dict[str, dict[str, tuple[Any, int]]]:
+        """Vehicle -> signal -> (newest value, its time)."""
         ...
 
 
@@ -132,7 +133,7 @@ class AlertEvaluator:
         self,
         alerts: AlertService,
         reads: EvaluationReads,
-        latest: LatestState,
+        latest: LatestSignals,
         geofences: Geofences,
         clock: Callable[[], int],
         charge_limits: ChargeLimits | None = None,
@@ -159,13 +160,30 @@ class AlertEvaluator:
             ids = frozenset(r.rule_id for r in rules)
             everything = ids != self._rule_ids
             self._rule_ids = ids
-            subscriptions = self._reads.subscriptions()
+            work: list[tuple[VehicleActivity, list[AlertRule]]] = []
             for car in self._reads.activity():
                 due = self._due.get(car.vehicle_id)
                 changed = self._seen.get(car.vehicle_id) != car.record_count
                 if everything or changed or (due is not None and due <= now_ms):
-                    applying = [r for r in rules if _applies(r, car)]
-                    self._evaluate(car, applying, now_ms, subscriptions, report)
+                    work.append((car, [r for r in rules if _applies(r, car)]))
+            if not work:
+                return report
+            subscriptions = self._reads.subscriptions()
+            open_alerts = self._reads.open_alerts()
+            for start in range(0, len(work), _BATCH_CARS):  # newest values read for a batch of cars at once
+                batch = work[start : start + _BATCH_CARS]
+                latest = self._latest.latest_signals([car.vehicle_id for car, applying in batch if applying])
+                for car, applying in batch:
+                    facts = latest.get(car.vehicle_id, {})
+                    self._evaluate(
+                        car,
+                        applying,
+                        facts,
+                        open_alerts.get(car.vehicle_id, {}),
+                        now_ms,
+                        subscriptions,
+                        report,
+                    )
                     report.vehicles += 1
             return report
 
@@ -173,6 +191,8 @@ class AlertEvaluator:
         self,
         car: VehicleActivity,
         rules: list[AlertRule],
+        latest: dict[str, tuple[Any, int]],
+        open_alerts: dict[tuple[str, str], int],
         now_ms: int,
         subscriptions: list[Subscription],
         report: EvaluationReport,
@@ -183,8 +203,7 @@ class AlertEvaluator:
         self._last_ts[car.vehicle_id] = car.last_ts_ms
         if not rules:
             return
-        facts = self._facts(car, rules, now_ms, previous_ts)
-        open_alerts = self._reads.open_alerts_of(car.vehicle_id)
+        facts = self._facts(car, rules, latest, now_ms, previous_ts)
         for rule in rules:
             outcome = evaluate(rule, facts)
             source = rule_source(rule.rule_id)
@@ -207,18 +226,22 @@ class AlertEvaluator:
                     report.raised += 1
             if outcome.settled:
                 cleared = [a for (s, c), a in open_alerts.items() if s == source and c not in held]
-                done = self._reads.resolve(cleared, now_ms, None)
-                self._alerts.announce(done)
-                report.resolved += len(done)
+                if cleared:
+                    done = self._reads.resolve(cleared, now_ms, None)
+                    self._alerts.announce(done)
+                    report.resolved += len(done)
             if outcome.recheck_at_ms is not None:
                 due = self._due.get(car.vehicle_id)
                 self._due[car.vehicle_id] = min(outcome.recheck_at_ms, due or outcome.recheck_at_ms)
 
     def _facts(
-        self, car: VehicleActivity, rules: list[AlertRule], now_ms: int, previous_ts: int | None
+        self,
+        car: VehicleActivity,
+        rules: list[AlertRule],
+        latest: dict[str, tuple[Any, int]],
+        now_ms: int,
+        previous_ts: int | None,
     ) -> VehicleFacts:
-        state = self._latest.latest_state(car.vehicle_id) or {"signals": {}}
-        latest = {name: (s["value"], int(s["ts_ms"])) for name, s in state["signals"].items()}
         kinds = {r.kind for r in rules}
         recent: list[TelemetryRecord] = []
         pending = latest.get("locked", (None,))[0] is False or latest.get("charger_connected", (None,))[0]
@@ -233,7 +256,9 @@ class AlertEvaluator:
             if lat is not None and lon is not None:
                 places = self._geofences.applying_to(car.vehicle_id)
                 inside = frozenset(p.place_id for p in places if p.geometry.contains(lat, lon))
-        limit = self._charge_limits.charge_limit_pct(car.vehicle_id) if self._charge_limits else None
+        limit = None
+        if self._charge_limits and AlertKind.CHARGING_STOPPED in kinds and latest.get("charger_connected"):
+            limit = self._charge_limits.charge_limit_pct(car.vehicle_id)
         return VehicleFacts(
             vehicle_id=car.vehicle_id,
             now_ms=now_ms,

@@ -55,7 +55,14 @@ from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import InvalidInputError, NotFoundError
 from microfleet.services.alert_worker import VehicleActivity
 from microfleet.store.commands_store import commands
-from microfleet.store.schema import metadata, telemetry, users, vehicle_latest, vehicles
+from microfleet.store.schema import (
+    metadata,
+    telemetry,
+    users,
+    vehicle_latest,
+    vehicle_latest_signals,
+    vehicles,
+)
 from microfleet.store.scopes import scope_is, visible_in
 from microfleet.store.telemetry_store import row_to_record
 
@@ -63,6 +70,7 @@ from microfleet.store.telemetry_store import row_to_record
 MAX_RULES_PER_SCOPE: Final = 200
 MAX_SUBSCRIPTIONS_PER_USER: Final = 20
 ERROR_MAX_CHARS: Final = 1_000
+_IN_BATCH: Final = 500  # vehicle ids per IN list (SQLite's default limit on bound parameters is far above)
 
 alert_rules = Table(
     "alert_rules",
@@ -290,7 +298,32 @@ class AlertStore:
             ).all()
         return {(str(s), str(c)): int(a) for s, c, a in rows}
 
+    def open_alerts(self) -> dict[str, dict[tuple[str, str], int]]:
+        """Every open alert: vehicle -> (source, condition) -> alert id."""
+        out: dict[str, dict[tuple[str, str], int]] = {}
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(alerts.c.vehicle_id, alerts.c.source, alerts.c.condition, alerts.c.alert_id).where(
+                    alerts.c.status.in_(_OPEN)
+                )
+            ).all()
+        for vehicle_id, source, condition, alert_id in rows:
+            out.setdefault(str(vehicle_id), {})[(str(source), str(condition))] = int(alert_id)
+        return out
+
     # --- what the evaluator reads -------------------------------------------------------------------
+
+    def latest_signals(self, vehicle_ids: Sequence[str]) -> dict[str, dict[str, tuple[Any, int]]]:
+        """The newest value of each signal of these vehicles: vehicle -> signal -> (value, its ts_ms)."""
+        out: dict[str, dict[str, tuple[Any, int]]] = {v: {} for v in vehicle_ids}
+        s = vehicle_latest_signals.c
+        with self._engine.connect() as conn:
+            for start in range(0, len(vehicle_ids), _IN_BATCH):
+                chunk = list(vehicle_ids[start : start + _IN_BATCH])
+                query = select(s.vehicle_id, s.signal, s.ts_ms, s.value_json).where(s.vehicle_id.in_(chunk))
+                for vehicle_id, signal, ts_ms, value in conn.execute(query):
+                    out[str(vehicle_id)][str(signal)] = (json.loads(value), int(ts_ms))
+        return out
 
     def activity(self) -> list[VehicleActivity]:
         """Every vehicle with telemetry: its fleet, its stored record count and newest record's time."""
@@ -336,6 +369,8 @@ class AlertStore:
 
     def resolve(self, alert_ids: Sequence[int], now_ms: int, by: int | None) -> list[Alert]:
         """Resolve these alerts if still open; returns those it resolved."""
+        if not alert_ids:
+            return []
         with self._write_lock, self._engine.begin() as conn:
             return self._resolve(conn, alert_ids, now_ms, by)
 
