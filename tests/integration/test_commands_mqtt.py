@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Iterator
 import aiomqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 
+from microfleet.api import create_app
 from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.command_wire import (
@@ -320,3 +322,16 @@ def test_a_cars_malformed_or_misdirected_results_are_counted_and_never_applied(
     counts = {k: n for k, n in world.dispatcher.counts.items() if k.startswith("result")}
     assert counts == {"result malformed": 2, "result wrong_vehicle": 2, "result unknown_command": 1}
     assert world.status("car-b", foreign_id) is CommandStatus.QUEUED  # never applied
+
+
+def test_a_car_fetches_its_own_keys_with_its_device_credential(services: Services) -> None:
+    tokens = {v: services.admin.add_vehicle(v, model_id=MODEL) for v in ("car-a", "car-b")}
+    with TestClient(create_app(services.settings, services)) as api:
+        keys = command_link.fetch_command_keys("", "car-a", tokens["car-a"], client=api)
+        assert keys == services.commands.public_keys("car-a") and len(keys) == 1
+        # Another car's credential reads nothing of car-a's (the test client's own HTTPStatusError).
+        with pytest.raises(Exception, match="403 Forbidden"):
+            command_link.fetch_command_keys("", "car-a", tokens["car-b"], client=api)
+    car = CommandExecutor(CommandVerifier("car-a"), controls_for_model(MODEL))
+    car.trust_keys(keys)
+    assert list(car.verifier.keys) == [k.key_id for k in services.commands.key_infos("car-a")]

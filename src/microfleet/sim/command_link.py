@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,6 +27,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from microfleet.domain.command_wire import encode_result
 from microfleet.errors import ConfigurationError
 from microfleet.sim.commands import CommandExecutor
+
+if TYPE_CHECKING:
+    import httpx
 
 CONNECT_TIMEOUT_S: Final = 10.0
 
@@ -48,19 +51,25 @@ def answer_command(client: mqtt.Client, prefix: str, executor: CommandExecutor, 
 
 
 def fetch_command_keys(
-    base_url: str, vehicle_id: str, device_token: str, timeout_s: float = 10.0
+    base_url: str,
+    vehicle_id: str,
+    device_token: str,
+    timeout_s: float = 10.0,
+    client: httpx.Client | None = None,
 ) -> list[str]:
     """The vehicle's public keys (base64, current first), fetched with the car's own device credential.
 
     ``GET /api/v1/vehicles/{id}/command-keys``: trust on first use over TLS (docs/command-verifier.md).
+    ``client``: an HTTP client to use instead of a new one (its base URL and timeout replace ours).
     """
     import httpx
 
-    response = httpx.get(
-        f"{base_url.rstrip('/')}/api/v1/vehicles/{vehicle_id}/command-keys",
-        headers={"Authorization": f"Bearer {device_token}"},
-        timeout=timeout_s,
-    )
+    path = f"/api/v1/vehicles/{vehicle_id}/command-keys"
+    headers = {"Authorization": f"Bearer {device_token}"}
+    if client is not None:
+        response = client.get(path, headers=headers)  # the client's own timeout
+    else:
+        response = httpx.get(f"{base_url.rstrip('/')}{path}", headers=headers, timeout=timeout_s)
     response.raise_for_status()
     body = response.json()
     items = body.get("keys", body) if isinstance(body, dict) else body
