@@ -88,12 +88,14 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
         env={**os.environ, "MICROFLEET_HTTP_PORT": str(port)},
     )
     assert process.stdout is not None
-    token = None
+    token = password = None
     lines = []
     for line in process.stdout:
         lines.append(line)
         if line.startswith("login token of demo-owner:"):
             token = line.split()[-1]
+        if line.startswith("web login of demo-owner:"):
+            password = line.split()[-1]
         if token and "caught up with now" in line:
             break
     assert token, "".join(lines)
@@ -109,6 +111,13 @@ def test_demo_serves_cars_a_logged_in_owner_can_see(tmp_path: Path) -> None:
         headers={"Authorization": f"Bearer {token}"},
     ).json()
     assert detail["latest"]["signals"]["soc_pct"]["value"] > 0
+    # the printed web login works as a browser's would: the session cookie then sees the same cars
+    assert f"web app: http://127.0.0.1:{port}/" in "".join(lines)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+        login = browser.post("/api/v1/session", json={"user_name": "demo-owner", "password": password})
+        assert login.status_code == 200, login.text
+        assert browser.get("/api/v1/vehicles").json() == vehicles.json()
+        assert "<title>Microfleet</title>" in browser.get("/").text
     process.terminate()
     process.communicate(timeout=30)
     assert json.dumps(detail)

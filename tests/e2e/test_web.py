@@ -120,6 +120,7 @@ def test_an_operator_watches_a_fleet_car_drive_then_charge(page: Page, world: We
     card.get_by_role("link", name="Open Shared Ami 7").click()
     expect(page.locator("#state-badge")).to_have_attribute("data-state", "charging", timeout=WAIT_MS)
     expect(page.locator("#live-state")).to_contain_text("yes, 3.3\u00a0kW")
+    page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-charging")
 
 
