@@ -6,7 +6,6 @@ the service queues must pass it with the keys the service lists, and nothing els
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -35,7 +34,7 @@ HOUR_MS = 3_600_000
 
 
 @pytest.fixture
-def people(services: Services) -> Iterator[dict[str, UserPrincipal]]:
+def people(services: Services) -> dict[str, UserPrincipal]:
     """ann owns car-a (city-share's), olga operates city-share, eve bus-co, dan drives, root is admin."""
     admin = services.admin
     admin.add_fleet("city-share", "City car-sharing pilot")
@@ -55,7 +54,7 @@ def people(services: Services) -> Iterator[dict[str, UserPrincipal]]:
         admin.grant(vehicle_id, user_name="ann")
         admin.grant(vehicle_id, user_name="dan")
     admin.grant("car-a", user_name="eve")  # eve sees car-a, but it is not her fleet's
-    yield {u.name: u for u in admin.list_users()}
+    return {u.name: u for u in admin.list_users()}
 
 
 def verifier(services: Services, vehicle_id: str) -> CommandVerifier:
@@ -281,3 +280,25 @@ def test_rotation_lists_the_previous_key_for_a_while_and_private_keys_are_sealed
         sealed = conn.execute(select(command_keys.c.sealed_private_key)).scalars().all()
     assert len(sealed) == 2 and all(len(s) > 60 for s in sealed)  # nonce, 32 bytes and the GCM tag
     assert not any(s.startswith("MC4C") for s in sealed)  # no PKCS8 DER of an Ed25519 key in the clear
+
+
+def test_racing_requests_with_one_idempotency_key_store_one_command_and_one_first_key(
+    services: Services, people: dict[str, UserPrincipal]
+) -> None:
+    """Eight requests at once: one key pair is made for the car, and one command under the key."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def issue(_: int) -> str:
+        command, _created = services.commands.issue(
+            people["ann"], "car-a", Action.LOCK, {}, idempotency_key="same"
+        )
+        return command.command_id
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: tuple(services.commands.public_keys("twizy")), range(8)))
+        ids = list(pool.map(issue, range(8)))
+    assert len(set(keys)) == 1 and len(keys[0]) == 1
+    assert len(set(ids)) == 1
+    with services.engine.connect() as conn:
+        assert len(conn.execute(select(commands)).all()) == 1
+        assert len(conn.execute(select(command_keys)).all()) == 2  # twizy's and car-a's

@@ -10,8 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from microfleet.domain.access import Role, UserPrincipal, Vehicle
-from microfleet.domain.catalogue import _MODEL_IDS
-from microfleet.domain.command_wire import Action
 from microfleet.domain.capabilities import (
     CAPABILITIES,
     GENERIC,
@@ -19,6 +17,8 @@ from microfleet.domain.capabilities import (
     capability_markdown,
     check_capability,
 )
+from microfleet.domain.catalogue import _MODEL_IDS
+from microfleet.domain.command_wire import Action
 from microfleet.domain.commands import (
     CHARGE_LIMIT,
     CLIMATE_TARGET,
