@@ -50,6 +50,8 @@ _MY_DACIA = (
 )
 # Car-sharing fleets fit an aftermarket box wired to central locking, horn and lights (docs/commands.md).
 _BOX = "assumption: a sharing box"
+# The Abarth 500e's manual (the 2020 Fiat 500e's platform): climate started on demand from the app.
+_ABARTH_500E = "https://www.easymanua.ls/abarth/500e/manual?p=69"
 
 
 def _box(*actions: Action) -> tuple[Capability, ...]:
@@ -187,11 +189,11 @@ CAPABILITIES: Final[tuple[ModelCapabilities, ...]] = (
             *_SHARED_BOX,
             Capability(
                 Action.CLIMATE_ON,
-                "Fiat app remote climate, target settable",
-                "assumption: Fiat / Uconnect app",
+                "on-demand climate from the maker's app (runs 15 min; doors, bonnet, boot closed)",
+                f"{_ABARTH_500E} (the 2020 500e's platform; the target and the 2013 car: assumption)",
                 frozenset({"target_c"}),
             ),
-            Capability(Action.CLIMATE_OFF, "Fiat app remote climate off", "assumption: Fiat / Uconnect app"),
+            Capability(Action.CLIMATE_OFF, "the app's climate off", f"{_ABARTH_500E} (assumption for off)"),
             Capability(Action.CHARGE_START, "Fiat app charge now", "assumption: Fiat / Uconnect app"),
             Capability(Action.CHARGE_STOP, "Fiat app charge stop", "assumption: Fiat / Uconnect app"),
             Capability(
