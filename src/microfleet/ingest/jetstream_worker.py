@@ -185,6 +185,7 @@ class IngestWorker:
         self._clock = clock
         self._derive_interval_s = derive_interval_s
         self._owned: frozenset[int] = frozenset()
+        self._releasing: frozenset[int] = frozenset()  # partitions being given back
         self.derivations = (
             DerivationQueue(deriver, OwnedStale(stale, self.owns), interval_s=derive_interval_s)
             if deriver is not None and derive_interval_s > 0
@@ -197,7 +198,8 @@ class IngestWorker:
         """Whether this worker holds the vehicle's partition now (it may derive the car)."""
         if self.leases is None:
             return False
-        return partition_of(vehicle_id, self.config.partitions) in self.leases.valid()
+        partition = partition_of(vehicle_id, self.config.partitions)
+        return partition in self.leases.valid() and partition not in self._releasing
 
     def handle(self, subject: str, headers: dict[str, str] | None, payload: bytes) -> Committed:
         """Store one message (blocking: the store commits); what to announce once it is acknowledged.
@@ -342,6 +344,7 @@ class IngestWorker:
         consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         deriving = asyncio.Lock()
         derive_task: asyncio.Task[None] | None = None
+        giving_back: asyncio.Task[None] | None = None
         try:
             js = nc.jetstream(timeout=5.0)
             kv = await self._setup(js, stop)
@@ -355,14 +358,17 @@ class IngestWorker:
                 try:
                     await leases.renew()
                     over = await leases.balance()
-                    if over:
-                        async with deriving:  # never give a partition away while deriving its cars
-                            await self._stop_consumers(consumers, over)
-                            await leases.release(over)
+                    if over and (giving_back is None or giving_back.done()):
+                        self._releasing = frozenset(over)
+                        giving_back = asyncio.create_task(self._give_back(over, consumers, deriving))
                 except NATS_LOST as exc:
                     log.warning("worker %s could not renew its leases (%s)", self.worker_id, exc)
-                self._owned = leases.valid()
-                await self._stop_consumers(consumers, [p for p in consumers if p not in self._owned])
+                self._owned = leases.valid() - self._releasing
+                for partition, (halt, task) in list(consumers.items()):
+                    if task.done():
+                        del consumers[partition]
+                    elif partition not in self._owned:
+                        halt.set()  # it stops after the batches in hand, without holding up renewals
                 for partition in sorted(self._owned - consumers.keys()):
                     halt = asyncio.Event()
                     task = asyncio.create_task(self._consume(nc, js, partition, halt))
@@ -371,6 +377,8 @@ class IngestWorker:
                     ready.set()
                 await sleep_unless(self.config.lease_s / 3, stop)
         finally:
+            if giving_back is not None:
+                await giving_back
             await self._stop_consumers(consumers, list(consumers))
             if derive_task is not None:
                 await derive_task
@@ -453,6 +461,23 @@ class IngestWorker:
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _give_back(
+        self,
+        partitions: list[int],
+        consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]],
+        deriving: asyncio.Lock,
+    ) -> None:
+        """Give partitions over the fair share back: after the derivation round and their batches in hand."""
+        try:
+            async with deriving:  # never give a partition away while deriving its cars
+                await self._stop_consumers(consumers, partitions)
+                assert self.leases is not None
+                await self.leases.release(partitions)
+        except NATS_LOST as exc:
+            log.warning("worker %s could not give partitions back (%s); they run out", self.worker_id, exc)
+        finally:
+            self._releasing = frozenset()
 
     @staticmethod
     async def _stop_consumers(

@@ -15,6 +15,7 @@ before anyone else can take it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -54,6 +55,9 @@ class PartitionLeases:
         self.worker_id = worker_id
         self._monotonic = monotonic
         self._held: dict[int, tuple[int, float]] = {}  # partition -> (revision written, sent at)
+        self._lock = (
+            asyncio.Lock()
+        )  # renewals, takes and releases one at a time (a release runs as its own task)
         self.taken = 0
         self.lost = 0
         self.released = 0
@@ -67,6 +71,10 @@ class PartitionLeases:
 
     async def renew(self) -> None:
         """Renew every lease held; one someone else wrote meanwhile, or one run out, is dropped."""
+        async with self._lock:
+            await self._renew()
+
+    async def _renew(self) -> None:
         for partition, (revision, sent) in list(self._held.items()):
             sending = self._monotonic()
             try:
@@ -82,6 +90,10 @@ class PartitionLeases:
 
     async def balance(self) -> list[int]:
         """Say this worker is alive, take free partitions up to its fair share; the ones held over it."""
+        async with self._lock:
+            return await self._balance()
+
+    async def _balance(self) -> list[int]:
         await self._kv.put(f"w-{self.worker_id}", b"1")
         try:
             live = sum(1 for key in await self._kv.keys() if key.startswith("w-"))
@@ -107,6 +119,10 @@ class PartitionLeases:
 
     async def release(self, partitions: list[int]) -> None:
         """Give partitions back at once (a clean stop, or more than the fair share)."""
+        async with self._lock:
+            await self._release(partitions)
+
+    async def _release(self, partitions: list[int]) -> None:
         for partition in partitions:
             held = self._held.pop(partition, None)
             if held is None:
