@@ -176,3 +176,11 @@ def test_passwords_and_sessions_are_stored_only_hashed(services: Services, clien
         )
     assert "$argon2id$" in stored
     assert PASSWORD not in stored and cookie not in stored
+
+
+def test_another_site_cannot_log_a_browser_in(client: TestClient) -> None:
+    """A cross-site form can post text/plain but not JSON: the login refuses it (no login CSRF)."""
+    body = '{"user_name": "ann", "password": "correct horse battery ann"}'
+    response = client.post("/api/v1/session", content=body, headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422
+    assert "set-cookie" not in response.headers
