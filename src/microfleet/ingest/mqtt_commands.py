@@ -247,9 +247,8 @@ class _Pipeline:
             self._spawn(self._result(topic, payload, entry))
 
     async def _result(self, topic: str, payload: bytes, entry: list[Any]) -> None:
-        with contextlib.suppress(
-            ValueError, UnicodeDecodeError
-        ):  # a malformed one is refused in handle_result
+        # A malformed result is refused, with its reason, in handle_result.
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
             marking = self._marking.get(decode_result(payload).command_id)
             if marking is not None:
                 await asyncio.wait({marking})
