@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -212,3 +215,70 @@ def test_an_owner_confirms_a_lock_and_follows_it(page: Page, world: WebWorld, sh
     assert [(c["action"], c["issued_by"], c["status"]) for c in listed] == [("lock", "user:ann", "queued")]
     page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-command")
+
+
+def test_the_demo_in_a_browser_a_lock_acknowledged_by_a_twin_car(
+    browser: Browser, tmp_path: Path, shots: Path
+) -> None:
+    """The README's demo: its printed web login works, and a Lock reaches a twin car over MQTT and back."""
+    if shutil.which("mosquitto") is None:
+        pytest.fail(
+            "mosquitto is not on PATH: the demo's cars take commands over MQTT only (install mosquitto)"
+        )
+    port = _free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "microfleet", "demo", "--duration-s", "300", "--speedup", "40000",
+         "--database-url", f"sqlite:///{tmp_path / 'demo.db'}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "MICROFLEET_HTTP_PORT": str(port)},
+    )  # fmt: skip
+    try:
+        assert demo.stdout is not None
+        passwords, lines = {}, []
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("web login of "):
+                passwords[line.split()[3].rstrip(":")] = line.split()[-1]
+            if "caught up with now" in line:
+                break
+        assert set(passwords) == {"demo-owner", "demo-operator"}, "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(base + "/")
+        page.get_by_label("User name").fill("demo-operator")
+        page.get_by_label("Password").fill(passwords["demo-operator"])
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("#live-map[data-ready=true]", timeout=60_000)
+        assert len(cars_listed(page)) == 5  # the demo's car-sharing fleet, none of the owners' cars
+        screenshot(page, shots, "demo-map-operator")
+        page.get_by_role("link", name="demo-operator (operator)").click()
+        page.get_by_role("button", name="Log out").click()
+
+        page.get_by_label("User name").fill("demo-owner")
+        page.get_by_label("Password").fill(passwords["demo-owner"])
+        page.get_by_role("button", name="Log in").click()
+        owned = cars_listed(page)
+        assert len(owned) == 3
+        page.locator(f'.cars li[data-vehicle-id="{owned[0]}"] button').click()
+        page.locator(".carcard a").click()
+        page.get_by_role("button", name="Lock", exact=True).click()
+        page.get_by_role("button", name="Yes, lock").click()
+        result = page.locator(".command-result")
+        expect(result).to_have_attribute("data-status", "acknowledged", timeout=60_000)
+        expect(result).to_contain_text("the car acknowledged it")
+        drives = page.locator("table").first.locator("tbody tr")
+        if drives.count():
+            drives.first.get_by_role("button").click()
+            page.wait_for_selector(".vehicle-map[data-route]", timeout=WAIT_MS)
+        screenshot(page, shots, "demo-vehicle-owner", full_page=True)
+        context.close()
+    finally:
+        demo.terminate()
+        demo.communicate(timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
