@@ -26,6 +26,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import re
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +39,8 @@ from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError as StreamNotFoundError
+
+from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -251,3 +255,54 @@ class JetStreamPublisher:
         if self._nc is not None:
             await self._nc.drain() if self._nc.is_connected else await self._nc.close()
             self._nc = None
+
+
+CONTENT_TYPES = ("application/json", "application/x-ndjson")
+SOURCE_MAX_CHARS = 200  # the quarantine table's source column
+_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """An adapter's batch as its headers describe it."""
+
+    vehicle_id: str
+    source: str
+    received_at_ms: int
+    content_type: str
+
+
+def read_envelope(headers: dict[str, str] | None) -> Envelope | str:
+    """The batch's envelope, or why the headers are not an adapter's."""
+    headers = headers or {}
+    vehicle_id = headers.get(HEADER_VEHICLE)
+    source = headers.get(HEADER_SOURCE)
+    received = headers.get(HEADER_RECEIVED_MS, "")
+    content_type = headers.get(HEADER_CONTENT_TYPE, "")
+    if not vehicle_id or not source:
+        return f"the message names no vehicle or source ({HEADER_VEHICLE}, {HEADER_SOURCE})"
+    if not _VEHICLE_ID.match(vehicle_id):
+        return f"{HEADER_VEHICLE} {vehicle_id[:80]!r} is not a vehicle id"
+    if not received.isdigit() or len(received) > 15:
+        return f"{HEADER_RECEIVED_MS} {received[:40]!r} is not epoch milliseconds"
+    if content_type not in CONTENT_TYPES:
+        return f"{HEADER_CONTENT_TYPE} {content_type[:80]!r} is neither of {', '.join(CONTENT_TYPES)}"
+    return Envelope(vehicle_id, source[:SOURCE_MAX_CHARS], int(received), content_type)
+
+
+def wall_ms() -> int:
+    """Now, UTC epoch ms, by the wall clock (the announcements' time; tests freeze the services' clock)."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a worker announces on ``<prefix>.committed.<partition>`` after storing a batch."""
+
+    msg_id: str
+    vehicle_id: str | None
+    accepted: int
+    duplicate: int
+    rejected: int
+    received_at_ms: int | None
+    committed_at_ms: int

@@ -22,11 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -36,23 +33,25 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 
-from microfleet.domain.telemetry import VEHICLE_ID_PATTERN, RejectionReason
+from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.validation import storable_text
 from microfleet.errors import StoreUnavailableError
 from microfleet.ingest.jetstream import (
-    HEADER_CONTENT_TYPE,
     HEADER_MSG_ID,
-    HEADER_RECEIVED_MS,
     HEADER_SOURCE,
-    HEADER_VEHICLE,
     NATS_LOST,
+    SOURCE_MAX_CHARS,
+    Committed,
+    Envelope,
     JetStreamConfig,
     connect,
     ensure_stream,
     partition_of,
+    read_envelope,
     sleep_unless,
+    wall_ms,
 )
-from microfleet.ingest.partition_leases import PartitionLeases, lease_bucket
+from microfleet.ingest.partition_leases import OwnedStale, PartitionLeases, StaleByVehicle, lease_bucket
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.ingest import IngestReport, IngestService
 
@@ -62,47 +61,6 @@ FETCH_BATCH = 64  # messages asked for at once per partition
 GROUP_MAX_RECORDS = 5_000  # one car's records stored in one transaction at most (below the batch limit)
 NDJSON = "application/x-ndjson"
 MAX_ACK_PENDING = 1_000  # messages of one partition delivered and not yet acknowledged, at most
-SOURCE_MAX_CHARS = 200  # the quarantine table's source column
-CONTENT_TYPES = ("application/json", "application/x-ndjson")
-_VEHICLE_ID = re.compile(VEHICLE_ID_PATTERN)
-
-
-class StaleByVehicle(Protocol):
-    """The store's stale list as a worker claims it: only the cars it may derive."""
-
-    def claim_stale_of(
-        self, wanted: Callable[[str], bool], limit: int, skip: Collection[str] = ()
-    ) -> dict[str, int]:
-        """Take up to ``limit`` stale cars ``wanted`` accepts (none of ``skip``), with their start."""
-        ...
-
-    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
-        """Put a car back on the list."""
-        ...
-
-    def stale_count(self) -> int:
-        """How many cars are on the list (every worker's)."""
-        ...
-
-
-class OwnedStale:
-    """The stale list narrowed to one worker's partitions: what its :class:`DerivationQueue` claims from."""
-
-    def __init__(self, store: StaleByVehicle, owns: Callable[[str], bool]) -> None:
-        self._store = store
-        self._owns = owns
-
-    def claim_stale(self, limit: int, skip: Collection[str] = ()) -> dict[str, int]:
-        """Take up to ``limit`` of this worker's stale cars."""
-        return self._store.claim_stale_of(self._owns, limit, skip)
-
-    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
-        """Put a car back on the list."""
-        self._store.mark_stale(vehicle_id, from_ms)
-
-    def stale_count(self) -> int:
-        """How many cars wait, every worker's."""
-        return self._store.stale_count()
 
 
 @dataclass(slots=True)
@@ -117,52 +75,6 @@ class WorkerCounters:
     redeliveries: int = 0  # messages delivered more than once (a worker died or was too slow)
     store_retries: int = 0
     derived_cars: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """An adapter's batch as its headers describe it."""
-
-    vehicle_id: str
-    source: str
-    received_at_ms: int
-    content_type: str
-
-
-def read_envelope(headers: dict[str, str] | None) -> Envelope | str:
-    """The batch's envelope, or why the headers are not an adapter's."""
-    headers = headers or {}
-    vehicle_id = headers.get(HEADER_VEHICLE)
-    source = headers.get(HEADER_SOURCE)
-    received = headers.get(HEADER_RECEIVED_MS, "")
-    content_type = headers.get(HEADER_CONTENT_TYPE, "")
-    if not vehicle_id or not source:
-        return f"the message names no vehicle or source ({HEADER_VEHICLE}, {HEADER_SOURCE})"
-    if not _VEHICLE_ID.match(vehicle_id):
-        return f"{HEADER_VEHICLE} {vehicle_id[:80]!r} is not a vehicle id"
-    if not received.isdigit() or len(received) > 15:
-        return f"{HEADER_RECEIVED_MS} {received[:40]!r} is not epoch milliseconds"
-    if content_type not in CONTENT_TYPES:
-        return f"{HEADER_CONTENT_TYPE} {content_type[:80]!r} is neither of {', '.join(CONTENT_TYPES)}"
-    return Envelope(vehicle_id, source[:SOURCE_MAX_CHARS], int(received), content_type)
-
-
-def _wall_ms() -> int:
-    """Now, UTC epoch ms, by the wall clock (the announcements' time; tests freeze the services' clock)."""
-    return time.time_ns() // 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """What a worker announces on ``<prefix>.committed.<partition>`` after storing a batch."""
-
-    msg_id: str
-    vehicle_id: str | None
-    accepted: int
-    duplicate: int
-    rejected: int
-    received_at_ms: int | None
-    committed_at_ms: int
 
 
 class IngestWorker:
@@ -233,7 +145,7 @@ class IngestWorker:
             report.duplicate,
             report.rejected,
             envelope.received_at_ms,
-            _wall_ms(),
+            wall_ms(),
         )
 
     def _quarantine(self, subject: str, headers: dict[str, str], payload: bytes, detail: str) -> Committed:
@@ -248,7 +160,7 @@ class IngestWorker:
             source=source,
             now_ms=self._clock(),
         )
-        return Committed(headers.get(HEADER_MSG_ID, ""), None, 0, 0, 1, None, _wall_ms())
+        return Committed(headers.get(HEADER_MSG_ID, ""), None, 0, 0, 1, None, wall_ms())
 
     def _count(self, report: IngestReport) -> None:
         self.counters.records_accepted += report.accepted
@@ -317,7 +229,7 @@ class IngestWorker:
             return
         self.counters.messages += len(run)
         self._count(report)
-        committed_ms = _wall_ms()
+        committed_ms = wall_ms()
         start = 0
         by_index = [0] * sum(lines for _, _, lines in run)
         for result in report.results:

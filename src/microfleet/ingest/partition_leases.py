@@ -10,7 +10,8 @@ worker gets partitions from the others within a few renewals.
 
 A lease counts as held only until ``lease_s`` after the renewal was *sent* minus a safety margin: the
 bucket's clock starts later (when the server stores the write), so the worker stops using a partition
-before anyone else can take it.
+before anyone else can take it. :class:`OwnedStale` is what a lease lets a worker derive: the stale cars of
+its partitions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Protocol
 
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NoKeysError
@@ -156,3 +158,41 @@ class PartitionLeases:
         self._held.pop(partition, None)
         self.lost += 1
         log.warning("worker %s lost partition %d: %s", self.worker_id, partition, why)
+
+
+class StaleByVehicle(Protocol):
+    """The store's stale list as a worker claims it: only the cars it may derive."""
+
+    def claim_stale_of(
+        self, wanted: Callable[[str], bool], limit: int, skip: Collection[str] = ()
+    ) -> dict[str, int]:
+        """Take up to ``limit`` stale cars ``wanted`` accepts (none of ``skip``), with their start."""
+        ...
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Put a car back on the list."""
+        ...
+
+    def stale_count(self) -> int:
+        """How many cars are on the list (every worker's)."""
+        ...
+
+
+class OwnedStale:
+    """The stale list narrowed to one worker's partitions: what its :class:`DerivationQueue` claims from."""
+
+    def __init__(self, store: StaleByVehicle, owns: Callable[[str], bool]) -> None:
+        self._store = store
+        self._owns = owns
+
+    def claim_stale(self, limit: int, skip: Collection[str] = ()) -> dict[str, int]:
+        """Take up to ``limit`` of this worker's stale cars."""
+        return self._store.claim_stale_of(self._owns, limit, skip)
+
+    def mark_stale(self, vehicle_id: str, from_ms: int) -> None:
+        """Put a car back on the list."""
+        self._store.mark_stale(vehicle_id, from_ms)
+
+    def stale_count(self) -> int:
+        """How many cars wait, every worker's."""
+        return self._store.stale_count()

@@ -11,12 +11,13 @@ from microfleet.ingest.jetstream import (
     HEADER_CONTENT_TYPE,
     HEADER_RECEIVED_MS,
     HEADER_VEHICLE,
+    Envelope,
     JetStreamConfig,
     OutgoingBatch,
     batch_id,
     partition_of,
+    read_envelope,
 )
-from microfleet.ingest.jetstream_worker import Envelope, read_envelope
 
 VEHICLE_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,30}", fullmatch=True)
 
