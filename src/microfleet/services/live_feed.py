@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from microfleet.domain.access import UserPrincipal
@@ -268,28 +269,43 @@ class LiveFeed:
                 await poller
 
     async def _poll_forever(self) -> None:
+        # Checking grants and pruning wait on the store (a prune waits for SQLite's writer); they run
+        # beside the polling, so neither ever holds an event back.
+        maintenance = asyncio.create_task(self._maintain_forever(), name="live-feed-maintenance")
+        try:
+            while True:
+                read = await self._guarded(self._poll_once)
+                if read < self.limits.page_max_events:
+                    await asyncio.sleep(self.limits.poll_interval_s)
+        finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+
+    async def _maintain_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        next_refresh = next_prune = loop.time()
+        next_prune = loop.time()
         while True:
-            try:
-                read = await self._poll_once()
-                now = loop.time()
-                if now >= next_refresh:
-                    next_refresh = now + min(1.0, self.limits.visibility_refresh_s)
-                    await self._refresh_due(now)
-                if now >= next_prune:
-                    next_prune = now + self.limits.prune_every_s
-                    await asyncio.to_thread(self._log.prune, self._clock() - self.limits.window_ms)
-            except MicrofleetError as exc:  # the store is away: keep the subscribers, try again
-                log.warning("live feed: %s", exc.message)
-                read = 0
-                await asyncio.sleep(1.0)
-            except Exception:  # a bug must not silence every subscriber for good: log it, go on
-                log.exception("live feed poller failed; retrying in 1 s")
-                read = 0
-                await asyncio.sleep(1.0)
-            if read < self.limits.page_max_events:
-                await asyncio.sleep(self.limits.poll_interval_s)
+            await asyncio.sleep(min(1.0, self.limits.visibility_refresh_s))
+            now = loop.time()
+            await self._guarded(functools.partial(self._refresh_due, now))
+            if now >= next_prune:
+                next_prune = now + self.limits.prune_every_s
+                await self._guarded(self._prune)
+
+    async def _prune(self) -> int:
+        return await asyncio.to_thread(self._log.prune, self._clock() - self.limits.window_ms)
+
+    async def _guarded(self, step: Callable[[], Awaitable[int | None]]) -> int:
+        """Run one step of the poller; an error is logged and waited out, never the poller's end."""
+        try:
+            return await step() or 0
+        except MicrofleetError as exc:  # the store is away: keep the subscribers, try again
+            log.warning("live feed: %s", exc.message)
+        except Exception:  # a bug must not silence every subscriber for good: log it, go on
+            log.exception("live feed poller failed; retrying in 1 s")
+        await asyncio.sleep(1.0)
+        return 0
 
     async def _poll_once(self) -> int:
         if not self._subscribers:  # nobody listens: only keep the position
