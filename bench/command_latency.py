@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
+import importlib
 import json
 import os
 import random
@@ -415,11 +415,9 @@ def live_feed_rows(seed: int, quick: bool, console: Console) -> list[dict[str, A
     if not path.exists():
         console.print("[yellow]bench/live_feed.py does not exist: no live-feed row[/yellow]")
         return []
-    spec = importlib.util.spec_from_file_location("bench_live_feed", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Imported by name from bench/ (its worker processes import it again by that name).
+    sys.path.insert(0, str(path.parent))
+    module = importlib.import_module("live_feed")
     rows = module.run(seed, quick)
     return [
         dict(r) if isinstance(r, dict) else dict(zip(("metric", "system", "value", "unit"), r, strict=True))
@@ -473,6 +471,10 @@ def main() -> None:
             "unit": "1/s",
         },
     ]
+    console.print(f"command p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(latencies)} acknowledged commands")
+    command = f"python bench/command_latency.py --seed {args.seed} --rate {args.rate:g}"
+    if not args.quick:  # written now, and again with the live feed's rows
+        write_results(command, rows)
     if not args.no_live_feed:
         rows += live_feed_rows(args.seed, args.quick, console)
     table = Table(
@@ -492,11 +494,14 @@ def main() -> None:
         else "[red]no command was acknowledged"
     )
     if not args.quick:
-        command = f"python bench/command_latency.py --seed {args.seed} --rate {args.rate:g}"
-        RESULTS.write_text(
-            json.dumps({"benchmark": "command_latency", "command": command, "rows": rows}, indent=2) + "\n"
-        )
+        write_results(command, rows)
         console.print(f"written {RESULTS}")
+
+
+def write_results(command: str, rows: list[dict[str, Any]]) -> None:
+    RESULTS.write_text(
+        json.dumps({"benchmark": "command_latency", "command": command, "rows": rows}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":
