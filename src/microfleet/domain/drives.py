@@ -75,17 +75,16 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     reason ``IMPLAUSIBLE_SEQUENCE`` and a detail naming the reading.
     """
     n = len(cols)
-    out: list[QuarantinedRecord] = []
     if n < 2:
-        return cols, out
+        return cols, []
     ts = cols.ts_ms
     blank: dict[str, list[int]] = {"position": [], "odometer_km": [], "soc_pct": []}
-
-    vehicle_id, reason = cols.vehicle_id, RejectionReason.IMPLAUSIBLE_SEQUENCE
+    details: dict[int, str] = {}  # refused record -> what is wrong with it, in the order found
 
     def refuse(i: int, reading: str, detail: str) -> None:
         blank[reading].append(i)
-        out.append(QuarantinedRecord(vehicle_id, int(ts[i]), reason, detail))
+        first = details.get(i)
+        details[i] = detail if first is None else f"{first}; {detail}"
 
     fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
     if fix.size >= 2:
@@ -112,9 +111,12 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
         bad = rise & driving[1:] & driving[:-1] & no_regen[1:]
         for j in np.flatnonzero(bad).tolist():
             refuse(int(soc_i[j + 1]), "soc_pct", "SoC rose while driving without regeneration")
-    if not out:
-        return cols, out
-    out = _one_per_record(out)
+    if not details:
+        return cols, []
+    # One entry per record, oldest first, as the store keeps them: a record with several implausible
+    # readings (its position and its SoC, say) is excluded once, with its details joined.
+    reason, times = RejectionReason.IMPLAUSIBLE_SEQUENCE, ts.tolist()
+    out = [QuarantinedRecord(cols.vehicle_id, times[i], reason, details[i]) for i in sorted(details)]
     lat, lon = cols.lat_deg.copy(), cols.lon_deg.copy()
     lat[blank["position"]] = np.nan
     lon[blank["position"]] = np.nan
@@ -122,19 +124,6 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     odo_col[blank["odometer_km"]] = np.nan
     soc_col[blank["soc_pct"]] = np.nan
     return replace(cols, lat_deg=lat, lon_deg=lon, odometer_km=odo_col, soc_pct=soc_col), out
-
-
-def _one_per_record(refused: list[QuarantinedRecord]) -> list[QuarantinedRecord]:
-    """One entry per record, oldest first, as the store keeps them.
-
-    A record with several implausible readings (its position and its SoC, say) is excluded once, with
-    its details joined.
-    """
-    merged: dict[int, QuarantinedRecord] = {}
-    for q in refused:
-        first = merged.get(q.ts_ms)
-        merged[q.ts_ms] = q if first is None else replace(first, detail=f"{first.detail}; {q.detail}")
-    return [merged[ts] for ts in sorted(merged)]
 
 
 def _gps_jumps(

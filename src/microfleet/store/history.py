@@ -350,27 +350,24 @@ class HistoryStore:
             where, params = where + " AND ts_ms >= ?", [*params, from_ms]
         if to_ms is not None:
             where, params = where + " AND ts_ms < ?", [*params, to_ms]
+        delete_sql = "DELETE FROM history_excluded WHERE vehicle_id = ? AND ts_ms = ?"
+        insert_sql = "INSERT INTO history_excluded (vehicle_id, ts_ms, reason, detail) VALUES (?, ?, ?, ?)"
         if conn.dialect.name == "postgresql":
-            where = where.replace("?", "%s")
-        cursor = conn.connection.cursor()  # the driver's own rows: thousands of them, compared as tuples
+            where, delete_sql, insert_sql = (q.replace("?", "%s") for q in (where, delete_sql, insert_sql))
+        wanted = {(q.ts_ms, _REASON_VALUES[q.reason], q.detail) for q in excluded}
+        # The driver's own cursor, in this transaction: thousands of rows, compared and written as tuples.
+        cursor = conn.connection.cursor()
         try:
             cursor.execute(f"SELECT ts_ms, reason, detail FROM history_excluded WHERE {where}", params)
             stored = {(int(ts), reason, detail) for ts, reason, detail in cursor.fetchall()}
+            gone = sorted(ts for ts, _, _ in stored - wanted)
+            if gone:
+                cursor.executemany(delete_sql, [(vehicle_id, ts) for ts in gone])
+            new = sorted(wanted - stored)
+            if new:
+                cursor.executemany(insert_sql, [(vehicle_id, *row) for row in new])
         finally:
             cursor.close()
-        wanted = {(q.ts_ms, _REASON_VALUES[q.reason], q.detail) for q in excluded}
-        e = history_excluded.c
-        gone = [{"ts": ts} for ts, _, _ in stored - wanted]
-        if gone:
-            conn.execute(
-                delete(history_excluded).where(e.vehicle_id == vehicle_id, e.ts_ms == bindparam("ts")), gone
-            )
-        new = [
-            {"vehicle_id": vehicle_id, "ts_ms": ts, "reason": reason, "detail": detail}
-            for ts, reason, detail in sorted(wanted - stored)
-        ]
-        if new:
-            conn.execute(insert(history_excluded), new)
 
     @staticmethod
     def _flag_drains(conn: Connection, vehicle_id: str) -> None:
