@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH_VEHICLES = 200  # cars derived per round at most: bounds how long one round holds on
 RETRY_FIRST_S = 5.0  # a car whose derivation failed waits this long, then twice as long after each failure
 RETRY_MAX_S = 3600.0  # ... but never more than an hour between tries
+# After a round that took T s, the queue waits at least PACE x T s before the next: under load (a round
+# longer than the interval) derivation holds at most half the time of the process it runs in, and ingest
+# the rest; a record is then in the derived history within about three rounds' time (docs/derivation.md).
+PACE = 1.0
 # Records after a resume point that may still change what is derived before it: a data gap (1 h) is only
 # known at the record after it, a stillness ends a drive after 5 min, charge flows 10 min apart merge.
 LOOKAHEAD_MS = 2 * 3_600_000
@@ -381,9 +385,20 @@ class DerivationQueue:
         self._thread.join()
         self._thread = None
 
+    def next_wait_s(self, round_s: float) -> float:
+        """Seconds between a round that took ``round_s`` and the next.
+
+        The interval, or :data:`PACE` x ``round_s`` when that is longer: a busy server derives less
+        often, in larger rounds.
+        """
+        return max(self._interval_s, PACE * round_s)
+
     def _loop(self) -> None:
-        while not self._stopping.wait(self._interval_s):
+        wait_s = self._interval_s
+        while not self._stopping.wait(wait_s):
+            started = self._monotonic()
             try:
                 self.run_pending()
             except Exception:  # e.g. the store is briefly unreachable: try again next round
                 log.exception("a derivation round failed; retrying in %.0f s", self._interval_s)
+            wait_s = self.next_wait_s(self._monotonic() - started)
