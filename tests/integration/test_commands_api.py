@@ -175,7 +175,7 @@ def test_commands_expire_in_the_servers_lifespan_and_the_live_feed_hears_each_ch
     command_id = issued.json()["command_id"]
     clock.now_ms += 2_000
     status = "queued"
-    deadline = time.monotonic() + 15  # MICROFLEET_COMMAND_EXPIRE_INTERVAL_S is 1 s by default
+    deadline = time.monotonic() + 60  # the expiry runs every 1 s by default; a loaded machine is slow
     while status == "queued" and time.monotonic() < deadline:
         time.sleep(0.1)
         status = call(client, world, "ann", "GET", f"{CAR_A}/commands/{command_id}").json()["command"][

@@ -83,16 +83,11 @@ class CommandStorePort(Protocol):
         ...
 
     def move(
-        self,
-        command_id: str,
-        expected: CommandStatus,
-        new: CommandStatus,
-        changes: Mapping[str, Any],
-        event: AuditEvent,
+        self, command: RemoteCommand, new: CommandStatus, changes: Mapping[str, Any], event: AuditEvent
     ) -> RemoteCommand | None:
-        """Move the command from ``expected`` to ``new`` with ``changes`` and an audit line, atomically.
+        """Move ``command`` from the status it has to ``new`` with ``changes`` and an audit line, atomically.
 
-        None if it was no longer ``expected`` (another process moved it first).
+        The command as moved; None if its status had changed meanwhile (another process moved it first).
         """
         ...
 

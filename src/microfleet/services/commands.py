@@ -231,13 +231,8 @@ class CommandService:
             f"published over {channel}",
             command_id,
         )
-        moved = self._store.move(
-            command_id,
-            CommandStatus.QUEUED,
-            CommandStatus.SENT,
-            {"sent_at_ms": now_ms, "channel": channel},
-            event,
-        )
+        changes = {"sent_at_ms": now_ms, "channel": channel}
+        moved = self._store.move(command, CommandStatus.SENT, changes, event)
         if moved is not None:
             self._announce(moved, now_ms)
         return moved is not None
@@ -296,7 +291,7 @@ class CommandService:
             command.command_id,
         )
         changes = {"result_at_ms": now_ms, "result_reason": result.reason}
-        moved = self._store.move(command.command_id, command.status, new, changes, event)
+        moved = self._store.move(command, new, changes, event)
         if moved is None:  # another answer won the race: look again
             return self._apply_result(result, reporting, now_ms)
         self._announce(moved, now_ms)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import (
@@ -146,24 +147,19 @@ class CommandStore:
         return _command(row) if row is not None else None
 
     def move(
-        self,
-        command_id: str,
-        expected: CommandStatus,
-        new: CommandStatus,
-        changes: Mapping[str, Any],
-        event: AuditEvent,
+        self, command: RemoteCommand, new: CommandStatus, changes: Mapping[str, Any], event: AuditEvent
     ) -> RemoteCommand | None:
-        """Compare-and-set the status with ``changes`` and the audit line; None if no longer ``expected``."""
+        """Compare-and-set the status with ``changes`` and the audit line; None if it had changed."""
         statement = (
             update(commands)
-            .where(commands.c.command_id == command_id, commands.c.status == expected.value)
+            .where(commands.c.command_id == command.command_id, commands.c.status == command.status.value)
             .values(status=new.value, **changes)
         )
         with self._write_lock, self._engine.begin() as conn:
             if conn.execute(statement).rowcount != 1:
                 return None
             _event(conn, event)
-        return self.get(command_id)
+        return replace(command, status=new, **changes)  # what the row now holds, without reading it back
 
     def due(self, now_ms: int, limit: int, vehicle_ids: Sequence[str] | None) -> list[RemoteCommand]:
         """Queued commands not expired at ``now_ms``, oldest first."""
@@ -199,9 +195,7 @@ class CommandStore:
                 detail,
                 command.command_id,
             )
-            moved = self.move(
-                command.command_id, command.status, CommandStatus.EXPIRED, {"result_at_ms": now_ms}, event
-            )
+            moved = self.move(command, CommandStatus.EXPIRED, {"result_at_ms": now_ms}, event)
             if moved is not None:
                 expired.append(moved)
         return expired
