@@ -282,3 +282,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_an_owner_sees_her_cars_alert_and_acknowledges_it(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "ann")
+    car = page.locator('.cars li[data-vehicle-id="car-a"]')
+    expect(car).to_have_attribute("data-state", "alert", timeout=WAIT_MS)  # her soc_low rule, at 58 %
+    car.get_by_role("button").click()
+    expect(page.locator(".carcard")).to_contain_text("Needs attention")
+    page.locator(".carcard a").click()
+    alert = page.locator(".alerts li[data-alert-id]")
+    expect(alert).to_have_attribute("data-status", "raised", timeout=WAIT_MS)
+    expect(page.locator("#state-badge")).to_have_attribute("data-state", "alert")
+    alert.get_by_role("button", name="Acknowledge").click()
+    expect(alert).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
+    screenshot(page, shots, "vehicle-alert")

@@ -117,6 +117,7 @@ def serve_world(tmp_path: Path) -> Iterator[WebWorld]:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'web.db'}",
         history_derive_interval_s=0.5,
+        alerts_interval_s=0.5,
         auth_failure_burst=5,
         auth_failure_per_minute=6.0,
     )
@@ -152,6 +153,10 @@ def serve_world(tmp_path: Path) -> Iterator[WebWorld]:
     car_thread = threading.Thread(target=car.run, daemon=True)
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
+            # ann's rule: tell her when car-a's charge is below 60 % (it will be, once parked at home)
+            rule = {"kind": "soc_low", "params": {"below_pct": 60}, "vehicle_id": "car-a"}
+            headers = {"Authorization": f"Bearer {admin.issue_token('ann', 'rules')}"}
+            client.post("/api/v1/alert-rules", json=rule, headers=headers).raise_for_status()
             _send_yesterday(client, devices["car-a"], day0_ms)
             # car-a parked at home since last night; car-c somewhere of its own
             home = {"vehicle_id": "car-a", "ts_ms": now_ms - 60_000, "lat_deg": 31.2304,

@@ -23,7 +23,8 @@ function setSession(next) {
 }
 
 function toLogin(message) {
-  const here = location.hash && !location.hash.startsWith("#/login") ? location.hash : "#/map";
+  if (location.hash.startsWith("#/login")) return; // several requests found the session ended at once
+  const here = location.hash || "#/map";
   setSession(null);
   location.hash = `#/login?next=${encodeURIComponent(here)}${message ? `&why=${encodeURIComponent(message)}` : ""}`;
 }

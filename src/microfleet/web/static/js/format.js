@@ -48,6 +48,7 @@ export function yesNo(value, yes = "yes", no = "no") {
 // A car is offline when it has sent nothing for this long (the history's own offline rule is server-side).
 export const OFFLINE_AFTER_MS = 15 * 60 * 1000;
 export const STATES = {
+  alert: "Needs attention",
   driving: "Driving",
   charging: "Charging",
   parked: "Parked",
@@ -60,7 +61,20 @@ export function signal(latest, name) {
   return s ? s.value : null;
 }
 
-export function carState(latest, nowMs = Date.now()) {
+// Open alerts (raised or acknowledged, docs/alerts.md) of the cars the user sees, by vehicle id.
+export const OPEN_ALERTS = "/api/v1/alerts?status=raised&status=acknowledged&limit=1000";
+
+export function alertsByVehicle(alerts) {
+  const out = new Map();
+  for (const alert of alerts) {
+    if (!out.has(alert.vehicle_id)) out.set(alert.vehicle_id, []);
+    out.get(alert.vehicle_id).push(alert);
+  }
+  return out;
+}
+
+export function carState(latest, nowMs = Date.now(), openAlerts = []) {
+  if (openAlerts.length) return "alert";
   if (!latest) return "nodata";
   if (nowMs - latest.last_ts_ms > OFFLINE_AFTER_MS) return "offline";
   if ((signal(latest, "charger_power_kw") || 0) > 0.05) return "charging";

@@ -3,10 +3,10 @@
 
 import { get, vehiclePath } from "./api.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
-import { STATES, ago, carState, clock, el, num, signal, yesNo } from "./format.js";
+import { OPEN_ALERTS, STATES, ago, alertsByVehicle, carState, clock, el, num, signal, yesNo } from "./format.js";
 
 export const POLL_MS = 3000;
-const STATE_ORDER = ["driving", "charging", "parked", "offline", "nodata"];
+const STATE_ORDER = ["alert", "driving", "charging", "parked", "offline", "nodata"];
 
 function position(latest) {
   const lat = signal(latest, "lat_deg");
@@ -15,7 +15,7 @@ function position(latest) {
 }
 
 function summary(car) {
-  const parts = [STATES[car.state]];
+  const parts = [car.state === "alert" ? car.alerts[0].title : STATES[car.state]];
   const soc = signal(car.latest, "soc_pct");
   if (soc != null) parts.push(num(soc, "%", 0));
   if (car.state === "driving") parts.push(num(signal(car.latest, "speed_kmh"), "km/h", 0));
@@ -33,6 +33,7 @@ export function carCard(car) {
       "dl",
       {},
       el("dt", {}, "State"), el("dd", {}, STATES[car.state]),
+      car.alerts.length ? [el("dt", {}, "Alert"), el("dd", {}, car.alerts.map((a) => a.title).join("; "))] : null,
       el("dt", {}, "Charge"), el("dd", {}, num(signal(latest, "soc_pct"), "%", 0)),
       el("dt", {}, "Speed"), el("dd", {}, num(signal(latest, "speed_kmh"), "km/h", 0)),
       el("dt", {}, "Locked"), el("dd", {}, yesNo(signal(latest, "locked"))),
@@ -43,7 +44,7 @@ export function carCard(car) {
 }
 
 export async function mapPage(root) {
-  const status = el("p", { class: "status muted", role: "status", "aria-live": "polite" }, "Loading cars…");
+  const status = el("p", { class: "status muted" }, "Loading cars…");  // not live: it changes every poll
   const list = el("ul", { class: "cars", "aria-label": "Cars" });
   const legend = el(
     "div",
@@ -79,7 +80,7 @@ export async function mapPage(root) {
     );
     return () => map && map.remove();
   }
-  for (const vehicle of vehicles) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata" });
+  for (const vehicle of vehicles) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata", alerts: [] });
 
   function openCard(id) {
     const car = cars.get(id);
@@ -147,15 +148,20 @@ export async function mapPage(root) {
   let fitted = false;
   let mapReady = false;
   async function refresh() {
-    const details = await Promise.all(
-      [...cars.keys()].map((id) => get(vehiclePath(id)).catch((err) => (err.status === 404 ? null : Promise.reject(err)))),
-    );
+    const [details, alerts] = await Promise.all([
+      Promise.all(
+        [...cars.keys()].map((id) => get(vehiclePath(id)).catch((err) => (err.status === 404 ? null : Promise.reject(err)))),
+      ),
+      get(OPEN_ALERTS),
+    ]);
+    const open = alertsByVehicle(alerts);
     const now = Date.now();
     for (const detail of details) {
       if (!detail) continue;
       const car = cars.get(detail.vehicle_id);
       car.latest = detail.latest;
-      car.state = carState(detail.latest, now);
+      car.alerts = open.get(detail.vehicle_id) || [];
+      car.state = carState(detail.latest, now, car.alerts);
     }
     renderList();
     const placed = [...cars.values()].filter((c) => position(c.latest));

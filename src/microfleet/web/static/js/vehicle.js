@@ -1,8 +1,8 @@
 // One vehicle: its live state, its drives (a drive's route on the map), its charges, and exports.
 
-import { get, vehiclePath } from "./api.js";
+import { api, get, vehiclePath } from "./api.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
-import { STATES, ago, carState, duration, el, num, signal, when, whenShort, yesNo } from "./format.js";
+import { OPEN_ALERTS, STATES, ago, carState, duration, el, num, signal, when, whenShort, yesNo } from "./format.js";
 import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 
@@ -45,12 +45,53 @@ function table(caption, headers, rows, empty) {
   );
 }
 
+function alertsSection(vehicleId) {
+  const list = el("ul", { class: "alerts" });
+  const problem = el("p", { class: "error", role: "alert", hidden: true });
+  let open = [];
+  async function load() {
+    open = await get(`${OPEN_ALERTS}&vehicle_id=${encodeURIComponent(vehicleId)}`);
+    if (!open.length) {
+      list.replaceChildren(el("li", { class: "muted" }, "No open alerts — the alert rules you or your fleet set raise them here (docs/alerts.md)."));
+      return open;
+    }
+    list.replaceChildren(
+      ...open.map((a) =>
+        el(
+          "li",
+          { "data-alert-id": a.alert_id, "data-status": a.status },
+          el("span", { class: `severity severity-${a.severity}` }, a.severity),
+          el("strong", {}, a.title),
+          el("span", { class: "muted" }, `since ${when(a.raised_at_ms)}`),
+          a.status === "raised"
+            ? el("button", { type: "button", class: "secondary", onclick: () => acknowledge(a) }, "Acknowledge")
+            : el("span", { class: "muted" }, "acknowledged"),
+        ),
+      ),
+    );
+    return open;
+  }
+  async function acknowledge(alert) {
+    problem.hidden = true;
+    try {
+      await api("POST", `/api/v1/alerts/${alert.alert_id}/acknowledge`);
+      await load();
+    } catch (err) {
+      problem.textContent = err.message;
+      problem.hidden = false;
+    }
+  }
+  const section = el("section", { class: "card", "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h" }, "Alerts"), list, problem);
+  return { section, load, open: () => open };
+}
+
 export async function vehiclePage(root, vehicleId) {
   const base = vehiclePath(vehicleId);
   const vehicle = await get(base);
   const now = Date.now();
   const window = `from_ms=${now - WINDOW_DAYS * 86400000}&to_ms=${now + 86400000}`;
-  const [drives, charges] = await Promise.all([get(`${base}/drives?${window}`), get(`${base}/charges?${window}`)]);
+  const alerts = alertsSection(vehicleId);
+  const [drives, charges] = await Promise.all([get(`${base}/drives?${window}`), get(`${base}/charges?${window}`), alerts.load()]);
   drives.reverse();
   charges.reverse();
 
@@ -60,7 +101,7 @@ export async function vehiclePage(root, vehicleId) {
   const routeNote = el("p", { class: "muted", id: "route-note", "aria-live": "polite" }, "Choose a drive to see its route.");
 
   function showState(detail) {
-    const state = carState(detail.latest, Date.now());
+    const state = carState(detail.latest, Date.now(), alerts.open());
     badge.dataset.state = state;
     badge.replaceChildren(el("i", { class: `dot state-${state}`, "aria-hidden": "true" }), STATES[state]);
     stateBox.replaceChildren(facts(detail.latest));
@@ -115,6 +156,7 @@ export async function vehiclePage(root, vehicleId) {
       el("section", { class: "card", "aria-labelledby": "now-h" }, el("h2", { id: "now-h" }, "Now"), stateBox),
       el("section", { class: "card", "aria-label": "Map" }, mapBox, routeNote),
     ),
+    alerts.section,
     commandPanel(vehicle, () => stopped),
     el(
       "section",
@@ -190,7 +232,7 @@ export async function vehiclePage(root, vehicleId) {
   let timer = null;
   async function loop() {
     try {
-      latestDetail = await get(base);
+      [latestDetail] = await Promise.all([get(base), alerts.load()]);
       state = showState(latestDetail);
       if (map && map.getSource("car")) map.getSource("car").setData(carFeature());
     } catch (err) {
