@@ -89,14 +89,15 @@ export async function vehiclePage(root, vehicleId) {
   const base = vehiclePath(vehicleId);
   const vehicle = await get(base);
   const now = Date.now();
-  const window = `from_ms=${now - WINDOW_DAYS * 86400000}&to_ms=${now + 86400000}`;
+  const range = `from_ms=${now - WINDOW_DAYS * 86400000}&to_ms=${now + 86400000}`;
   const alerts = alertsSection(vehicleId);
-  const [drives, charges] = await Promise.all([get(`${base}/drives?${window}`), get(`${base}/charges?${window}`), alerts.load()]);
+  const [drives, charges] = await Promise.all([get(`${base}/drives?${range}`), get(`${base}/charges?${range}`), alerts.load()]);
   drives.reverse();
   charges.reverse();
 
   const badge = el("span", { class: "badge", id: "state-badge" });
   const stateBox = el("div");
+  const updateNote = el("p", { class: "muted status" });
   const mapBox = el("div", { class: "map vehicle-map", role: "region", "aria-label": `Map of ${vehicle.name}` });
   const routeNote = el("p", { class: "muted", id: "route-note", "aria-live": "polite" }, "Choose a drive to see its route.");
 
@@ -137,8 +138,8 @@ export async function vehiclePage(root, vehicleId) {
   const exportsBox = el(
     "div",
     { class: "exports" },
-    el("a", { class: "button secondary", href: `${base}/drives.geojson?${window}`, download: `${vehicleId}-drives.geojson` }, "Drives as GeoJSON"),
-    el("a", { class: "button secondary", href: `${base}/drives.csv?${window}`, download: `${vehicleId}-drives.csv` }, "Drives as CSV"),
+    el("a", { class: "button secondary", href: `${base}/drives.geojson?${range}`, download: `${vehicleId}-drives.geojson` }, "Drives as GeoJSON"),
+    el("a", { class: "button secondary", href: `${base}/drives.csv?${range}`, download: `${vehicleId}-drives.csv` }, "Drives as CSV"),
   );
 
   root.replaceChildren(
@@ -153,7 +154,7 @@ export async function vehiclePage(root, vehicleId) {
     el(
       "div",
       { class: "vehicle-grid" },
-      el("section", { class: "card", "aria-labelledby": "now-h" }, el("h2", { id: "now-h" }, "Now"), stateBox),
+      el("section", { class: "card", "aria-labelledby": "now-h" }, el("h2", { id: "now-h" }, "Now"), stateBox, updateNote),
       el("section", { class: "card", "aria-label": "Map" }, mapBox, routeNote),
     ),
     alerts.section,
@@ -235,8 +236,10 @@ export async function vehiclePage(root, vehicleId) {
       [latestDetail] = await Promise.all([get(base), alerts.load()]);
       state = showState(latestDetail);
       if (map && map.getSource("car")) map.getSource("car").setData(carFeature());
+      updateNote.textContent = `Updated every ${POLL_MS / 1000} s.`;
     } catch (err) {
       if (err.status === 401) return;
+      updateNote.textContent = `Could not update (${err.message}); trying again in ${POLL_MS / 1000} s.`;
     }
     if (!stopped) timer = setTimeout(loop, POLL_MS);
   }
