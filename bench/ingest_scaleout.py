@@ -17,9 +17,11 @@ For each worker count (1, then 2, on fresh cars):
   measured records/s if that is lower); a batch's latency runs from the car's publish call to the worker's
   commit (workers announce each commit on ``<prefix>.committed.<partition>`` with its wall-clock time; same
   machine, same clock); p50 and p99 over every batch of the phase.
-* **CPU-seconds per 1,000 records** of each component over the records/s phase, from ``/proc/<pid>/stat``
-  (utime + stime): the bridge, nats-server, the workers (summed), PostgreSQL (summed over the backends
-  connected to the bench's database: the workers' and the bridge's connections), Mosquitto, and the cars.
+* **CPU-seconds per 1,000 records** of each component over the records/s phase (a backlog: a worker
+  stores ~10 batches of a car per transaction) and over the latency phase (one batch per transaction),
+  from ``/proc/<pid>/stat`` (utime + stime): the bridge, nats-server, the workers (summed), PostgreSQL
+  (summed over the backends connected to the bench's database: the workers' and the bridge's connections),
+  Mosquitto, and the cars.
 
 Beside it, **Mosquitto's own loopback publish rate** in the same run: the same cars publish the same batches
 at QoS 1 to a subscriber of Microfleet's login (nothing else), records/s as the subscriber receives them.
@@ -411,6 +413,8 @@ class PhaseResult:
     cpu_s: dict[str, float]
     records: int
     utilisation_pct: float
+    cpu_paced_s: dict[str, float]
+    records_paced: int
 
 
 def cpu_snapshot(w: World, database: str) -> dict[str, float]:
@@ -460,8 +464,12 @@ async def run_phase(
     paced_total = sum(len(b) for b in paced.values()) * records_per_msg
     commits.expected = paced_total
     paced_sent: dict[str, int] = {}
+    before = cpu_snapshot(w, database)
     await publish_paced(w, paced, offered, paced_sent)
     await asyncio.wait_for(commits.event.wait(), 600)
+    after = cpu_snapshot(w, database)
+    cpu_paced = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    cpu_paced["workers"] = sum(v for k, v in cpu_paced.items() if k.startswith("worker-"))
     latencies = [commits.at_ms[m] - s for m, s in paced_sent.items() if m in commits.at_ms]
     await nc.close()
     for k in range(workers):
@@ -475,6 +483,8 @@ async def run_phase(
         cpu,
         total,
         100 * (busy1 - busy0) / (all1 - all0),
+        cpu_paced,
+        paced_total,
     )
 
 
@@ -551,6 +561,19 @@ def main() -> None:
             round(result.utilisation_pct, 1),
             "% of all cores",
         )
+        for name, key in (
+            ("worker", "workers"),
+            ("adapter", "bridge"),
+            ("nats", "nats"),
+            ("postgres", "postgres"),
+        ):
+            value = result.cpu_paced_s[key] / (result.records_paced / 1000)
+            row(
+                f"cpu s per 1k records {name} at the latency rate{suffix}",
+                "microfleet",
+                round(value, 4),
+                "cpu-s",
+            )
     row("records/s publish", "mosquitto", round(loopback), "records/s")
     row("cores", "machine", os.cpu_count() or 0, "cores")
     row("load average 1 min at start", "machine", round(load_start[0], 2), "processes")
