@@ -299,18 +299,22 @@ def run_commands(w: World, n_commands: int, rate_per_s: float, seed: int, consol
     for r in results:
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     stages = {
-        "API answered": [i.answered_ms - i.called_ms for i in issued],
-        "queued (server's clock)": [
+        "call -> API answer": [i.answered_ms - i.called_ms for i in issued],
+        "call -> stored (server's clock)": [
             r["issued_at_ms"] - i.called_ms for i, r in zip(issued, results, strict=True)
         ],
-        "sent": [r["sent_at_ms"] - r["issued_at_ms"] for r in results if r["sent_at_ms"] is not None],
-        "acknowledged after sent": [
+        "stored -> sent": [
+            r["sent_at_ms"] - r["issued_at_ms"] for r in results if r["sent_at_ms"] is not None
+        ],
+        "sent -> acknowledged": [
             r["result_at_ms"] - r["sent_at_ms"] for r in results if r["result_at_ms"] and r["sent_at_ms"]
         ],
     }
     console.print(
-        "median ms from the call: "
-        + ", ".join(f"{name} {statistics.median(v):.0f}" for name, v in stages.items() if v)
+        "stage ms, median / p99: "
+        + ", ".join(
+            f"{name} {statistics.median(v):.0f} / {percentile(v, 99):.0f}" for name, v in stages.items() if v
+        )
     )
     genuine_ids = {i.command_id for i in issued} | warm_ids
     executions = [cid for e in executors.values() for cid in e.executed]
