@@ -18,7 +18,7 @@ from microfleet.domain.access import UserPrincipal
 from microfleet.errors import AuthenticationError
 from microfleet.services.web_sessions import PASSWORD_MAX_CHARS, OpenSession, WebSession
 
-router = APIRouter(tags=["session"])
+router = APIRouter(tags=["session"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 
 PATH = "/api/v1/session"
 
@@ -26,7 +26,8 @@ PATH = "/api/v1/session"
 class LoginIn(BaseModel):
     """A user name and password."""
 
-    user_name: Annotated[str, Field(min_length=1, max_length=200)]
+    # No control characters: PostgreSQL's text refuses NUL, and no user name holds one (users.name).
+    user_name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
     password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_CHARS)]
 
 
