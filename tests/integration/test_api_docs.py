@@ -1,4 +1,4 @@
-"""The API docs work without internet: /docs and every asset it loads come from this server; / leads there."""
+"""The API docs and the web app work without internet: /docs, / and every asset they load come from here."""
 
 from __future__ import annotations
 
@@ -37,10 +37,23 @@ def test_docs_page_and_its_assets_are_served_by_this_server(tmp_path: Path) -> N
     assert "SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js").text
 
 
-def test_the_root_redirects_to_the_docs(tmp_path: Path) -> None:
-    answer = _client(tmp_path).get("/", follow_redirects=False)
-    assert answer.status_code in (302, 307)
-    assert answer.headers["location"] == "/docs"
+def test_the_root_is_the_web_app_and_loads_nothing_from_the_internet(tmp_path: Path) -> None:
+    client = _client(tmp_path)
+    page = client.get("/", follow_redirects=False)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    # What the page loads (scripts, styles, icons); the footer's link to OSM's copyright page is only a link.
+    loaded = re.findall(r"<(?:script|link)[^>]*(?:src|href)=\"([^\"]+)\"", page.text)
+    assert {Path(u).suffix for u in loaded} >= {".js", ".css"}
+    for url in loaded:
+        assert url.startswith(("/", "data:")), url
+        if url.startswith("/"):
+            assert client.get(url).status_code == 200, url
+    modules = sorted(Path(__file__).parents[2].glob("src/microfleet/web/static/js/*.js"))
+    for module in modules:  # every ES module the page imports is served from here too
+        served = client.get(f"/static/js/{module.name}")
+        assert served.status_code == 200 and "javascript" in served.headers["content-type"], module.name
+        assert not re.search(r"""(?:import|from)\s*["']https?://""", served.text), module.name
 
 
 def test_the_old_cdn_docs_pages_are_gone(tmp_path: Path) -> None:
