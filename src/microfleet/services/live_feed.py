@@ -176,6 +176,9 @@ class LiveFeed:
         self._clock = clock
         self.limits = limits
         self._subscribers: set[Subscription] = set()
+        # Who gets a vehicle's events: those who see every vehicle, and per vehicle the others; rebuilt
+        # after a subscriber comes, goes or sees other vehicles (None: to rebuild).
+        self._index: tuple[list[Subscription], dict[str, list[Subscription]]] | None = None
         self._cursor = 0
         self._poller: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,11 +202,13 @@ class LiveFeed:
         sub.refresh_at = asyncio.get_running_loop().time() + self.limits.visibility_refresh_s
         sub.skip_through = self._cursor  # read and register with no await between: nothing falls in between
         self._subscribers.add(sub)
+        self._index = None
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Forget a subscriber (its connection closed)."""
         self._subscribers.discard(sub)
+        self._index = None
 
     async def opening(self, sub: Subscription, after: int | None) -> AsyncIterator[str]:
         """The messages a subscriber gets first: the replay after its token (or a gap), then ``ready``.
@@ -262,6 +267,7 @@ class LiveFeed:
         for sub in list(self._subscribers):
             sub.end(CLOSE_GOING_AWAY, "the server is stopping; reconnect with ?after=<the last event_id>")
         self._subscribers.clear()
+        self._index = None
         poller, self._poller = self._poller, None
         if poller is not None and poller.get_loop() is asyncio.get_running_loop():
             poller.cancel()
@@ -316,16 +322,34 @@ class LiveFeed:
         events = await asyncio.to_thread(self._log.after, self._cursor, self.limits.page_max_events)
         if not events:
             return 0
-        subscribers = list(self._subscribers)
+        everyone, by_vehicle = self._index if self._index is not None else self._build_index()
         for e in events:
+            targets = by_vehicle.get(e.vehicle_id)
+            if targets is None and not everyone:
+                continue
             item = _stored_json(e)
-            for sub in subscribers:
+            for sub in everyone:
+                sub.offer(e.event_id, e.vehicle_id, item)
+            for sub in targets or ():
                 sub.offer(e.event_id, e.vehicle_id, item)
         self._cursor = events[-1].event_id
-        for sub in subscribers:
-            if sub.ended is not None:
-                self._subscribers.discard(sub)
+        ended = [sub for sub in self._subscribers if sub.ended is not None]
+        if ended:
+            self._subscribers.difference_update(ended)
+            self._index = None
         return len(events)
+
+    def _build_index(self) -> tuple[list[Subscription], dict[str, list[Subscription]]]:
+        everyone: list[Subscription] = []
+        by_vehicle: dict[str, list[Subscription]] = {}
+        for sub in self._subscribers:
+            if sub.visible is None:
+                everyone.append(sub)
+            else:
+                for vehicle_id in sub.visible:
+                    by_vehicle.setdefault(vehicle_id, []).append(sub)
+        self._index = (everyone, by_vehicle)
+        return self._index
 
     async def _refresh_due(self, now: float) -> None:
         """Check again, in one worker-thread call, the token and grants of subscribers that are due."""
@@ -338,8 +362,10 @@ class LiveFeed:
                 if isinstance(outcome, FeedEnded):
                     sub.end(outcome.close_code, outcome.message)
                     self._subscribers.discard(sub)
-                else:
+                    self._index = None
+                elif outcome != sub.visible:
                     sub.visible = outcome
+                    self._index = None
 
     def _check_again(self, subs: list[Subscription]) -> list[frozenset[str] | FeedEnded | None]:
         results: list[frozenset[str] | FeedEnded | None] = []
