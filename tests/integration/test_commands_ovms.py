@@ -5,6 +5,7 @@ other login can make the module run anything."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -115,3 +116,26 @@ def test_an_ovms_module_runs_only_the_allow_listed_text_and_answers(
     assert module_car.controls.climate_target_c is not None
     assert module_car.counts == {"acknowledged": 2, "failed": 1}
     assert relay.counts["sent"] == 3
+
+
+def test_the_bridge_sends_no_text_for_a_command_that_fails_verification(services: Services) -> None:
+    services.admin.add_user("owner", Role.OWNER)
+    owner = next(u for u in services.admin.list_users() if u.name == "owner")
+    services.admin.add_vehicle("ovms-1", model_id=MODEL)
+    services.admin.grant("ovms-1", user_name="owner")
+    relay = OvmsCommandRelay(
+        services.commands, services.accounts, {"ovms-1/ovms-1": "ovms-1"}, services.clock, pin=PIN
+    )
+    genuine, _ = services.commands.issue(owner, "ovms-1", Action.LOCK, {}, client="test")
+    edited = dataclasses.replace(genuine, signed=dataclasses.replace(genuine.signed, action=Action.UNLOCK))
+    assert relay._translate(edited, services.clock()) == []  # nothing published
+    command = services.commands.get(owner, "ovms-1", genuine.command_id)[0]
+    assert command.status is CommandStatus.REFUSED
+    assert command.result_reason is not None and command.result_reason.startswith("bad_signature")
+    # A genuine one gets its one text; the same one again is a replay, refused before any text.
+    second, _ = services.commands.issue(owner, "ovms-1", Action.UNLOCK, {}, client="test")
+    assert relay._translate(second, services.clock()) == [
+        (f"ovms/ovms-1/ovms-1/client/microfleet/command/{second.command_id}", f"unlock {PIN}".encode())
+    ]
+    assert relay._translate(second, services.clock()) == []
+    assert relay.counts["not sent: refused"] == 2
