@@ -110,6 +110,11 @@ def bridge(database_url: DatabaseOption = None) -> None:
         f"ingesting from {connection.host}:{connection.port} under [bold]{adapter.topics.prefix}/v1/[/bold]"
         ", relaying remote commands to online cars"
     )
+    if services.settings.nats_url:
+        console.print(
+            f"scale-out: each car's batch goes to JetStream at {services.settings.nats_url} (stream "
+            f"{services.settings.nats_stream}); `microfleet ingest-worker` stores it (docs/scale-out.md)"
+        )
 
     async def run_both(connection: MqttConnection, stop: asyncio.Event) -> None:
         await asyncio.gather(adapter.run(connection, stop), dispatcher.run(connection, stop))
