@@ -297,3 +297,13 @@ def test_an_owner_sees_her_cars_alert_and_acknowledges_it(page: Page, world: Web
     alert.get_by_role("button", name="Acknowledge").click()
     expect(alert).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-alert")
+
+
+def test_the_keyboard_reaches_a_cars_page_from_the_map(page: Page, world: WebWorld) -> None:
+    log_in(page, world, "ann")
+    cars_listed(page)
+    page.locator('.cars li[data-vehicle-id="car-a"] button').focus()
+    page.keyboard.press("Enter")  # the list entry opens the card and hands the focus to its link
+    expect(page.locator(".carcard a")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Mini EV of Ann")).to_be_visible(timeout=WAIT_MS)

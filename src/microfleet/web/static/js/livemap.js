@@ -82,7 +82,7 @@ export async function mapPage(root) {
   }
   for (const vehicle of vehicles) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata", alerts: [] });
 
-  function openCard(id) {
+  function openCard(id, { focus = false } = {}) {
     const car = cars.get(id);
     selected = id;
     renderList();
@@ -96,6 +96,7 @@ export async function mapPage(root) {
     popup.on("close", () => {
       if (selected === id) selected = null;
     });
+    if (focus) popup.getElement().querySelector(".carcard a").focus(); // from the list: the keyboard goes on
     map.easeTo({ center: where });
   }
 
@@ -120,7 +121,7 @@ export async function mapPage(root) {
               class: "car-button",
               type: "button",
               "aria-current": selected === car.vehicle.vehicle_id ? "true" : null,
-              onclick: () => openCard(car.vehicle.vehicle_id),
+              onclick: (event) => openCard(car.vehicle.vehicle_id, { focus: event.detail === 0 }),
             },
             el("i", { class: `dot state-${car.state}`, "aria-hidden": "true" }),
             el("span", {}, el("strong", {}, car.vehicle.name), el("br"), el("span", { class: "muted" }, summary(car))),
