@@ -98,9 +98,10 @@ def cabin_climate_step(
     """The cabin temperature after ``dt_s`` and the HVAC's mean electrical draw (kW) over the step.
 
     A parked car's cabin as one heat capacity losing ``UA (T - T_ambient)``. With a ``target_c`` (climate
-    on) the unit delivers the heat that would reach the target within the step, capped by its electrical
-    power times its COP (as :func:`hvac_power_kw`); with None (off) it draws nothing. The step is solved
-    exactly (first-order response), so any ``dt_s`` is stable.
+    on) the unit delivers the steady heat that brings the cabin exactly to the target by the step's end,
+    capped by its electrical power times its COP (as :func:`hvac_power_kw`); with None (off) it draws
+    nothing. The step is solved exactly (first-order response), so any ``dt_s`` is stable and a step never
+    overshoots the target.
 
     Parameters
     ----------
@@ -118,14 +119,14 @@ def cabin_climate_step(
     (cabin temperature after the step in °C, mean electrical HVAC power in kW).
 
     """
-    if dt_s <= 0.0:
+    decay = float(np.exp(-cabin_ua_w_per_k * max(dt_s, 0.0) / heat_capacity_j_per_k))
+    if decay >= 1.0:  # no time passes (or too little to tell)
         return cabin_c, 0.0
     thermal_w = 0.0
     electric_kw = 0.0
     if target_c is not None:
-        needed_w = (
-            cabin_ua_w_per_k * (target_c - ambient_c) + heat_capacity_j_per_k * (target_c - cabin_c) / dt_s
-        )
+        # The steady heat that lands the exact first-order response on the target at the step's end.
+        needed_w = cabin_ua_w_per_k * (target_c - ambient_c - (cabin_c - ambient_c) * decay) / (1.0 - decay)
         if needed_w > 0.0:
             cop = max(HEAT_PUMP_COP_AT_0C + HEAT_PUMP_COP_PER_K * ambient_c, 1.0) if has_heat_pump else 1.0
             electric_kw = min(needed_w / cop / 1000.0, heat_max_kw)
@@ -134,5 +135,4 @@ def cabin_climate_step(
             electric_kw = min(-needed_w / COOLING_COP / 1000.0, cool_max_kw)
             thermal_w = -electric_kw * COOLING_COP * 1000.0
     equilibrium_c = ambient_c + thermal_w / cabin_ua_w_per_k
-    decay = float(np.exp(-cabin_ua_w_per_k * dt_s / heat_capacity_j_per_k))
     return equilibrium_c + (cabin_c - equilibrium_c) * decay, electric_kw
