@@ -11,6 +11,7 @@ transaction another store opened (telemetry, commands, alerts), so what is annou
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -32,6 +33,7 @@ from sqlalchemy import (
 )
 
 from microfleet.domain.telemetry import TelemetryRecord
+from microfleet.errors import StoreUnavailableError
 from microfleet.services.live import LiveEvent, StoredLiveEvent, telemetry_event
 from microfleet.store.schema import metadata, vehicle_latest_signals
 
@@ -48,6 +50,8 @@ live_events = Table(
     Index("ix_live_events_created_at_ms", "created_at_ms"),
     sqlite_autoincrement=True,
 )
+
+log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock's key for "drawing live event ids": any fixed 64-bit number no other lock uses.
 _APPEND_LOCK_KEY = 0x6C697665_6576656E  # "liveeven"
@@ -165,4 +169,7 @@ class LiveEventStore:
         if self._next_prune_ms is not None and now_ms < self._next_prune_ms:
             return
         self._next_prune_ms = now_ms + self._prune_every_ms
-        self.prune(now_ms - self._window_ms)
+        try:
+            self.prune(now_ms - self._window_ms)
+        except StoreUnavailableError as exc:  # best effort, after the caller's commit: never fail it
+            log.warning("pruning live events failed (retried in %d s): %s", self._prune_every_ms // 1000, exc)
