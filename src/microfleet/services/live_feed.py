@@ -110,14 +110,28 @@ class Subscription:
         if self.ended is not None or event_id <= self.skip_through or not self.sees(vehicle_id):
             return
         if len(self._queue) >= self._queue_max:
-            self.end(
-                CLOSE_TOO_SLOW,
-                f"too slow: more than {self._queue_max} events waited; reconnect with "
-                "?after=<the last event_id you received>",
-            )
+            self.end(CLOSE_TOO_SLOW, self._too_slow())
             return
         self._queue.append((event_id, item))
         self._wake.set()
+
+    def offer_all(self, items: list[tuple[int, str]]) -> None:
+        """Queue a poll's ``(event_id, item)`` list whole, for a subscriber who sees every vehicle."""
+        if self.ended is not None or not items:
+            return
+        if items[0][0] <= self.skip_through:
+            items = [i for i in items if i[0] > self.skip_through]
+        if len(self._queue) + len(items) > self._queue_max:
+            self.end(CLOSE_TOO_SLOW, self._too_slow())
+            return
+        self._queue.extend(items)
+        self._wake.set()
+
+    def _too_slow(self) -> str:
+        return (
+            f"too slow: more than {self._queue_max} events waited; reconnect with "
+            "?after=<the last event_id you received>"
+        )
 
     def skip(self, through_id: int) -> None:
         """Never send events up to ``through_id`` (the client has them), queued ones included."""
@@ -323,15 +337,18 @@ class LiveFeed:
         if not events:
             return 0
         everyone, by_vehicle = self._index if self._index is not None else self._build_index()
+        shared: list[tuple[int, str]] = []  # every event, once, for those who see every vehicle
         for e in events:
             targets = by_vehicle.get(e.vehicle_id)
             if targets is None and not everyone:
                 continue
             item = _stored_json(e)
-            for sub in everyone:
-                sub.offer(e.event_id, e.vehicle_id, item)
+            if everyone:
+                shared.append((e.event_id, item))
             for sub in targets or ():
                 sub.offer(e.event_id, e.vehicle_id, item)
+        for sub in everyone:
+            sub.offer_all(shared)
         self._cursor = events[-1].event_id
         ended = [sub for sub in self._subscribers if sub.ended is not None]
         if ended:
