@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ _TESTS = Path(__file__).parent
 # pytest-xdist's workers start with COLUMNS=80, and Rich fixes a console's width from COLUMNS when the
 # console is made (at import): drop it, so the CLI tests' own width (tests/e2e/command.py) applies.
 os.environ.pop("COLUMNS", None)
+
+# State Microfleet keeps outside the database (the key that seals command keys, store/key_file.py) goes to
+# $XDG_STATE_HOME: give every test process, and the servers and CLIs it starts, its own, never the home folder.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="microfleet-test-state-")
 
 # The CI machine has two cores shared with PostgreSQL and brokers: judge properties, not generation speed.
 # `scripts/test` (what CI runs) takes the same examples on every run ("microfleet-repeatable"), so a red run
