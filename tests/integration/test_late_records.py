@@ -138,12 +138,6 @@ def test_records_with_jumping_fixes_in_any_order_give_the_excluded_records_of_a_
     assert len(landed[4]) > 100  # many fixes did jump
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the GPS-jump walk carries its reference fix across a resume point, so a window "
-    "derived from one judges its first fixes against the window's first fix, a derivation from scratch "
-    "against the last plausible fix before it (a jump right after a resume point differs)",
-)
 def test_fixes_that_jump_right_after_a_resume_point_give_the_excluded_records_of_a_rederive(
     car: tuple[Services, HistoryStore, HistoryDeriver],
 ) -> None:

@@ -16,7 +16,14 @@ from typing import Final
 import numpy as np
 
 from microfleet.domain.charges import ChargeSession, charge_windows, summarise_charge
-from microfleet.domain.drives import Drive, QuarantinedRecord, screen_sequence, summarise_drive
+from microfleet.domain.drives import (
+    Drive,
+    GpsFix,
+    QuarantinedRecord,
+    Screening,
+    screen_window,
+    summarise_drive,
+)
 from microfleet.domain.pack_energy import integrate_kwh, pack_power_kw
 from microfleet.domain.places import Place
 from microfleet.domain.summaries import ParkedDrain, flag_drain
@@ -82,12 +89,15 @@ class ResumePoint:
 
     ``records`` is how many records lie from this point to the next resume point (or to the newest
     record), as derived; None when unknown. The deriver sums them to tell whether a stretch of stored
-    history still covers every stored record.
+    history still covers every stored record. ``gps_ref`` is the GPS-jump walk's reference there (the
+    last plausible fix before it; None: no fix before it, or a point stored before it was kept), so a
+    window derived from here judges its first fixes as a derivation from scratch does.
     """
 
     from_ms: int
     state: VehicleState
     records: int | None = None
+    gps_ref: GpsFix | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +152,18 @@ def derive_history(
     ctx: VehicleContext | None = None,
     th: StateThresholds = DEFAULT_THRESHOLDS,
     options: DerivationOptions = DEFAULT_OPTIONS,
+    gps_ref: GpsFix | None = None,
 ) -> DerivedHistory:
-    """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``."""
+    """Derive the history of a window of records (sorted, de-duplicated), starting from ``start``.
+
+    ``gps_ref`` is the resume point's GPS-jump reference (:attr:`ResumePoint.gps_ref`) when the window
+    starts at one.
+    """
     ctx = ctx or VehicleContext()
     if not options.per_car_thresholds:
         th = replace(th, min_parking_signalled_s=th.min_parking_s, stop_margin=0.0)
-    w, excluded = screen_sequence(cols)
+    screened = screen_window(cols, gps_ref)
+    w, excluded = screened.cols, screened.excluded
     if not options.counters:
         w = replace(w, energy_used_kwh=np.full(len(w), np.nan), energy_recovered_kwh=np.full(len(w), np.nan))
     end_state, events = derive_events(w, start, th)
@@ -195,7 +211,7 @@ def derive_history(
         drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
-    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged))
+    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened))
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
 
 
@@ -296,8 +312,13 @@ def _spans(
     resumed_from: VehicleState | None,
     end_state: VehicleState,
     plugged: list[tuple[int, int]],
+    screened: Screening,
 ) -> list[StateSpan]:
-    """Cut the window into status spans and note which span starts are resume points."""
+    """Cut the window into status spans and note which span starts are resume points.
+
+    Each resume point carries the GPS-jump walk's reference before it; where jumped fixes are still
+    waiting to agree (the walk is not settled), no span start is a resume point.
+    """
     ts = w.ts_ms
     start = resumed_from or VehicleState()
     plug_start = np.array([a for a, _ in plugged], dtype=np.int64)
@@ -350,6 +371,10 @@ def _spans(
                 last_lon_deg=None if np.isnan(lon) else lon,
             )
             resume = ResumePoint(t0, before)
+        if resume is not None:
+            # (the window's first point keeps the reference it started from, even if it lies before ts[0])
+            settled, gps_ref = screened.reference_before(max(t0, int(ts[0])))
+            resume = replace(resume, gps_ref=gps_ref) if settled else None
         spans.append(StateSpan(w.vehicle_id, status, t0, t1, is_last and end_state.status is status, resume))
         prev_status, prev_since = status, t0
     return spans

@@ -67,6 +67,45 @@ class QuarantinedRecord:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class GpsFix:
+    """One position fix: the GPS-jump walk's reference, carried in a resume point."""
+
+    ts_ms: int
+    lat_deg: float
+    lon_deg: float
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """A screened window: the records with implausible readings blanked, the refused ones, and the walk.
+
+    The GPS-jump walk's reference before a record is what a window starting at that record must start its
+    walk from to judge every later fix as a walk over all earlier records does (:meth:`reference_before`).
+    """
+
+    cols: TelemetryColumns
+    excluded: list[QuarantinedRecord]
+    walk_ts_ms: npt.NDArray[np.int64]  # the walk's fixes: the carried reference (if any), then the window's
+    walk_lat_deg: npt.NDArray[np.float64]
+    walk_lon_deg: npt.NDArray[np.float64]
+    walk_open: frozenset[int]  # walk positions after which jumped fixes were waiting to agree (a streak)
+
+    def reference_before(self, ts_ms: int) -> tuple[bool, GpsFix | None]:
+        """Whether the walk is settled before ``ts_ms``, and its reference fix there (None: no fix yet).
+
+        Not settled: the fix just before was a jump that later fixes may still agree with (and so
+        clear); a window starting there could not clear it, so no resume point may sit there.
+        """
+        p = int(np.searchsorted(self.walk_ts_ms, ts_ms)) - 1
+        if p < 0:
+            return True, None
+        if p in self.walk_open:
+            return False, None
+        lat, lon = float(self.walk_lat_deg[p]), float(self.walk_lon_deg[p])
+        return True, GpsFix(int(self.walk_ts_ms[p]), lat, lon)
+
+
 def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[QuarantinedRecord]]:
     """Find readings that contradict their neighbours: GPS jumps, odometer going back, SoC rising in a drive.
 
@@ -74,10 +113,27 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     current - still count, so a GPS glitch cannot merge two drives) and the refused records with
     reason ``IMPLAUSIBLE_SEQUENCE`` and a detail naming the reading.
     """
-    n = len(cols)
-    if n < 2:
-        return cols, []
+    screened = screen_window(cols)
+    return screened.cols, screened.excluded
+
+
+def screen_window(cols: TelemetryColumns, gps_ref: GpsFix | None = None) -> Screening:
+    """:func:`screen_sequence` for a window whose GPS-jump walk starts from ``gps_ref`` (a resume point's).
+
+    The first fixes are judged against ``gps_ref`` (the last plausible fix before the window) as a walk
+    over every earlier record judges them: a car's position does not start afresh where derivation
+    resumes. None: the window's first fix is the walk's first reference (a derivation from scratch).
+    """
     ts = cols.ts_ms
+    fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
+    if gps_ref is None:
+        walk_ts, walk_lat, walk_lon, first = ts[fix], cols.lat_deg[fix], cols.lon_deg[fix], 0
+    else:
+        walk_ts = np.r_[np.int64(gps_ref.ts_ms), ts[fix]].astype(np.int64)
+        walk_lat = np.r_[gps_ref.lat_deg, cols.lat_deg[fix]]
+        walk_lon = np.r_[gps_ref.lon_deg, cols.lon_deg[fix]]
+        first = 1  # walk position 0 is the carried reference, before the window
+    walk_open: frozenset[int] = frozenset()
     blank: dict[str, list[int]] = {"position": [], "odometer_km": [], "soc_pct": []}
     details: dict[int, str] = {}  # refused record -> what is wrong with it, in the order found
 
@@ -86,13 +142,14 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
         first = details.get(i)
         details[i] = detail if first is None else f"{first}; {detail}"
 
-    fix = np.flatnonzero(~(np.isnan(cols.lat_deg) | np.isnan(cols.lon_deg)))
-    if fix.size >= 2:
-        d_m = hop_m(cols.lat_deg[fix], cols.lon_deg[fix])
-        dt_h = np.maximum(np.diff(ts[fix]), 1) / MS_PER_H
+    if walk_ts.size >= 2:
+        d_m = hop_m(walk_lat, walk_lon)
+        dt_h = np.maximum(np.diff(walk_ts), 1) / MS_PER_H
         if np.any(d_m / 1000 / dt_h > MAX_PLAUSIBLE_SPEED_KMH):
-            for i, detail in _gps_jumps(cols, fix, d_m):
-                refuse(i, "position", detail)
+            jumps, still_open = _gps_jumps(walk_ts, walk_lat, walk_lon, d_m)
+            walk_open = frozenset(still_open)
+            for k, detail in jumps:
+                refuse(int(fix[k - first]), "position", detail)
     odo_i = np.flatnonzero(~np.isnan(cols.odometer_km))
     if odo_i.size >= 2:
         odo = cols.odometer_km[odo_i]
@@ -111,8 +168,9 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
         bad = rise & driving[1:] & driving[:-1] & no_regen[1:]
         for j in np.flatnonzero(bad).tolist():
             refuse(int(soc_i[j + 1]), "soc_pct", "SoC rose while driving without regeneration")
+    walk = (walk_ts, walk_lat, walk_lon, walk_open)
     if not details:
-        return cols, []
+        return Screening(cols, [], *walk)
     # One entry per record, oldest first, as the store keeps them: a record with several implausible
     # readings (its position and its SoC, say) is excluded once, with its details joined.
     reason, times = RejectionReason.IMPLAUSIBLE_SEQUENCE, ts.tolist()
@@ -123,34 +181,41 @@ def screen_sequence(cols: TelemetryColumns) -> tuple[TelemetryColumns, list[Quar
     odo_col, soc_col = cols.odometer_km.copy(), cols.soc_pct.copy()
     odo_col[blank["odometer_km"]] = np.nan
     soc_col[blank["soc_pct"]] = np.nan
-    return replace(cols, lat_deg=lat, lon_deg=lon, odometer_km=odo_col, soc_pct=soc_col), out
+    blanked = replace(cols, lat_deg=lat, lon_deg=lon, odometer_km=odo_col, soc_pct=soc_col)
+    return Screening(blanked, out, *walk)
 
 
 def _gps_jumps(
-    cols: TelemetryColumns, fix: npt.NDArray[np.intp], hops_m: npt.NDArray[np.float64]
-) -> list[tuple[int, str]]:
+    ts: npt.NDArray[np.int64],
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    hops_m: npt.NDArray[np.float64],
+) -> tuple[list[tuple[int, str]], list[int]]:
     """Walk the fixes keeping the last plausible one; a fix too far from it is a jump.
 
     Three jumped fixes in a row that agree with each other mean the car really is there (towed, or
     moved while its tracker was off): the walk then restarts from them.
 
-    ``hops_m`` is :func:`hop_m` over the fixes. The walk asks two questions of each fix: is it plausible
-    after the last plausible fix (the previous fix, unless jumps came between), and after the previous
-    fix (a streak of agreeing jumps). Both are answered from NumPy passes, not one fix at a time: the
-    second, and the first while the last plausible fix is the previous one, from ``hops_m``; after a
-    jump, from :class:`_HopsFromReference`. Each distance is the one :func:`hop_m` gives for that pair
-    alone, so the walk decides as a walk measuring one pair at a time does.
+    ``ts``, ``lat`` and ``lon`` are the fixes, oldest first; ``hops_m`` is :func:`hop_m` over them.
+    Returns the jumps (position, detail) and the positions after which a streak of jumps was still
+    open (the walk's reference then is not the fix just walked).
+
+    The walk asks two questions of each fix: is it plausible after the last plausible fix (the previous
+    fix, unless jumps came between), and after the previous fix (a streak of agreeing jumps). Both are
+    answered from NumPy passes, not one fix at a time: the second, and the first while the last
+    plausible fix is the previous one, from ``hops_m``; after a jump, from :class:`_HopsFromReference`.
+    Each distance is the one :func:`hop_m` gives for that pair alone, so the walk decides as a walk
+    measuring one pair at a time does.
     """
-    ts = cols.ts_ms
-    idx = fix.tolist()
-    next_ok_a = _plausible_hops(hops_m, ts[fix[1:]] - ts[fix[:-1]])
+    next_ok_a = _plausible_hops(hops_m, ts[1:] - ts[:-1])
     next_ok = next_ok_a.tolist()
     next_m = hops_m.tolist()
-    from_ref = _HopsFromReference(cols, fix, np.flatnonzero(~next_ok_a))
+    from_ref = _HopsFromReference(ts, lat, lon, np.flatnonzero(~next_ok_a))
     bad: list[tuple[int, str]] = []
-    ref = 0  # the last plausible fix, as a position in ``fix``
+    still_open: list[int] = []
+    ref = 0  # the last plausible fix, as a position
     streak: list[int] = []  # jumped fixes agreeing with each other; the last is always the previous fix
-    for k in range(1, len(idx)):
+    for k in range(1, ts.size):
         if ref == k - 1:
             ok, d_m = next_ok[k - 1], next_m[k - 1]
         else:
@@ -161,21 +226,24 @@ def _gps_jumps(
         if streak and next_ok[k - 1]:
             streak.append(k)
             if len(streak) >= 3:
-                agreed = {idx[j] for j in streak}
+                agreed = set(streak)
                 bad = [b for b in bad if b[0] not in agreed]
                 ref, streak = k, []
+            else:
+                still_open.append(k)
             continue
         streak = [k]
-        dt_s = (ts[idx[k]] - ts[idx[ref]]) / 1000
-        bad.append((idx[k], f"GPS jump of {d_m / 1000:.1f} km in {dt_s:.0f} s"))
-    return bad
+        still_open.append(k)
+        dt_s = (ts[k] - ts[ref]) / 1000
+        bad.append((k, f"GPS jump of {d_m / 1000:.1f} km in {dt_s:.0f} s"))
+    return bad, still_open
 
 
 class _HopsFromReference:
     """Hops from a walk's last plausible fix to the fixes after a jump: plausible or not, and how far.
 
     Only a fix whose next fix jumped from it can stay the reference past its next fix (``lagging``,
-    positions in ``fix``), so the hops from each of them to the :data:`AHEAD` fixes after the next are
+    positions of fixes), so the hops from each of them to the :data:`AHEAD` fixes after the next are
     measured in one NumPy pass per :data:`BLOCK` of them, as the walk reaches them; a reference kept
     longer is measured onward in doubling runs. Each pass is :func:`hop_m` over the fixes interleaved
     with their reference (r, a, r, b, ...): every other hop is one from ``r``, computed exactly as for
@@ -186,9 +254,13 @@ class _HopsFromReference:
     BLOCK: Final = 1024
 
     def __init__(
-        self, cols: TelemetryColumns, fix: npt.NDArray[np.intp], lagging: npt.NDArray[np.intp]
+        self,
+        ts: npt.NDArray[np.int64],
+        lat: npt.NDArray[np.float64],
+        lon: npt.NDArray[np.float64],
+        lagging: npt.NDArray[np.intp],
     ) -> None:
-        self._cols, self._fix, self._lagging = cols, fix, lagging
+        self._ts, self._lat, self._lon, self._lagging = ts, lat, lon, lagging
         self._lagging_list = lagging.tolist()
         self._block = -1
         self._ok: list[list[bool]] = []
@@ -207,7 +279,7 @@ class _HopsFromReference:
         run_ref, first, oks, dists = self._run
         if run_ref != ref or k - first >= len(oks):  # a new reference, or past what was measured
             count = 2 * len(oks) if run_ref == ref else 2 * self.AHEAD
-            targets = np.arange(k, min(k + count, self._fix.size))
+            targets = np.arange(k, min(k + count, self._ts.size))
             ok, d_m = self._hops(np.full(targets.size, ref), targets)
             self._run = run_ref, first, oks, dists = ref, k, ok.tolist(), d_m.tolist()
         return oks[k - first], dists[k - first]
@@ -215,7 +287,7 @@ class _HopsFromReference:
     def _measure_block(self, block: int) -> None:
         refs = self._lagging[block * self.BLOCK : (block + 1) * self.BLOCK]
         targets = refs[:, None] + np.arange(2, 2 + self.AHEAD)[None, :]
-        targets = np.minimum(targets, self._fix.size - 1)  # past the last fix: never asked for
+        targets = np.minimum(targets, self._ts.size - 1)  # past the last fix: never asked for
         ok, d_m = self._hops(np.repeat(refs, self.AHEAD), targets.ravel())
         self._block = block
         self._ok = ok.reshape(-1, self.AHEAD).tolist()
@@ -224,12 +296,11 @@ class _HopsFromReference:
     def _hops(
         self, refs: npt.NDArray[np.intp], targets: npt.NDArray[np.intp]
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-        fix, cols = self._fix, self._cols
         pairs = np.empty(2 * refs.size, dtype=np.intp)
-        pairs[0::2] = fix[refs]
-        pairs[1::2] = fix[targets]
-        d_m = hop_m(cols.lat_deg[pairs], cols.lon_deg[pairs])[0::2]
-        return _plausible_hops(d_m, cols.ts_ms[fix[targets]] - cols.ts_ms[fix[refs]]), d_m
+        pairs[0::2] = refs
+        pairs[1::2] = targets
+        d_m = hop_m(self._lat[pairs], self._lon[pairs])[0::2]
+        return _plausible_hops(d_m, self._ts[targets] - self._ts[refs]), d_m
 
 
 def _plausible_hops(d_m: npt.NDArray[np.float64], dt_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:

@@ -224,13 +224,14 @@ class HistoryDeriver:
             store.vehicle_context(vehicle_id, from_ms),
             self._th,
             self._options,
+            point.gps_ref if point else None,
         )
         total = store.record_total(vehicle_id)  # after loading: a record landing meanwhile cannot pass (3)
         reached = {s.start_ts_ms: s.resume for s in history.spans if s.resume is not None}
         stored_charges = store.charges(vehicle_id, from_ms or 0, ends[-1].from_ms, 2**31)
         for end in ends:
             mine = reached.get(end.from_ms)
-            if mine is None or mine.state != end.state:
+            if mine is None or mine.state != end.state or mine.gps_ref != end.gps_ref:
                 continue
             if _calibrations(history.charges, end.from_ms) != _calibrations(stored_charges, end.from_ms):
                 continue
@@ -272,6 +273,7 @@ class HistoryDeriver:
             self._store.vehicle_context(vehicle_id, from_ms),
             self._th,
             self._options,
+            point.gps_ref if point else None,
         )
         self._store.replace_history(vehicle_id, from_ms, history)
         return RecomputeReport(

@@ -44,7 +44,7 @@ from microfleet.domain.derivation import (
     StateSpan,
     VehicleContext,
 )
-from microfleet.domain.drives import Drive, QuarantinedRecord
+from microfleet.domain.drives import Drive, GpsFix, QuarantinedRecord
 from microfleet.domain.summaries import ParkedDrain, flag_drain
 from microfleet.domain.telemetry import RejectionReason
 from microfleet.domain.vehicle_state import (
@@ -158,14 +158,19 @@ def _resume_to_json(point: ResumePoint) -> str:
     d["status"] = point.state.status.value
     if point.records is not None:
         d["records"] = point.records  # records up to the next resume point (absent: derived before counts)
+    if point.gps_ref is not None:  # the GPS-jump walk's reference (absent: no fix before, or stored before)
+        ref = point.gps_ref
+        d["gps_ref"] = [ref.ts_ms, ref.lat_deg, ref.lon_deg]
     return json.dumps(d)
 
 
 def _resume_from_json(from_ms: int, text: str) -> ResumePoint:
     d = json.loads(text)
     records = d.pop("records", None)
+    ref = d.pop("gps_ref", None)
     d["status"] = VehicleStatus(d["status"])
-    return ResumePoint(from_ms, VehicleState(**d), records)
+    gps_ref = GpsFix(int(ref[0]), float(ref[1]), float(ref[2])) if ref is not None else None
+    return ResumePoint(from_ms, VehicleState(**d), records, gps_ref)
 
 
 class HistoryStore:
