@@ -154,11 +154,11 @@ class Subscription:
         """
         while not self._queue:
             if self.ended is not None:
-                raise self.ended
+                raise FeedEnded(self.ended.close_code, self.ended.message)
             self._wake.clear()
             await self._wake.wait()
         if self.ended is not None:
-            raise self.ended
+            raise FeedEnded(self.ended.close_code, self.ended.message)
         items = [self._queue.popleft()]
         size = len(items[0][1])
         while self._queue and len(items) < frame_max and size + len(self._queue[0][1]) <= frame_max_chars:

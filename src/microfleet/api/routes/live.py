@@ -100,7 +100,7 @@ async def _serve(websocket: WebSocket, feed: LiveFeed, sub: Subscription, after:
     async def send() -> None:
         async for message in feed.opening(sub, after):
             if sub.ended is not None:
-                raise sub.ended
+                return  # closed below with the feed's code and reason
             await websocket.send_text(message)
         while True:
             limits = feed.limits
@@ -133,6 +133,8 @@ async def _serve(websocket: WebSocket, feed: LiveFeed, sub: Subscription, after:
                 websocket, CLOSE_INTERNAL_ERROR, "internal error; reconnect with ?after=<last event_id>"
             )
             return
+    if sub.ended is not None:  # ended while the opening was being sent
+        await _close(websocket, sub.ended.close_code, sub.ended.message)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
