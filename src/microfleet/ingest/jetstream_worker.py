@@ -53,12 +53,13 @@ from microfleet.ingest.jetstream import (
 )
 from microfleet.ingest.partition_leases import OwnedStale, PartitionLeases, StaleByVehicle, lease_bucket
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
-from microfleet.services.ingest import IngestReport, IngestService
+from microfleet.services.ingest import BatchInput, IngestReport, IngestService
 
 log = logging.getLogger(__name__)
 
 FETCH_BATCH = 64  # messages asked for at once per partition
-GROUP_MAX_RECORDS = 5_000  # one car's records stored in one transaction at most (below the batch limit)
+GROUP_MAX_RECORDS = 5_000  # one car's records stored in one ingest call at most (below the batch limit)
+COMMIT_MAX_RECORDS = 20_000  # records of all cars of a fetch stored in one transaction at most
 NDJSON = "application/x-ndjson"
 MAX_ACK_PENDING = 1_000  # messages of one partition delivered and not yet acknowledged, at most
 
@@ -170,10 +171,14 @@ class IngestWorker:
     def handle_many(self, messages: Sequence[Msg]) -> list[Committed | None]:
         """Store a fetch's messages; each one's announcement, None for those left for redelivery.
 
-        One car's NDJSON batches from one source are stored together, in one transaction of up to
+        One car's NDJSON batches from one source are joined into one body of up to
         :data:`GROUP_MAX_RECORDS` records (in their order; judged against the latest arrival time among
-        them), so a backlog costs one commit per car, not one per message. A lost store stops the work:
-        what is not stored is not acknowledged.
+        them), and the bodies of every car of the fetch are stored in one transaction of up to
+        :data:`COMMIT_MAX_RECORDS` records (:meth:`IngestService.ingest_batches`), so a fetch costs one
+        commit, not one per car or per message. If that commit fails (a body refused whole, a record the
+        store cannot take), each car's body is stored on its own, and a refused one message by message,
+        so only the bad message is quarantined. A lost store stops the work: what is not stored is not
+        acknowledged.
         """
         done: list[Committed | None] = [None] * len(messages)
         groups: dict[tuple[str, str], list[list[tuple[int, Envelope, int]]]] = {}
@@ -195,14 +200,54 @@ class IngestWorker:
                 done[index] = self.handle(
                     messages[index].subject, messages[index].headers, messages[index].data
                 )
-            for runs in groups.values():
-                for run in runs:
-                    self._handle_run(messages, run, done)
+            commit: list[list[tuple[int, Envelope, int]]] = []
+            for run in (run for runs in groups.values() for run in runs):
+                if commit and sum(n for r in commit for _, _, n in r) + sum(n for _, _, n in run) > (
+                    COMMIT_MAX_RECORDS
+                ):
+                    self._handle_runs(messages, commit, done)
+                    commit = []
+                commit.append(run)
+            if commit:
+                self._handle_runs(messages, commit, done)
         except StoreUnavailableError as exc:
             self.counters.store_retries += 1
             left = sum(d is None for d in done)
             log.warning("store unavailable (%s); %d message(s) left for redelivery", exc, left)
         return done
+
+    def _handle_runs(
+        self,
+        messages: Sequence[Msg],
+        runs: list[list[tuple[int, Envelope, int]]],
+        done: list[Committed | None],
+    ) -> None:
+        """Store several cars' runs of NDJSON batches in one transaction, or run by run if that fails."""
+        if len(runs) == 1:
+            self._handle_run(messages, runs[0], done)
+            return
+        inputs = [
+            BatchInput(
+                b"\n".join(messages[index].data for index, _, _ in run),
+                NDJSON,
+                run[0][1].vehicle_id,
+                run[0][1].source,
+                max(envelope.received_at_ms for _, envelope, _ in run),
+            )
+            for run in runs
+        ]
+        try:
+            reports = self._ingest.ingest_batches(inputs)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # one body spoils the transaction: each run on its own, nothing lost
+            log.warning("a commit of %d cars' batches failed (%s); storing car by car", len(runs), exc)
+            for run in runs:
+                self._handle_run(messages, run, done)
+            return
+        committed_ms = wall_ms()
+        for run, report in zip(runs, reports, strict=True):
+            self._announce_run(messages, run, report, done, committed_ms)
 
     def _handle_run(
         self, messages: Sequence[Msg], run: list[tuple[int, Envelope, int]], done: list[Committed | None]
@@ -227,9 +272,19 @@ class IngestWorker:
                     messages[index].subject, messages[index].headers, messages[index].data
                 )
             return
+        self._announce_run(messages, run, report, done, wall_ms())
+
+    def _announce_run(
+        self,
+        messages: Sequence[Msg],
+        run: list[tuple[int, Envelope, int]],
+        report: IngestReport,
+        done: list[Committed | None],
+        committed_ms: int,
+    ) -> None:
+        """Split a stored run's report back into its messages' announcements."""
         self.counters.messages += len(run)
         self._count(report)
-        committed_ms = wall_ms()
         start = 0
         by_index = [0] * sum(lines for _, _, lines in run)
         for result in report.results:

@@ -57,8 +57,34 @@ class StoreOutcome:
     conflicts: tuple[Rejection, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    """One request's valid records and rejections on their way into the store, with their origin."""
+
+    records: Sequence[PendingRecord]
+    rejections: Sequence[Rejection]
+    source: str
+    credential_vehicle_id: str | None
+    received_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInput:
+    """One protocol-v1 body to ingest, as :meth:`IngestService.ingest` takes it."""
+
+    body: bytes
+    content_type: str
+    credential_vehicle_id: str
+    source: str
+    now_ms: int
+
+
 class IngestStore(Protocol):
     """The store as the ingest service needs it."""
+
+    def commit_batches(self, batches: Sequence[PendingBatch]) -> list[StoreOutcome]:
+        """Commit several batches (of any vehicles) in one transaction, each as :meth:`commit_batch` would."""
+        ...
 
     def commit_batch(
         self,
@@ -162,6 +188,26 @@ class IngestService:
         """Ingest records an adapter has decoded (with the items it refused), as :meth:`ingest` does."""
         return self._process(decoded.records, decoded.rejections, credential_vehicle_id, source, now_ms)
 
+    def ingest_batches(self, batches: Sequence[BatchInput]) -> list[IngestReport]:
+        """Ingest several bodies, of one or many vehicles, with one store commit; one report per body.
+
+        Each body's records get the verdicts :meth:`ingest` would give them, in order (a record an earlier
+        body of the same call stored is a duplicate, or a conflict if it differs). A body refused whole
+        (more records than the limit) raises before anything is stored, so the caller can ingest the
+        others on their own; a record the store cannot take fails the transaction, and with it the call.
+        """
+        prepared = [
+            self._prepare(
+                decode_batch(b.body, b.content_type, self._limits),
+                b.credential_vehicle_id,
+                b.source,
+                b.now_ms,
+            )
+            for b in batches
+        ]
+        outcomes = self._store.commit_batches([p.batch for p in prepared])
+        return [p.report(outcome) for p, outcome in zip(prepared, outcomes, strict=True)]
+
     def refuse(
         self,
         raw_text: str,
@@ -197,6 +243,34 @@ class IngestService:
         *,
         requarantine: bool = True,
     ) -> IngestReport:
+        prepared = self._prepare(
+            (records, rejections), credential_vehicle_id, source, now_ms, requarantine=requarantine
+        )
+        b = prepared.batch
+        stored = self._store.commit_batch(
+            b.records,
+            b.rejections,
+            source=source,
+            credential_vehicle_id=credential_vehicle_id,
+            received_at_ms=now_ms,
+            quarantine_conflicts=requarantine,
+        )
+        return prepared.report(stored)
+
+    @staticmethod
+    def _prepare(
+        decoded: DecodedBatch | tuple[list[tuple[int, TelemetryRecord]], list[Rejection]],
+        credential_vehicle_id: str,
+        source: str,
+        now_ms: int,
+        *,
+        requarantine: bool = True,
+    ) -> _Prepared:
+        """Judge a decoded batch's records in their context; what goes to the store."""
+        if isinstance(decoded, DecodedBatch):
+            records, rejections = decoded.records, decoded.rejections
+        else:
+            records, rejections = decoded
         refused = list(rejections)
         latest_allowed_ms = now_ms + MAX_FUTURE_SKEW_MS
         if all(r.vehicle_id == credential_vehicle_id and r.ts_ms <= latest_allowed_ms for _, r in records):
@@ -213,16 +287,25 @@ class IngestService:
                     pending.append(PendingRecord(index, record, record_digest(record)))
         unique, batch_duplicates, batch_conflicts = _split_batch_duplicates(pending)
         refused.extend(batch_conflicts)
-        stored = self._store.commit_batch(
-            unique,
-            refused if requarantine else [],
-            source=source,
-            credential_vehicle_id=credential_vehicle_id,
-            received_at_ms=now_ms,
-            quarantine_conflicts=requarantine,
+        batch = PendingBatch(
+            unique, list(refused) if requarantine else [], source, credential_vehicle_id, now_ms
         )
-        refused.extend(stored.conflicts)
-        return _report(pending, refused, stored.duplicates | batch_duplicates)
+        return _Prepared(batch, pending, refused, batch_duplicates)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch judged and ready for the store, and what its report needs once the store answered."""
+
+    batch: PendingBatch
+    pending: list[PendingRecord]
+    refused: list[Rejection]
+    batch_duplicates: set[int]
+
+    def report(self, stored: StoreOutcome) -> IngestReport:
+        return _report(
+            self.pending, [*self.refused, *stored.conflicts], stored.duplicates | self.batch_duplicates
+        )
 
 
 def _with_text(rejection: Rejection, record: TelemetryRecord) -> Rejection:

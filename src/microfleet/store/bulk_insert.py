@@ -35,6 +35,15 @@ def sqlite_insert_or_ignore(dbapi_connection: Any, rows: Sequence[tuple[Any, ...
 
 def postgres_copy_insert(dbapi_connection: Any, rows: Sequence[tuple[Any, ...]]) -> set[int]:
     """Insert rows (tuples in column order), skipping existing keys; returns the landed rows' ``ts_ms``."""
+    return {int(ts) for (ts,) in _postgres_copy(dbapi_connection, rows, "ts_ms")}
+
+
+def postgres_copy_insert_keys(dbapi_connection: Any, rows: Sequence[tuple[Any, ...]]) -> set[tuple[str, int]]:
+    """As :func:`postgres_copy_insert` for rows of many vehicles; returns the landed rows' keys."""
+    return {(str(v), int(ts)) for v, ts in _postgres_copy(dbapi_connection, rows, "vehicle_id, ts_ms")}
+
+
+def _postgres_copy(dbapi_connection: Any, rows: Sequence[tuple[Any, ...]], returning: str) -> list[Any]:
     with dbapi_connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS telemetry_staging "
@@ -46,8 +55,8 @@ def postgres_copy_insert(dbapi_connection: Any, rows: Sequence[tuple[Any, ...]])
                 copy.write_row(values)
         cursor.execute(
             f"INSERT INTO telemetry ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM telemetry_staging "
-            "ON CONFLICT DO NOTHING RETURNING ts_ms"
+            f"ON CONFLICT DO NOTHING RETURNING {returning}"
         )
-        landed = {int(ts) for (ts,) in cursor.fetchall()}
+        landed: list[Any] = cursor.fetchall()
         cursor.execute("TRUNCATE telemetry_staging")
         return landed

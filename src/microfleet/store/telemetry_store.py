@@ -18,9 +18,13 @@ from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionR
 from microfleet.domain.telemetry_codec import encode_record
 from microfleet.domain.validation import Rejection
 from microfleet.errors import StoreUnavailableError
-from microfleet.services.ingest import PendingRecord, StoreOutcome
+from microfleet.services.ingest import PendingBatch, PendingRecord, StoreOutcome
 from microfleet.services.vehicles import PositionPage
-from microfleet.store.bulk_insert import postgres_copy_insert, sqlite_insert_or_ignore
+from microfleet.store.bulk_insert import (
+    postgres_copy_insert,
+    postgres_copy_insert_keys,
+    sqlite_insert_or_ignore,
+)
 from microfleet.store.live_store import LiveEventStore
 from microfleet.store.schema import (
     history_stale,
@@ -187,6 +191,76 @@ class TelemetryStore:
             self._live.prune_if_due(received_at_ms)
         return StoreOutcome(frozenset(inserted), frozenset(duplicates), tuple(conflicts))
 
+    def commit_batches(self, batches: Sequence[PendingBatch]) -> list[StoreOutcome]:
+        """Commit several batches, of one or many vehicles, in one transaction; one outcome per batch.
+
+        Each batch gets the outcome :meth:`commit_batch` would give it had the batches been committed one
+        after another in this order (a key an earlier batch stored is a duplicate or a conflict of the later
+        one); its rejections and conflicts are quarantined with its own source and credential. The latest
+        state, the stale marks and the live feed's events of every stored record are written in the same
+        transaction. Either all of it is committed or none: a failure raises and stores nothing.
+        """
+        if not any(b.records or b.rejections for b in batches):
+            return [StoreOutcome(frozenset(), frozenset(), ()) for _ in batches]
+        with self._write_lock, self._engine.begin() as conn:
+            if self._dialect == "sqlite":  # take the write lock before reading existing keys
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            found = self._insert_batches(conn, batches)
+            new_records: list[TelemetryRecord] = []
+            for batch, (inserted, _, conflicts) in zip(batches, found, strict=True):
+                refused = [*batch.rejections, *conflicts]
+                self._quarantine(
+                    conn, refused, batch.source, batch.credential_vehicle_id, batch.received_at_ms
+                )
+                new_records.extend(p.record for p in batch.records if p.index in inserted)
+            received_at_ms = max(b.received_at_ms for b in batches)
+            if new_records:
+                announced = self._live.telemetry_events(conn, new_records) if self._live else []
+                self._update_latest(conn, new_records)
+                self._mark_stale(conn, new_records)
+                if self._live:
+                    self._live.append_in(conn, announced, received_at_ms)
+        if self._live and new_records:
+            self._live.prune_if_due(received_at_ms)
+        return [
+            StoreOutcome(frozenset(inserted), frozenset(duplicates), tuple(conflicts))
+            for inserted, duplicates, conflicts in found
+        ]
+
+    def _insert_batches(
+        self, conn: Connection, batches: Sequence[PendingBatch]
+    ) -> list[tuple[set[int], set[int], list[Rejection]]]:
+        """Insert the batches' records; per batch, the positions stored anew, duplicates and conflicts.
+
+        On PostgreSQL, when no key repeats across the batches (the usual case), every record goes in one
+        ``COPY``, and only the keys that did not land are looked up; otherwise batch after batch.
+        """
+        keys = [(p.record.vehicle_id, p.record.ts_ms) for b in batches for p in b.records]
+        if self._dialect != "postgresql" or len(batches) == 1 or len(set(keys)) != len(keys):
+            return [self._insert_new(conn, b.records, b.received_at_ms) for b in batches]
+        rows = [record_to_row(p.record, p.digest, b.received_at_ms) for b in batches for p in b.records]
+        landed = postgres_copy_insert_keys(conn.connection.driver_connection, rows) if rows else set()
+        missed: dict[str, list[int]] = {}
+        for vehicle_id, ts_ms in keys:
+            if (vehicle_id, ts_ms) not in landed:
+                missed.setdefault(vehicle_id, []).append(ts_ms)
+        existing = {v: self._existing_digests(conn, v, ts_list) for v, ts_list in missed.items()}
+        found: list[tuple[set[int], set[int], list[Rejection]]] = []
+        for batch in batches:
+            inserted: set[int] = set()
+            duplicates: set[int] = set()
+            conflicts: list[Rejection] = []
+            for item in batch.records:
+                vehicle_id, ts_ms = item.record.vehicle_id, item.record.ts_ms
+                if (vehicle_id, ts_ms) in landed:
+                    inserted.add(item.index)
+                elif existing[vehicle_id][ts_ms] == item.digest:
+                    duplicates.add(item.index)
+                else:
+                    conflicts.append(_conflict(item))
+            found.append((inserted, duplicates, conflicts))
+        return found
+
     def _existing_digests(self, conn: Connection, vehicle_id: str, ts_list: list[int]) -> dict[int, int]:
         rows = conn.execute(
             select(telemetry.c.ts_ms, telemetry.c.record_digest).where(
@@ -311,29 +385,26 @@ class TelemetryStore:
         by_vehicle: dict[str, list[TelemetryRecord]] = {}
         for record in records:
             by_vehicle.setdefault(record.vehicle_id, []).append(record)
-        for vehicle_id, batch in by_vehicle.items():
+        signal_rows: list[dict[str, Any]] = []
+        latest_rows: list[dict[str, Any]] = []
+        # Every vehicle's rows in one statement each, in key order (two writers never deadlock on them).
+        for vehicle_id in sorted(by_vehicle):
+            batch = by_vehicle[vehicle_id]
             newest = newest_signals(batch)
-            if newest:
-                conn.execute(
-                    self._latest_signals_upsert,
-                    [
-                        {
-                            "vehicle_id": vehicle_id,
-                            "signal": name,
-                            "ts_ms": ts_ms,
-                            "value_json": json.dumps(value),
-                        }
-                        for name, (ts_ms, value) in newest.items()
-                    ],
-                )
-            conn.execute(
-                self._latest_upsert,
+            signal_rows.extend(
+                {"vehicle_id": vehicle_id, "signal": name, "ts_ms": ts_ms, "value_json": json.dumps(value)}
+                for name, (ts_ms, value) in sorted(newest.items())
+            )
+            latest_rows.append(
                 {
                     "vehicle_id": vehicle_id,
                     "last_ts_ms": max(r.ts_ms for r in batch),
                     "record_count": len(batch),
-                },
+                }
             )
+        if signal_rows:
+            conn.execute(self._latest_signals_upsert, signal_rows)
+        conn.execute(self._latest_upsert, latest_rows)
 
     def _mark_stale(self, conn: Connection, records: Sequence[TelemetryRecord]) -> None:
         earliest: dict[str, int] = {}
