@@ -2,10 +2,11 @@
 
 Each partition of the stream has one durable pull consumer. A worker consumes only the partitions it holds
 a lease on (:mod:`microfleet.ingest.partition_leases`), so N workers share the partitions, and each
-partition is consumed by one worker at a time. A batch is handed to :meth:`IngestService.ingest` under the
-credential and arrival time the adapter recorded, and acknowledged only after the store committed it: a
-worker killed before that leaves it unacknowledged, and JetStream delivers it again (after
-``ack_wait_s``) to whichever worker holds the partition then; the store's key ``(vehicle_id, ts_ms)``
+partition is consumed by one worker at a time. A batch is handed to the ingest service under the
+credential and arrival time the adapter recorded (the fetches of all the worker's partitions that wait
+while a commit runs are stored together in the next one: :meth:`IngestWorker.handle_many`), and
+acknowledged only after the store committed it: a worker killed before that leaves it unacknowledged,
+and JetStream delivers it again (after ``ack_wait_s``) to whichever worker holds the partition then; the store's key ``(vehicle_id, ts_ms)``
 makes that second delivery a duplicate. A message that is not an adapter's batch (headers missing or
 wrong) is quarantined whole as ``undecodable_message`` with its source, then acknowledged.
 
@@ -78,6 +79,14 @@ class WorkerCounters:
     derived_cars: int = 0
 
 
+@dataclass(slots=True)
+class _Fetched:
+    """One partition's fetch waiting for the committer, and where its per-message outcome goes."""
+
+    messages: list[Msg]
+    done: asyncio.Future[list[Committed | None]]
+
+
 class IngestWorker:
     """Consumes the partitions it holds, stores each batch exactly once, derives its cars' history."""
 
@@ -106,6 +115,7 @@ class IngestWorker:
         )
         self.counters = WorkerCounters()
         self.leases: PartitionLeases | None = None
+        self._commits: asyncio.Queue[_Fetched | None] = asyncio.Queue()
 
     def owns(self, vehicle_id: str) -> bool:
         """Whether this worker holds the vehicle's partition now (it may derive the car)."""
@@ -169,13 +179,13 @@ class IngestWorker:
         self.counters.records_rejected += report.rejected
 
     def handle_many(self, messages: Sequence[Msg]) -> list[Committed | None]:
-        """Store a fetch's messages; each one's announcement, None for those left for redelivery.
+        """Store fetched messages; each one's announcement, None for those left for redelivery.
 
         One car's NDJSON batches from one source are joined into one body of up to
         :data:`GROUP_MAX_RECORDS` records (in their order; judged against the latest arrival time among
-        them), and the bodies of every car of the fetch are stored in one transaction of up to
-        :data:`COMMIT_MAX_RECORDS` records (:meth:`IngestService.ingest_batches`), so a fetch costs one
-        commit, not one per car or per message. If that commit fails (a body refused whole, a record the
+        them), and the bodies of every car are stored in one transaction of up to
+        :data:`COMMIT_MAX_RECORDS` records (:meth:`IngestService.ingest_batches`), so the messages cost
+        one commit, not one per car or per message. If that commit fails (a body refused whole, a record the
         store cannot take), each car's body is stored on its own, and a refused one message by message,
         so only the bad message is quarantined. A lost store stops the work: what is not stored is not
         acknowledged.
@@ -311,6 +321,9 @@ class IngestWorker:
         consumers: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         deriving = asyncio.Lock()
         derive_task: asyncio.Task[None] | None = None
+        committer: asyncio.Task[None] | None = None
+        commits: asyncio.Queue[_Fetched | None] = asyncio.Queue()
+        self._commits = commits
         giving_back: asyncio.Task[None] | None = None
         try:
             js = nc.jetstream(timeout=5.0)
@@ -321,6 +334,7 @@ class IngestWorker:
                 kv, self.config.partitions, self.config.lease_s, self.worker_id
             )
             derive_task = asyncio.create_task(self._derive_loop(stop, deriving))
+            committer = asyncio.create_task(self._committer(commits))
             while not stop.is_set():
                 try:
                     await leases.renew()
@@ -347,6 +361,9 @@ class IngestWorker:
             if giving_back is not None:
                 await giving_back
             await self._stop_consumers(consumers, list(consumers))
+            if committer is not None:
+                commits.put_nowait(None)
+                await committer
             if derive_task is not None:
                 await derive_task
             if self.leases is not None and nc.is_connected:
@@ -413,7 +430,12 @@ class IngestWorker:
                 await sleep_unless(delay_s, halt)
                 delay_s = min(delay_s * 2, self.config.reconnect_max_s)
                 continue
-            done = await asyncio.to_thread(self.handle_many, messages)
+            fetched = _Fetched(list(messages), asyncio.get_running_loop().create_future())
+            self._commits.put_nowait(fetched)
+            try:
+                done = await fetched.done
+            except Exception:  # logged by the committer; nothing of this fetch acknowledged
+                done = [None] * len(messages)
             for message, committed in zip(messages, done, strict=True):
                 if committed is None:
                     continue  # not stored: delivered again after ack_wait
@@ -428,6 +450,40 @@ class IngestWorker:
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    async def _committer(self, commits: asyncio.Queue[_Fetched | None]) -> None:
+        """Store the fetches of every partition: all those that arrived while the last commit ran, in one.
+
+        A group commit: with one fetch waiting it is stored at once, and the fetches that queue up while a
+        commit runs (of this worker's other partitions) share the next transaction, so a steady stream of
+        small fetches costs one commit per round, not one per fetch. Returns at ``None``.
+        """
+        while True:
+            first = await commits.get()
+            if first is None:
+                return
+            batch = [first]
+            stop_after = False
+            while not commits.empty():
+                more = commits.get_nowait()
+                if more is None:
+                    stop_after = True
+                    break
+                batch.append(more)
+            messages = [message for fetched in batch for message in fetched.messages]
+            try:
+                done = await asyncio.to_thread(self.handle_many, messages)
+            except Exception as exc:  # a bug: nothing acknowledged, every message delivered again
+                log.exception("storing %d message(s) failed", len(messages))
+                for fetched in batch:
+                    fetched.done.set_exception(exc)
+                continue
+            start = 0
+            for fetched in batch:
+                fetched.done.set_result(done[start : start + len(fetched.messages)])
+                start += len(fetched.messages)
+            if stop_after:
+                return
 
     async def _give_back(
         self,
