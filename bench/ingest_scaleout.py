@@ -16,7 +16,11 @@ For each worker count (1, then 2, on fresh cars):
 * **latency**: cars publish at a fixed offered rate (``--rate``, default 20,000 records/s, or half the
   measured records/s if that is lower); a batch's latency runs from the car's publish call to the worker's
   commit (workers announce each commit on ``<prefix>.committed.<partition>`` with its wall-clock time; same
-  machine, same clock); p50 and p99 over every batch of the phase.
+  machine, same clock); p50 and p99 over every batch of the phase. The records/s phase is a backlog, which
+  a worker stores more cheaply than a steady stream, so half of it may still be more than the system
+  sustains: each latency phase also reports the rate it committed at and how far the last commit lagged the
+  last publish (a lag that grows with the phase is a queue, and its p99 a queueing figure). A second
+  latency phase offers ``--low-share`` (default 0.2) of the measured records/s, below capacity.
 * **CPU-seconds per 1,000 records** of each component over the records/s phase (a backlog: a worker
   stores ~10 batches of a car per transaction) and over the latency phase (one batch per transaction),
   from ``/proc/<pid>/stat`` (utime + stime): the bridge, nats-server, the workers (summed), PostgreSQL
@@ -78,6 +82,7 @@ INGEST_USER = "mf-bench-ingest"
 PARTITIONS = 16
 LEASE_S = 10.0
 LATENCY_SHARE = 0.5  # the latency phase offers this share of the measured records/s (or --rate if lower)
+LOW_PHASE_BATCHES = 5  # batches per car of the latency phase below capacity
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -405,6 +410,53 @@ async def leases_settled(w: World, workers: int) -> None:
 
 
 @dataclass
+class Paced:
+    """One latency phase: what was offered, what was committed, and how far the commits lagged."""
+
+    offered_records_s: float
+    committed_records_s: float  # records / (last commit - first publish)
+    end_lag_ms: float  # last commit - last publish: small if the workers kept up, the queue's length if not
+    duration_s: float  # first to last publish
+    p50_ms: float
+    p99_ms: float
+    cpu_s: dict[str, float]
+    records: int
+
+
+async def paced_phase(
+    w: World, commits: Commits, database: str, paced: dict[str, list[bytes]], offered: float
+) -> Paced:
+    """Publish ``paced`` at ``offered`` records/s; latency of every batch, commit rate and end lag."""
+    records_per_msg = next(iter(paced.values()))[0].count(b"\n") + 1
+    commits.at_ms.clear()
+    commits.accepted = 0
+    commits.event.clear()
+    total = sum(len(b) for b in paced.values()) * records_per_msg
+    commits.expected = total
+    sent: dict[str, int] = {}
+    before = cpu_snapshot(w, database)
+    await publish_paced(w, paced, offered, sent)
+    await asyncio.wait_for(commits.event.wait(), 600)
+    after = cpu_snapshot(w, database)
+    cpu = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    cpu["workers"] = sum(v for k, v in cpu.items() if k.startswith("worker-"))
+    latencies = [commits.at_ms[m] - s for m, s in sent.items() if m in commits.at_ms]
+    first_ms, last_ms = min(sent.values()), max(sent.values())
+    last_commit_ms = max(commits.at_ms.values())
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return Paced(
+        offered,
+        total / max((last_commit_ms - first_ms) / 1000, 1e-3),
+        last_commit_ms - last_ms,
+        (last_ms - first_ms) / 1000,
+        statistics.median(latencies),
+        q[98],
+        cpu,
+        total,
+    )
+
+
+@dataclass
 class PhaseResult:
     records_s: float
     p50_ms: float
@@ -415,6 +467,8 @@ class PhaseResult:
     utilisation_pct: float
     cpu_paced_s: dict[str, float]
     records_paced: int
+    paced: Paced
+    low: Paced
 
 
 def cpu_snapshot(w: World, database: str) -> dict[str, float]:
@@ -429,7 +483,9 @@ async def run_phase(
     workers: int,
     cars: dict[str, list[bytes]],
     paced: dict[str, list[bytes]],
+    low: dict[str, list[bytes]],
     rate: float,
+    low_share: float,
     derive_s: float,
 ) -> PhaseResult:
     database = w.database_url.rsplit("/", 1)[1]
@@ -456,35 +512,25 @@ async def run_phase(
     records_s = total / ((end_ms - start_ms) / 1000)
     cpu = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
     cpu["workers"] = sum(v for k, v in cpu.items() if k.startswith("worker-"))
-    # latency at a fixed offered rate
+    # latency at a fixed offered rate, then below capacity
     offered = min(rate, LATENCY_SHARE * records_s)
-    commits.at_ms.clear()
-    commits.accepted = 0
-    commits.event.clear()
-    paced_total = sum(len(b) for b in paced.values()) * records_per_msg
-    commits.expected = paced_total
-    paced_sent: dict[str, int] = {}
-    before = cpu_snapshot(w, database)
-    await publish_paced(w, paced, offered, paced_sent)
-    await asyncio.wait_for(commits.event.wait(), 600)
-    after = cpu_snapshot(w, database)
-    cpu_paced = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
-    cpu_paced["workers"] = sum(v for k, v in cpu_paced.items() if k.startswith("worker-"))
-    latencies = [commits.at_ms[m] - s for m, s in paced_sent.items() if m in commits.at_ms]
+    paced_result = await paced_phase(w, commits, database, paced, offered)
+    low_result = await paced_phase(w, commits, database, low, low_share * records_s)
     await nc.close()
     for k in range(workers):
         w.stop(f"worker-{k}")
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
     return PhaseResult(
         records_s,
-        statistics.median(latencies),
-        q[98],
+        paced_result.p50_ms,
+        paced_result.p99_ms,
         offered,
         cpu,
         total,
         100 * (busy1 - busy0) / (all1 - all0),
-        cpu_paced,
-        paced_total,
+        paced_result.cpu_s,
+        paced_result.records,
+        paced_result,
+        low_result,
     )
 
 
@@ -495,6 +541,9 @@ def main() -> None:
     parser.add_argument("--cars", type=int, default=100)
     parser.add_argument("--batch-records", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20_000.0, help="offered records/s of the latency phase")
+    parser.add_argument(
+        "--low-share", type=float, default=0.2, help="offered share of records/s, second latency phase"
+    )
     parser.add_argument("--derive-interval-s", type=float, default=5.0)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -508,6 +557,8 @@ def main() -> None:
         ("l1", paced_per_car, args.seed + 2),
         ("s2", batches_per_car, args.seed + 3),
         ("l2", paced_per_car, args.seed + 4),
+        ("b1", 2 if args.quick else LOW_PHASE_BATCHES, args.seed + 5),
+        ("b2", 2 if args.quick else LOW_PHASE_BATCHES, args.seed + 6),
     ):
         plan[tag] = make_cars(tag, args.cars, per_car, args.batch_records, seed)
     all_cars = [v for cars in plan.values() for v in cars]
@@ -517,9 +568,18 @@ def main() -> None:
         w.spawn("bridge", ["mqtt", "bridge"])
         time.sleep(2.0)
         results = {}
-        for workers, s_tag, l_tag in ((1, "s1", "l1"), (2, "s2", "l2")):
+        for workers, s_tag, l_tag, b_tag in ((1, "s1", "l1", "b1"), (2, "s2", "l2", "b2")):
             results[workers] = asyncio.run(
-                run_phase(w, workers, plan[s_tag], plan[l_tag], args.rate, args.derive_interval_s)
+                run_phase(
+                    w,
+                    workers,
+                    plan[s_tag],
+                    plan[l_tag],
+                    plan[b_tag],
+                    args.rate,
+                    args.low_share,
+                    args.derive_interval_s,
+                )
             )
             console.print(f"{workers} worker(s): {results[workers]}")
     load_end = os.getloadavg()
@@ -538,6 +598,28 @@ def main() -> None:
     row("latency offered rate 1 worker", "microfleet", round(one.offered_records_s), "records/s")
     row("latency offered rate 2 workers", "microfleet", round(two.offered_records_s), "records/s")
     row("scaling 2 workers vs 1", "microfleet", round(two.records_s / one.records_s, 2), "x")
+    for workers, result in ((1, one), (2, two)):
+        suffix = "1 worker" if workers == 1 else "2 workers"
+        for phase, paced in (("latency", result.paced), ("low-rate", result.low)):
+            row(
+                f"{phase} phase committed rate {suffix}",
+                "microfleet",
+                round(paced.committed_records_s),
+                "records/s",
+            )
+            row(f"{phase} phase end lag ms {suffix}", "microfleet", round(paced.end_lag_ms), "ms")
+            row(f"{phase} phase duration s {suffix}", "microfleet", round(paced.duration_s, 1), "s")
+        row(f"low-rate offered rate {suffix}", "microfleet", round(result.low.offered_records_s), "records/s")
+        row(f"low-rate p50 latency ms {suffix}", "microfleet", round(result.low.p50_ms, 1), "ms")
+        row(f"low-rate p99 latency ms {suffix}", "microfleet", round(result.low.p99_ms, 1), "ms")
+        for name, key in (("worker", "workers"), ("postgres", "postgres")):
+            value = result.low.cpu_s[key] / (result.low.records / 1000)
+            row(
+                f"cpu s per 1k records {name} at the low rate {suffix}",
+                "microfleet",
+                round(value, 4),
+                "cpu-s",
+            )
     for workers, result in ((1, one), (2, two)):
         per_k = result.records / 1000
         suffix = "" if workers == 1 else " (2 workers)"
