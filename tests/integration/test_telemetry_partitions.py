@@ -16,11 +16,15 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from microfleet.bootstrap import Services, build_services
+from microfleet.domain.derivation import CONTEXT_CHANGED_MS
+from microfleet.domain.places import Circle, Place, PlaceKind
 from microfleet.domain.telemetry import EARLIEST_TS_MS, MAX_FUTURE_SKEW_MS, RejectionReason
 from microfleet.errors import ConfigurationError, InvalidInputError, StoreUnavailableError
+from microfleet.services.derivation import HistoryDeriver
 from microfleet.services.ingest import IngestReport
 from microfleet.settings import Settings
 from microfleet.store.engine import make_engine
+from microfleet.store.history import HistoryStore
 from microfleet.store.migrate import alembic_config, upgrade
 from microfleet.store.partitions import (
     DEFAULT_PARTITION,
@@ -31,9 +35,11 @@ from microfleet.store.partitions import (
     is_partitioned,
 )
 from tests.integration.conftest import FrozenClock
+from tests.integration.test_history_day import HOME, body, day_records
 
 CAR, OTHER = "car-part-1", "car-part-2"
 DEC_2025 = Month(2025, 12)
+DAY_MS = 86_400_000
 postgres_only = pytest.mark.parametrize("settings", ["postgres"], indirect=True)
 
 
@@ -288,3 +294,88 @@ def test_a_long_query_in_the_way_makes_creating_a_month_give_up_not_stall_ingest
     assert partitions.ensure_ahead(0) == [Month(2097, 1)]  # the reader gone: created
     assert send(cars, CAR, [record(CAR, clock())], clock()).accepted == 1
     assert placed(cars.engine) == {clock(): "telemetry_y2097m01"}
+
+
+def _derived(services: Services, vehicle_id: str) -> tuple[list[Any], list[Any]]:
+    forever = (0, 2**62, 1_000_000)
+    store = HistoryStore(services.engine)
+    return store.drives(vehicle_id, *forever), store.charges(vehicle_id, *forever)
+
+
+@postgres_only
+def test_a_whole_re_derivation_after_a_drop_keeps_the_dropped_months_derived_history(cars: Services) -> None:
+    """Six days across a month boundary (three in October, three in November), derived; October dropped.
+    A rederive, and a place added (which re-derives the car from scratch), derive November again from its
+    first resume point and keep October's drives and charges as they were; a late record for October is
+    stored but changes none of them, and November's records still derive."""
+    partitions, deriver, records, late, before = _six_days_derived(cars)
+    assert [len(rows) for rows in before] == [12, 6]
+    in_october = [d for d in before[0] if d.start_ts_ms < Month(2025, 11).start_ms]
+    assert len(in_october) == 6
+
+    partitions.drop_before(Month(2025, 11))
+    assert cars.telemetry.count(CAR) == len(records) // 2
+    again = deriver.rederive(CAR)
+    assert again.from_ms is not None and again.from_ms >= Month(2025, 11).start_ms  # the kept months only
+    assert _derived(cars, CAR) == before
+
+    home = Place("home", "Home", PlaceKind.HOME, Circle(*HOME, 300.0))
+    cars.places.add(home, vehicle_id=CAR)  # the car's whole history is derived again (its stale mark)
+    deriver.records_landed(CAR, [CONTEXT_CHANGED_MS])
+    drives, charges = _derived(cars, CAR)
+    assert drives[:6] == in_october  # no raw records left to name them from: kept as they were
+    assert [d.start_place_id for d in drives[6:]] == ["home", None, "home", None, "home", None]
+    assert charges == before[1]
+
+    assert send_records(cars, [late]).accepted == 1  # stored, in DEFAULT
+    assert placed(cars.engine)[late.ts_ms] == DEFAULT_PARTITION
+    landed = deriver.records_landed(CAR, [late.ts_ms])
+    assert landed is not None and landed.from_ms is not None and landed.from_ms >= Month(2025, 11).start_ms
+    assert _derived(cars, CAR) == (drives, charges)
+    deriver.rederive(CAR)
+    assert _derived(cars, CAR) == (drives, charges)
+
+
+@postgres_only
+def test_a_late_record_for_a_dropped_month_changes_no_derived_row_of_it(cars: Services) -> None:
+    """Before any rederive: the late record's resume point lies in the dropped stretch; the car is derived
+    from the first resume point after it, and every drive and charge stays as it was."""
+    partitions, deriver, _, late, before = _six_days_derived(cars)
+    partitions.drop_before(Month(2025, 11))
+    assert send_records(cars, [late]).accepted == 1
+    landed = deriver.records_landed(CAR, [late.ts_ms])
+    assert landed is not None and landed.from_ms is not None and landed.from_ms >= Month(2025, 11).start_ms
+    assert _derived(cars, CAR) == before
+    deriver.rederive(CAR)
+    assert _derived(cars, CAR) == before
+
+
+def _six_days_derived(
+    cars: Services,
+) -> tuple[TelemetryPartitions, HistoryDeriver, list[Any], Any, tuple[list[Any], list[Any]]]:
+    """Six days from October 29th, 2025 (three in October, three in November) less one record of October
+    30th's drive (held back), derived: the partitions (clock in December), the deriver, the records, the
+    held-back record and the derived drives and charges."""
+    oct_29 = Month(2025, 11).start_ms - 3 * DAY_MS
+    TelemetryPartitions(cars.engine, FrozenClock(Month(2025, 10).start_ms)).ensure_ahead(2)
+    partitions = TelemetryPartitions(cars.engine, FrozenClock(DEC_2025.start_ms + DAY_MS))
+    deriver = HistoryDeriver(HistoryStore(cars.engine, usable_kwh_of_model=lambda _m: 13.8))
+    records = [
+        msgspec.structs.replace(r, odometer_km=r.odometer_km + 24 * k) if r.odometer_km is not None else r
+        for k in range(6)
+        for r in day_records(CAR, oct_29 + k * DAY_MS)
+    ]
+    late = records[len(records) // 6 + 500]
+    assert send_records(cars, [r for r in records if r != late]).accepted == len(records) - 1
+    deriver.rederive(CAR)
+    return partitions, deriver, records, late, _derived(cars, CAR)
+
+
+def send_records(services: Services, records: list[Any]) -> IngestReport:
+    return services.ingest.ingest(
+        body(records),
+        "application/json",
+        credential_vehicle_id=CAR,
+        source="test",
+        now_ms=DEC_2025.start_ms + DAY_MS,
+    )

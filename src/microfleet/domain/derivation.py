@@ -91,13 +91,16 @@ class ResumePoint:
     record), as derived; None when unknown. The deriver sums them to tell whether a stretch of stored
     history still covers every stored record. ``gps_ref`` is the GPS-jump walk's reference there (the
     last plausible fix before it; None: no fix before it, or a point stored before it was kept), so a
-    window derived from here judges its first fixes as a derivation from scratch does.
+    window derived from here judges its first fixes as a derivation from scratch does. ``raw_dropped``:
+    raw records of the stretch from here to the next resume point were dropped (retention, docs/postgres.md),
+    so its derived rows are kept as they were and never derived again; ``records`` then counts what is stored.
     """
 
     from_ms: int
     state: VehicleState
     records: int | None = None
     gps_ref: GpsFix | None = None
+    raw_dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -124,6 +124,14 @@ class WindowedHistoryPort(HistoryPort, Protocol):
         """Stored charge sessions that started in ``[from_ms, to_ms)``, oldest first."""
         ...
 
+    def segment_records(self, vehicle_id: str, starts: Sequence[int]) -> list[int]:
+        """Records stored from each of ``starts`` (ascending) to the next one; from the last, to the end."""
+        ...
+
+    def rewrite_resume_points(self, vehicle_id: str, points: Sequence[ResumePoint]) -> None:
+        """Store these resume points over the stored ones at the same times."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RecomputeReport:
@@ -159,6 +167,13 @@ class HistoryDeriver:
             return self.rederive(vehicle_id)
         point = self._store.resume_point(vehicle_id, min(ts_ms))
         if isinstance(self._store, WindowedHistoryPort):
+            if point is not None and _raw_dropped_after(self._store, vehicle_id, point):
+                # A record for a stretch whose raw records were dropped: stored, but that stretch's derived
+                # history stays as it was; the records after it are derived as usual.
+                _, kept = self._keep_dropped(self._store, vehicle_id)
+                if kept is None:
+                    return RecomputeReport(vehicle_id, point.from_ms, 0, 0, 0, 0, point.from_ms)
+                return self.records_landed(vehicle_id, [kept.from_ms, max(kept.from_ms, *ts_ms)])
             report = self._derive_window(self._store, vehicle_id, point, max(ts_ms))
             if report is not None:
                 return report
@@ -174,8 +189,43 @@ class HistoryDeriver:
         return [r for r in done if r is not None]
 
     def rederive(self, vehicle_id: str) -> RecomputeReport:
-        """Derive a vehicle's whole history again from its first record."""
+        """Derive a vehicle's whole history again from its first record.
+
+        Where raw records of its history were dropped (retention), it derives from the first resume point
+        after them and keeps the rows derived before: they cannot be derived again, and are not lost.
+        """
+        if isinstance(self._store, WindowedHistoryPort):
+            dropped, kept = self._keep_dropped(self._store, vehicle_id)
+            if dropped and kept is None:  # no resume point in the kept telemetry: nothing to derive again
+                return RecomputeReport(vehicle_id, None, 0, 0, 0, 0, None)
+            if dropped:
+                return self._derive(vehicle_id, kept)
         return self._derive(vehicle_id, None)
+
+    @staticmethod
+    def _keep_dropped(store: WindowedHistoryPort, vehicle_id: str) -> tuple[bool, ResumePoint | None]:
+        """Mark the stretches whose raw records were dropped and those before; any? the first point after.
+
+        A marked resume point (``raw_dropped``) is never derived from again, and its count becomes the
+        records stored in its stretch, so the stored history accounts for every stored record again.
+        """
+        points = store.resume_points(vehicle_id, None, 2**31)
+        stored = store.segment_records(vehicle_id, [p.from_ms for p in points])
+        short = [
+            k
+            for k, (p, n) in enumerate(zip(points, stored, strict=True))
+            if p.raw_dropped or (p.records is not None and n < p.records)
+        ]
+        if not short:
+            return False, None
+        last = short[-1]
+        marked = [
+            replace(p, records=n, raw_dropped=True)
+            for p, n in zip(points[: last + 1], stored, strict=False)
+            if not p.raw_dropped or p.records != n
+        ]
+        store.rewrite_resume_points(vehicle_id, marked)
+        return True, points[last + 1] if last + 1 < len(points) else None
 
     def _derive_window(
         self, store: WindowedHistoryPort, vehicle_id: str, point: ResumePoint | None, last_new_ms: int
@@ -279,6 +329,21 @@ class HistoryDeriver:
         return RecomputeReport(
             vehicle_id, from_ms, len(cols), len(history.drives), len(history.charges), len(history.excluded)
         )
+
+
+def _raw_dropped_after(store: WindowedHistoryPort, vehicle_id: str, point: ResumePoint) -> bool:
+    """Whether raw records of the stretch from ``point`` to the next resume point were dropped.
+
+    Records are only ever added, except when retention drops old months: a stretch holding fewer stored
+    records than it was derived from lost some. A marked point (``raw_dropped``) says so itself.
+    """
+    if point.raw_dropped:
+        return True
+    if point.records is None:
+        return False
+    after = store.resume_points(vehicle_id, point.from_ms + 1, 1)
+    starts = [point.from_ms, *(p.from_ms for p in after)]
+    return store.segment_records(vehicle_id, starts)[0] < point.records
 
 
 def _calibrations(charges: Sequence[ChargeSession], before_ms: int) -> list[float]:

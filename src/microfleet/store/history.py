@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, fields
+from itertools import pairwise
 from types import UnionType
 from typing import Any, Final, Union, cast, get_args, get_origin, get_type_hints
 
@@ -161,6 +162,8 @@ def _resume_to_json(point: ResumePoint) -> str:
     if point.gps_ref is not None:  # the GPS-jump walk's reference (absent: no fix before, or stored before)
         ref = point.gps_ref
         d["gps_ref"] = [ref.ts_ms, ref.lat_deg, ref.lon_deg]
+    if point.raw_dropped:  # its raw records were partly dropped: its derived rows are kept, never re-derived
+        d["raw_dropped"] = True
     return json.dumps(d)
 
 
@@ -168,9 +171,10 @@ def _resume_from_json(from_ms: int, text: str) -> ResumePoint:
     d = json.loads(text)
     records = d.pop("records", None)
     ref = d.pop("gps_ref", None)
+    raw_dropped = bool(d.pop("raw_dropped", False))
     d["status"] = VehicleStatus(d["status"])
     gps_ref = GpsFix(int(ref[0]), float(ref[1]), float(ref[2])) if ref is not None else None
-    return ResumePoint(from_ms, VehicleState(**d), records, gps_ref)
+    return ResumePoint(from_ms, VehicleState(**d), records, gps_ref, raw_dropped)
 
 
 class HistoryStore:
@@ -311,6 +315,32 @@ class HistoryStore:
         query = select(func.count()).where(t.vehicle_id == vehicle_id, t.ts_ms >= from_ms)
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def segment_records(self, vehicle_id: str, starts: Sequence[int]) -> list[int]:
+        """Records stored from each of ``starts`` (ascending) to the next one; from the last, to the end."""
+        if not starts:
+            return []
+        bounds = [*(int(s) for s in starts), 2**62]
+        values = ", ".join(f"({k}, {lo}, {hi})" for k, (lo, hi) in enumerate(pairwise(bounds)))
+        sql = text(
+            f"WITH seg(k, lo, hi) AS (VALUES {values}) SELECT seg.k, (SELECT count(*) FROM telemetry t"
+            " WHERE t.vehicle_id = :v AND t.ts_ms >= seg.lo AND t.ts_ms < seg.hi) FROM seg ORDER BY seg.k"
+        )
+        with self._engine.connect() as conn:
+            return [int(n) for _, n in conn.execute(sql, {"v": vehicle_id})]
+
+    def rewrite_resume_points(self, vehicle_id: str, points: Sequence[ResumePoint]) -> None:
+        """Store these resume points over the stored ones at the same times (their spans stay as they are)."""
+        if not points:
+            return
+        s = history_states.c
+        with self._write_lock, self._engine.begin() as conn:
+            conn.execute(
+                update(history_states)
+                .where(s.vehicle_id == vehicle_id, s.start_ts_ms == bindparam("p_ts"))
+                .values(resume_json=bindparam("p_json")),
+                [{"p_ts": p.from_ms, "p_json": _resume_to_json(p)} for p in points],
+            )
 
     def replace_history(
         self, vehicle_id: str, from_ms: int | None, history: DerivedHistory, to_ms: int | None = None
