@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -39,14 +40,17 @@ from sqlalchemy import select, text
 from starlette.routing import Mount, WebSocketRoute
 
 from microfleet.api import create_app
+from microfleet.api.auth import SESSION_COOKIE
 from microfleet.bootstrap import Services, build_services
 from microfleet.domain.access import DevicePrincipal
 from microfleet.domain.alerts import Severity
 from microfleet.domain.command_wire import Action
 from microfleet.domain.tariffs import example_tariff_ids
+from microfleet.services.web_sessions import session_sha256
 from microfleet.settings import Settings
 from microfleet.store.migrate import current_revision
 from microfleet.store.schema import vehicles
+from microfleet.store.web_accounts import WebAccountStore
 from tests.integration.conftest import NOW_MS, FrozenClock, MigratedSchemas
 from tests.integration.live_client import read_until, receive_within, until_ready
 from tests.integration.test_history_day import DAY0_MS
@@ -184,6 +188,15 @@ def _websocket_rows(table: str) -> dict[str, dict[str, int | str]]:
 
 
 WEBSOCKET_ROWS = _websocket_rows(WEBSOCKET_MATRIX)
+
+# The same feed opened by the web app's page with the caller's session cookie and this server's Origin
+# (docs/web.md): the same cars as the caller's token. "none" sends a cookie that names no session; devices
+# have no session (-). A foreign or missing Origin is refused for every caller (test_live_cookie_origin).
+WEBSOCKET_COOKIE_MATRIX = """
+path           none ann  bob  dan  olga eve  root devA devB
+/api/v1/live   1008 a    b    a    a    c    abc  -    -
+"""
+WEBSOCKET_COOKIE_ROWS = _websocket_rows(WEBSOCKET_COOKIE_MATRIX)
 
 
 @dataclass(frozen=True)
@@ -1204,22 +1217,75 @@ def test_websocket_matrix(worlds: Worlds, store: str, path: str, caller: str) ->
     with ctx.client.websocket_connect(f"{path}?after=0", headers=headers) as ws:
         if caller == "none":
             ws.send_text("{}")  # a browser's first message, without a token
-        if isinstance(cell, int):
+        _check_feed(ctx, ws, cell)
+
+
+def _session_cookie(ctx: Ctx, caller: str) -> str:
+    """A session of the caller opened in the store (no Argon2 login: test_web_sessions.py logs in)."""
+    token = f"mfs_matrix_{caller}_{secrets.token_urlsafe(8)}"
+    store = WebAccountStore(ctx.services.engine, lambda: NOW_MS)
+    store.open_session(_user_id(ctx, caller), session_sha256(token), "csrf", NOW_MS + 3_600_000)
+    ctx.secrets.append(token)
+    return f"{SESSION_COOKIE}={token}"
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("path", "caller"),
+    [
+        pytest.param(path, caller, id=f"{path}|cookie|{caller}")
+        for path, row in WEBSOCKET_COOKIE_ROWS.items()
+        for caller in CALLERS
+        if row[caller] != "-"
+    ],
+)
+def test_websocket_cookie_matrix(worlds: Worlds, store: str, path: str, caller: str) -> None:
+    ctx = worlds.get(store)
+    cell = WEBSOCKET_COOKIE_ROWS[path][caller]
+    cookie = f"{SESSION_COOKIE}=mfs_no_such_session" if caller == "none" else _session_cookie(ctx, caller)
+    headers = {"cookie": cookie, "origin": "http://testserver"}  # the page this server served
+    with ctx.client.websocket_connect(f"{path}?after=0", headers=headers) as ws:
+        _check_feed(ctx, ws, cell)
+
+
+@pytest.mark.parametrize("store", ["sqlite"])
+@pytest.mark.parametrize("caller", ["ann", "dan", "olga", "root"])
+def test_live_cookie_origin(worlds: Worlds, store: str, caller: str) -> None:
+    """A session cookie from a foreign page (cross-site WebSocket hijacking) or no page is refused: 1008."""
+    ctx = worlds.get(store)
+    cookie = _session_cookie(ctx, caller)
+    for origin in (
+        "http://evil.example",
+        "http://testserver.evil.example",
+        "null",
+        "http://testserver:8080",
+        None,
+    ):
+        headers = {"cookie": cookie} | ({} if origin is None else {"origin": origin})
+        with ctx.client.websocket_connect("/api/v1/live?after=0", headers=headers) as ws:
             message = receive_within(ws)
-            assert (message["type"], message["code"]) == ("websocket.close", cell), message
-            for secret in [*ctx.secrets, *ctx.world.tokens.values(), "car-"]:
-                assert secret not in message["reason"]
-            return
-        replayed = read_until(ws, until_ready)
-        # Live: each car gets an event, twice round; a caller's last car's second one closes the read, and
-        # any other car's first-round event, numbered before it, would have come first.
-        markers = []
-        for round_ in (1, 2):
-            for vehicle_id in ("car-c", "car-b", "car-a"):
-                ctx.services.live_events.publish(vehicle_id, "probe", NOW_MS, {"round": round_})
-        log = ctx.services.live_log.after(0, 1_000_000)
-        markers = {e.event_id for e in log[-3:] if e.vehicle_id in cars(cell)}
-        live = read_until(ws, lambda got: markers <= {e["event_id"] for e in got})
+        assert (message["type"], message["code"]) == ("websocket.close", 1008), (origin, message)
+        assert "Origin" in message["reason"] and "mfs_" not in message["reason"]
+
+
+def _check_feed(ctx: Ctx, ws: Any, cell: int | str) -> None:
+    """The cell's close code before any event, or exactly the cell's cars' events, replayed and live."""
+    if isinstance(cell, int):
+        message = receive_within(ws)
+        assert (message["type"], message["code"]) == ("websocket.close", cell), message
+        for secret in [*ctx.secrets, *ctx.world.tokens.values(), "car-"]:
+            assert secret not in message["reason"]
+        return
+    replayed = read_until(ws, until_ready)
+    # Live: each car gets an event, twice round; a caller's last car's second one closes the read, and
+    # any other car's first-round event, numbered before it, would have come first.
+    markers = []
+    for round_ in (1, 2):
+        for vehicle_id in ("car-c", "car-b", "car-a"):
+            ctx.services.live_events.publish(vehicle_id, "probe", NOW_MS, {"round": round_})
+    log = ctx.services.live_log.after(0, 1_000_000)
+    markers = {e.event_id for e in log[-3:] if e.vehicle_id in cars(cell)}
+    live = read_until(ws, lambda got: markers <= {e["event_id"] for e in got})
     got = [e for e in replayed + live if e["kind"] not in ("ready", "gap")]
     expected = [e.event_id for e in log if e.vehicle_id in cars(cell) and e.event_id <= max(markers)]
     assert [e["event_id"] for e in got] == expected

@@ -28,7 +28,9 @@ from websockets.sync.client import connect
 
 from microfleet.api import create_app
 from microfleet.bootstrap import Services, build_services, wall_clock_ms
+from microfleet.services.web_sessions import session_sha256
 from microfleet.settings import Settings
+from microfleet.store.web_accounts import WebAccountStore
 from tests.integration.conftest import NOW_MS, FrozenClock
 from tests.integration.live_client import read_until, receive_within, until_ready
 from tests.integration.world import World, bearer, build_world
@@ -339,3 +341,52 @@ def test_an_ingest_in_another_process_reaches_the_api_process_feed(
         log.close()
     assert [e["event_id"] for e in got] == every and len(every) == 10
     assert {e["vehicle_id"] for e in got} == {"car-a"}
+
+
+def test_a_driver_receives_only_the_command_events_of_their_own_commands(
+    services: Services, world_client: tuple[World, TestClient]
+) -> None:
+    """As the commands API: a driver sees their own commands only; the car's owner sees every one."""
+    world, client = world_client
+    dan, ann = services.alerts.user_id_of("dan"), services.alerts.user_id_of("ann")
+    for i, issuer in enumerate([dan, ann, None, dan]):  # None: issued by no user (the CLI's admin)
+        payload = {"command_id": f"cmd-{i}", "action": "lock", "status": "queued", "user_id": issuer}
+        services.live_events.publish("car-a", "command", NOW_MS, payload)
+    for caller, user_id in [("dan", dan), ("ann", ann)]:
+        with client.websocket_connect("/api/v1/live?after=0", headers=bearer(world.tokens[caller])) as ws:
+            replayed = read_until(ws, until_ready)
+            for issuer in (ann, dan):
+                payload = {"command_id": f"live-{caller}-{issuer}", "user_id": issuer}
+                services.live_events.publish("car-a", "command", NOW_MS, payload)
+            last = f"live-{caller}-{dan}"
+            live = read_until(
+                ws, lambda got, last=last: any(e["payload"].get("command_id") == last for e in got)
+            )
+        got = [e["payload"]["command_id"] for e in replayed + live if e["kind"] == "command"]
+        log = [
+            json.loads(e.payload_json) for e in services.live_log.after(0, 1_000_000) if e.kind == "command"
+        ]
+        expected = [p["command_id"] for p in log if caller == "ann" or p["user_id"] == user_id]
+        assert got == expected, caller
+    assert got[:4] == ["cmd-0", "cmd-1", "cmd-2", "cmd-3"]  # the owner: every command, the driver's too
+
+
+def test_a_browser_session_ending_closes_its_feed(
+    services: Services, world_client: tuple[World, TestClient]
+) -> None:
+    """A feed opened with the session cookie is closed (1008) once the session ends (log-out here)."""
+    _world, client = world_client
+    services.live_feed.limits = dataclasses.replace(services.live_feed.limits, visibility_refresh_s=0.1)
+    token = "mfs_live_feed_test_session"
+    store = WebAccountStore(services.engine, lambda: NOW_MS)
+    store.open_session(services.alerts.user_id_of("ann"), session_sha256(token), "csrf", NOW_MS + 3_600_000)
+    headers = {"cookie": f"microfleet_session={token}", "origin": "http://testserver"}
+    with client.websocket_connect("/api/v1/live", headers=headers) as ws:
+        read_until(ws, until_ready)
+        _send(services, "car-a", NOW_MS - 50_000, 50)
+        (seen,) = _cars_events(read_until(ws, lambda got: bool(_cars_events(got))))
+        assert seen["vehicle_id"] == "car-a"
+        services.web_sessions.logout(token)
+        closed = receive_within(ws)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 1008)
+    assert "session" in closed["reason"] and token not in closed["reason"]

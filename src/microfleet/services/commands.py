@@ -370,6 +370,7 @@ class CommandService:
             "expires_at_ms": command.expires_at_ms,
             "reason": command.result_reason,
             "final": command.status in TERMINAL,
+            "user_id": command.user_id,  # the issuer: the feed shows a driver only their own (live_feed)
         }
         try:
             self._live.publish(command.vehicle_id, LIVE_KIND, now_ms, payload)

@@ -1,9 +1,11 @@
 """The live feed's fan-out: one poller per API process reads the event log and feeds every subscriber.
 
-Each subscriber sees exactly the vehicles its principal may see (``AccountService``; the token and the
-grants are checked again every ``visibility_refresh_s``), from a bounded queue of its own. The poller
-only appends to queues and never waits for a client, so a slow client cannot slow ingest or the others:
-when its queue is full it is ended with :data:`CLOSE_TOO_SLOW` and resumes with its token (docs/live.md).
+Each subscriber sees exactly the vehicles its principal may see (``AccountService``; its credential, an API
+token or a browser's session, and the grants are checked again every ``visibility_refresh_s``), and of
+``command`` events only those the commands API shows it (a driver: their own), from a bounded queue of
+its own. The poller only appends to queues and never waits for a client, so a slow client cannot slow
+ingest or the others: when its queue is full it is ended with :data:`CLOSE_TOO_SLOW` and resumes with its
+token (docs/live.md).
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from microfleet.domain.access import UserPrincipal
+from microfleet.domain.access import Principal, Role, UserPrincipal
 from microfleet.errors import AuthenticationError, MicrofleetError, PermissionDeniedError
 from microfleet.services.accounts import AccountService
-from microfleet.services.live import GAP, READY, LiveEventLog, StoredLiveEvent
+from microfleet.services.live import COMMAND, GAP, READY, LiveEventLog, StoredLiveEvent
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +85,32 @@ def _stored_json(e: StoredLiveEvent) -> str:
     return event_json(e.event_id, e.vehicle_id, e.kind, e.ts_ms, e.payload_json)
 
 
+def command_issuer(e: StoredLiveEvent) -> int | None:
+    """The user id that issued the command a ``command`` event announces (its payload's ``user_id``)."""
+    try:
+        issuer = json.loads(e.payload_json).get("user_id")
+    except (ValueError, AttributeError):
+        return None
+    return issuer if isinstance(issuer, int) else None
+
+
+Recheck = Callable[[], Principal]
+"""Authenticates a subscriber's credential again: its principal now, or AuthenticationError once it ended."""
+
+
 class Subscription:
     """One client's view of the feed: its visible vehicles, its queue, and how far it has been sent."""
 
     def __init__(
-        self, user: UserPrincipal, token: str, client: str, visible: frozenset[str] | None, queue_max: int
+        self,
+        user: UserPrincipal,
+        recheck: Recheck,
+        client: str,
+        visible: frozenset[str] | None,
+        queue_max: int,
     ) -> None:
         self.user = user
-        self.token = token  # kept to check it again while connected; never logged
+        self.recheck = recheck  # holds the token or session to check again while connected; never logged
         self.client = client
         self.visible = visible  # None: every vehicle (an admin)
         self.skip_through = 0  # ids up to this one were replayed or seen before: not queued again
@@ -104,6 +124,17 @@ class Subscription:
     def sees(self, vehicle_id: str) -> bool:
         """Tell whether this subscriber may see the vehicle now."""
         return self.visible is None or vehicle_id in self.visible
+
+    @property
+    def own_commands_only(self) -> bool:
+        """A driver receives only the ``command`` events of their own commands, as the commands API."""
+        return self.user.role is Role.DRIVER
+
+    def receives(self, e: StoredLiveEvent, issuer: int | None) -> bool:
+        """Tell whether this subscriber gets the event (``issuer``: a command event's issuing user)."""
+        if not self.sees(e.vehicle_id):
+            return False
+        return e.kind != COMMAND or not self.own_commands_only or issuer == self.user.user_id
 
     def offer(self, event_id: int, vehicle_id: str, item: str) -> None:
         """Queue an event for this subscriber if it sees the vehicle; end it if its queue is full."""
@@ -201,17 +232,30 @@ class LiveFeed:
 
     async def authenticate(self, token: str, client: str) -> UserPrincipal:
         """The user calling with ``token``; a device credential or an unknown token is refused."""
-        caller = await asyncio.to_thread(self._accounts.authenticate, token, client)
+        return await self.authenticate_with(self.token_recheck(token, client))
+
+    def token_recheck(self, token: str, client: str) -> Recheck:
+        """How a subscriber authenticated with an API token is checked again."""
+        return functools.partial(self._accounts.authenticate, token, client)
+
+    @staticmethod
+    async def authenticate_with(recheck: Recheck) -> UserPrincipal:
+        """The user a credential names now; a device credential is refused."""
+        caller = await asyncio.to_thread(recheck)
         if not isinstance(caller, UserPrincipal):
             raise PermissionDeniedError("a device credential only writes telemetry; use a user's API token")
         return caller
 
-    async def subscribe(self, user: UserPrincipal, token: str, client: str) -> Subscription:
-        """Register a subscriber; it receives every visible event after the poller's current position."""
+    async def subscribe(self, user: UserPrincipal, recheck: Recheck, client: str) -> Subscription:
+        """Register a subscriber; it receives every visible event after the poller's current position.
+
+        ``recheck`` authenticates its credential again every ``visibility_refresh_s``
+        (:meth:`token_recheck`, or a browser session's check).
+        """
         await self._ensure_polling()
         ids = await asyncio.to_thread(self._accounts.visible_vehicle_ids, user)
         sub = Subscription(
-            user, token, client, None if ids is None else frozenset(ids), self.limits.queue_max_events
+            user, recheck, client, None if ids is None else frozenset(ids), self.limits.queue_max_events
         )
         sub.refresh_at = asyncio.get_running_loop().time() + self.limits.visibility_refresh_s
         sub.skip_through = self._cursor  # read and register with no await between: nothing falls in between
@@ -255,7 +299,11 @@ class LiveFeed:
             if not page:
                 break
             position = page[-1].event_id
-            items = [_stored_json(e) for e in page if sub.sees(e.vehicle_id)]
+            items = [
+                _stored_json(e)
+                for e in page
+                if sub.receives(e, command_issuer(e) if e.kind == COMMAND else None)
+            ]
             replayed += len(items)
             for message in _messages(items, self.limits.frame_max_chars):
                 yield message
@@ -343,8 +391,11 @@ class LiveFeed:
             if targets is None and not everyone:
                 continue
             item = _stored_json(e)
-            if everyone:
+            if everyone:  # admins: every command event too
                 shared.append((e.event_id, item))
+            if targets and e.kind == COMMAND:  # a driver gets only their own commands' events
+                issuer = command_issuer(e)
+                targets = [s for s in targets if not s.own_commands_only or issuer == s.user.user_id]
             for sub in targets or ():
                 sub.offer(e.event_id, e.vehicle_id, item)
         for sub in everyone:
@@ -388,9 +439,9 @@ class LiveFeed:
         results: list[frozenset[str] | FeedEnded | None] = []
         for sub in subs:
             try:
-                caller = self._accounts.authenticate(sub.token, sub.client)
-            except AuthenticationError:
-                results.append(FeedEnded(CLOSE_POLICY, "the token is no longer valid"))
+                caller = sub.recheck()
+            except AuthenticationError as exc:  # a token revoked; a session expired, logged out, ended
+                results.append(FeedEnded(CLOSE_POLICY, f"the token is no longer valid: {exc.message}"))
                 continue
             except MicrofleetError:  # throttled or the store away: keep what it had
                 results.append(sub.visible)

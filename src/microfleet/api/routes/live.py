@@ -2,8 +2,11 @@
 
 The caller authenticates with the API's bearer token, in the ``Authorization`` header or, from a browser
 (which cannot set headers on a WebSocket), as the first message ``{"token": "..."}``; never in the URL,
-which access logs keep. Every refusal is a close frame before any event: 1008 for no, a wrong or a
-device's token, 1013 after too many failed authentications.
+which access logs keep. The web app's own page uses its session cookie instead: accepted only from a page
+of this server's origin (the ``Origin`` header must name the ``Host``), since neither SameSite nor CORS
+keeps a foreign page from opening a WebSocket with the user's cookie (cross-site WebSocket hijacking).
+Every refusal is a close frame before any event: 1008 for no, a wrong or a device's token, an ended
+session or a foreign origin, 1013 after too many failed authentications.
 """
 
 from __future__ import annotations
@@ -13,18 +16,29 @@ import contextlib
 import json
 import logging
 import re
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from microfleet.api.auth import SESSION_COOKIE
 from microfleet.bootstrap import Services
+from microfleet.domain.access import Principal
 from microfleet.errors import (
     AuthenticationError,
     MicrofleetError,
     PermissionDeniedError,
     TooManyRequestsError,
 )
-from microfleet.services.live_feed import CLOSE_POLICY, CLOSE_TRY_LATER, FeedEnded, LiveFeed, Subscription
+from microfleet.services.live_feed import (
+    CLOSE_POLICY,
+    CLOSE_TRY_LATER,
+    FeedEnded,
+    LiveFeed,
+    Recheck,
+    Subscription,
+)
+from microfleet.services.web_sessions import WebSessionService
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -36,6 +50,7 @@ AUTH_MESSAGE_MAX_CHARS = 4096
 _BEARER = re.compile(r"(?i:bearer) ([A-Za-z0-9\-._~+/]+=*)")  # as api/auth.py reads the header
 _AFTER = re.compile(r"[0-9]{1,18}")  # an event id: a non-negative BIGINT
 _CLOSE_REASON_MAX_BYTES = 123  # RFC 6455 section 5.5: a control frame's payload is at most 125 bytes
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 @router.websocket(PATH)
@@ -50,8 +65,8 @@ async def live(websocket: WebSocket) -> None:
         return
     client = websocket.client.host if websocket.client else "unknown"
     try:
-        token = await _token(websocket)
-        user = await feed.authenticate(token, client)
+        recheck = await _credential(websocket, feed, services.web_sessions, client)
+        user = await feed.authenticate_with(recheck)
     except WebSocketDisconnect:
         return
     except (AuthenticationError, PermissionDeniedError) as exc:
@@ -63,11 +78,56 @@ async def live(websocket: WebSocket) -> None:
     except MicrofleetError as exc:  # the store is unavailable
         await _close(websocket, CLOSE_TRY_LATER, exc.message)
         return
-    sub = await feed.subscribe(user, token, client)
+    sub = await feed.subscribe(user, recheck, client)
     try:
         await _serve(websocket, feed, sub, None if after_text is None else int(after_text))
     finally:
         feed.unsubscribe(sub)
+
+
+async def _credential(
+    websocket: WebSocket, feed: LiveFeed, sessions: WebSessionService, client: str
+) -> Recheck:
+    """How to authenticate the caller, now and again later: its bearer token, else its session cookie."""
+    cookie = websocket.cookies.get(SESSION_COOKIE)
+    if websocket.headers.get("authorization") is None and cookie is not None:
+        _check_origin(websocket)
+        session_token = cookie
+
+        def recheck() -> Principal:  # a session ends by expiry, log-out and password change
+            return sessions.authenticate(session_token).user
+
+        return recheck
+    return feed.token_recheck(await _token(websocket), client)
+
+
+def _check_origin(websocket: WebSocket) -> None:
+    """Refuse a session cookie sent by a page that is not this server's (or by no page at all)."""
+    origin = websocket.headers.get("origin")
+    host = websocket.headers.get("host")
+    own = None if origin is None or host is None else _netloc(origin)
+    if own is None or own != _netloc(f"http://{host}", keep_scheme=False):
+        raise PermissionDeniedError(
+            "the session cookie is accepted only from this server's own pages (Origin); "
+            "other clients send an API token"
+        )
+
+
+def _netloc(url: str, *, keep_scheme: bool = True) -> str | None:
+    """``host:port`` of an origin in lower case, the scheme's default port dropped; None if malformed."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    text_port = "" if port is None else str(port)
+    if keep_scheme and text_port == _DEFAULT_PORTS[parts.scheme]:
+        text_port = ""
+    if not keep_scheme and text_port in _DEFAULT_PORTS.values():
+        text_port = ""
+    return parts.hostname.lower() + (f":{text_port}" if text_port else "")
 
 
 async def _token(websocket: WebSocket) -> str:
