@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,12 +18,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, WebSocketRoute, expect, sync_playwright
 from sqlalchemy import text
 
 from tests.e2e.web_world import PASSWORDS, WebWorld, chromium_path, distance_m, serve_world
 
-WAIT_MS = 20_000  # the map polls every 3 s; a loaded two-core machine needs several polls' grace
+WAIT_MS = 20_000  # a loaded two-core machine needs several seconds' grace
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +107,14 @@ def test_an_operator_watches_a_fleet_car_drive_then_charge(page: Page, world: We
     assert cars_listed(page) == ["car-b"]
     car = page.locator('.cars li[data-vehicle-id="car-b"]')
     expect(car).to_have_attribute("data-state", "driving", timeout=WAIT_MS)
+    expect(page.locator("#live-map")).to_have_attribute("data-live", "live", timeout=WAIT_MS)
+    polls: list[str] = []  # the live feed's WebSocket moves the car: no API request for it
+    page.on("request", lambda request: polls.append(request.url) if "/api/v1/" in request.url else None)
     first = (float(car.get_attribute("data-lat") or "nan"), float(car.get_attribute("data-lon") or "nan"))
     expect(car).not_to_have_attribute("data-lat", str(first[0]), timeout=WAIT_MS)
     moved = (float(car.get_attribute("data-lat") or "nan"), float(car.get_attribute("data-lon") or "nan"))
-    assert 5 < distance_m(first, moved) < 2_000  # 30 km/h for a few polls: it moved along, not jumped
+    assert 5 < distance_m(first, moved) < 2_000  # 30 km/h for a few seconds: it moved along, not jumped
+    assert polls == []
     screenshot(page, shots, "map-operator")
 
     world.car.charging.set()  # the car reaches a charger and plugs in
@@ -307,3 +312,23 @@ def test_the_keyboard_reaches_a_cars_page_from_the_map(page: Page, world: WebWor
     expect(page.locator(".carcard a")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Mini EV of Ann")).to_be_visible(timeout=WAIT_MS)
+
+
+def test_a_lost_live_feed_says_reconnecting_and_resumes_after_its_last_event(
+    page: Page, world: WebWorld
+) -> None:
+    sockets: list[WebSocketRoute] = []
+
+    def through(ws: WebSocketRoute) -> None:  # the real feed, with a hand on the page's side
+        sockets.append(ws)
+        ws.connect_to_server()
+
+    page.route_web_socket(re.compile(r".*/api/v1/live.*"), through)
+    log_in(page, world, "olga")
+    live_map = page.locator("#live-map")
+    expect(live_map).to_have_attribute("data-live", "live", timeout=WAIT_MS)
+    sockets[0].close(code=4000, reason="the network went away")  # the page's side drops
+    expect(page.locator(".connection")).to_have_text("Live updates lost — reconnecting…", timeout=WAIT_MS)
+    expect(live_map).to_have_attribute("data-live", "live", timeout=WAIT_MS)
+    expect(page.locator(".connection")).to_be_hidden()
+    assert "?after=" in sockets[-1].url and len(sockets) == 2

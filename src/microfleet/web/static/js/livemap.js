@@ -1,7 +1,8 @@
 // The live map: every car the user may see, coloured by state, on the city's streets; click one for its card.
-// Updates by polling the API every POLL_MS (the live feed's WebSocket takes API tokens only today).
+// Updates live over the feed's WebSocket (live.js); polls the API every POLL_MS only if the socket cannot open.
 
 import { get, vehiclePath } from "./api.js";
+import { applyEvent, liveFeed } from "./live.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
 import { OPEN_ALERTS, STATES, ago, alertsByVehicle, carState, clock, el, num, signal, yesNo } from "./format.js";
 
@@ -44,7 +45,8 @@ export function carCard(car) {
 }
 
 export async function mapPage(root) {
-  const status = el("p", { class: "status muted" }, "Loading cars…");  // not live: it changes every poll
+  const status = el("p", { class: "status muted" }, "Loading cars…");  // not live: it changes on every update
+  const connection = el("p", { class: "connection error", role: "status", hidden: true });
   const list = el("ul", { class: "cars", "aria-label": "Cars" });
   const legend = el(
     "div",
@@ -58,7 +60,7 @@ export async function mapPage(root) {
       "div",
       { class: "map-layout" },
       mapBox,
-      el("aside", { class: "side card", "aria-label": "Cars on the map" }, legend, status, list),
+      el("aside", { class: "side card", "aria-label": "Cars on the map" }, legend, connection, status, list),
     ),
   );
 
@@ -148,6 +150,7 @@ export async function mapPage(root) {
 
   let fitted = false;
   let mapReady = false;
+  let mode = "live";  // or "polling" when the WebSocket cannot open
   async function refresh() {
     const [details, alerts] = await Promise.all([
       Promise.all(
@@ -164,9 +167,14 @@ export async function mapPage(root) {
       car.alerts = open.get(detail.vehicle_id) || [];
       car.state = carState(detail.latest, now, car.alerts);
     }
+    render(now);
+  }
+
+  function render(now = Date.now()) {
     renderList();
     const placed = [...cars.values()].filter((c) => position(c.latest));
-    status.textContent = `${cars.size} car${cars.size === 1 ? "" : "s"}, ${placed.length} on the map · updated ${clock(now)} (every ${POLL_MS / 1000} s)`;
+    const how = mode === "live" ? "live" : `every ${POLL_MS / 1000} s`;
+    status.textContent = `${cars.size} car${cars.size === 1 ? "" : "s"}, ${placed.length} on the map · updated ${clock(now)} (${how})`;
     if (map && mapReady) {
       map.getSource("cars").setData(features());
       if (!fitted && placed.length) {
@@ -212,11 +220,51 @@ export async function mapPage(root) {
       if (err.status === 401) return;
       status.textContent = `Could not update (${err.message}); trying again in ${POLL_MS / 1000} s`;
     }
-    if (!stopped) timer = setTimeout(loop, POLL_MS);
+    if (!stopped && mode === "polling") timer = setTimeout(loop, POLL_MS);
   }
-  await loop();
+  function startPolling() {
+    if (stopped || mode === "polling") return;
+    mode = "polling";
+    connection.hidden = true;
+    loop();
+  }
+  function onEvents(events) {
+    let alertsChanged = false;
+    for (const event of events) {
+      const car = cars.get(event.vehicle_id);
+      if (!car) continue;
+      if (event.kind === "position" || event.kind === "state") car.latest = applyEvent(car.latest, event);
+      else if (event.kind === "alert") alertsChanged = true;
+    }
+    if (alertsChanged) {
+      refresh().catch(() => {});  // an alert's title and colour come from the alerts list
+      return;
+    }
+    const now = Date.now();
+    for (const car of cars.values()) car.state = carState(car.latest, now, car.alerts);
+    render(now);
+  }
+  // Connect first, then fetch the state, so no change falls between the two (docs/live.md).
+  const feed = liveFeed({
+    onEvents,
+    onGap: () => refresh().catch(() => {}),
+    onStatus: (what) => {
+      connection.hidden = what === "live";
+      connection.textContent = what === "live" ? "" : "Live updates lost — reconnecting…";
+      mapBox.dataset.live = what;
+    },
+    onUnavailable: startPolling,
+    onRefused: startPolling,  // a session that ended: the next request returns to the login page
+  });
+  try {
+    await refresh();
+  } catch (err) {
+    if (err.status === 401) return () => feed.stop();
+    status.textContent = `Could not load the cars (${err.message}).`;
+  }
   return () => {
     stopped = true;
+    feed.stop();
     clearTimeout(timer);
     if (map) map.remove();
   };

@@ -5,6 +5,7 @@ import { boundsOf, createMap, stateColor } from "./basemap.js";
 import { OPEN_ALERTS, STATES, ago, carState, duration, el, num, signal, when, whenShort, yesNo } from "./format.js";
 import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
+import { applyEvent, liveFeed } from "./live.js";
 
 const WINDOW_DAYS = 30;
 const SHOWN_ROWS = 50;
@@ -231,11 +232,18 @@ export async function vehiclePage(root, vehicleId) {
 
   let stopped = false;
   let timer = null;
+  let polling = false;
+  const shown = () => {
+    state = showState(latestDetail);
+    if (map && map.getSource("car")) map.getSource("car").setData(carFeature());
+  };
+  async function reload() {
+    [latestDetail] = await Promise.all([get(base), alerts.load()]);
+    shown();
+  }
   async function loop() {
     try {
-      [latestDetail] = await Promise.all([get(base), alerts.load()]);
-      state = showState(latestDetail);
-      if (map && map.getSource("car")) map.getSource("car").setData(carFeature());
+      await reload();
       updateNote.textContent = `Updated every ${POLL_MS / 1000} s.`;
     } catch (err) {
       if (err.status === 401) return;
@@ -243,9 +251,43 @@ export async function vehiclePage(root, vehicleId) {
     }
     if (!stopped) timer = setTimeout(loop, POLL_MS);
   }
-  timer = setTimeout(loop, POLL_MS);
+  function startPolling() {  // only if the live feed's WebSocket cannot open
+    if (stopped || polling) return;
+    polling = true;
+    updateNote.classList.remove("error");
+    loop();
+  }
+  // The page's state was fetched just before; a change between that and the feed's start is caught by the
+  // refetch on `ready` below (the first one only).
+  let first = true;
+  const feed = liveFeed({
+    onEvents: (events) => {
+      let alertsChanged = false;
+      for (const event of events) {
+        if (event.vehicle_id !== vehicleId) continue;
+        if (event.kind === "position" || event.kind === "state") {
+          latestDetail = { ...latestDetail, latest: applyEvent(latestDetail.latest, event) };
+        } else if (event.kind === "alert") alertsChanged = true;
+      }
+      shown();
+      if (alertsChanged) alerts.load().then(shown).catch(() => {});
+    },
+    onGap: () => reload().catch(() => {}),
+    onStatus: (what) => {
+      updateNote.classList.toggle("error", what !== "live");
+      updateNote.textContent = what === "live" ? "Live." : "Live updates lost — reconnecting…";
+      updateNote.dataset.live = what;
+      if (what === "live" && first) {
+        first = false;
+        reload().catch(() => {});
+      }
+    },
+    onUnavailable: startPolling,
+    onRefused: startPolling,  // a session that ended: the next request returns to the login page
+  });
   return () => {
     stopped = true;
+    feed.stop();
     clearTimeout(timer);
     if (map) map.remove();
   };
