@@ -15,8 +15,8 @@ _TESTS = Path(__file__).parent
 # console is made (at import): drop it, so the CLI tests' own width (tests/e2e/command.py) applies.
 os.environ.pop("COLUMNS", None)
 
-# State Microfleet keeps outside the database (the key that seals command keys, store/key_file.py) goes to
-# $XDG_STATE_HOME: give every test process, and the servers and CLIs it starts, its own, never the home folder.
+# State Microfleet keeps outside the database (the key that seals command keys, store/key_file.py) goes
+# to $XDG_STATE_HOME: every test process, and the servers and CLIs it starts, gets its own, never $HOME's.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="microfleet-test-state-")
 
 # The CI machine has two cores shared with PostgreSQL and brokers: judge properties, not generation speed.

@@ -6,9 +6,10 @@ partition is consumed by one worker at a time. A batch is handed to the ingest s
 credential and arrival time the adapter recorded (the fetches of all the worker's partitions that wait
 while a commit runs are stored together in the next one: :meth:`IngestWorker.handle_many`), and
 acknowledged only after the store committed it: a worker killed before that leaves it unacknowledged,
-and JetStream delivers it again (after ``ack_wait_s``) to whichever worker holds the partition then; the store's key ``(vehicle_id, ts_ms)``
-makes that second delivery a duplicate. A message that is not an adapter's batch (headers missing or
-wrong) is quarantined whole as ``undecodable_message`` with its source, then acknowledged.
+and JetStream delivers it again (after ``ack_wait_s``) to whichever worker holds the partition then; the
+store's key ``(vehicle_id, ts_ms)`` makes that second delivery a duplicate. A message that is not an
+adapter's batch (headers missing or wrong) is quarantined whole as ``undecodable_message`` with its
+source, then acknowledged.
 
 History derivation: the store marks a car stale in the transaction that stores its records (as on one
 machine); a worker derives only stale cars whose partition it holds, claimed by

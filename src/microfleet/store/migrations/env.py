@@ -9,7 +9,7 @@ import microfleet.store.commands_store
 import microfleet.store.history
 import microfleet.store.live_store
 import microfleet.store.places_store
-import microfleet.store.tariffs_store  # noqa: F401
+import microfleet.store.tariffs_store
 import microfleet.store.web_accounts  # noqa: F401
 from microfleet.store.partitions import is_partition_name
 from microfleet.store.schema import metadata

@@ -109,7 +109,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("delivery_id", name=op.f("pk_alert_deliveries")),
     )
-    op.create_index("ix_alert_deliveries_due", "alert_deliveries", ["status", "next_attempt_ms"], unique=False)
+    op.create_index(
+        "ix_alert_deliveries_due", "alert_deliveries", ["status", "next_attempt_ms"], unique=False
+    )
     op.create_index("ix_alert_deliveries_alert", "alert_deliveries", ["alert_id"], unique=False)
 
 
