@@ -44,7 +44,7 @@ from microfleet.domain.vehicle_state import (
     WentOffline,
     WokeUp,
     classify_columns,
-    derive_events,
+    derive_events_learning,
 )
 
 # A stale mark from this time: the car's context (places, tariffs) changed, not its records, so its whole
@@ -169,7 +169,7 @@ def derive_history(
     w, excluded = screened.cols, screened.excluded
     if not options.counters:
         w = replace(w, energy_used_kwh=np.full(len(w), np.nan), energy_recovered_kwh=np.full(len(w), np.nan))
-    end_state, events = derive_events(w, start, th)
+    end_state, events, learned = derive_events_learning(w, start, th)
     ts = w.ts_ms
     n = len(w)
     drive_windows: list[tuple[int, int, str]] = []  # first record, stop (exclusive), end reason
@@ -214,7 +214,7 @@ def derive_history(
         drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
-    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened))
+    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened, learned))
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
 
 
@@ -316,12 +316,16 @@ def _spans(
     end_state: VehicleState,
     plugged: list[tuple[int, int]],
     screened: Screening,
+    learned: list[tuple[int, VehicleState]],
 ) -> list[StateSpan]:
     """Cut the window into status spans and note which span starts are resume points.
 
     Each resume point carries the GPS-jump walk's reference before it; where jumped fixes are still
-    waiting to agree (the walk is not settled), no span start is a resume point.
+    waiting to agree (the walk is not settled), no span start is a resume point. It also carries what the
+    machine had learned of the car by then (``park_signals``, ``stop_q_s``), as a derivation from scratch
+    would have it there.
     """
+    learned_at = np.array([t for t, _ in learned], dtype=np.int64)
     ts = w.ts_ms
     start = resumed_from or VehicleState()
     plug_start = np.array([a for a, _ in plugged], dtype=np.int64)
@@ -356,7 +360,7 @@ def _spans(
             and int(ts[i]) == t0
             and prev_since is not None
         ):
-            resume = ResumePoint(t0, VehicleState())
+            resume = ResumePoint(t0, _learned_before(t0, start, learned, learned_at, VehicleState()))
         elif (
             i < len(w)
             and int(ts[i]) == t0
@@ -373,6 +377,7 @@ def _spans(
                 last_lat_deg=None if np.isnan(lat) else lat,
                 last_lon_deg=None if np.isnan(lon) else lon,
             )
+            before = _learned_before(t0, start, learned, learned_at, before)
             resume = ResumePoint(t0, before)
         if resume is not None:
             # (the window's first point keeps the reference it started from, even if it lies before ts[0])
@@ -381,6 +386,19 @@ def _spans(
         spans.append(StateSpan(w.vehicle_id, status, t0, t1, is_last and end_state.status is status, resume))
         prev_status, prev_since = status, t0
     return spans
+
+
+def _learned_before(
+    t0: int,
+    start: VehicleState,
+    learned: list[tuple[int, VehicleState]],
+    learned_at: np.ndarray,
+    state: VehicleState,
+) -> VehicleState:
+    """``state`` with what the machine had learned of the car before the run starting at ``t0``."""
+    k = int(np.searchsorted(learned_at, t0)) - 1
+    known = learned[k][1] if k >= 0 else start
+    return replace(state, park_signals=known.park_signals, stop_q_s=known.stop_q_s)
 
 
 def _drains(w: TelemetryColumns, spans: list[StateSpan], usable_kwh: float | None) -> list[ParkedDrain]:

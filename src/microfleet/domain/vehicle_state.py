@@ -468,14 +468,30 @@ def derive_events(
     cols: TelemetryColumns, state: VehicleState | None = None, th: StateThresholds = DEFAULT_THRESHOLDS
 ) -> tuple[VehicleState, list[VehicleEvent]]:
     """Run the machine over a whole window (sorted, de-duplicated) and return the end state and events."""
+    end, events, _ = derive_events_learning(cols, state, th)
+    return end, events
+
+
+def derive_events_learning(
+    cols: TelemetryColumns, state: VehicleState | None = None, th: StateThresholds = DEFAULT_THRESHOLDS
+) -> tuple[VehicleState, list[VehicleEvent], list[tuple[int, VehicleState]]]:
+    """:func:`derive_events`, and where the machine learned something of the car.
+
+    The third value is (first record of a run, state after it) for every run that changed
+    ``park_signals`` or ``stop_q_s``, so a resume point can carry what was learned before it.
+    """
     state = state or VehicleState()
     events: list[VehicleEvent] = []
+    learned: list[tuple[int, VehicleState]] = []
     for run in runs_of(cols, classify_columns(cols, th), th):
+        before = state
         state, ev = step(state, cols.vehicle_id, run, th)
         events += ev
+        if state.park_signals != before.park_signals or state.stop_q_s != before.stop_q_s:
+            learned.append((run.first_ts_ms, state))
     if len(cols):
         i = len(cols) - 1
         lat, lon = float(cols.lat_deg[i]), float(cols.lon_deg[i])
         if not (math.isnan(lat) or math.isnan(lon)):
             state = replace(state, last_lat_deg=lat, last_lon_deg=lon)
-    return state, events
+    return state, events, learned

@@ -116,3 +116,53 @@ def test_no_resume_point_where_jumped_fixes_still_wait_to_agree() -> None:
     assert window.excluded == []
     alone = screen_window(cols.slice(2, 3), GpsFix(int(ts[1]), 48.0001, 2.0))
     assert [q.ts_ms for q in alone.excluded] == [int(ts[2])]
+
+
+def learning_car() -> TelemetryColumns:
+    """Six times: ignition off, then asleep; a drive with a 200 s stop in N, then 39 stops of 30 s. The
+    car teaches the machine its stops (its minimum parking time falls below 200 s) and its ignition flag."""
+    rows: list[tuple[int, float, int, float, float, float]] = []  # ts, lat, gear, speed, current, ignition
+    lat, t = 48.0, 0
+
+    def add(gear: str, speed_kmh: float, current_a: float, ignition: float, step_s: int) -> None:
+        nonlocal t
+        rows.append((T0_MS + t * 1000, lat, GEAR_CODES[gear], speed_kmh, current_a, ignition))
+        t += step_s
+
+    for k in range(6):
+        for _ in range(6):
+            add("P", 0.0, 5.0, 0.0, 60)  # ignition off, still awake
+        for _ in range(6 * 12):
+            add("P", 0.0, 0.0, 0.0, 300)  # asleep
+        for leg in range(40):
+            for _ in range(24):
+                lat += (1 if k % 2 == 0 else -1) * 50 / 111_195
+                add("D", 36.0, 44.0, 1.0, 5)
+            for _ in range((200 if leg == 0 else 30) // 5):
+                add("N", 0.0, 5.0, 1.0, 5)
+    ts, lats, gear, speed, current, ign = (np.array(c) for c in zip(*rows, strict=True))
+    arrays: dict[str, npt.ArrayLike] = {
+        "ts_ms": ts.astype(np.int64),
+        "lat_deg": lats,
+        "lon_deg": np.full(len(rows), 2.0),
+        "gear_code": gear,
+        "speed_kmh": speed,
+        "pack_current_a": current,
+        "pack_voltage_v": np.full(len(rows), 340.0),
+        "ignition_on": ign,
+    }
+    return TelemetryColumns.from_arrays("car", arrays)
+
+
+def test_resume_points_carry_what_the_car_taught_the_machine() -> None:
+    """The learned minimum parking time and that the car reports ignition off: a window from a resume
+    point ends the same drives at the 200 s stop as the whole history does (it forgot them before)."""
+    cols = learning_car()
+    whole = derive_history(cols)
+    points = [s.resume for s in whole.spans[1:] if s.resume is not None]
+    assert len(points) >= 5
+    assert all(p.state.park_signals for p in points)
+    assert points[-1].state.stop_q_s is not None and points[-1].state.stop_q_s < 100
+    for point in points:
+        assert _from(_window(cols, point, point.gps_ref), point.from_ms) == _from(whole, point.from_ms)
+    assert len(whole.drives) > 6  # some 200 s stops did end a drive
