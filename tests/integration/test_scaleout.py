@@ -377,3 +377,51 @@ def test_an_undecodable_message_is_quarantined_with_a_reason_and_acknowledged(
     assert (entry.reason, entry.source) == ("undecodable_message", "mqtt x/v1/car-9/telemetry")
     assert "names no vehicle" in entry.detail
     assert entry.raw_text.endswith("not a batch")
+
+
+def test_many_cars_batches_stored_together_keep_each_batch_verdicts(
+    services: Services, config: JetStreamConfig
+) -> None:
+    """A backlog of several cars' NDJSON batches, a JSON array and a poisoned batch, waiting before the worker
+    starts, so its fetches are stored together: every good record once, only the bad one quarantined."""
+    vehicles = [f"car-m{k}" for k in range(6)]
+    for v in vehicles:
+        services.admin.add_vehicle(v, name=v)
+    ndjson = "application/x-ndjson"
+    batches = [OutgoingBatch(v, batch(v, i), ndjson, f"test {v}", NOW_MS) for i in range(3) for v in vehicles]
+    array = b"[" + b",".join(batch("car-m0", 3).split(b"\n")) + b"]"
+    batches.append(OutgoingBatch("car-m0", array, "application/json", "test car-m0", NOW_MS))
+    lines = batch("car-m1", 3).split(b"\n")
+    lines.insert(5, b'{"vehicle_id": "car-m1", "ts_ms": 1763990000000, "gear": "\\udc00"}')
+    batches.append(OutgoingBatch("car-m1", b"\n".join(lines), ndjson, "test car-m1", NOW_MS))
+    _publish_all(config, batches)
+    expected = (len(vehicles) * 3 + 2) * RECORDS_PER_BATCH
+    ingest_worker = worker(services, config, "w1")
+
+    async def scenario() -> list[tuple[int, int]]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingest_worker.run(stop))
+        await wait_for(lambda: ingest_worker.counters.messages == len(batches), 30)
+        nc = await nats.connect(list(config.servers))
+        js = nc.jetstream()
+        await asyncio.sleep(0.5)
+        pending = []
+        for partition in range(config.partitions):
+            info = await js.consumer_info(config.stream, config.consumer(partition))
+            pending.append((info.num_pending, info.num_ack_pending))
+        await nc.close()
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        return pending
+
+    pending = asyncio.run(scenario())
+    assert set(pending) == {(0, 0)}  # every message acknowledged
+    assert stored(services, vehicles) == expected
+    counters = ingest_worker.counters
+    assert (counters.records_accepted, counters.records_duplicate, counters.records_rejected) == (
+        expected,
+        0,
+        1,
+    )
+    [kept] = services.quarantine.list()
+    assert (kept.reason, kept.source, kept.credential_vehicle_id) == ("invalid_utf8", "test car-m1", "car-m1")

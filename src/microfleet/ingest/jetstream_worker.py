@@ -184,25 +184,30 @@ class IngestWorker:
 
         One car's NDJSON batches from one source are joined into one body of up to
         :data:`GROUP_MAX_RECORDS` records (in their order; judged against the latest arrival time among
-        them), and the bodies of every car are stored in one transaction of up to
-        :data:`COMMIT_MAX_RECORDS` records (:meth:`IngestService.ingest_batches`), so the messages cost
-        one commit, not one per car or per message. If that commit fails (a body refused whole, a record the
-        store cannot take), each car's body is stored on its own, and a refused one message by message,
-        so only the bad message is quarantined. A lost store stops the work: what is not stored is not
-        acknowledged.
+        them), a JSON array is a body of its own, and the bodies of every car are stored in one
+        transaction of up to :data:`COMMIT_MAX_RECORDS` records (:meth:`IngestService.ingest_batches`),
+        so the messages cost one commit, not one per car or per message. If that commit fails (a body
+        refused whole, a record the store cannot take), each car's body is stored on its own, and a
+        refused one message by message, so only the bad message is quarantined. A lost store stops the
+        work: what is not stored is not acknowledged.
         """
         done: list[Committed | None] = [None] * len(messages)
-        groups: dict[tuple[str, str], list[list[tuple[int, Envelope, int]]]] = {}
+        groups: dict[tuple[str, str, int], list[list[tuple[int, Envelope, int]]]] = {}
         alone: list[int] = []
         for index, message in enumerate(messages):
             if message.metadata.num_delivered > 1:
                 self.counters.redeliveries += 1
             envelope = read_envelope(message.headers)
-            if isinstance(envelope, str) or envelope.content_type != NDJSON:
+            if isinstance(envelope, str):
                 alone.append(index)
                 continue
+            if envelope.content_type != NDJSON:  # a JSON array: a run of its own (arrays do not join)
+                groups[(envelope.vehicle_id, envelope.source, index)] = [
+                    [(index, envelope, message.data.count(b"{"))]  # at most this many records
+                ]
+                continue
             lines = sum(1 for line in message.data.split(b"\n") if line.strip())
-            runs = groups.setdefault((envelope.vehicle_id, envelope.source), [[]])
+            runs = groups.setdefault((envelope.vehicle_id, envelope.source, -1), [[]])
             if sum(n for _, _, n in runs[-1]) + lines > GROUP_MAX_RECORDS:
                 runs.append([])
             runs[-1].append((index, envelope, lines))
@@ -240,7 +245,7 @@ class IngestWorker:
         inputs = [
             BatchInput(
                 b"\n".join(messages[index].data for index, _, _ in run),
-                NDJSON,
+                run[0][1].content_type,  # NDJSON, or a run of one JSON array
                 run[0][1].vehicle_id,
                 run[0][1].source,
                 max(envelope.received_at_ms for _, envelope, _ in run),
@@ -296,6 +301,18 @@ class IngestWorker:
         """Split a stored run's report back into its messages' announcements."""
         self.counters.messages += len(run)
         self._count(report)
+        if len(run) == 1:  # the whole report is the message's (a JSON array's records are not lines)
+            index, envelope, _ = run[0]
+            done[index] = Committed(
+                (messages[index].headers or {}).get(HEADER_MSG_ID, ""),
+                envelope.vehicle_id,
+                report.accepted,
+                report.duplicate,
+                report.rejected,
+                envelope.received_at_ms,
+                committed_ms,
+            )
+            return
         start = 0
         by_index = [0] * sum(lines for _, _, lines in run)
         for result in report.results:
