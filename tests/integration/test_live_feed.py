@@ -390,3 +390,27 @@ def test_a_browser_session_ending_closes_its_feed(
         closed = receive_within(ws)
     assert (closed["type"], closed["code"]) == ("websocket.close", 1008)
     assert "session" in closed["reason"] and token not in closed["reason"]
+
+
+def test_a_real_command_event_names_its_issuer_and_reaches_the_owner_not_another_driver(
+    services: Services, world_client: tuple[World, TestClient]
+) -> None:
+    world, client = world_client
+    with client.websocket_connect("/api/v1/live", headers=bearer(world.tokens["dan"])) as dan_ws:
+        read_until(dan_ws, until_ready)
+        with client.websocket_connect("/api/v1/live", headers=bearer(world.tokens["ann"])) as ann_ws:
+            read_until(ann_ws, until_ready)
+            issued = client.post(
+                "/api/v1/vehicles/car-a/commands",
+                json={"action": "wake"},
+                headers=bearer(world.tokens["ann"]),
+            )
+            assert issued.status_code == 201, issued.text
+            got = read_until(ann_ws, lambda got: any(e["kind"] == "command" for e in got))
+            (command,) = [e for e in got if e["kind"] == "command"]
+            assert command["payload"]["command_id"] == issued.json()["command_id"]
+            assert command["payload"]["user_id"] == services.alerts.user_id_of("ann")
+        # dan, a driver of car-a, gets the next event of the car but not ann's command before it
+        _send(services, "car-a", NOW_MS - 50_000, 50)
+        dan_got = read_until(dan_ws, lambda got: bool(_cars_events(got)))
+    assert [e["kind"] for e in _cars_events(dan_got)] == ["position"]
