@@ -10,6 +10,7 @@
     ├── ConflictError               the thing already exists (user name, vehicle id)
     ├── TooManyRequestsError        a client failed too often (bad tokens): retry after a wait
     ├── StoreUnavailableError       the database cannot be reached or took no write now: retry later
+    ├── LiveFeedEndedError          the live feed ended a subscription (too slow, access gone): close code
     └── InvalidInputError           input refused as a whole (undecodable payload, bad query)
         ├── PayloadTooLargeError    a body or batch larger than this server accepts
         └── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
@@ -75,6 +76,19 @@ class StoreUnavailableError(MicrofleetError):
     """The database cannot be reached, or could not take this write now; the caller should retry."""
 
     code = "store_unavailable"
+
+
+class LiveFeedEndedError(MicrofleetError):
+    """The live feed ended a WebSocket subscription; ``close_code`` and the reason go to the client.
+
+    A slow client (1013) resumes with its last event id; one whose access ended (1008) logs in again.
+    """
+
+    code = "live_feed_ended"
+
+    def __init__(self, message: str, close_code: int = 1008) -> None:
+        super().__init__(message)
+        self.close_code = close_code
 
 
 class InvalidInputError(MicrofleetError):

@@ -13,6 +13,7 @@ from microfleet.errors import (
     ConfigurationError,
     ConflictError,
     InvalidInputError,
+    LiveFeedEndedError,
     MicrofleetError,
     NotFoundError,
     PayloadTooLargeError,
@@ -35,6 +36,8 @@ STATUS_BY_ERROR: dict[type[MicrofleetError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     TooManyRequestsError: 429,
+    # Only ever a WebSocket close (api/routes/live.py); over HTTP the subscription would be gone.
+    LiveFeedEndedError: 410,
     InvalidInputError: 422,
     ConfigurationError: 422,
 }

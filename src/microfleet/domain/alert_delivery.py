@@ -88,12 +88,13 @@ class QuietHours:
 
 def check_timezone(name: str) -> None:
     """Refuse a time zone that is not an IANA name."""
+    refusal = f"time zone {name!r} is not an IANA name such as Europe/Paris"
+    if not name or len(name) > 64:
+        raise InvalidInputError(refusal)
     try:
-        if not name or len(name) > 64:
-            raise ValueError
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(f"time zone {name!r} is not an IANA name such as Europe/Paris") from None
+        raise InvalidInputError(refusal) from None
 
 
 @dataclass(frozen=True, slots=True)

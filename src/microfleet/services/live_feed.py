@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from microfleet.domain.access import Principal, Role, UserPrincipal
-from microfleet.errors import AuthenticationError, MicrofleetError, PermissionDeniedError
+from microfleet.errors import AuthenticationError, LiveFeedEndedError, MicrofleetError, PermissionDeniedError
 from microfleet.services.accounts import AccountService
 from microfleet.services.live import COMMAND, GAP, READY, LiveEventLog, StoredLiveEvent
 
@@ -45,16 +45,6 @@ class LiveFeedLimits:
     window_ms: int = 600_000  # the resume window: events older than this are pruned
     visibility_refresh_s: float = 5.0
     prune_every_s: float = 10.0
-
-
-class FeedEnded(MicrofleetError):
-    """A subscription was ended by the feed: ``close_code`` and the reason the client is told."""
-
-    code = "live_feed_ended"
-
-    def __init__(self, close_code: int, message: str) -> None:
-        super().__init__(message)
-        self.close_code = close_code
 
 
 def event_json(event_id: int, vehicle_id: str | None, kind: str, ts_ms: int, payload_json: str) -> str:
@@ -115,7 +105,7 @@ class Subscription:
         self.visible = visible  # None: every vehicle (an admin)
         self.skip_through = 0  # ids up to this one were replayed or seen before: not queued again
         self.last_sent_id = 0
-        self.ended: FeedEnded | None = None
+        self.ended: LiveFeedEndedError | None = None
         self.refresh_at = 0.0  # when (event-loop time) its token and grants are next checked
         self._queue: deque[tuple[int, str]] = deque()
         self._queue_max = queue_max
@@ -173,7 +163,7 @@ class Subscription:
     def end(self, close_code: int, reason: str) -> None:
         """End the subscription; its sender stops at once, without sending what is still queued."""
         if self.ended is None:
-            self.ended = FeedEnded(close_code, reason)
+            self.ended = LiveFeedEndedError(reason, close_code)
             self._queue.clear()
             self._wake.set()
 
@@ -185,11 +175,11 @@ class Subscription:
         """
         while not self._queue:
             if self.ended is not None:
-                raise FeedEnded(self.ended.close_code, self.ended.message)
+                raise LiveFeedEndedError(self.ended.message, self.ended.close_code)
             self._wake.clear()
             await self._wake.wait()
         if self.ended is not None:
-            raise FeedEnded(self.ended.close_code, self.ended.message)
+            raise LiveFeedEndedError(self.ended.message, self.ended.close_code)
         items = [self._queue.popleft()]
         size = len(items[0][1])
         while self._queue and len(items) < frame_max and size + len(self._queue[0][1]) <= frame_max_chars:
@@ -198,7 +188,7 @@ class Subscription:
         self.last_sent_id = items[-1][0]
         return "[" + ",".join(item for _, item in items) + "]"
 
-    async def wait_ended(self) -> FeedEnded:
+    async def wait_ended(self) -> LiveFeedEndedError:
         """Wait until the feed ends this subscription."""
         while self.ended is None:
             self._wake.clear()
@@ -427,7 +417,7 @@ class LiveFeed:
         if due:
             results = await asyncio.to_thread(self._check_again, due)
             for sub, outcome in zip(due, results, strict=True):
-                if isinstance(outcome, FeedEnded):
+                if isinstance(outcome, LiveFeedEndedError):
                     sub.end(outcome.close_code, outcome.message)
                     self._subscribers.discard(sub)
                     self._index = None
@@ -435,19 +425,20 @@ class LiveFeed:
                     sub.visible = outcome
                     self._index = None
 
-    def _check_again(self, subs: list[Subscription]) -> list[frozenset[str] | FeedEnded | None]:
-        results: list[frozenset[str] | FeedEnded | None] = []
+    def _check_again(self, subs: list[Subscription]) -> list[frozenset[str] | LiveFeedEndedError | None]:
+        results: list[frozenset[str] | LiveFeedEndedError | None] = []
         for sub in subs:
             try:
                 caller = sub.recheck()
             except AuthenticationError as exc:  # a token revoked; a session expired, logged out, ended
-                results.append(FeedEnded(CLOSE_POLICY, f"the token is no longer valid: {exc.message}"))
+                reason = f"the token is no longer valid: {exc.message}"
+                results.append(LiveFeedEndedError(reason, CLOSE_POLICY))
                 continue
             except MicrofleetError:  # throttled or the store away: keep what it had
                 results.append(sub.visible)
                 continue
             if not isinstance(caller, UserPrincipal):
-                results.append(FeedEnded(CLOSE_POLICY, "the token is no longer a user's"))
+                results.append(LiveFeedEndedError("the token is no longer a user's", CLOSE_POLICY))
                 continue
             ids = self._accounts.visible_vehicle_ids(caller)
             results.append(None if ids is None else frozenset(ids))

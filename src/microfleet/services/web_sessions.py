@@ -14,7 +14,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -23,7 +23,6 @@ from microfleet.domain.access import UserPrincipal
 from microfleet.errors import (
     AuthenticationError,
     InvalidInputError,
-    MicrofleetError,
     PermissionDeniedError,
     TooManyRequestsError,
 )
@@ -133,9 +132,11 @@ class WebSessionService:
         if found is None or stored is None:
             # The same Argon2 work as for a real user, so the answer's time does not tell names apart.
             self._verify(self._decoy_hash, password)
-            self._fail(client, AuthenticationError(WRONG_LOGIN))
-        elif not self._verify(stored, password):
-            self._fail(client, AuthenticationError(WRONG_LOGIN))
+            self._count_failure(client)
+            raise AuthenticationError(WRONG_LOGIN)
+        if not self._verify(stored, password):
+            self._count_failure(client)
+            raise AuthenticationError(WRONG_LOGIN)
         return self._open(found[0])
 
     def authenticate(self, token: str) -> OpenSession:
@@ -169,7 +170,8 @@ class WebSessionService:
         self._refuse_if_throttled(client)
         stored = self._store.password_hash_of(user.user_id)
         if stored is None or not self._verify(stored, current):
-            self._fail(client, PermissionDeniedError("the current password is wrong"))
+            self._count_failure(client)
+            raise PermissionDeniedError("the current password is wrong")
         self._store.set_password_hash(user.user_id, self._hasher.hash(new))
         return self._open(user) if reopen else None
 
@@ -198,12 +200,11 @@ class WebSessionService:
         if wait_s is not None:
             raise TooManyRequestsError(self._throttled(wait_s), wait_s)
 
-    def _fail(self, client: str, error: MicrofleetError) -> NoReturn:
-        """Count a failure of ``client``; raise ``error``, or :class:`TooManyRequestsError` past its limit."""
+    def _count_failure(self, client: str) -> None:
+        """Count a failure of ``client``: :class:`TooManyRequestsError` once past its limit."""
         wait_s = self._failures.failed(client)
         if wait_s is not None:
             raise TooManyRequestsError(self._throttled(wait_s), wait_s)
-        raise error
 
     @staticmethod
     def _throttled(wait_s: int) -> str:

@@ -26,6 +26,7 @@ from microfleet.bootstrap import Services
 from microfleet.domain.access import Principal
 from microfleet.errors import (
     AuthenticationError,
+    LiveFeedEndedError,
     MicrofleetError,
     PermissionDeniedError,
     TooManyRequestsError,
@@ -33,7 +34,6 @@ from microfleet.errors import (
 from microfleet.services.live_feed import (
     CLOSE_POLICY,
     CLOSE_TRY_LATER,
-    FeedEnded,
     LiveFeed,
     Recheck,
     Subscription,
@@ -183,7 +183,7 @@ async def _serve(websocket: WebSocket, feed: LiveFeed, sub: Subscription, after:
         ended = task.exception() if not task.cancelled() else None
         if ended is None and task is tasks[2]:
             ended = task.result()
-        if isinstance(ended, FeedEnded):
+        if isinstance(ended, LiveFeedEndedError):
             await _close(websocket, ended.close_code, ended.message)
             return
         # A client gone mid-send is an OSError (uvicorn's ClientDisconnected) or a disconnect message.
