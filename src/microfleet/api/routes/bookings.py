@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from microfleet.api.auth import UserDep
 from microfleet.api.deps import BookingsDep
-from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.api.errors import INT32_MAX, INT64_MAX, ErrorBody
 from microfleet.domain.bookings import Booking
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 
@@ -91,7 +91,7 @@ def list_bookings(
 
 @router.delete("/api/v1/bookings/{booking_id}", response_model=BookingOut, summary="Cancel a booking")
 def cancel_booking(
-    booking_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, bookings: BookingsDep
+    booking_id: Annotated[int, Path(ge=1, le=INT32_MAX)], user: UserDep, bookings: BookingsDep
 ) -> BookingOut:
     """Cancel a booking (its car's fleet operator or an admin): the driver's commands are refused from now."""
     return _out(bookings.cancel_for(user, booking_id))
