@@ -6,9 +6,11 @@ Three passes are timed: the first (every car: a new evaluator starts with all of
 of the cars sent a new record, and one with nothing new. No peer: TeslaMate and Traccar evaluate their
 notifications on each incoming position and publish no figure for it.
 
-    .venv/bin/python bench/alert_evaluation.py [--cars 1000]
+    .venv/bin/python bench/alert_evaluation.py [--seed 1] [--quick] [--cars 1000]
 
-prints the three times and writes ``bench/results/alert_evaluation.json``.
+prints the three times as a table and writes ``bench/results/alert_evaluation.json`` (rows in the benchmark
+format of docs/benchmarks.md). The fleet is fully determined by --cars: --seed is accepted like every bench's
+and recorded, but nothing here is drawn at random.
 """
 
 from __future__ import annotations
@@ -89,16 +91,38 @@ def run(cars: int) -> dict[str, float | int]:
     }
 
 
+def rows(result: dict[str, float | int]) -> list[dict[str, object]]:
+    """The figures as benchmark rows (metric, system, value, unit)."""
+    cars = result["cars"]
+
+    def row(metric: str, value: float | int, unit: str, system: str = "microfleet") -> dict[str, object]:
+        return {"metric": metric, "system": system, "value": value, "unit": unit}
+
+    return [
+        row(f"first pass s {cars} cars", result["first_pass_s"], "s"),
+        row(f"alerts raised first pass {cars} cars", result["first_pass_raised"], "alerts"),
+        row(f"pass after {result['changed_cars']} cars sent a record s", result["changed_pass_s"], "s"),
+        row("pass with nothing new s", result["idle_pass_s"], "s"),
+        row("load average 1 min at end", result["load_average_1min"], "load", "machine"),
+    ]
+
+
 def main() -> None:
     """Run and print the figures; write them to bench/results/alert_evaluation.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cars", type=int, default=1000, help="cars in the store (default 1000)")
+    parser.add_argument("--seed", type=int, default=1, help="recorded; the fleet has nothing random")
+    parser.add_argument("--quick", action="store_true", help="100 cars instead of 1000")
+    parser.add_argument("--cars", type=int, default=None, help="cars in the store (default 1000)")
     args = parser.parse_args()
-    result = run(args.cars)
-    for key, value in result.items():
-        print(f"{key:20} {value}")
+    cars = args.cars or (100 if args.quick else 1000)
+    table = rows(run(cars))
+    print(f"{'metric':45} {'system':12} {'value':>10} unit")
+    for r in table:
+        print(f"{r['metric']!s:45} {r['system']!s:12} {r['value']!s:>10} {r['unit']}")
+    command = f"python bench/alert_evaluation.py --seed {args.seed}" + (" --quick" if args.quick else "")
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    body = {"benchmark": "alert_evaluation", "command": command, "rows": table}
+    RESULTS.write_text(json.dumps(body, indent=2) + "\n")
 
 
 if __name__ == "__main__":
