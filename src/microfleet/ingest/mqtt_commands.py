@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
@@ -154,16 +153,7 @@ class MqttCommandDispatcher:
     async def _session(
         self, connection: MqttConnection, stopping: asyncio.Future[Any], connected: asyncio.Event | None
     ) -> None:
-        client = aiomqtt.Client(
-            connection.host,
-            connection.port,
-            username=connection.username,
-            password=connection.password,
-            identifier=f"{connection.client_id}-commands",
-            clean_session=False,
-            tls_context=connection.tls_context,
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-        )
+        client = connection.client("-commands")
         client._client.manual_ack_set(True)  # a result is acknowledged once it is recorded
         async with client:
             await client.subscribe(self.topics.status_filter, qos=1)

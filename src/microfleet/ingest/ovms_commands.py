@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -280,16 +279,7 @@ class OvmsCommandRelay:
     async def _session(
         self, connection: MqttConnection, stopping: asyncio.Future[Any], connected: asyncio.Event | None
     ) -> None:
-        client = aiomqtt.Client(
-            connection.host,
-            connection.port,
-            username=connection.username,
-            password=connection.password,
-            identifier=f"{connection.client_id}-ovms-commands",
-            clean_session=True,
-            tls_context=connection.tls_context,
-            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
-        )
+        client = connection.client("-ovms-commands", clean_session=True)
         async with client:
             for topic_filter in self.subscriptions:
                 await client.subscribe(topic_filter, qos=1)
