@@ -13,7 +13,8 @@
     ├── LiveFeedEndedError          the live feed ended a subscription (too slow, access gone): close code
     └── InvalidInputError           input refused as a whole (undecodable payload, bad query)
         ├── PayloadTooLargeError    a body or batch larger than this server accepts
-        └── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
+        ├── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
+        └── ChargingInputError      a fleet snapshot the charging planner cannot plan (names the input)
 
 Per-record telemetry problems are not exceptions: the validator returns a
 :class:`microfleet.domain.telemetry.RejectionReason` and the record goes to quarantine.
@@ -107,3 +108,9 @@ class PhysicsInputError(InvalidInputError):
     """A vehicle spec or drive cycle that the physics models cannot use."""
 
     code = "invalid_physics_input"
+
+
+class ChargingInputError(InvalidInputError):
+    """A fleet snapshot the charging planner refuses: the message names the car, charger, site or booking."""
+
+    code = "invalid_charging_input"
