@@ -183,3 +183,88 @@ quarantine = Table(
     Index("ix_quarantine_credential", "credential_vehicle_id", "received_at_ms"),
     Index("ix_quarantine_dedup_key", "dedup_key", unique=True),
 )
+
+# Charging (docs/charging.md): a fleet's depots with their grid connection's limit, the OCPP charge points
+# there, the transactions they report, and the plans Microfleet made for the fleet.
+charging_sites = Table(
+    "charging_sites",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("power_limit_kw", Float, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index("ix_charging_sites_fleet", "fleet_id"),
+)
+
+charge_points = Table(
+    "charge_points",
+    metadata,
+    # The OCPP identity: the last path segment of the charger's WebSocket URL.
+    Column("charge_point_id", String(64), primary_key=True),
+    Column("site_id", String(64), ForeignKey("charging_sites.site_id", ondelete="CASCADE"), nullable=False),
+    Column("connectors", Integer, nullable=False),
+    Column("max_kw", Float, nullable=False),
+    Column("min_current_a", Float, nullable=False),
+    Column("phases", Integer, nullable=False),
+    Column("voltage_v", Float, nullable=False),
+    # True: OCPP smart charging (SetChargingProfile); False: a dumb charger, the car is commanded instead.
+    Column("smart", Boolean, nullable=False),
+    # SHA-256 of the charger's Basic-auth password (256-bit random, so a fast hash is enough).
+    Column("password_sha256", String(64), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("status_at_ms", BigInteger, nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=True),
+    Column("vendor", String(64), nullable=True),
+    Column("model", String(64), nullable=True),
+    # What GetConfiguration answered (JSON object of key -> value), read once the charger has booted.
+    Column("config_json", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Index("ix_charge_points_site", "site_id"),
+)
+
+charging_transactions = Table(
+    "charging_transactions",
+    metadata,
+    Column("transaction_id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "charge_point_id",
+        String(64),
+        ForeignKey("charge_points.charge_point_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("connector_id", Integer, nullable=False),
+    Column("id_tag", String(20), nullable=False),
+    # The car the id tag names (a vehicle id); NULL when it names none Microfleet knows.
+    Column("vehicle_id", String(64), nullable=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("meter_start_wh", BigInteger, nullable=False),
+    Column("stop_ms", BigInteger, nullable=True),
+    Column("meter_stop_wh", BigInteger, nullable=True),
+    Column("stop_reason", String(32), nullable=True),
+    Column("power_kw", Float, nullable=True),
+    Column("energy_wh", Float, nullable=True),
+    Column("meter_at_ms", BigInteger, nullable=True),
+    Index("ix_charging_transactions_point", "charge_point_id", "stop_ms"),
+)
+
+charging_plans = Table(
+    "charging_plans",
+    metadata,
+    Column("plan_id", Integer, primary_key=True, autoincrement=True),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id", ondelete="CASCADE"), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    # SHA-256 of the snapshot the plan was made from: the same inputs keep the plan (a stable plan).
+    Column("inputs_sha256", String(64), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("cost", Float, nullable=False),
+    Column("peak_kw", Float, nullable=False),
+    Column("carbon_kg", Float, nullable=True),
+    Column("losses_kwh", Float, nullable=False),
+    Column("gap", Float, nullable=True),
+    # The plan itself as JSON: slot start and length, per car per slot kW, expected SoC at each booking,
+    # the explanation per car, unserved bookings.
+    Column("plan_json", Text, nullable=False),
+    Index("ix_charging_plans_fleet", "fleet_id", "created_at_ms"),
+)
