@@ -85,6 +85,7 @@ POST   /api/v1/telemetry                                        401  403  403  4
 GET    /osmand                                                  401  401  401  401  401  401  401  401  401
 POST   /osmand                                                  401  401  401  401  401  401  401  401  401
 GET    /api/v1/vehicles                                         401  a    b    a    a    c    abc  403  403
+GET    /api/v1/fleet/latest                                     401  a    b    a    a    c    abc  403  403
 GET    /api/v1/vehicles/{vehicle_id}                            401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}                   car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/positions                  401  a    404  a    a    404  a    403  403
@@ -437,6 +438,20 @@ def _list_vehicles(ctx: Ctx, caller: str, cell: int | str) -> None:
     response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/vehicles"), cell)
     if response is not None:
         assert [v["vehicle_id"] for v in response.json()] == cars(cell)
+
+
+@check("GET /api/v1/fleet/latest")
+def _fleet_latest(ctx: Ctx, caller: str, cell: int | str) -> None:
+    params = {"signals": "lat_deg,lon_deg"}
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/fleet/latest", params=params), cell)
+    if response is not None:
+        body = response.json()
+        assert [v["vehicle_id"] for v in body] == cars(cell)
+        for entry in body:  # each car's own last position: another car's state would differ
+            signals = entry["latest"]["signals"]
+            assert set(signals) == {"lat_deg", "lon_deg"}
+            where = (signals["lat_deg"]["value"], signals["lon_deg"]["value"])
+            assert where == ctx.world.cars[entry["vehicle_id"]].last_position
 
 
 @check("GET /api/v1/vehicles/{vehicle_id}", "GET /api/v1/vehicles/{vehicle_id} car-b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,6 +22,12 @@ class ReportedTelemetry(Protocol):
         """The newest value of every signal, each with the time it was measured (None: nothing yet)."""
         ...
 
+    def latest_states(
+        self, vehicle_ids: Sequence[str], signals: Collection[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The latest state of each of these vehicles that has sent anything, keeping only ``signals``."""
+        ...
+
     def positions(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> PositionPage:
         """Positions in ``[from_ms, to_ms)``, oldest first, at most ``limit`` per page."""
         ...
@@ -36,6 +43,12 @@ class VehicleService:
     def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
         """The newest value of every signal of the vehicle (None until it has sent telemetry)."""
         return self._telemetry.latest_state(vehicle_id)
+
+    def latest_states(
+        self, vehicle_ids: Sequence[str], signals: Collection[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The latest state of many vehicles at once (the caller has already chosen which it may see)."""
+        return self._telemetry.latest_states(vehicle_ids, signals)
 
     def positions(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> PositionPage:
         """Positions in ``[from_ms, to_ms)``, oldest first; a page holds at most the configured maximum."""

@@ -463,6 +463,38 @@ class TelemetryStore:
             "signals": {name: {"value": json.loads(value), "ts_ms": ts} for name, ts, value in signals},
         }
 
+    def latest_states(
+        self, vehicle_ids: Sequence[str], signals: Collection[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """:meth:`latest_state` of many vehicles in a few queries (a fleet map's first draw).
+
+        ``signals`` keeps only those signals; vehicles that have sent nothing are absent from the answer.
+        Ids go in chunks, so that SQLite's and PostgreSQL's limits on bound parameters never bind.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        chunk = 900
+        with self._engine.connect() as conn:
+            for start in range(0, len(vehicle_ids), chunk):
+                ids = list(vehicle_ids[start : start + chunk])
+                for row in conn.execute(select(vehicle_latest).where(vehicle_latest.c.vehicle_id.in_(ids))):
+                    out[row.vehicle_id] = {
+                        "last_ts_ms": row.last_ts_ms,
+                        "record_count": row.record_count,
+                        "signals": {},
+                    }
+                query = select(
+                    vehicle_latest_signals.c.vehicle_id,
+                    vehicle_latest_signals.c.signal,
+                    vehicle_latest_signals.c.ts_ms,
+                    vehicle_latest_signals.c.value_json,
+                ).where(vehicle_latest_signals.c.vehicle_id.in_(ids))
+                if signals is not None:
+                    query = query.where(vehicle_latest_signals.c.signal.in_(sorted(signals)))
+                for vid, name, ts, value in conn.execute(query.order_by(vehicle_latest_signals.c.signal)):
+                    if vid in out:
+                        out[vid]["signals"][name] = {"value": json.loads(value), "ts_ms": ts}
+        return out
+
     def positions(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> PositionPage:
         """Positions of a vehicle in ``[from_ms, to_ms)``, oldest first, at most ``limit`` per page."""
         columns = [telemetry.c[name] for name in _POSITION_COLUMNS]

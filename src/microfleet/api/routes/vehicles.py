@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from microfleet.api.auth import UserDep, VehicleDep
 from microfleet.api.deps import AccountsDep, VehiclesDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
-from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
+from microfleet.domain.telemetry import SIGNAL_NAMES, VEHICLE_ID_PATTERN
 from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["vehicles"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -75,6 +75,49 @@ class PositionPageOut(BaseModel):
 def list_vehicles(user: UserDep, accounts: AccountsDep) -> list[VehicleOut]:
     """List the vehicles granted to you or your fleet (all of them for an admin)."""
     return [VehicleOut(**asdict(v)) for v in accounts.visible_vehicles(user)]
+
+
+class FleetLatestOut(BaseModel):
+    """A visible vehicle's id and latest state (None until it has sent telemetry)."""
+
+    vehicle_id: str
+    latest: LatestState | None
+
+
+@router.get(
+    "/api/v1/fleet/latest",
+    response_model=list[FleetLatestOut],
+    summary="The latest state of every vehicle you may see, in one answer",
+    responses={422: {"model": ErrorBody}},
+)
+def fleet_latest(
+    user: UserDep,
+    accounts: AccountsDep,
+    vehicles: VehiclesDep,
+    signals: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="comma-separated signal names to keep (e.g. lat_deg,lon_deg); all if absent",
+        ),
+    ] = None,
+) -> list[FleetLatestOut]:
+    """One request for a fleet map's first draw: a request per car does not scale to thousands of cars."""
+    wanted: set[str] | None = None
+    if signals is not None:
+        wanted = {name.strip() for name in signals.split(",") if name.strip()}
+        unknown = sorted(wanted - set(SIGNAL_NAMES))
+        if unknown:
+            raise InvalidInputError(f"unknown signal name(s): {', '.join(unknown[:5])}")
+    ids = [v.vehicle_id for v in accounts.visible_vehicles(user)]
+    latest = vehicles.latest_states(ids, wanted)
+    return [
+        FleetLatestOut(
+            vehicle_id=vid,
+            latest=LatestState.model_validate(latest[vid]) if vid in latest else None,
+        )
+        for vid in ids
+    ]
 
 
 @router.get(
