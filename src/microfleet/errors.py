@@ -14,7 +14,8 @@
     └── InvalidInputError           input refused as a whole (undecodable payload, bad query)
         ├── PayloadTooLargeError    a body or batch larger than this server accepts
         ├── PhysicsInputError       a vehicle spec or drive cycle the physics cannot use
-        └── ChargingInputError      a fleet snapshot the charging planner cannot plan (names the input)
+        ├── ChargingInputError      a fleet snapshot the charging planner cannot plan (names the input)
+        └── RouteInputError         a route off the map, unreachable, or a trip the energy model cannot take
 
 Per-record telemetry problems are not exceptions: the validator returns a
 :class:`microfleet.domain.telemetry.RejectionReason` and the record goes to quarantine.
@@ -114,3 +115,9 @@ class ChargingInputError(InvalidInputError):
     """A fleet snapshot the charging planner refuses: the message names the car, charger, site or booking."""
 
     code = "invalid_charging_input"
+
+
+class RouteInputError(InvalidInputError):
+    """A route request the road graph or the trip-energy model cannot answer: off the map, unreachable."""
+
+    code = "invalid_route"
