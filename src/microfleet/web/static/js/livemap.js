@@ -1,13 +1,17 @@
 // The live map: every car the user may see, coloured by state, on the city's streets; click one for its card.
 // Updates live over the feed's WebSocket (live.js); polls the API every POLL_MS only if the socket cannot open.
 
-import { get, vehiclePath } from "./api.js";
+import { get } from "./api.js";
 import { applyEvent, liveFeed } from "./live.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
 import { OPEN_ALERTS, STATES, ago, alertsByVehicle, carState, clock, el, num, signal, yesNo } from "./format.js";
 
 export const POLL_MS = 3000;
 const STATE_ORDER = ["alert", "driving", "charging", "parked", "offline", "nodata"];
+// What the map, the list and a car's card read: one request for the whole fleet asks only for these.
+const MAP_SIGNALS = "lat_deg,lon_deg,soc_pct,speed_kmh,charger_power_kw,locked";
+// A wall screen of 10,000 cars cannot list them all as buttons; the search box finds any car by name.
+const LIST_MAX = 200;
 
 function position(latest) {
   const lat = signal(latest, "lat_deg");
@@ -48,6 +52,14 @@ export async function mapPage(root) {
   const status = el("p", { class: "status muted" }, "Loading cars…");  // not live: it changes on every update
   const connection = el("p", { class: "connection error", role: "status", hidden: true });
   const list = el("ul", { class: "cars", "aria-label": "Cars" });
+  const more = el("p", { class: "muted", hidden: true });
+  const search = el("input", {
+    type: "search",
+    class: "car-search",
+    placeholder: "Find a car",
+    "aria-label": "Find a car by name",
+    oninput: () => renderList(),
+  });
   const legend = el(
     "div",
     { class: "legend", "aria-label": "Colours" },
@@ -60,7 +72,7 @@ export async function mapPage(root) {
       "div",
       { class: "map-layout" },
       mapBox,
-      el("aside", { class: "side card", "aria-label": "Cars on the map" }, legend, connection, status, list),
+      el("aside", { class: "side card", "aria-label": "Cars on the map" }, legend, connection, status, search, list, more),
     ),
   );
 
@@ -103,11 +115,15 @@ export async function mapPage(root) {
   }
 
   function renderList() {
-    const sorted = [...cars.values()].sort(
+    const wanted = search.value.trim().toLowerCase();
+    const shown = wanted ? [...cars.values()].filter((c) => c.vehicle.name.toLowerCase().includes(wanted)) : [...cars.values()];
+    const sorted = shown.sort(
       (a, b) => STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || a.vehicle.name.localeCompare(b.vehicle.name),
     );
+    more.hidden = sorted.length <= LIST_MAX;
+    more.textContent = `and ${sorted.length - LIST_MAX} more — type a name to find a car`;
     list.replaceChildren(
-      ...sorted.map((car) => {
+      ...sorted.slice(0, LIST_MAX).map((car) => {
         const where = position(car.latest);
         return el(
           "li",
@@ -152,22 +168,30 @@ export async function mapPage(root) {
   let mapReady = false;
   let mode = "live";  // or "polling" when the WebSocket cannot open
   async function refresh() {
+    // One request for every car's state (GET /api/v1/fleet/latest), not one per car.
     const [details, alerts] = await Promise.all([
-      Promise.all(
-        [...cars.keys()].map((id) => get(vehiclePath(id)).catch((err) => (err.status === 404 ? null : Promise.reject(err)))),
-      ),
+      get(`/api/v1/fleet/latest?signals=${MAP_SIGNALS}`),
       get(OPEN_ALERTS),
     ]);
     const open = alertsByVehicle(alerts);
     const now = Date.now();
     for (const detail of details) {
-      if (!detail) continue;
       const car = cars.get(detail.vehicle_id);
+      if (!car) continue;  // granted since the page loaded: shown after the next reload
       car.latest = detail.latest;
       car.alerts = open.get(detail.vehicle_id) || [];
       car.state = carState(detail.latest, now, car.alerts);
     }
     render(now);
+  }
+
+  // Live events arrive in bursts (1,000 cars at 1 Hz): draw at most once per frame.
+  let frame = null;
+  function scheduleRender() {
+    if (frame === null) frame = requestAnimationFrame(() => {
+      frame = null;
+      render();
+    });
   }
 
   function render(now = Date.now()) {
@@ -242,7 +266,7 @@ export async function mapPage(root) {
     }
     const now = Date.now();
     for (const car of cars.values()) car.state = carState(car.latest, now, car.alerts);
-    render(now);
+    scheduleRender();
   }
   // Connect first, then fetch the state, so no change falls between the two (docs/live.md).
   const feed = liveFeed({
