@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="How often `serve` evaluates alert rules over cars with new data or a due timer, and "
         "sends due notifications, in s; 0 = not in the server (run `microfleet alerts evaluate` beside it).",
     )
+    charging_replan_interval_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="How often `serve` re-plans each fleet's charging when nothing happened, in s (a "
+        "charger's event re-plans at once); 0 = no charging worker in the server.",
+    )
     live_resume_window_s: float = Field(
         default=600.0,
         gt=0,
