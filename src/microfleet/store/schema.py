@@ -268,3 +268,19 @@ charging_plans = Table(
     Column("plan_json", Text, nullable=False),
     Index("ix_charging_plans_fleet", "fleet_id", "created_at_ms"),
 )
+
+# Battery models per car (migration 0016, docs/battery.md): the fitted state of its SoH and range models,
+# the model version and the data window it was fitted on; replaced whole at every refit.
+battery_states = Table(
+    "battery_states",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey("vehicles.vehicle_id", ondelete="CASCADE"), primary_key=True),
+    Column("model_version", String(64), nullable=False),
+    Column("fitted_at_ms", BigInteger, nullable=False),
+    Column("data_from_ms", BigInteger, nullable=True),
+    Column("data_to_ms", BigInteger, nullable=True),
+    Column("charges_seen", Integer, nullable=False),
+    Column("drives_seen", Integer, nullable=False),
+    # SoH points and estimate, range model parameters, pack checks: intelligence/soh.py, range_model.py
+    Column("state_json", Text, nullable=False),
+)
