@@ -1,0 +1,83 @@
+"""Route learning as a use case: a car's routine trips and insights, and its forecast for the next trips.
+
+Learned on read from the car's derived drives of the last :data:`LEARNING_WINDOW_DAYS` days and the places
+that apply to it (nothing is stored: a refit costs milliseconds for a few hundred drives). The entry
+point resolves the vehicle with :meth:`AccountService.vehicle_for` first, so every read here is of a car
+the caller may see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from microfleet.domain.access import Vehicle
+from microfleet.domain.drives import Drive
+from microfleet.domain.places import Place
+from microfleet.errors import InvalidInputError
+from microfleet.intelligence.trip_forecast import Forecast, RouteBook, forecast, learn_routes
+
+# Twelve weeks: enough for a weekday's routine to repeat a dozen times, short enough that a new job or
+# home shows within weeks (Microfleet's choice).
+LEARNING_WINDOW_DAYS: Final = 84
+MAX_DRIVES: Final = 5_000  # ~60 drives a day for 12 weeks: beyond any owner's car
+DAY_MS: Final = 86_400_000
+
+
+class DriveReads(Protocol):
+    """A car's derived drives (``microfleet.store.history.HistoryStore``)."""
+
+    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[Drive]:
+        """Drives that started in ``[from_ms, to_ms)``, oldest first."""
+        ...
+
+
+class CarPlaces(Protocol):
+    """The places that apply to a car (``microfleet.store.places_store.PlaceStore``)."""
+
+    def applying_to(self, vehicle_id: str) -> list[Place]:
+        """The car's own places, its fleet's and the global ones."""
+        ...
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """An IANA time zone, or :class:`InvalidInputError` naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(f"unknown time zone {name!r}") from None
+
+
+class RouteService:
+    """Routine trips, energy per trip, insights and the next-trip forecast of one visible car."""
+
+    def __init__(
+        self,
+        drives: DriveReads,
+        places: CarPlaces,
+        usable_kwh_of_model: Callable[[str], float | None],
+        clock: Callable[[], int],
+    ) -> None:
+        self._drives = drives
+        self._places = places
+        self._usable = usable_kwh_of_model
+        self._clock = clock
+
+    def _recent(self, vehicle_id: str, now_ms: int) -> list[Drive]:
+        since = max(0, now_ms - LEARNING_WINDOW_DAYS * DAY_MS)
+        return self._drives.drives(vehicle_id, since, now_ms + 1, MAX_DRIVES)
+
+    def routes(self, vehicle: Vehicle, tz: str) -> RouteBook:
+        """The car's places, routine trips (counts, usual departure, energy P10/P50/P90) and insights."""
+        zone = time_zone(tz)
+        drives = self._recent(vehicle.vehicle_id, self._clock())
+        return learn_routes(drives, self._places.applying_to(vehicle.vehicle_id), zone)
+
+    def forecast(self, vehicle: Vehicle, tz: str, at_ms: int | None = None) -> Forecast:
+        """The car's next trips from ``at_ms`` (now), their energy and the SoC needed by departure."""
+        zone = time_zone(tz)
+        now = self._clock() if at_ms is None else at_ms
+        drives = self._recent(vehicle.vehicle_id, now)
+        usable = self._usable(vehicle.model_id) if vehicle.model_id else None
+        return forecast(drives, self._places.applying_to(vehicle.vehicle_id), zone, now, usable)
