@@ -34,6 +34,7 @@ from microfleet.services.live_feed import LiveFeed, LiveFeedLimits
 from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.routes import RouteService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
 from microfleet.services.tracker_keys import TrackerKeyService
@@ -88,6 +89,7 @@ class Services:
     osmand_ingest: OsmAndAdapter
     quarantine: QuarantineService
     history: HistoryService
+    routes: RouteService  # learned trips, insights, the next-trip forecast (docs/routes.md)
     places: PlaceService
     tariffs: TariffService
     deriver: HistoryDeriver
@@ -175,6 +177,7 @@ def build_services(
             clock,
         ),
         history=HistoryService(history_store, place_store, accounts),
+        routes=RouteService(history_store, place_store, _usable_kwh_lookup(settings), clock),
         places=places,
         tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),
         deriver=deriver,
