@@ -22,6 +22,7 @@ from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.routes import RouteService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.tracker_keys import TrackerKeyService
 from microfleet.services.vehicles import VehicleService
@@ -50,6 +51,7 @@ BookingsDep = Annotated[BookingService, Depends(_one(lambda s: s.bookings))]
 QuarantineDep = Annotated[QuarantineService, Depends(_one(lambda s: s.quarantine))]
 HistoryDep = Annotated[HistoryService, Depends(_one(lambda s: s.history))]
 PlacesDep = Annotated[PlaceService, Depends(_one(lambda s: s.places))]
+RoutesDep = Annotated[RouteService, Depends(_one(lambda s: s.routes))]
 TariffsDep = Annotated[TariffService, Depends(_one(lambda s: s.tariffs))]
 StoreStatusDep = Annotated[StoreStatus, Depends(_one(lambda s: s.store_status))]
 SettingsDep = Annotated[Settings, Depends(_one(lambda s: s.settings))]
