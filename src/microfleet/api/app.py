@@ -30,6 +30,7 @@ from microfleet.api.routes import (
     tariffs,
     telemetry,
     tracker_keys,
+    vehicle_routes,
     vehicles,
 )
 from microfleet.bootstrap import Services, build_services
@@ -91,6 +92,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
+    app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
     _add_telemetry_schema(app)
     _add_docs(app)
     add_web_app(app, settings)  # the pages at / (docs/web.md)
