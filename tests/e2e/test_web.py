@@ -332,3 +332,49 @@ def test_a_lost_live_feed_says_reconnecting_and_resumes_after_its_last_event(
     expect(live_map).to_have_attribute("data-live", "live", timeout=WAIT_MS)
     expect(page.locator(".connection")).to_be_hidden()
     assert "?after=" in sockets[-1].url and len(sockets) == 2
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is, one line each (rule: where)."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        """async () => {
+            const result = await axe.run(document, { resultTypes: ["violations"] });
+            return result.violations
+              .filter((v) => v.impact === "serious" || v.impact === "critical")
+              .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+        }"""
+    )
+    return list(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_main_pages_have_no_serious_accessibility_violations(
+    browser: Browser, world: WebWorld, scheme: str
+) -> None:
+    # bypass_csp: the page's CSP (script-src 'self') rightly refuses the injected checker
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        color_scheme=scheme,  # type: ignore[arg-type]
+        bypass_csp=True,
+    )
+    page = context.new_page()
+    try:
+        page.goto(world.base_url + "/#/login")
+        expect(page.get_by_role("heading", name="Log in to Microfleet")).to_be_visible(timeout=WAIT_MS)
+        found = {"login": axe_violations(page)}
+        log_in(page, world, "ann")
+        expect(page.locator("#live-map")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+        found["map"] = axe_violations(page)
+        page.goto(world.base_url + "/#/vehicles/car-a")
+        expect(page.locator("#state-badge")).to_be_visible(timeout=WAIT_MS)
+        found["vehicle"] = axe_violations(page)
+        page.goto(world.base_url + "/#/account")
+        expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=WAIT_MS)
+        found["account"] = axe_violations(page)
+    finally:
+        context.close()
+    assert found == {"login": [], "map": [], "vehicle": [], "account": []}

@@ -114,7 +114,7 @@ export async function vehiclePage(root, vehicleId) {
     el(
       "tr",
       { "data-start-ms": d.start_ts_ms },
-      el("td", {}, el("button", { type: "button", class: "secondary", onclick: () => showDrive(i), "aria-label": `Show route of the drive of ${when(d.start_ts_ms)}` }, whenShort(d.start_ts_ms))),
+      el("td", {}, el("button", { type: "button", class: "secondary", onclick: () => showDrive(i), "aria-label": `${whenShort(d.start_ts_ms)}: show this drive's route` }, whenShort(d.start_ts_ms))),
       el("td", { class: "num" }, duration(d.duration_s)),
       el("td", { class: "num" }, num(d.distance_odometer_km ?? d.distance_gps_km, "km", 1)),
       el("td", { class: "num hide-narrow" }, num(d.energy_used_kwh ?? d.energy_soc_kwh, "kWh", 2)),
