@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from microfleet.domain.drives import Drive
+
+if TYPE_CHECKING:
+    from microfleet.domain.catalogue import Catalogue
 
 F64 = npt.NDArray[np.float64]
 MODEL_VERSION: Final = "range-1"
@@ -195,7 +198,7 @@ PRIOR_CYCLE: Final = "cltc_p"  # China light-duty test cycle, passenger: the urb
 FLAT_PRIOR_WH_PER_KM: Final = 100.0  # no catalogue model: flat; the per-car intercept learns the scale
 
 
-def physics_prior(model_id: str | None) -> PriorCurve:
+def physics_prior(model_id: str | None, catalogue: Catalogue | None = None) -> PriorCurve:
     """The model's consumption against temperature from the physics (flat if the catalogue cannot say)."""
     from microfleet.domain.catalogue import load_catalogue
     from microfleet.errors import MicrofleetError
@@ -206,7 +209,7 @@ def physics_prior(model_id: str | None) -> PriorCurve:
     if model_id is None:
         return flat
     try:
-        catalogue = load_catalogue()
+        catalogue = catalogue or load_catalogue()
         params = VehicleParams.from_specs([catalogue.get(model_id)], siblings=catalogue.all())
         cycle = load_cycle(PRIOR_CYCLE)
         values = [

@@ -280,3 +280,21 @@ def fleet_fade(cars: Sequence[CarFade], *, z: float = 3.0, min_cars: int = 5) ->
                       float(np.median(dc)) if dc else None, float(np.median(ac)) if ac else None)
         )  # fmt: skip
     return out
+
+
+# LFP cells top out at 3.6-3.65 V, NMC at 4.1-4.2 V (cell datasheets, e.g. A123 ANR26650 3.6 V vs
+# Samsung INR18650 4.2 V): a cell seen above 3.8 V is not LFP; a car charged full and never above 3.7 V is.
+NMC_ABOVE_V: Final = 3.8
+LFP_BELOW_V: Final = 3.7
+
+
+def chemistry_from_cells(cell_voltage_max_v: F64, catalogue_guess: str | None) -> str | None:
+    """LFP or NMC from the highest cell voltage the car has reported, else the catalogue's guess."""
+    seen = cell_voltage_max_v[~np.isnan(cell_voltage_max_v)]
+    if seen.size:
+        top = float(seen.max())
+        if top > NMC_ABOVE_V:
+            return "NMC"
+        if top >= 3.4 and top < LFP_BELOW_V:  # a charged LFP cell reads 3.4-3.65 V
+            return "LFP"
+    return catalogue_guess
