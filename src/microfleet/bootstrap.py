@@ -23,6 +23,7 @@ from microfleet.physics import usable_kwh as physics_usable_kwh
 from microfleet.services.accounts import AccountAdmin, AccountService
 from microfleet.services.alert_worker import AlertWorker
 from microfleet.services.alerts import AlertService
+from microfleet.services.battery import BatteryService, BatteryWorker, model_facts
 from microfleet.services.bookings import BookingService
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
@@ -43,6 +44,7 @@ from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.alerts_store import AlertStore
+from microfleet.store.battery_store import BatteryStore
 from microfleet.store.commands_store import BookingStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
@@ -102,12 +104,15 @@ class Services:
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
     alerts: AlertService
     alert_worker: AlertWorker  # evaluates rules and sends the outbox (docs/alerts.md)
+    battery: BatteryService  # SoC, SoH, range and care advice per car (docs/battery.md)
+    battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
         self.derivations.stop()
         self.commands.stop_expiring()
         self.alert_worker.stop()
+        self.battery_worker.stop()
         self.engine.dispose()
 
 
@@ -152,6 +157,14 @@ def build_services(
         account_store,
         places,
         LiveEvents(live_log, clock),
+    )
+    battery = BatteryService(
+        history_store,
+        telemetry,
+        BatteryStore(engine, write_lock=write_lock),
+        alerts,
+        model_facts(settings.data_dir_path),
+        clock,
     )
     return Services(
         settings=settings,
@@ -205,6 +218,8 @@ def build_services(
         ),
         alerts=alerts,
         alert_worker=alert_worker,
+        battery=battery,
+        battery_worker=BatteryWorker(battery, interval_s=settings.battery_refit_interval_s),
     )
 
 

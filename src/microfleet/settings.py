@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="How often `serve` evaluates alert rules over cars with new data or a due timer, and "
         "sends due notifications, in s; 0 = not in the server (run `microfleet alerts evaluate` beside it).",
     )
+    battery_refit_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often `serve` refits the battery models (SoH, range, SoC) of cars whose derived "
+        "history moved, in s; 0 = not in the server (`microfleet battery VEHICLE --refit` fits one car).",
+    )
     charging_replan_interval_s: float = Field(
         default=900.0,
         ge=0,

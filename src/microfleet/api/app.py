@@ -18,6 +18,7 @@ from microfleet import __version__
 from microfleet.api.errors import ErrorBody, install_error_handlers
 from microfleet.api.routes import (
     alerts,
+    battery,
     bookings,
     commands,
     health,
@@ -53,6 +54,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.commands.start_expiring(settings.command_expire_interval_s)
         if settings.alerts_interval_s > 0:
             app.state.services.alert_worker.start()
+        if settings.battery_refit_interval_s > 0:  # battery models refit off the request path
+            app.state.services.battery_worker.start()
         # PostgreSQL: telemetry's months ahead, created again every 6 h as the server runs (docs/postgres.md)
         partition_keeper = PartitionKeeper(TelemetryPartitions(app.state.services.engine))
         partition_keeper.start()
@@ -64,6 +67,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.derivations.stop()
             app.state.services.commands.stop_expiring()
             app.state.services.alert_worker.stop()
+            app.state.services.battery_worker.stop()
             if owned:
                 app.state.services.close()
 
@@ -92,6 +96,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
+    app.include_router(battery.router)  # a car's SoC, SoH, range, advice (docs/battery.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
     _add_telemetry_schema(app)
     _add_docs(app)

@@ -16,6 +16,7 @@ from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountService
 from microfleet.services.alerts import AlertService
+from microfleet.services.battery import BatteryService
 from microfleet.services.bookings import BookingService
 from microfleet.services.commands import CommandService
 from microfleet.services.health import StoreStatus
@@ -42,6 +43,7 @@ def _one(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
 
 AccountsDep = Annotated[AccountService, Depends(_one(lambda s: s.accounts))]
 AlertsDep = Annotated[AlertService, Depends(_one(lambda s: s.alerts))]
+BatteryDep = Annotated[BatteryService, Depends(_one(lambda s: s.battery))]
 VehiclesDep = Annotated[VehicleService, Depends(_one(lambda s: s.vehicles))]
 HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_ingest))]
 OsmAndIngestDep = Annotated[OsmAndAdapter, Depends(_one(lambda s: s.osmand_ingest))]

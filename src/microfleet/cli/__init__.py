@@ -9,6 +9,7 @@ import typer
 from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
 from microfleet.cli.alerts import alerts_app
+from microfleet.cli.battery import battery
 from microfleet.cli.commands import bookings_app, list_commands, send_command
 from microfleet.cli.common import (
     DatabaseOption,
@@ -53,6 +54,7 @@ app.add_typer(mqtt_app, name="mqtt")
 app.command("simulate")(simulate)
 app.command("import")(import_files)
 app.command("ingest-worker")(ingest_worker)
+app.command("battery")(battery)  # a car's SoC, SoH, range and care advice (docs/battery.md)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 
