@@ -1,0 +1,402 @@
+"""The charging planner's linear programme: the snapshot laid out on arrays, built in bulk, solved by HiGHS.
+
+Variables per independent group of sites: battery-side kW per plugged car-slot and envelope segment,
+battery energy per car at each slot's start, a shortfall per booking, an end-of-horizon shortfall and an
+LFP full-charge shortfall per car, and a peak per site. Rows: energy balance per car-slot, each booking's
+need at its start, each site-slot's grid power under the site's peak (itself bounded by the site limit),
+the end-of-horizon level and the LFP full charge. See ``docs/charging.md`` for the programme written out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from microfleet.planning.charging import FleetSnapshot
+
+# Tie-break per slot index (currency per kWh): among equally cheap slots charge the earlier, which keeps a
+# plan stable (same input, same plan) and leaves room for surprises.
+_EARLY_PER_SLOT = 1e-7
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """The snapshot on arrays: cars x slots (x segments)."""
+
+    car_index: dict[str, int]
+    plugged: NDArray[np.bool_]  # (N, T)
+    site_of: NDArray[np.int64]  # (N, T) site index, -1 where not plugged
+    charger_of: NDArray[np.int64]  # (N, T) charger index, -1 where not plugged
+    cap_kw: NDArray[np.float64]  # (N, T) grid kW limit
+    slope: NDArray[np.float64]  # (N, T, K) grid kW per battery kW of each envelope segment
+    width: NDArray[np.float64]  # (N, T, K) battery kW of each segment
+    trip_kwh: NDArray[np.float64]  # (N, T) energy a booking starting in the slot uses
+    site_limit: NDArray[np.float64]  # (S,)
+
+
+@dataclass(frozen=True, eq=False)
+class SolveResult:
+    """What the solver gives back: grid kW per car per slot, status and gap."""
+
+    power_kw: NDArray[np.float64]
+    status: str
+    gap: float
+
+
+@lru_cache(maxsize=4096)
+def envelope(points: tuple[tuple[float, float], ...], cap_kw: float) -> tuple[tuple[float, float], ...]:
+    """Segments ``(grid kW per battery kW, battery kW width)`` of the lower convex envelope, 0..cap_kw grid.
+
+    ``points`` are ``(grid_kw, efficiency)``; efficiency between points is linear in grid kW and held
+    constant beyond the ends. The envelope starts at 0 kW (not charging costs nothing).
+    """
+    gs = [g for g, _ in points]
+    etas = [eta for _, eta in points]
+    cand = [(g, e) for g, e in points if g < cap_kw] + [(cap_kw, float(np.interp(cap_kw, gs, etas)))]
+    pts = [(0.0, 0.0)] + [(g * e, g) for g, e in cand]  # (battery kW, grid kW)
+    hull: list[tuple[float, float]] = []
+    for p in pts:
+        while len(hull) >= 2:
+            (b1, g1), (b2, g2) = hull[-2], hull[-1]
+            if (b2 - b1) * (p[1] - g1) - (g2 - g1) * (p[0] - b1) <= 0:  # hull[-1] lies above the chord
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return tuple(((g2 - g1) / (b2 - b1), b2 - b1) for (b1, g1), (b2, g2) in itertools.pairwise(hull))
+
+
+def layout(snapshot: FleetSnapshot) -> Layout:
+    """Lay the snapshot out on (cars x slots) arrays."""
+    s = snapshot
+    n, t_n = len(s.cars), s.n_slots
+    site_idx = {site.site_id: k for k, site in enumerate(s.sites)}
+    charger_idx = {c.charger_id: k for k, c in enumerate(s.chargers)}
+    plugged = np.zeros((n, t_n), dtype=bool)
+    site_of = np.full((n, t_n), -1, dtype=np.int64)
+    charger_of = np.full((n, t_n), -1, dtype=np.int64)
+    cap = np.zeros((n, t_n))
+    segs: list[list[tuple[int, int, int, tuple[tuple[float, float], ...]]]] = [[] for _ in range(n)]
+    for i, car in enumerate(s.cars):
+        for w in car.windows(t_n):
+            a, b = max(0, w.from_slot), min(t_n, w.until_slot)
+            if a >= b:
+                continue
+            ch = s.chargers[charger_idx[w.charger_id]]
+            kw = min(ch.max_kw, car.max_dc_kw if ch.dc else car.max_ac_kw)
+            plugged[i, a:b] = True
+            site_of[i, a:b] = site_idx[ch.site_id]
+            charger_of[i, a:b] = charger_idx[w.charger_id]
+            cap[i, a:b] = kw
+            env = (
+                ((1.0 / car.dc_efficiency, kw * car.dc_efficiency),)
+                if ch.dc
+                else envelope(car.efficiency_points, kw)
+            )
+            segs[i].append((a, b, 0, env))
+    k_n = max((len(e) for rows in segs for *_, e in rows), default=1)
+    slope = np.ones((n, t_n, k_n))
+    width = np.zeros((n, t_n, k_n))
+    for i, rows in enumerate(segs):
+        for a, b, _, env in rows:
+            for k, (sl, wd) in enumerate(env):
+                slope[i, a:b, k] = sl
+                width[i, a:b, k] = wd
+            if len(env) < k_n:
+                slope[i, a:b, len(env) :] = env[-1][0]
+    trip = np.zeros((n, t_n))
+    index = {c.car_id: i for i, c in enumerate(s.cars)}
+    for bk in s.bookings:
+        if bk.start_slot < t_n:
+            trip[index[bk.car_id], bk.start_slot] += bk.energy_kwh
+    return Layout(
+        car_index=index,
+        plugged=plugged,
+        site_of=site_of,
+        charger_of=charger_of,
+        cap_kw=cap,
+        slope=slope,
+        width=width,
+        trip_kwh=trip,
+        site_limit=np.array([site.limit_kw for site in s.sites], dtype=np.float64),
+    )
+
+
+def battery_kw(lay: Layout, grid_kw: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Battery-side kW for grid-side kW, filling the envelope's segments in order."""
+    seg_grid = lay.slope * lay.width  # grid kW each segment can take
+    before = np.cumsum(seg_grid, axis=2) - seg_grid
+    fill = np.clip((grid_kw[:, :, None] - before) / lay.slope, 0.0, lay.width)
+    return np.asarray(fill.sum(axis=2), dtype=np.float64)
+
+
+def site_power(lay: Layout, grid_kw: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Grid kW per site per slot."""
+    n_sites, t_n = len(lay.site_limit), grid_kw.shape[1]
+    mask = lay.site_of >= 0
+    flat = lay.site_of[mask] * t_n + np.nonzero(mask)[1]
+    out = np.bincount(flat, weights=grid_kw[mask], minlength=n_sites * t_n)
+    return np.asarray(out.reshape(n_sites, t_n), dtype=np.float64)
+
+
+def groups(snapshot: FleetSnapshot, lay: Layout) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Independent groups (cars, sites): a car joins every site it is plugged at."""
+    n_sites = len(snapshot.sites)
+    parent = list(range(n_sites))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    car_sites: list[NDArray[np.int64]] = [np.unique(row[row >= 0]) for row in lay.site_of]
+    for sites in car_sites:
+        for k in sites[1:]:
+            parent[find(int(k))] = find(int(sites[0]))
+    members: dict[int, list[int]] = {}
+    for i, sites in enumerate(car_sites):
+        if len(sites):
+            members.setdefault(find(int(sites[0])), []).append(i)
+    out = []
+    for root in sorted(members):
+        site_ids = np.array([k for k in range(n_sites) if find(k) == root], dtype=np.int64)
+        out.append((np.array(members[root], dtype=np.int64), site_ids))
+    return out
+
+
+def solve(
+    snapshot: FleetSnapshot, *, time_limit_s: float, shortfall_penalty_per_kwh: float | None
+) -> SolveResult:
+    """Solve every independent group; a group that runs out of time gets the fallback (earliest deadline)."""
+    lay = layout(snapshot)
+    power = np.zeros((len(snapshot.cars), snapshot.n_slots))
+    deadline = time.perf_counter() + time_limit_s
+    statuses: list[str] = []
+    gap = 0.0
+    for cars, sites in groups(snapshot, lay):
+        left = max(0.05, deadline - time.perf_counter())
+        sub, status, g = _solve_group(snapshot, lay, cars, sites, left, shortfall_penalty_per_kwh)
+        if sub is None:
+            from microfleet.planning.charging_baselines import earliest_deadline_first_kw
+
+            sub = earliest_deadline_first_kw(snapshot, lay)[cars]
+            status, g = "time_limit_fallback", math.inf
+        power[cars] = sub
+        statuses.append(status)
+        gap = max(gap, g)
+    worst = next((s for s in ("time_limit_fallback", "time_limit") if s in statuses), "optimal")
+    return SolveResult(power_kw=power, status=worst, gap=gap)
+
+
+@dataclass
+class _Rows:
+    """Triplets and row bounds of the constraint matrix, appended in bulk."""
+
+    rows: list[NDArray[np.int64]]
+    cols: list[NDArray[np.int64]]
+    vals: list[NDArray[np.float64]]
+    lo: list[float]
+    hi: list[float]
+
+    def add(self, r: object, c: object, v: object) -> None:
+        r_ = np.atleast_1d(np.asarray(r, dtype=np.int64))
+        self.rows.append(r_)
+        self.cols.append(np.atleast_1d(np.asarray(c, dtype=np.int64)))
+        self.vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), r_.shape).copy())
+
+    def bound(self, lo: float, hi: float) -> int:
+        self.lo.append(lo)
+        self.hi.append(hi)
+        return len(self.lo) - 1
+
+
+def _solve_group(
+    snapshot: FleetSnapshot,
+    lay: Layout,
+    cars: NDArray[np.int64],
+    sites: NDArray[np.int64],
+    time_limit_s: float,
+    shortfall_penalty_per_kwh: float | None,
+) -> tuple[NDArray[np.float64] | None, str, float]:
+    """Build and solve one group's programme.
+
+    Energy only rises while plugged in (no discharge), so it is tracked per plug window (its level at the
+    window's end), not per slot: the care cap binds at a window's end.
+    """
+    import highspy
+
+    s, t_n = snapshot, snapshot.n_slots
+    n = len(cars)
+    dt = s.slot_s / 3600.0
+    tariff = s.tariff
+    price = np.asarray(tariff.price_per_kwh, dtype=np.float64)
+    top = float(np.abs(price).max()) + 1.0
+    short_pen = shortfall_penalty_per_kwh if shortfall_penalty_per_kwh is not None else 1000.0 * top
+    end_pen, lfp_pen = 10.0 * top, 5.0 * top
+    carbon = (
+        np.asarray(tariff.carbon_g_per_kwh) * tariff.carbon_price_per_t / 1e6
+        if tariff.carbon_g_per_kwh is not None
+        else np.zeros(t_n)
+    )
+    car_objs = [s.cars[i] for i in cars]
+    plugged = lay.plugged[cars]
+    ci, ct = np.nonzero(plugged)  # plugged cells, row-major
+    k_n = lay.slope.shape[2]
+    nc = len(ci)
+    slope = lay.slope[cars][ci, ct]  # (nc, K)
+    width = lay.width[cars][ci, ct]
+    # windows: runs of plugged slots per car (a new window also where the charger changes)
+    chg = lay.charger_of[cars]
+    starts = plugged & ~np.concatenate((np.zeros((n, 1), bool), plugged[:, :-1]), axis=1)
+    starts[:, 1:] |= plugged[:, 1:] & plugged[:, :-1] & (chg[:, 1:] != chg[:, :-1])
+    win_cell = np.cumsum(starts.ravel())[ci * t_n + ct] - 1  # window index of each cell
+    n_win = int(starts.sum())
+    wc, wt = np.nonzero(starts)
+    w_end = np.zeros(n_win, dtype=np.int64)
+    np.maximum.at(w_end, win_cell, ct + 1)
+    m = len(sites)
+    site_local = np.full(len(s.sites), -1, dtype=np.int64)
+    site_local[sites] = np.arange(m)
+    local = {s.cars[i].car_id: j for j, i in enumerate(cars)}
+    bookings = sorted(
+        (b for b in s.bookings if b.car_id in local and b.start_slot < t_n),
+        key=lambda b: (local[b.car_id], b.start_slot),
+    )
+    nb = len(bookings)
+    o_p, o_e = 0, nc * k_n
+    o_u = o_e + n_win
+    o_v = o_u + nb
+    o_w = o_v + n
+    o_pk = o_w + n
+    n_col = o_pk + m
+    cost = np.zeros(n_col)
+    lo = np.zeros(n_col)
+    hi = np.zeros(n_col)
+    pr = price[ct][:, None]
+    loss_price = np.maximum(pr, 0.0) + tariff.waste_price_per_kwh
+    cost[o_p:o_e] = (
+        dt * (pr + (slope - 1.0) * loss_price + carbon[ct][:, None] * slope + _EARLY_PER_SLOT * ct[:, None])
+    ).ravel()
+    hi[o_p:o_e] = width.ravel()
+    cap = np.array([c.capacity_kwh for c in car_objs])
+    soc = np.array([c.soc_kwh for c in car_objs])
+    care = np.array([s.care.lfp_max_frac if c.chemistry == "lfp" else s.care.nmc_max_frac for c in car_objs])
+    care_kwh = np.maximum(care * cap, soc)
+    hi[o_e:o_u] = care_kwh[wc]
+    hi[o_u:o_pk] = np.inf
+    cost[o_u:o_v] = short_pen
+    cost[o_v:o_w] = end_pen
+    due = np.array(
+        [c.chemistry == "lfp" and c.full_charge_due and plugged[j].any() for j, c in enumerate(car_objs)]
+    )
+    cost[o_w:o_pk] = lfp_pen
+    hi[o_w:o_pk] = np.where(due, np.inf, 0.0)
+    cost[o_pk:] = tariff.peak_charge_per_kw
+    hi[o_pk:] = lay.site_limit[sites]
+
+    rr = _Rows([], [], [], [], [])
+    # per car, walk windows and bookings in time order: E_w = E_prev - trips + shortfalls + charged in w
+    cells_of_win = np.split(np.arange(nc), np.flatnonzero(np.diff(win_cell)) + 1) if nc else []
+    wins_of_car = np.split(np.arange(n_win), np.flatnonzero(np.diff(wc)) + 1) if n_win else []
+    car_wins: dict[int, NDArray[np.int64]] = {int(wc[w[0]]): w for w in wins_of_car}
+    by_car: dict[int, list[tuple[int, int]]] = {}
+    for k, b in enumerate(bookings):
+        by_car.setdefault(local[b.car_id], []).append((b.start_slot, k))
+    for j in range(n):
+        prev: int | None = None  # column of the last window's end energy (None: the snapshot's soc)
+        gap_u: list[int] = []
+        gap_trip = 0.0
+        events = [(int(wt[w]), 1, int(w)) for w in car_wins.get(j, ())] + [
+            (t, 0, k) for t, k in by_car.get(j, ())
+        ]
+        for _, kind, idx in sorted(events):
+            const = soc[j] if prev is None else 0.0
+            if kind == 0:  # booking: energy at its start + its shortfall >= need
+                b = bookings[idx]
+                r = rr.bound(b.need_kwh + gap_trip - const, math.inf)
+                if prev is not None:
+                    rr.add(r, o_e + prev, 1.0)
+                rr.add([r] * (len(gap_u) + 1), [*gap_u, o_u + idx], 1.0)
+                gap_trip += b.energy_kwh
+                gap_u.append(o_u + idx)
+                continue
+            w = idx
+            cells = cells_of_win[w]
+            r = rr.bound(const - gap_trip, const - gap_trip)
+            rr.add(r, o_e + w, 1.0)
+            if prev is not None:
+                rr.add(r, o_e + prev, -1.0)
+            if gap_u:
+                rr.add([r] * len(gap_u), gap_u, -1.0)
+            rr.add(np.full(len(cells) * k_n, r), o_p + (cells[:, None] * k_n + np.arange(k_n)).ravel(), -dt)
+            nxt = next((bookings[k] for t, k in by_car.get(j, ()) if t >= w_end[w]), None)
+            if nxt is not None and nxt.need_kwh > care_kwh[j]:
+                # NMC above its care cap only in the last slots before the booking that needs it (no dwell)
+                hi[o_e + w] = cap[j]
+                per_slot = car_objs[j].max_ac_kw * 0.9 * dt
+                late = w_end[w] - (math.ceil((nxt.need_kwh - care_kwh[j]) / per_slot) + 1)
+                late_cells = cells[ct[cells] >= late]
+                r = rr.bound(-math.inf, care_kwh[j])
+                rr.add(r, o_e + w, 1.0)
+                rr.add(
+                    np.full(len(late_cells) * k_n, r),
+                    o_p + (late_cells[:, None] * k_n + np.arange(k_n)).ravel(),
+                    -dt,
+                )
+            prev, gap_u, gap_trip = w, [], 0.0
+        if prev is None:
+            continue
+        # end of horizon: E_last - trips after + shortfalls after + v >= min(soc, end_min_frac * cap)
+        r = rr.bound(min(soc[j], s.care.end_min_frac * cap[j]) + gap_trip, math.inf)
+        rr.add([r] * (len(gap_u) + 2), [o_e + prev, o_v + j, *gap_u], 1.0)
+        if due[j]:
+            r = rr.bound(cap[j], math.inf)
+            rr.add([r, r], [o_e + prev, o_w + j], 1.0)
+    # site: sum of grid kW at the site in the slot - its peak <= 0
+    row0 = len(rr.lo)
+    site_cell = site_local[lay.site_of[cars][ci, ct]]
+    rr.add(np.repeat(row0 + site_cell * t_n + ct, k_n), o_p + np.arange(nc * k_n), slope.ravel())
+    rr.add(row0 + np.arange(m * t_n), o_pk + np.repeat(np.arange(m), t_n), -1.0)
+    rr.lo += [-math.inf] * (m * t_n)
+    rr.hi += [0.0] * (m * t_n)
+    n_row = len(rr.lo)
+
+    a = sp.csc_matrix(
+        (np.concatenate(rr.vals), (np.concatenate(rr.rows), np.concatenate(rr.cols))), shape=(n_row, n_col)
+    )
+    a.sum_duplicates()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lo, hi
+    lp.row_lower_, lp.row_upper_ = np.array(rr.lo), np.array(rr.hi)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = a.indptr, a.indices, a.data
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("random_seed", 0)
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    if status == highspy.HighsModelStatus.kOptimal:
+        name, gap = "optimal", 0.0
+    elif info.primal_solution_status == 2:  # kSolutionStatusFeasible
+        name = "time_limit"
+        primal, dual = info.objective_function_value, info.mip_dual_bound
+        gap = abs(primal - dual) / max(1.0, abs(primal)) if math.isfinite(dual) else math.inf
+    else:
+        return None, "time_limit", math.inf
+    x = np.asarray(h.getSolution().col_value)
+    p = x[o_p:o_e].reshape(nc, k_n)
+    grid = np.zeros((n, t_n))
+    grid[ci, ct] = (p * slope).sum(axis=1)
+    return np.clip(grid, 0.0, lay.cap_kw[cars]), name, gap
