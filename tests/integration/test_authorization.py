@@ -103,6 +103,8 @@ GET    /api/v1/vehicles/{vehicle_id}/charges                    401  a    404  a
 GET    /api/v1/vehicles/{vehicle_id}/states                     401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/excluded-records           401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/summary                    401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/battery                    401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/battery           car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/fleet/summary                                    401  a    b    a    a    c    abc  403  403
 GET    /api/v1/fleet/summary                           city     401  a    -    a    a    -    a    403  403
 GET    /api/v1/fleet/summary/zones                              401  a    b    a    a    c    abc  403  403
@@ -452,6 +454,20 @@ def _fleet_latest(ctx: Ctx, caller: str, cell: int | str) -> None:
             assert set(signals) == {"lat_deg", "lon_deg"}
             where = (signals["lat_deg"]["value"], signals["lon_deg"]["value"])
             assert where == ctx.world.cars[entry["vehicle_id"]].last_position
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/battery", "GET /api/v1/vehicles/{vehicle_id}/battery car-b")
+def _vehicle_battery(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/battery"), cell)
+    if response is not None:  # the car's own newest SoC and its time (no two cars share one), nothing fitted
+        body = response.json()
+        soc = (ctx.services.telemetry.latest_state(ctx.target) or {})["signals"]["soc_pct"]
+        assert (body["vehicle_id"], body["soc"]["bms_soc_pct"], body["soc"]["at_ms"]) == (
+            ctx.target,
+            soc["value"],
+            soc["ts_ms"],
+        )
+        assert body["soh"]["available"] is False
 
 
 @check("GET /api/v1/vehicles/{vehicle_id}", "GET /api/v1/vehicles/{vehicle_id} car-b")
