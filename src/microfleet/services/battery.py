@@ -96,7 +96,7 @@ class BatteryTelemetry(Protocol):
         ...
 
     def latest_state(self, vehicle_id: str) -> dict[str, Any] | None:
-        """The car's latest value of every signal (with ``ts_ms``), None if it never sent."""
+        """The car's latest signals (``{"signals": {name: {"value", "ts_ms"}}}``), None if it never sent."""
         ...
 
 
@@ -380,8 +380,8 @@ class BatteryService:
         drives = self._history.drives(vehicle_id, now - ADVICE_WINDOW_MS, now + 1, ALL_ROWS)
         st = stored.state if stored is not None else {}
         chemistry = st.get("chemistry")
-        bms_soc = latest.get("soc_pct")
-        soc: dict[str, Any] = {"bms_soc_pct": bms_soc, "at_ms": latest.get("ts_ms")}
+        bms_soc, soc_ms = _signal(latest, "soc_pct")
+        soc: dict[str, Any] = {"bms_soc_pct": bms_soc, "at_ms": soc_ms}
         if st.get("soc"):
             soc |= {"available": True, "estimate": st["soc"]}
         elif bms_soc is not None:
@@ -408,6 +408,12 @@ class BatteryService:
             alerts=list(st.get("alerts", [])),
             fleet=None,
         )
+
+
+def _signal(latest: dict[str, Any], name: str) -> tuple[Any, int | None]:
+    """A signal's newest value and its time from a latest state (None, None if never sent)."""
+    found = (latest.get("signals") or {}).get(name)
+    return (None, None) if found is None else (found.get("value"), found.get("ts_ms"))
 
 
 def _soh_view(st: dict[str, Any]) -> dict[str, Any]:
@@ -444,7 +450,7 @@ def _range_view(
     usable = soh.get("capacity_kwh") or st.get("new_usable_kwh")
     if not usable:
         return _not_yet("no capacity known for this car")
-    temp = latest.get("ambient_temp_c")
+    temp, _ = _signal(latest, "ambient_temp_c")
     if temp is None:
         temps = [d.ambient_temp_c for d in drives if d.ambient_temp_c is not None]
         temp = temps[-1] if temps else 20.0
