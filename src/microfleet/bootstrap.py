@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from microfleet.domain.catalogue import Catalogue, default_catalogue_path, load_catalogue
+from microfleet.domain.tariffs import StoredTariff
 from microfleet.domain.telemetry_codec import DecodeLimits
 from microfleet.errors import ConfigurationError, NotFoundError
 from microfleet.ingest.http import HttpTelemetryAdapter
@@ -25,6 +26,8 @@ from microfleet.services.alert_worker import AlertWorker
 from microfleet.services.alerts import AlertService
 from microfleet.services.battery import BatteryService, BatteryWorker, model_facts
 from microfleet.services.bookings import BookingService
+from microfleet.services.charge_points import ChargePointService
+from microfleet.services.charging import ChargingService, ChargingWorker
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.health import StoreStatus
@@ -44,6 +47,7 @@ from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.alerts_store import AlertStore
+from microfleet.store.charging_store import ChargingStore
 from microfleet.store.battery_store import BatteryStore
 from microfleet.store.commands_store import BookingStore
 from microfleet.store.engine import make_engine
@@ -104,6 +108,9 @@ class Services:
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
     alerts: AlertService
     alert_worker: AlertWorker  # evaluates rules and sends the outbox (docs/alerts.md)
+    charge_points: ChargePointService  # sites, OCPP chargers and what they report (docs/charging.md)
+    charging: ChargingService  # the fleet's charging plan (docs/charging.md)
+    charging_worker: ChargingWorker  # re-plans on a timer and on chargers' events; started by the API
     battery: BatteryService  # SoC, SoH, range and care advice per car (docs/battery.md)
     battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
 
@@ -166,6 +173,18 @@ def build_services(
         model_facts(settings.data_dir_path),
         clock,
     )
+    charging_store = ChargingStore(engine, write_lock=write_lock)
+    charge_points = ChargePointService(charging_store, accounts, failures, clock)
+    charging = ChargingService(
+        charging_store,
+        charge_points,
+        telemetry,
+        BookingStore(engine, write_lock=write_lock),
+        TariffStore(engine, write_lock=write_lock),
+        _car_spec_lookup(settings),
+        clock,
+        default_tariff=_default_charging_tariff,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -220,7 +239,44 @@ def build_services(
         alert_worker=alert_worker,
         battery=battery,
         battery_worker=BatteryWorker(battery, interval_s=settings.battery_refit_interval_s),
+        charge_points=charge_points,
+        charging=charging,
+        charging_worker=ChargingWorker(
+            charging, charge_points, charging_store, interval_s=settings.charging_replan_interval_s or 900.0
+        ),
     )
+
+
+def _default_charging_tariff() -> StoredTariff:
+    """The tariff a fleet without its own is planned at: the first built-in example (Shanghai's TOU)."""
+    from microfleet.domain.tariffs import example_tariffs
+
+    return example_tariffs()[0]
+
+
+def _car_spec_lookup(settings: Settings) -> Callable[[str | None], tuple[float | None, float | None]]:
+    """A catalogue model's usable kWh (the physics' rule) and its AC charging kW, for the planner."""
+    usable_kwh = _usable_kwh_lookup(settings)
+    catalogue: list[Catalogue | None] = []
+
+    def spec(model_id: str | None) -> tuple[float | None, float | None]:
+        if model_id is None:
+            return None, None
+        if not catalogue:
+            try:
+                catalogue.append(load_catalogue(default_catalogue_path(settings.data_dir_path)))
+            except NotFoundError:
+                catalogue.append(None)
+        ac_kw = None
+        if catalogue[0] is not None:
+            try:
+                stated = catalogue[0].get(model_id).ac_charge_kw
+                ac_kw = stated.value if stated is not None else None
+            except NotFoundError:
+                pass
+        return usable_kwh(model_id), ac_kw
+
+    return spec
 
 
 def _build_alerts(

@@ -20,10 +20,12 @@ from microfleet.api.routes import (
     alerts,
     battery,
     bookings,
+    charging,
     commands,
     health,
     history,
     live,
+    ocpp,
     osmand,
     places,
     quarantine,
@@ -54,6 +56,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.commands.start_expiring(settings.command_expire_interval_s)
         if settings.alerts_interval_s > 0:
             app.state.services.alert_worker.start()
+        # OCPP 1.6J chargers at /ocpp/{id}; the charging worker re-plans and steers them (docs/charging.md)
+        from microfleet.ingest.ocpp_central import OcppCentral
+
+        app.state.ocpp = OcppCentral(app.state.services.charge_points)
+        if settings.charging_replan_interval_s > 0:
+            app.state.services.charging_worker.start(app.state.ocpp)
         if settings.battery_refit_interval_s > 0:  # battery models refit off the request path
             app.state.services.battery_worker.start()
         # PostgreSQL: telemetry's months ahead, created again every 6 h as the server runs (docs/postgres.md)
@@ -67,6 +75,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.derivations.stop()
             app.state.services.commands.stop_expiring()
             app.state.services.alert_worker.stop()
+            await app.state.services.charging_worker.stop()
             app.state.services.battery_worker.stop()
             if owned:
                 app.state.services.close()
@@ -96,6 +105,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
+    app.include_router(charging.router)  # sites, chargers, the fleet's plan (docs/charging.md)
+    app.include_router(ocpp.router)  # OCPP 1.6J chargers' WebSocket: outside the OpenAPI document
     app.include_router(battery.router)  # a car's SoC, SoH, range, advice (docs/battery.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
     _add_telemetry_schema(app)

@@ -1,0 +1,271 @@
+"""The twin's OCPP 1.6J charge points and Microfleet's central system over a real WebSocket (uvicorn).
+
+A fleet of two cars at a depot whose grid limit is below what both could draw: the chargers connect with
+their own Basic-auth passwords, cars plug in, Microfleet plans (HiGHS) and sends each car's TxProfile, and
+the twin's charger delivers what the profile allows. Then the deviations: a car unplugged before the plan
+gave it its energy, a charger that faults and one that rejects profiles each re-plan the fleet.
+On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from microfleet.api import create_app
+from microfleet.bootstrap import Services
+from microfleet.domain.access import Role, UserPrincipal
+from microfleet.domain.charge_points import StoredPlan, ocpp_limit
+from microfleet.sim.charge_points import TwinChargePoint, open_link
+
+MODEL = "wuling-hongguang-mini-ev-gen1-14kwh"
+ADMIN = UserPrincipal(0, "admin", Role.ADMIN, None)
+SITE_LIMIT_KW = 5.0
+
+
+@dataclass
+class Depot:
+    url: str
+    services: Services
+    passwords: dict[str, str]
+    links: list[tuple[ClientConnection, asyncio.Task[None]]] = field(default_factory=list)
+
+    def run(self, scenario: Callable[[], Awaitable[None]]) -> None:
+        """Run a scenario of the twin's chargers, closing their connections after it."""
+
+        async def closing() -> None:
+            try:
+                await scenario()
+            finally:
+                for link, task in self.links:
+                    await link.close()
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                        await task
+                self.links.clear()
+
+        asyncio.run(closing())
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@pytest.fixture
+def depot(services: Services, clock: object) -> Iterator[Depot]:
+    """A fleet ``f1`` with two cars at 10 % SoC, a booking soon for each, and a depot served by uvicorn."""
+    clock.now_ms = _now_ms()  # type: ignore[attr-defined]  # the twin's chargers keep wall time
+    admin = services.admin
+    admin.add_fleet("f1", "Fleet one")
+    admin.add_user("d1", Role.DRIVER, "f1")
+    now_ms = _now_ms()
+    for vid in ("car-a", "car-b"):
+        admin.add_vehicle(vid, model_id=MODEL, fleet_id="f1")
+        body = json.dumps([{"vehicle_id": vid, "ts_ms": now_ms - 60_000, "soc_pct": 10.0}]).encode()
+        report = services.ingest.ingest(
+            body, "application/json", credential_vehicle_id=vid, source="test", now_ms=now_ms
+        )
+        assert report.accepted == 1
+    services.bookings.create("car-a", "d1", now_ms + 3_600_000, now_ms + 3 * 3_600_000)
+    services.bookings.create("car-b", "d1", now_ms + 4 * 3_600_000, now_ms + 6 * 3_600_000)
+    points = services.charge_points
+    points.add_site_for(ADMIN, "f1", "depot", "Depot", SITE_LIMIT_KW)
+    passwords = {}
+    for cp in ("cp-1", "cp-2"):
+        _, passwords[cp] = points.add_charge_point_for(
+            ADMIN,
+            "depot",
+            cp,
+            connectors=1,
+            max_kw=7.4,
+            min_current_a=0.0,
+            phases=1,
+            voltage_v=230.0,
+            smart=True,
+        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services.settings, services), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield Depot(f"ws://127.0.0.1:{port}/ocpp", services, passwords)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+async def _until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _connect(
+    depot: Depot, cp: str, behaviour: str = "follow"
+) -> tuple[TwinChargePoint, asyncio.Task[None]]:
+    link = await open_link(f"{depot.url}/{cp}", cp, depot.passwords[cp])
+    twin = TwinChargePoint(cp, link, max_kw=7.4, phases=1, behaviour=behaviour)  # type: ignore[arg-type]
+    task = asyncio.create_task(twin.start())
+    depot.links.append((link, task))
+    await twin.boot()
+    return twin, task
+
+
+def _plan(depot: Depot) -> StoredPlan | None:
+    return depot.services.charging.latest("f1")
+
+
+def _planned_kw(plan: StoredPlan, vehicle_id: str, now_ms: int) -> float:
+    slot = (now_ms - plan.plan["start_ms"]) // (plan.plan["slot_s"] * 1000)
+    car = next(c for c in plan.plan["cars"] if c["vehicle_id"] == vehicle_id)
+    return float(car["power_kw"][slot])
+
+
+async def _two_cars_plugged(
+    depot: Depot, behaviour: str = "follow", *, wait: bool = True
+) -> tuple[TwinChargePoint, TwinChargePoint]:
+    cp1, _ = await _connect(depot, "cp-1", behaviour)
+    cp2, _ = await _connect(depot, "cp-2")
+    await cp1.plug_in(1, "car-a", car_max_kw=6.6)
+    await cp2.plug_in(1, "car-b", car_max_kw=6.6)
+    if not wait:
+        return cp1, cp2
+
+    def both_planned() -> bool:
+        plan = _plan(depot)
+        return plan is not None and {t["vehicle_id"] for t in plan.plan["targets"]} == {"car-a", "car-b"}
+
+    await _until(both_planned, "a plan with both cars plugged in")
+    return cp1, cp2
+
+
+def test_twin_chargers_receive_and_follow_the_plan(depot: Depot) -> None:
+    async def scenario() -> None:
+        cp1, cp2 = await _two_cars_plugged(depot)
+        await _until(lambda: "TxProfile" in cp1.connectors[1].profiles, "car-a's TxProfile")
+        await _until(lambda: "TxProfile" in cp2.connectors[1].profiles, "car-b's TxProfile")
+        plan = _plan(depot)
+        assert plan is not None
+        now_ms = _now_ms()
+        delivered = {}
+        for twin, vid in ((cp1, "car-a"), (cp2, "car-b")):
+            profile = twin.connectors[1].profiles["TxProfile"]
+            assert profile.transaction_id == twin.connectors[1].transaction_id
+            assert profile.unit == "W"  # the twin allows Power, read by GetConfiguration
+            delivered[vid] = await twin.meter(1, 60.0)
+            want = min(ocpp_limit(_planned_kw(plan, vid, now_ms) * 1000) / 1000, 6.6)
+            assert math.isclose(delivered[vid], want, abs_tol=1e-6), (vid, delivered[vid], want)
+        # car-a's booking in an hour needs energy now: the plan charges it, and the site's limit holds
+        assert delivered["car-a"] > 1.0
+        assert sum(delivered.values()) <= SITE_LIMIT_KW + 1e-6
+        # the metered power reached the store
+        open_tx = depot.services.charge_points.open_transactions(["cp-1", "cp-2"])
+        assert {t.vehicle_id: round(t.power_kw or 0.0, 3) for t in open_tx} == {
+            k: round(v, 3) for k, v in delivered.items()
+        }
+        points = {p.charge_point_id: p for p in depot.services.charge_points.charge_points_for(ADMIN, "f1")}
+        assert points["cp-1"].config["ChargingScheduleAllowedChargingRateUnit"] == "Current,Power"
+        assert points["cp-1"].vendor == "Microfleet"
+
+    depot.run(scenario)
+
+
+def test_a_surprise_departure_replans_the_fleet(depot: Depot) -> None:
+    async def scenario() -> None:
+        cp1, cp2 = await _two_cars_plugged(depot)
+        await _until(lambda: "TxProfile" in cp2.connectors[1].profiles, "car-b's TxProfile")
+        before = _plan(depot)
+        assert before is not None and _planned_kw(before, "car-a", _now_ms()) > 0
+        sent_to_b = len(cp2.profiles_received)
+        await cp1.unplug(1)  # car-a leaves while the plan still had energy for it
+
+        def replanned() -> bool:
+            plan = _plan(depot)
+            return plan is not None and plan.trigger == "departure"
+
+        await _until(replanned, "a re-plan after the departure")
+        after = _plan(depot)
+        assert after is not None and after.plan_id > before.plan_id
+        assert [t["vehicle_id"] for t in after.plan["targets"]] == ["car-b"]
+        assert all(
+            kw == 0 for kw in next(c for c in after.plan["cars"] if c["vehicle_id"] == "car-a")["power_kw"]
+        )
+        await _until(lambda: len(cp2.profiles_received) > sent_to_b, "car-b's new profile")
+
+    depot.run(scenario)
+
+
+def test_a_charger_fault_replans_the_fleet(depot: Depot) -> None:
+    async def scenario() -> None:
+        _, cp2 = await _two_cars_plugged(depot)
+        await cp2.fault(1)
+
+        def replanned() -> bool:
+            plan = _plan(depot)
+            return plan is not None and plan.trigger == "fault"
+
+        await _until(replanned, "a re-plan after the fault")
+        plan = _plan(depot)
+        assert plan is not None
+        assert [t["vehicle_id"] for t in plan.plan["targets"]] == [
+            "car-a"
+        ]  # the faulted charger gives nothing
+        car_b = next(c for c in plan.plan["cars"] if c["vehicle_id"] == "car-b")
+        assert all(kw == 0 for kw in car_b["power_kw"])
+
+    depot.run(scenario)
+
+
+def test_a_rejected_profile_replans_with_that_charger_uncontrolled(depot: Depot) -> None:
+    async def scenario() -> None:
+        cp1, _ = await _two_cars_plugged(depot, behaviour="reject", wait=False)
+
+        def replanned() -> bool:
+            plan = _plan(depot)
+            return plan is not None and plan.trigger == "rejected"
+
+        await _until(replanned, "a re-plan after the rejection")
+        plan = _plan(depot)
+        assert plan is not None
+        assert plan.plan["uncontrolled"] == ["cp-1"]
+        assert cp1.profiles_received and not cp1.connectors[1].profiles
+        # the site's limit less cp-1's full power leaves nothing for car-b: the plan knows it
+        assert plan.plan["peak_kw_by_site"]["depot"] <= 0.001 + 1e-9
+
+    depot.run(scenario)
+
+
+def test_a_charger_without_its_password_cannot_connect(depot: Depot) -> None:
+    async def scenario() -> None:
+        for password in ("wrong", depot.passwords["cp-2"]):  # a wrong one, and another charger's
+            with pytest.raises(InvalidStatus) as refused:
+                await open_link(f"{depot.url}/cp-1", "cp-1", password)
+            assert refused.value.response.status_code == 403
+
+    depot.run(scenario)
