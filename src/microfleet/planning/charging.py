@@ -22,7 +22,7 @@ Interface
 * :class:`CareBounds` — the battery-care band: NMC cars are not held above ``nmc_max_frac`` of capacity
   (no dwell at 100 %) unless a booking needs more at its start; LFP cars may go to 100 % and get a full charge
   in their last plug window when ``Car.full_charge_due``; at the horizon's end every car should hold at least
-  ``min(its energy now, end_min_frac x capacity)``.
+  ``end_min_frac x capacity`` (soft: ready for the bookings not yet made).
 
 ``plan(snapshot, time_limit_s=...)`` validates the snapshot (:class:`microfleet.errors.ChargingInputError`
 names the input), solves one linear programme per independent group of sites (cars that move between sites
@@ -120,6 +120,8 @@ class Site:
 
     site_id: str
     limit_kw: float
+    # The billing period's peak so far: a demand charge is on the period's maximum, so power up to it is free.
+    peak_so_far_kw: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,8 @@ def validate(snapshot: FleetSnapshot) -> None:
     for site in s.sites:
         if not (math.isfinite(site.limit_kw) and site.limit_kw > 0):
             raise ChargingInputError(f"site {site.site_id!r} has limit_kw {site.limit_kw}: it must be > 0")
+        if not (math.isfinite(site.peak_so_far_kw) and site.peak_so_far_kw >= 0):
+            raise ChargingInputError(f"site {site.site_id!r} peak_so_far_kw must be >= 0")
     chargers = {c.charger_id: c for c in s.chargers}
     if len(chargers) != len(s.chargers):
         raise ChargingInputError("charger ids repeat")

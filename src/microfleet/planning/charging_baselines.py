@@ -122,17 +122,17 @@ def _by_priority(
     return grant
 
 
-def _plan(snapshot: FleetSnapshot, name: str, make: Callable[[Layout], Allocator]) -> ChargingPlan:
+def _plan(snapshot: FleetSnapshot, name: str) -> ChargingPlan:
     validate(snapshot)
     t0 = time.perf_counter()
     lay = layout(snapshot)
-    power = _simulate(snapshot, lay, make(lay))
+    power = BASELINE_KW[name](snapshot, lay)
     return evaluate(snapshot, power, status=name, gap=math.nan, solve_time_s=time.perf_counter() - t0)
 
 
-def uncontrolled(snapshot: FleetSnapshot) -> ChargingPlan:
-    """Full power from plug-in to the care cap; the site limit is not enforced."""
-    return _plan(snapshot, "uncontrolled", lambda lay: lambda t, want, energy: want)
+def uncontrolled_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+    """Grid kW (cars x slots): full power from plug-in to the care cap, the site limit not enforced."""
+    return _simulate(snapshot, lay, lambda t, want, energy: want)
 
 
 def earliest_deadline_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
@@ -143,68 +143,76 @@ def earliest_deadline_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[
     )
 
 
+def least_laxity_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+    """Grid kW (cars x slots) of least-laxity-first under the site limits."""
+    dt = snapshot.slot_s / 3600.0
+    start, need = _next_booking(snapshot, lay)
+    max_batt = (lay.width.sum(axis=2)).max(axis=1) + 1e-9
+
+    def allocate(t: int, want: NDArray[np.float64], energy: NDArray[np.float64]) -> NDArray[np.float64]:
+        hours_left = (start[:, t] - t) * dt
+        laxity = hours_left - np.clip(need[:, t] - energy, 0.0, None) / max_batt
+        return _by_priority(lay, t, want, laxity)
+
+    return _simulate(snapshot, lay, allocate)
+
+
+def cheapest_slots_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+    """Grid kW (cars x slots): each car's cheapest slots before it leaves, sites scaled to their limit."""
+    prices = np.asarray(snapshot.tariff.price_per_kwh)
+    dt = snapshot.slot_s / 3600.0
+    start, need = _next_booking(snapshot, lay)
+    target = _targets(snapshot)
+    chosen = np.zeros(lay.plugged.shape, dtype=bool)
+    n_sites = len(lay.site_limit)
+    t_n = lay.plugged.shape[1]
+
+    def allocate(t: int, want: NDArray[np.float64], energy: NDArray[np.float64]) -> NDArray[np.float64]:
+        arriving = lay.plugged[:, t] & (~lay.plugged[:, t - 1] if t > 0 else True)
+        for i in np.flatnonzero(arriving):
+            rest = lay.plugged[i, t:]
+            end = t + int(np.argmin(rest)) if not rest.all() else t_n
+            end = int(min(end, start[i, t]))
+            goal = max(target[i], need[i, t])
+            per_slot = float(lay.width[i, t].sum()) * dt
+            k = math.ceil(max(0.0, goal - energy[i]) / per_slot - 1e-9) if per_slot > 0 else 0
+            chosen[i, t + np.argsort(prices[t:end], kind="stable")[:k]] = True
+        grant = np.where(chosen[:, t], want, 0.0)
+        site = lay.site_of[:, t]
+        on = site >= 0
+        load = np.bincount(site[on], weights=grant[on], minlength=n_sites)
+        scale = np.minimum(1.0, lay.site_limit / np.maximum(load, 1e-12))
+        return np.where(on, grant * scale[np.clip(site, 0, None)], 0.0)
+
+    return _simulate(snapshot, lay, allocate)
+
+
+BASELINE_KW: dict[str, Callable[[FleetSnapshot, Layout], NDArray[np.float64]]] = {
+    "uncontrolled": uncontrolled_kw,
+    "edf": earliest_deadline_first_kw,
+    "llf": least_laxity_first_kw,
+    "cheapest slots": cheapest_slots_kw,
+}
+
+
+def uncontrolled(snapshot: FleetSnapshot) -> ChargingPlan:
+    """Full power from plug-in to the care cap; the site limit is not enforced."""
+    return _plan(snapshot, "uncontrolled")
+
+
 def earliest_deadline_first(snapshot: FleetSnapshot) -> ChargingPlan:
     """The site's power to the car whose next booking starts first."""
-    validate(snapshot)
-    t0 = time.perf_counter()
-    lay = layout(snapshot)
-    power = earliest_deadline_first_kw(snapshot, lay)
-    return evaluate(snapshot, power, status="edf", gap=math.nan, solve_time_s=time.perf_counter() - t0)
+    return _plan(snapshot, "edf")
 
 
 def least_laxity_first(snapshot: FleetSnapshot) -> ChargingPlan:
     """The site's power to the car with the least slack: hours to its booking minus hours still to charge."""
-    dt = snapshot.slot_s / 3600.0
-
-    def make(lay: Layout) -> Allocator:
-        start, need = _next_booking(snapshot, lay)
-        max_batt = (lay.width.sum(axis=2)).max(axis=1) + 1e-9
-
-        def allocate(t: int, want: NDArray[np.float64], energy: NDArray[np.float64]) -> NDArray[np.float64]:
-            hours_left = (start[:, t] - t) * dt
-            laxity = hours_left - np.clip(need[:, t] - energy, 0.0, None) / max_batt
-            return _by_priority(lay, t, want, laxity)
-
-        return allocate
-
-    return _plan(snapshot, "llf", make)
+    return _plan(snapshot, "llf")
 
 
 def cheapest_slots(snapshot: FleetSnapshot) -> ChargingPlan:
     """evcc-style: each car, at plug-in, books the cheapest slots before it must leave; sites scale down."""
-    prices = np.asarray(snapshot.tariff.price_per_kwh)
-    dt = snapshot.slot_s / 3600.0
-
-    def make(lay: Layout) -> Allocator:
-        start, need = _next_booking(snapshot, lay)
-        target = _targets(snapshot)
-        chosen = np.zeros(lay.plugged.shape, dtype=bool)
-        n_sites = len(lay.site_limit)
-
-        def allocate(t: int, want: NDArray[np.float64], energy: NDArray[np.float64]) -> NDArray[np.float64]:
-            arriving = lay.plugged[:, t] & (~lay.plugged[:, t - 1] if t > 0 else True)
-            for i in np.flatnonzero(arriving):
-                end = (
-                    t + int(np.argmin(lay.plugged[i, t:]))
-                    if not lay.plugged[i, t:].all()
-                    else lay.plugged.shape[1]
-                )
-                end = int(min(end, start[i, t]))
-                goal = max(target[i], need[i, t])
-                per_slot = float(lay.width[i, t].sum()) * dt
-                k = math.ceil(max(0.0, goal - energy[i]) / per_slot - 1e-9) if per_slot > 0 else 0
-                slots = t + np.argsort(prices[t:end], kind="stable")[:k]
-                chosen[i, slots] = True
-            grant = np.where(chosen[:, t], want, 0.0)
-            site = lay.site_of[:, t]
-            on = site >= 0
-            load = np.bincount(site[on], weights=grant[on], minlength=n_sites)
-            scale = np.minimum(1.0, lay.site_limit / np.maximum(load, 1e-12))
-            return np.where(on, grant * scale[np.clip(site, 0, None)], 0.0)
-
-        return allocate
-
-    return _plan(snapshot, "cheapest slots", make)
+    return _plan(snapshot, "cheapest slots")
 
 
 BASELINES: dict[str, Callable[[FleetSnapshot], ChargingPlan]] = {

@@ -24,6 +24,8 @@ from microfleet.planning.charging import FleetSnapshot
 # Tie-break per slot index (currency per kWh): among equally cheap slots charge the earlier, which keeps a
 # plan stable (same input, same plan) and leaves room for surprises.
 _EARLY_PER_SLOT = 1e-7
+# Peak weight (per kW, times the largest |price| + 1) when the tariff has no demand charge.
+_PEAK_TIE_BREAK = 1e-4
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,7 +184,7 @@ def solve(
     statuses: list[str] = []
     gap = 0.0
     for cars, sites in groups(snapshot, lay):
-        left = max(0.05, deadline - time.perf_counter())
+        left = max(0.0, deadline - time.perf_counter())
         sub, status, g = _solve_group(snapshot, lay, cars, sites, left, shortfall_penalty_per_kwh)
         if sub is None:
             from microfleet.planning.charging_baselines import earliest_deadline_first_kw
@@ -299,8 +301,11 @@ def _solve_group(
     )
     cost[o_w:o_pk] = lfp_pen
     hi[o_w:o_pk] = np.where(due, np.inf, 0.0)
-    cost[o_pk:] = tariff.peak_charge_per_kw
+    # A small weight on each site's peak even without a demand charge: among plans of equal cost the one
+    # with the lowest peak (e.g. valley hours shared out, not all cars at 22:00).
+    cost[o_pk:] = tariff.peak_charge_per_kw + _PEAK_TIE_BREAK * top
     hi[o_pk:] = lay.site_limit[sites]
+    lo[o_pk:] = np.minimum([s.sites[k].peak_so_far_kw for k in sites], hi[o_pk:])
 
     rr = _Rows([], [], [], [], [])
     # per car, walk windows and bookings in time order: E_w = E_prev - trips + shortfalls + charged in w
@@ -354,8 +359,8 @@ def _solve_group(
             prev, gap_u, gap_trip = w, [], 0.0
         if prev is None:
             continue
-        # end of horizon: E_last - trips after + shortfalls after + v >= min(soc, end_min_frac * cap)
-        r = rr.bound(min(soc[j], s.care.end_min_frac * cap[j]) + gap_trip, math.inf)
+        # end of horizon: E_last - trips after + shortfalls after + v >= end_min_frac * cap
+        r = rr.bound(s.care.end_min_frac * cap[j] + gap_trip, math.inf)
         rr.add([r] * (len(gap_u) + 2), [o_e + prev, o_v + j, *gap_u], 1.0)
         if due[j]:
             r = rr.bound(cap[j], math.inf)

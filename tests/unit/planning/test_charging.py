@@ -161,11 +161,11 @@ def test_an_lfp_car_due_for_a_full_charge_gets_one() -> None:
 
 
 def test_the_horizon_end_keeps_the_care_band() -> None:
-    # end_min_frac 0.5: a car at 8 kWh must end with min(8, 10) = 8; after a 5 kWh trip that takes 13 at
-    # slot 4, so it charges 5 in the cheapest slot (1)
+    # end_min_frac 0.5: a car at 8 kWh must end with 10; after a 5 kWh trip that takes 15 at slot 4, so it
+    # charges 7 in the cheapest slot (1)
     snap = snapshot([car("a", soc=8.0)], [Booking("k", "a", 4, 5.0)], care=CareBounds(end_min_frac=0.5))
     p = plan(snap)
-    np.testing.assert_allclose(p.car_power_kw("a"), [0, 5, 0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(p.car_power_kw("a"), [0, 7, 0, 0, 0], atol=1e-6)
 
 
 def test_a_car_returning_from_a_trip_charges_in_its_next_window() -> None:
