@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from microfleet.domain.catalogue import Catalogue, default_catalogue_path, load_catalogue
+from microfleet.domain.reference_data import reference_data_dir
 from microfleet.domain.tariffs import StoredTariff
 from microfleet.domain.telemetry_codec import DecodeLimits
 from microfleet.errors import ConfigurationError, NotFoundError
@@ -30,6 +31,7 @@ from microfleet.services.charge_points import ChargePointService
 from microfleet.services.charging import ChargingService, ChargingWorker
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
+from microfleet.services.driving import DrivingService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
@@ -50,10 +52,12 @@ from microfleet.store.alerts_store import AlertStore
 from microfleet.store.charging_store import ChargingStore
 from microfleet.store.battery_store import BatteryStore
 from microfleet.store.commands_store import BookingStore
+from microfleet.store.drive_signals import DriveSignalStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
 from microfleet.store.live_store import LiveEventStore
 from microfleet.store.migrate import StoreProbe, upgrade
+from microfleet.store.osm_roads import OsmSpeedLimits
 from microfleet.store.places_store import PlaceStore
 from microfleet.store.quarantine_store import QuarantineStore
 from microfleet.store.tariffs_store import TariffStore
@@ -111,6 +115,7 @@ class Services:
     charge_points: ChargePointService  # sites, OCPP chargers and what they report (docs/charging.md)
     charging: ChargingService  # the fleet's charging plan (docs/charging.md)
     charging_worker: ChargingWorker  # re-plans on a timer and on chargers' events; started by the API
+    driving: DrivingService  # driver scores, harsh events, energy factors (docs/driver-score.md)
     battery: BatteryService  # SoC, SoH, range and care advice per car (docs/battery.md)
     battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
 
@@ -209,6 +214,14 @@ def build_services(
             clock,
         ),
         history=HistoryService(history_store, place_store, accounts),
+        driving=DrivingService(
+            DriveSignalStore(engine),
+            history_store,
+            BookingStore(engine, write_lock=write_lock),
+            OsmSpeedLimits(reference_data_dir(settings.data_dir_path) / "osm"),
+            accounts,
+            clock,
+        ),
         routes=RouteService(history_store, place_store, _usable_kwh_lookup(settings), clock),
         places=places,
         tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),

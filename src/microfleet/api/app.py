@@ -22,6 +22,7 @@ from microfleet.api.routes import (
     bookings,
     charging,
     commands,
+    driving,
     health,
     history,
     live,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(charging.router)  # sites, chargers, the fleet's plan (docs/charging.md)
     app.include_router(ocpp.router)  # OCPP 1.6J chargers' WebSocket: outside the OpenAPI document
     app.include_router(battery.router)  # a car's SoC, SoH, range, advice (docs/battery.md)
+    app.include_router(driving.router)  # driver scores, harsh events (docs/driver-score.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
     _add_telemetry_schema(app)
     _add_docs(app)

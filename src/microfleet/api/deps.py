@@ -19,6 +19,7 @@ from microfleet.services.alerts import AlertService
 from microfleet.services.battery import BatteryService
 from microfleet.services.bookings import BookingService
 from microfleet.services.commands import CommandService
+from microfleet.services.driving import DrivingService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.places import PlaceService
@@ -49,6 +50,7 @@ HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_in
 OsmAndIngestDep = Annotated[OsmAndAdapter, Depends(_one(lambda s: s.osmand_ingest))]
 TrackerKeysDep = Annotated[TrackerKeyService, Depends(_one(lambda s: s.tracker_keys))]
 CommandsDep = Annotated[CommandService, Depends(_one(lambda s: s.commands))]
+DrivingDep = Annotated[DrivingService, Depends(_one(lambda s: s.driving))]
 BookingsDep = Annotated[BookingService, Depends(_one(lambda s: s.bookings))]
 QuarantineDep = Annotated[QuarantineService, Depends(_one(lambda s: s.quarantine))]
 HistoryDep = Annotated[HistoryService, Depends(_one(lambda s: s.history))]

@@ -19,6 +19,7 @@ from microfleet.cli.common import (
     services_for,
     settings_for,
 )
+from microfleet.cli.driving import driver_scores
 from microfleet.cli.import_ import import_files
 from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
@@ -55,6 +56,7 @@ app.command("simulate")(simulate)
 app.command("import")(import_files)
 app.command("ingest-worker")(ingest_worker)
 app.command("battery")(battery)  # a car's SoC, SoH, range and care advice (docs/battery.md)
+app.command("driver-scores")(driver_scores)  # a fleet's drivers (docs/driver-score.md)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 
