@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 
 from microfleet.domain.dtc import decode
-from microfleet.intelligence.maintenance import Verdict, detect_all, threshold_factor
-from microfleet.intelligence.maintenance import aux_battery, cells, tyres
+from microfleet.intelligence.maintenance import (
+    Verdict,
+    aux_battery,
+    cells,
+    detect_all,
+    threshold_factor,
+    tyres,
+)
 from microfleet.intelligence.maintenance.series import CarSeries, theil_sen
 
 T0 = 1_767_484_800_000  # a UTC midnight
