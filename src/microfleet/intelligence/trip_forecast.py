@@ -81,6 +81,7 @@ class RouteBook:
     status: Status
     drives: int
     drives_needed: int
+    newest_drive_ts_ms: int | None  # the start of the newest drive learned from
     places: tuple[LearnedPlace, ...]
     trips: tuple[tuple[FrequentTrip, TripEnergy | None], ...]
     insights: tuple[Insight, ...]
@@ -165,7 +166,9 @@ def insights(trip: FrequentTrip, names: dict[str, str]) -> list[Insight]:
 def learn_routes(drives: Sequence[Drive], stored: Sequence[Place], tz: ZoneInfo) -> RouteBook:
     """A car's places, routine trips with their energy, and insights (needs :data:`MIN_DRIVES` drives)."""
     if len(drives) < MIN_DRIVES:
-        return RouteBook("needs_more_drives", len(drives), MIN_DRIVES - len(drives), (), (), (), None)
+        return RouteBook(
+            "needs_more_drives", len(drives), MIN_DRIVES - len(drives), _newest(drives), (), (), (), None
+        )
     places = learn_places(drives, stored)
     index = PlaceIndex.of(places)
     history = transitions(drives, index, tz)
@@ -177,6 +180,7 @@ def learn_routes(drives: Sequence[Drive], stored: Sequence[Place], tz: ZoneInfo)
         "ok",
         len(drives),
         0,
+        _newest(drives),
         tuple(places),
         tuple((t, trip_energy(t, per_km)) for t in trips),
         tuple(found),
@@ -205,6 +209,7 @@ class Forecast:
     status: Status
     drives: int
     drives_needed: int
+    newest_drive_ts_ms: int | None  # the start of the newest drive learned from
     at_ts_ms: int
     current_place: str | None
     trips: tuple[PredictedTrip, ...]
@@ -242,10 +247,7 @@ def forecast(
 ) -> Forecast:
     """The next trips chained from where the car is now, with energy and the SoC needed by departure."""
     if len(drives) < MIN_DRIVES:
-        return Forecast(
-            "needs_more_drives", len(drives), MIN_DRIVES - len(drives), now_ms, None, (), None, None,
-            usable_kwh, None, RESERVE_PCT,
-        )  # fmt: skip
+        return _empty_forecast(drives, now_ms, usable_kwh)
     book = learn_routes(drives, stored, tz)
     index = PlaceIndex.of(book.places)
     history = transitions(drives, index, tz)
@@ -273,7 +275,7 @@ def forecast(
         dest, p = max(probs.items(), key=lambda kv: kv[1])
         known = [(k, v) for k, v in probs.items() if k != dest][:3]
         when = predict_departure(history, here, dest, depart.weekday()) if here and dest != UNKNOWN else None
-        if when is not None and when.median_min >= minute_of_day(at) - 1e-9 and depart.date() == at.date():
+        if when is not None and (depart.date() != at.date() or when.median_min >= minute_of_day(at)):
             midnight = dt.datetime.combine(depart.date(), dt.time(0), tzinfo=tz)
             depart = midnight + dt.timedelta(minutes=when.median_min)
             p10, p90 = when.p10_min, when.p90_min
@@ -283,7 +285,7 @@ def forecast(
                 here, dest, p, tuple(known), int(depart.timestamp() * 1000),
                 midnight_ms + round(min(p10, minute_of_day(depart)) * 60_000),
                 midnight_ms + round(max(p90, minute_of_day(depart)) * 60_000),
-                energy.get((here, dest)) if here else None,
+                energy.get((here, dest)) or _by_distance(history, here, dest, book.kwh_per_km),
             )
         )  # fmt: skip
         if dest == UNKNOWN:
@@ -299,5 +301,52 @@ def forecast(
     if sum90 is not None and usable_kwh:
         soc = min(100.0, sum90 / usable_kwh * 100 + RESERVE_PCT)
     return Forecast(
-        "ok", len(drives), 0, now_ms, here_now, tuple(out), sum50, sum90, usable_kwh, soc, RESERVE_PCT,
-    )  # fmt: skip
+        status="ok",
+        drives=len(drives),
+        drives_needed=0,
+        newest_drive_ts_ms=_newest(drives),
+        at_ts_ms=now_ms,
+        current_place=here_now,
+        trips=tuple(out),
+        energy_p50_kwh=sum50,
+        energy_p90_kwh=sum90,
+        usable_kwh=usable_kwh,
+        soc_needed_pct=soc,
+        reserve_pct=RESERVE_PCT,
+    )
+
+
+def _empty_forecast(drives: Sequence[Drive], now_ms: int, usable_kwh: float | None) -> Forecast:
+    """Too few drives to learn from: no trips, and how many more drives are needed."""
+    return Forecast(
+        status="needs_more_drives",
+        drives=len(drives),
+        drives_needed=MIN_DRIVES - len(drives),
+        newest_drive_ts_ms=_newest(drives),
+        at_ts_ms=now_ms,
+        current_place=None,
+        trips=(),
+        energy_p50_kwh=None,
+        energy_p90_kwh=None,
+        usable_kwh=usable_kwh,
+        soc_needed_pct=None,
+        reserve_pct=RESERVE_PCT,
+    )
+
+
+def _newest(drives: Sequence[Drive]) -> int | None:
+    return max((d.start_ts_ms for d in drives), default=None)
+
+
+def _by_distance(
+    history: Sequence[Transition],
+    origin: str | None,
+    destination: str,
+    per_km: tuple[float, float, float] | None,
+) -> TripEnergy | None:
+    """A trip made too rarely for its own energy band: the car's kWh/km band x its median distance."""
+    km = [t.distance_km for t in history if t.origin == origin and t.place == destination]
+    if not km or per_km is None or destination == UNKNOWN:
+        return None
+    d = float(np.median(km))
+    return TripEnergy(per_km[0] * d, per_km[1] * d, per_km[2] * d, "per-car kWh/km median x usual distance")

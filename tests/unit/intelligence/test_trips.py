@@ -44,18 +44,18 @@ def _drive(
     )  # fmt: skip
 
 
-def commuter(weeks: int = 4) -> list[Drive]:
-    """Weekdays: home 08:00 -> work, work 17:30 -> home; Saturdays: home 10:00 -> shop, 12:00 -> home."""
+def commuter(weeks: int = 4, monday: dt.date = MONDAY) -> list[Drive]:
+    """Weekdays: home 07:40/08:10 -> work, 17:30 back; Saturdays: home 10:00 -> shop, 12:00 back."""
     out = []
     for w in range(weeks):
         for wd in range(5):
-            day = MONDAY + dt.timedelta(days=7 * w + wd)
+            day = monday + dt.timedelta(days=7 * w + wd)
             early = wd % 2 == 0  # leaves at 07:40 on Mon/Wed/Fri, 08:10 on Tue/Thu
             out.append(
                 _drive(day, 7 if early else 8, 40 if early else 10, HOME, WORK, 0.50 if early else 0.60)
             )
             out.append(_drive(day, 17, 30, WORK, HOME, 0.55))
-        sat = MONDAY + dt.timedelta(days=7 * w + 5)
+        sat = monday + dt.timedelta(days=7 * w + 5)
         out.append(_drive(sat, 10, 0, HOME, SHOP, 0.40))
         out.append(_drive(sat, 12, 0, SHOP, HOME, 0.40))
     return out

@@ -78,6 +78,7 @@ class RoutesOut(BaseModel):
     status: str
     drives: int
     drives_needed: int
+    newest_drive_ts_ms: int | None
     time_zone: str
     energy_per_km_p50_kwh: float | None
     places: list[LearnedPlaceOut]
@@ -112,6 +113,7 @@ class ForecastOut(BaseModel):
     status: str
     drives: int
     drives_needed: int
+    newest_drive_ts_ms: int | None
     at_ts_ms: int
     time_zone: str
     current_place_id: str | None
@@ -147,6 +149,7 @@ def routes_out(vehicle_id: str, tz: str, book: RouteBook) -> RoutesOut:
         status=book.status,
         drives=book.drives,
         drives_needed=book.drives_needed,
+        newest_drive_ts_ms=book.newest_drive_ts_ms,
         time_zone=tz,
         energy_per_km_p50_kwh=_r(book.kwh_per_km[1], 4) if book.kwh_per_km else None,
         places=[
@@ -203,6 +206,7 @@ def forecast_out(vehicle_id: str, tz: str, fc: Forecast) -> ForecastOut:
         status=fc.status,
         drives=fc.drives,
         drives_needed=fc.drives_needed,
+        newest_drive_ts_ms=fc.newest_drive_ts_ms,
         at_ts_ms=fc.at_ts_ms,
         time_zone=tz,
         current_place_id=fc.current_place,
