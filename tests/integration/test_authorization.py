@@ -161,6 +161,12 @@ POST   /api/v1/vehicles/{vehicle_id}/command-keys/rotate        401  ok   404  4
 POST   /api/v1/vehicles/{vehicle_id}/bookings                   401  403  404  403  ok   404  ok   403  403
 GET    /api/v1/bookings                                         401  403  403  a    a    -    a    403  403
 DELETE /api/v1/bookings/{booking_id}                            401  403  404  403  ok   404  ok   403  403
+GET    /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
+POST   /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
+GET    /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
+POST   /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
+GET    /api/v1/fleets/{fleet_id}/charge-points                  401  403  403  403  ok   403  ok   403  403
+POST   /api/v1/charging-sites/{site_id}/charge-points           401  404  404  404  ok   404  ok   403  403
 """
 
 # Served outside the OpenAPI document on purpose, to anyone, token or not: route path -> what to fetch.
@@ -1236,7 +1242,8 @@ def test_every_route_is_documented_or_listed_public(tmp_path: Path) -> None:
         else:
             assert {f"{m} {route.path}" for m in route.methods or ()} - {"HEAD " + route.path} <= documented
     assert hidden == set(PUBLIC_OUTSIDE_OPENAPI)
-    assert websockets == set(WEBSOCKET_ROWS), "WebSocket routes without a row in WEBSOCKET_MATRIX"
+    # /ocpp/{id} takes chargers only, with their own Basic-auth passwords: test_ocpp_refuses_every_caller
+    assert websockets == {*WEBSOCKET_ROWS, OCPP_PATH}, "WebSocket routes without a row in WEBSOCKET_MATRIX"
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
@@ -1413,3 +1420,107 @@ def test_tokens_are_stored_only_hashed(world_client: tuple[World, TestClient], s
     assert "car-a" in stored  # the tables were read
     for token in world.tokens.values():
         assert token not in stored
+
+
+# --- charging: a site and a charger of each fleet, so that an answer holding the other fleet's shows it
+
+OCPP_PATH = "/ocpp/{charge_point_id}"
+CITY_SITES = "/api/v1/fleets/city-share/charging-sites"
+
+
+def _charging_world(ctx: Ctx) -> None:
+    from microfleet.domain.access import Role, UserPrincipal
+
+    points = ctx.services.charge_points
+    admin = UserPrincipal(0, "root", Role.ADMIN, None)
+    if points.sites_for(admin, "city-share"):
+        return
+    for fleet, site, cp in (("city-share", "depot-city", "cp-city"), ("bus-co", "depot-bus", "cp-bus")):
+        points.add_site_for(admin, fleet, site, f"Depot of {fleet}", 22.0)
+        points.add_charge_point_for(
+            admin,
+            site,
+            cp,
+            connectors=2,
+            max_kw=11.0,
+            min_current_a=6.0,
+            phases=3,
+            voltage_v=230.0,
+            smart=True,
+        )
+
+
+def _city_sites(ctx: Ctx) -> set[str]:
+    return {s["site_id"] for s in ctx.root("GET", CITY_SITES)}
+
+
+@check("GET /api/v1/fleets/{fleet_id}/charging-plan", "POST /api/v1/fleets/{fleet_id}/charging-plan")
+def _charging_plan(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    response = allowed(ctx, ctx.call(caller, ctx.method, "/api/v1/fleets/city-share/charging-plan"), cell)
+    if response is not None:
+        plan = response.json()
+        assert plan["fleet_id"] == "city-share"
+        assert set(plan["peak_kw_by_site"]) == _city_sites(ctx)  # never bus-co's depot
+        assert {c["vehicle_id"] for c in plan["cars"]} <= {"car-a"}
+
+
+@check("GET /api/v1/fleets/{fleet_id}/charging-sites")
+def _charging_sites(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    response = allowed(ctx, ctx.call(caller, "GET", CITY_SITES), cell)
+    if response is not None:
+        sites = response.json()
+        assert {s["fleet_id"] for s in sites} == {"city-share"}
+        assert "depot-city" in {s["site_id"] for s in sites}
+
+
+@check("POST /api/v1/fleets/{fleet_id}/charging-sites")
+def _add_charging_site(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    site_id = f"site-{caller}-{secrets.token_hex(3)}"
+    body = {"site_id": site_id, "name": "A new depot", "power_limit_kw": 50.0}
+    response = allowed(ctx, ctx.call(caller, "POST", CITY_SITES, json=body), cell)
+    assert (site_id in _city_sites(ctx)) == (response is not None)
+    if response is not None:
+        assert response.json()["fleet_id"] == "city-share"
+
+
+@check("GET /api/v1/fleets/{fleet_id}/charge-points")
+def _charge_points(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/fleets/city-share/charge-points"), cell)
+    if response is not None:
+        points = response.json()
+        assert {p["site_id"] for p in points} <= _city_sites(ctx)
+        assert "cp-city" in {p["charge_point_id"] for p in points}
+        assert all("password" not in p for p in points)
+
+
+@check("POST /api/v1/charging-sites/{site_id}/charge-points")
+def _add_charge_point(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    cp = f"cp-{caller}-{secrets.token_hex(3)}"
+    body = {"charge_point_id": cp, "max_kw": 7.4, "phases": 1}
+    response = allowed(
+        ctx, ctx.call(caller, "POST", "/api/v1/charging-sites/depot-city/charge-points", json=body), cell
+    )
+    listed = {p["charge_point_id"] for p in ctx.root("GET", "/api/v1/fleets/city-share/charge-points")}
+    assert (cp in listed) == (response is not None)
+    if response is not None:
+        created = response.json()
+        assert created["site_id"] == "depot-city" and len(created["password"]) >= 16
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize("caller", CALLERS)
+def test_ocpp_refuses_every_caller(worlds: Worlds, store: str, caller: str) -> None:
+    """No API token, user's or device's, opens a charger's OCPP socket: only its own password does."""
+    from starlette.websockets import WebSocketDisconnect
+
+    ctx = worlds.get(store)
+    _charging_world(ctx)
+    headers = {**ctx.headers(caller), "sec-websocket-protocol": "ocpp1.6"}
+    with pytest.raises(WebSocketDisconnect) as refused, ctx.client.websocket_connect("/ocpp/cp-city", headers=headers):
+        pass
+    assert refused.value.code == 1008
