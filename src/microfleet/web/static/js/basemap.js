@@ -55,7 +55,11 @@ export function createMap(container, { center = [121.47, 31.23], zoom = 13 } = {
   map.addControl(
     new maplibregl.AttributionControl({ compact: true, customAttribution: "© OpenStreetMap contributors" }),
   );
-  map.whenLoaded = new Promise((resolve) => map.on("load", resolve));
+  // "style.load": the style is parsed, layers can be added; "load": every source (the streets) is drawn too.
+  // The cars go on at the first, so a fleet shows while the streets' GeoJSON still arrives.
+  map.whenStyled = new Promise((resolve) => map.once("style.load", resolve));
+  map.whenLoaded = new Promise((resolve) => map.once("load", resolve));
+  map.whenLoaded.then(() => (container.dataset.streets = "true"));
   return map;
 }
 

@@ -213,7 +213,7 @@ export async function mapPage(root) {
   }
 
   if (map) {
-    map.whenLoaded.then(() => {
+    map.whenStyled.then(() => {
       map.addSource("cars", { type: "geojson", data: features() });
       map.addLayer({
         id: "cars",
