@@ -284,3 +284,54 @@ battery_states = Table(
     # SoH points and estimate, range model parameters, pack checks: intelligence/soh.py, range_model.py
     Column("state_json", Text, nullable=False),
 )
+
+# Maintenance (migration 0019, docs/maintenance.md): each detector's latest answer per car and condition,
+# interval service items (every N km / days, per car or fleet), service records, false-alarm marks.
+_VEHICLE_FK = "vehicles.vehicle_id"
+maintenance_findings = Table(
+    "maintenance_findings",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey(_VEHICLE_FK, ondelete="CASCADE"), primary_key=True),
+    Column("detector", String(32), primary_key=True),
+    Column("condition", String(64), primary_key=True),
+    Column("verdict", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("evidence_json", Text, nullable=False),
+    Column("learning_days_needed", Float, nullable=True),
+    Column("evaluated_at_ms", BigInteger, nullable=False),
+    Column("data_to_ms", BigInteger, nullable=True),
+)
+maintenance_intervals = Table(
+    "maintenance_intervals",
+    metadata,
+    Column("interval_id", Integer, primary_key=True, autoincrement=True),
+    Column("vehicle_id", String(64), ForeignKey(_VEHICLE_FK, ondelete="CASCADE"), nullable=True),
+    Column("fleet_id", String(64), ForeignKey("fleets.fleet_id", ondelete="CASCADE"), nullable=True),
+    Column("item", String(64), nullable=False),
+    Column("every_km", Float, nullable=True),
+    Column("every_days", Float, nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+maintenance_records = Table(
+    "maintenance_records",
+    metadata,
+    Column("record_id", Integer, primary_key=True, autoincrement=True),
+    Column("vehicle_id", String(64), ForeignKey(_VEHICLE_FK, ondelete="CASCADE"), nullable=False),
+    Column("item", String(64), nullable=False),
+    Column("done_at_ms", BigInteger, nullable=False),
+    Column("odometer_km", Float, nullable=True),
+    Column("note", Text, nullable=False),
+    Column("created_by", Integer, nullable=True),
+    Index("ix_maintenance_records_vehicle", "vehicle_id", "done_at_ms"),
+)
+maintenance_thresholds = Table(
+    "maintenance_thresholds",
+    metadata,
+    Column("vehicle_id", String(64), ForeignKey(_VEHICLE_FK, ondelete="CASCADE"), primary_key=True),
+    Column("detector", String(32), primary_key=True),
+    Column("false_alarms", Integer, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
