@@ -103,6 +103,9 @@ GET    /api/v1/vehicles/{vehicle_id}/charges                    401  a    404  a
 GET    /api/v1/vehicles/{vehicle_id}/states                     401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/excluded-records           401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/summary                    401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/routes                     401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/routes            car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/forecast                   401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery                    401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery           car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/fleet/summary                                    401  a    b    a    a    c    abc  403  403
@@ -633,6 +636,35 @@ def _vehicle_summary(ctx: Ctx, caller: str, cell: int | str) -> None:
     response = allowed(ctx, ctx.call(caller, "GET", f"{CAR_A}/summary", params={"period": "day"}), cell)
     if response is not None:
         assert _summary(response.json()) == per_day(ctx, cars(cell))
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/routes", "GET /api/v1/vehicles/{vehicle_id}/routes car-b")
+def _vehicle_routes(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/routes"), cell)
+    if response is not None:  # two days are too few to learn from: the car's own drives, counted
+        body = response.json()
+        mine = [t for t in ctx.world.cars[ctx.target].drives if t <= NOW_MS]
+        assert (body["vehicle_id"], body["status"], body["drives"], body["newest_drive_ts_ms"]) == (
+            ctx.target,
+            "needs_more_drives",
+            len(mine),
+            max(mine),
+        )
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/forecast")
+def _vehicle_forecast(ctx: Ctx, caller: str, cell: int | str) -> None:
+    at_ms = DAY0_MS + 3 * DAY_MS
+    response = allowed(ctx, ctx.call(caller, "GET", f"{CAR_A}/forecast", params={"at_ms": at_ms}), cell)
+    if response is not None:
+        body = response.json()
+        mine = ctx.world.cars["car-a"].drives
+        assert (body["vehicle_id"], body["drives"], body["newest_drive_ts_ms"], body["at_ts_ms"]) == (
+            "car-a",
+            len(mine),
+            max(mine),
+            at_ms,
+        )
 
 
 @check("GET /api/v1/fleet/summary", "GET /api/v1/fleet/summary city")
