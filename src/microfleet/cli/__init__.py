@@ -25,6 +25,8 @@ from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
 from microfleet.cli.partitions import partitions_app
 from microfleet.cli.places import places_app
+from microfleet.cli.routes import forecast as _forecast
+from microfleet.cli.routes import routes as _routes
 from microfleet.cli.simulate import simulate
 from microfleet.cli.tariffs import tariffs_app
 from microfleet.cli.vehicles import vehicles_app
@@ -57,6 +59,8 @@ app.command("import")(import_files)
 app.command("ingest-worker")(ingest_worker)
 app.command("battery")(battery)  # a car's SoC, SoH, range and care advice (docs/battery.md)
 app.command("driver-scores")(driver_scores)  # a fleet's drivers (docs/driver-score.md)
+app.command("routes")(_routes)  # a car's routine trips, energy and insights (docs/routes.md)
+app.command("forecast")(_forecast)  # its next trips and the SoC they need
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 
