@@ -10,6 +10,7 @@ from microfleet.cli import history
 from microfleet.cli.admin import admin_app, quarantine_app
 from microfleet.cli.alerts import alerts_app
 from microfleet.cli.battery import battery
+from microfleet.cli.charging import charging_app, plan
 from microfleet.cli.commands import bookings_app, list_commands, send_command
 from microfleet.cli.common import (
     DatabaseOption,
@@ -58,6 +59,8 @@ app.command("simulate")(simulate)
 app.command("import")(import_files)
 app.command("ingest-worker")(ingest_worker)
 app.command("battery")(battery)  # a car's SoC, SoH, range and care advice (docs/battery.md)
+app.command("plan")(plan)  # a fleet's charging plan (docs/charging.md)
+app.add_typer(charging_app, name="charging")
 app.command("driver-scores")(driver_scores)  # a fleet's drivers (docs/driver-score.md)
 app.command("routes")(_routes)  # a car's routine trips, energy and insights (docs/routes.md)
 app.command("forecast")(_forecast)  # its next trips and the SoC they need
