@@ -40,6 +40,7 @@ from microfleet.services.live_feed import LiveFeed, LiveFeedLimits
 from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
+from microfleet.services.route_energy import RouteEnergyService
 from microfleet.services.routes import RouteService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
@@ -71,6 +72,7 @@ if TYPE_CHECKING:  # aiomqtt loads only when the bridge is built
     from microfleet.ingest.jetstream_worker import IngestWorker
     from microfleet.ingest.mqtt import MqttConnection, MqttTelemetryAdapter
     from microfleet.ingest.ovms_bridge import OvmsBridge
+    from microfleet.intelligence.energy_routing import RoadGraph
 
 
 def wall_clock_ms() -> int:
@@ -100,6 +102,7 @@ class Services:
     quarantine: QuarantineService
     history: HistoryService
     routes: RouteService  # learned trips, insights, the next-trip forecast (docs/routes.md)
+    route_energy: RouteEnergyService  # per-car trip energy, energy-aware routing (docs/routes.md)
     places: PlaceService
     tariffs: TariffService
     deriver: HistoryDeriver
@@ -223,6 +226,9 @@ def build_services(
             clock,
         ),
         routes=RouteService(history_store, place_store, _usable_kwh_lookup(settings), clock),
+        route_energy=RouteEnergyService(
+            history_store, _road_graph_source(settings), _catalogue_source(settings), accounts, clock
+        ),
         places=places,
         tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),
         deriver=deriver,
@@ -352,6 +358,31 @@ def build_alert_topic(settings: Settings) -> MqttAlertTopic:
         client_id=f"{settings.mqtt_client_id}-alerts",
         tls_context=tls,
     )
+
+
+def _road_graph_source(settings: Settings) -> Callable[[], RoadGraph]:
+    """The routing graph of the shipped city's OSM extract, parsed when the first route is asked for."""
+
+    def load() -> RoadGraph:
+        from microfleet.domain.reference_data import reference_data_dir
+        from microfleet.sim.road_graph import road_graph
+        from microfleet.sim.scenario import CITY_FILES
+
+        return road_graph(reference_data_dir(settings.data_dir_path) / CITY_FILES["shanghai_center"])
+
+    return load
+
+
+def _catalogue_source(settings: Settings) -> Callable[[], Catalogue]:
+    """The vehicle catalogue, read once on first use (:class:`NotFoundError` without reference data)."""
+    catalogue: list[Catalogue] = []
+
+    def get() -> Catalogue:
+        if not catalogue:
+            catalogue.append(load_catalogue(default_catalogue_path(settings.data_dir_path)))
+        return catalogue[0]
+
+    return get
 
 
 def _usable_kwh_lookup(settings: Settings) -> Callable[[str], float | None]:

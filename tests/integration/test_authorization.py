@@ -103,6 +103,9 @@ GET    /api/v1/vehicles/{vehicle_id}/charges                    401  a    404  a
 GET    /api/v1/vehicles/{vehicle_id}/states                     401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/excluded-records           401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/summary                    401  a    404  a    a    404  a    403  403
+GET    /api/v1/route                                            401  a    404  a    a    404  a    403  403
+GET    /api/v1/route                                   car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/route                                   prior    401  ok   ok   ok   ok   ok   ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/routes                     401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/routes            car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/forecast                   401  a    404  a    a    404  a    403  403
@@ -665,6 +668,21 @@ def _vehicle_forecast(ctx: Ctx, caller: str, cell: int | str) -> None:
             max(mine),
             at_ms,
         )
+
+
+@check("GET /api/v1/route", "GET /api/v1/route car-b", "GET /api/v1/route prior")
+def _route(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # People's Square to the Bund, on the shipped Shanghai extract; with a car, that car's own model
+    params: dict[str, Any] = {"from": "31.2304,121.4737", "to": "31.2400,121.4900", "hour_local": 8}
+    if ctx.case != "prior":
+        params["vehicle_id"] = ctx.target
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/route", params=params), cell)
+    if response is not None:
+        body = response.json()
+        mine = [t for t in ctx.world.cars[ctx.target].drives if t <= NOW_MS]
+        expected = None if ctx.case == "prior" else ctx.target
+        assert (body["vehicle_id"], body["route"]["objective"]) == (expected, "energy")
+        assert body["drives_learned"] <= (0 if expected is None else len(mine))
 
 
 @check("GET /api/v1/fleet/summary", "GET /api/v1/fleet/summary city")

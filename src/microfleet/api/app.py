@@ -30,6 +30,7 @@ from microfleet.api.routes import (
     osmand,
     places,
     quarantine,
+    route,
     session,
     tariffs,
     telemetry,
@@ -106,6 +107,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
+    app.include_router(route.router)  # energy-aware routing (docs/routes.md)
     app.include_router(charging.router)  # sites, chargers, the fleet's plan (docs/charging.md)
     app.include_router(ocpp.router)  # OCPP 1.6J chargers' WebSocket: outside the OpenAPI document
     app.include_router(battery.router)  # a car's SoC, SoH, range, advice (docs/battery.md)

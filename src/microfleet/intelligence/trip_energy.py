@@ -24,7 +24,8 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from microfleet.errors import RouteInputError
+from microfleet.domain.catalogue import Catalogue
+from microfleet.errors import NotFoundError, PhysicsInputError, RouteInputError
 from microfleet.physics.energy import power_breakdown
 from microfleet.physics.hvac import hvac_power_kw
 from microfleet.physics.params import VehicleParams
@@ -50,6 +51,9 @@ MIN_TRIP_KM: Final = 0.2
 # prior (docs/routes.md "Trip energy": published real-world figures; issue 17: -40 % on a quadricycle).
 PRIOR_BAND: Final = (0.9, 1.6)
 COLD_C: Final = 5.0  # conformal bands: below / above this ambient temperature
+# The generic prior for a car the catalogue cannot resolve (the QQ Ice Cream has no published mass) or for a
+# request without a car: the Wuling Mini EV 13.8 kWh, the catalogue's best-documented A00 city car.
+GENERIC_MODEL_ID: Final = "wuling-hongguang-mini-ev-gen1-14kwh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,3 +345,17 @@ def log_ratio(model: TripEnergyModel, drives: Sequence[DriveObservation]) -> tup
     e, comp = model.calibrated_kwh(trips)
     y = np.array([max(d.energy_kwh, 1e-3) for d in drives])
     return residual_features(trips, comp), np.log(y / e)
+
+
+def prior_for_model(catalogue: Catalogue, model_id: str | None) -> tuple[PhysicsPrior, str]:
+    """A catalogue model's physics prior and its label; the generic prior, labelled, if it cannot be built."""
+    siblings = catalogue.all()
+    if model_id is not None:
+        try:
+            params = VehicleParams.from_specs([catalogue.get(model_id)], siblings=siblings)
+            return PhysicsPrior(params), f"catalogue prior of {model_id}"
+        except (PhysicsInputError, NotFoundError):
+            pass
+    params = VehicleParams.from_specs([catalogue.get(GENERIC_MODEL_ID)], siblings=siblings)
+    why = "no catalogue model given" if model_id is None else f"{model_id} lacks values the physics needs"
+    return PhysicsPrior(params), f"generic catalogue prior ({GENERIC_MODEL_ID}; {why})"

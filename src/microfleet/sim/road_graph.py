@@ -7,6 +7,7 @@ strongly connected part so that every node reaches every other. Chargers would c
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from microfleet.intelligence.energy_routing import RoadGraph
 from microfleet.sim.city import load_road_network
 
 
+@lru_cache(maxsize=4)
 def road_graph(path: Path) -> RoadGraph:
-    """The strongly connected road graph of an ``.osm`` extract, renumbered from 0."""
+    """The strongly connected road graph of an ``.osm`` extract, renumbered from 0, parsed once a process."""
     net = load_road_network(path)
     keep = net.reachable
     new_id = np.cumsum(keep) - 1
