@@ -167,6 +167,12 @@ POST   /api/v1/vehicles/{vehicle_id}/command-keys/rotate        401  ok   404  4
 POST   /api/v1/vehicles/{vehicle_id}/bookings                   401  403  404  403  ok   404  ok   403  403
 GET    /api/v1/bookings                                         401  403  403  a    a    -    a    403  403
 DELETE /api/v1/bookings/{booking_id}                            401  403  404  403  ok   404  ok   403  403
+GET    /api/v1/drivers/me/score                                 401  -    -    a    -    -    -    403  403
+GET    /api/v1/fleets/{fleet_id}/driver-scores                  401  403  403  403  a    403  a    403  403
+GET    /api/v1/fleets/{fleet_id}/driver-scores         bus-co   401  403  403  403  403  c    c    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events          401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events unbooked 401  a    404  404  a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
 POST   /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
 GET    /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
@@ -1062,6 +1068,75 @@ def _replay(ctx: Ctx, caller: str, cell: int | str) -> None:
             "detail": response.json()["detail"],
         }
         assert (after.replayed_at_ms, after.replay_status) == (NOW_MS, "rejected")
+
+
+# --- driver scores (docs/driver-score.md): dan's booking holds car-a from DAY0 on, so of car-a's drives only
+# the second day's are his; the first day's belong to no one. A leak between drivers or cars shows as a
+# drive counted for the wrong one.
+
+
+def _dans_booking(ctx: Ctx) -> int:
+    return ctx.services.bookings.create("car-a", "dan", DAY0_MS, NOW_MS + 3_600_000).booking_id
+
+
+def _scored_drives(ctx: Ctx, vehicle_ids: list[str]) -> tuple[int, int]:
+    """(dan's drives, drives of no booking) among these cars' drives of the last 30 days."""
+    starts = [s for v in vehicle_ids for s in ctx.world.cars[v].drives if NOW_MS - 30 * DAY_MS <= s < NOW_MS]
+    dans = [s for s in ctx.world.cars["car-a"].drives if "car-a" in vehicle_ids and DAY0_MS <= s < NOW_MS]
+    return len(dans), len(starts) - len(dans)
+
+
+@check("GET /api/v1/drivers/me/score")
+def _my_driver_score(ctx: Ctx, caller: str, cell: int | str) -> None:
+    booking = _dans_booking(ctx)
+    try:
+        response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/drivers/me/score"), cell)
+    finally:
+        ctx.services.bookings.cancel(booking)
+    if response is not None:
+        body = response.json()
+        assert body["driver"] == caller
+        assert body["drives"] == _scored_drives(ctx, cars(cell))[0]
+        assert 0 < body["drives"] or cell == "-"
+
+
+@check("GET /api/v1/fleets/{fleet_id}/driver-scores", "GET /api/v1/fleets/{fleet_id}/driver-scores bus-co")
+def _fleet_driver_scores(ctx: Ctx, caller: str, cell: int | str) -> None:
+    fleet = "bus-co" if ctx.case == "bus-co" else "city-share"
+    booking = _dans_booking(ctx)
+    try:
+        response = allowed(ctx, ctx.call(caller, "GET", f"/api/v1/fleets/{fleet}/driver-scores"), cell)
+    finally:
+        ctx.services.bookings.cancel(booking)
+    if response is not None:
+        body = response.json()
+        dans, nobodys = _scored_drives(ctx, cars(cell))
+        assert body["fleet_id"] == fleet
+        assert {d["driver"]: d["drives"] for d in body["drivers"]} == ({"dan": dans} if dans else {})
+        assert body["unattributed_drives"] == nobodys > 0
+
+
+_EVENTS_ROWS = [
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events",
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events unbooked",
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events car-b",
+]
+
+
+@check(*_EVENTS_ROWS)
+def _drive_events(ctx: Ctx, caller: str, cell: int | str) -> None:
+    day = [s for s in ctx.world.cars[ctx.target].drives if (s < DAY0_MS) == (ctx.case == "unbooked")]
+    booking = _dans_booking(ctx)
+    try:
+        path = f"{ctx.vehicle_path}/drives/{day[0]}/events"
+        response = allowed(ctx, ctx.call(caller, "GET", path), cell)
+    finally:
+        ctx.services.bookings.cancel(booking)
+    if response is not None:
+        body = response.json()
+        assert (body["vehicle_id"], body["start_ts_ms"]) == (ctx.target, day[0])
+        dans = ctx.target == "car-a" and ctx.case != "unbooked"
+        assert body["driver"] == ("dan" if dans else None)
 
 
 # --- remote commands and bookings (docs/commands.md): dan is a driver granted car-a, booked only in "booked"
