@@ -141,15 +141,15 @@ def fleet_scores(
     )
 
 
-@router.get("/api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events", response_model=DriveEventsOut)
+@router.get("/api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events", response_model=DriveEventsOut)
 def drive_events(
     user: UserDep,
     driving: DrivingDep,
     vehicle_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the vehicle's id")],
-    start_ts_ms: Annotated[int, Path(ge=0, le=INT64_MAX, description="the drive's start, UTC epoch ms")],
+    drive_id: Annotated[int, Path(ge=0, le=INT64_MAX, description="the drive's id: its start, UTC epoch ms")],
 ) -> DriveEventsOut:
     """One drive's harsh events and score; a driver sees only drives of their own bookings."""
-    a: DriveAssessment = driving.drive_events(user, vehicle_id, start_ts_ms)
+    a: DriveAssessment = driving.drive_events(user, vehicle_id, drive_id)
     return DriveEventsOut(
         vehicle_id=a.vehicle_id,
         start_ts_ms=a.start_ts_ms,
