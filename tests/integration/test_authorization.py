@@ -170,9 +170,9 @@ DELETE /api/v1/bookings/{booking_id}                            401  403  404  4
 GET    /api/v1/drivers/me/score                                 401  -    -    a    -    -    -    403  403
 GET    /api/v1/fleets/{fleet_id}/driver-scores                  401  403  403  403  a    403  a    403  403
 GET    /api/v1/fleets/{fleet_id}/driver-scores         bus-co   401  403  403  403  403  c    c    403  403
-GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events          401  a    404  a    a    404  a    403  403
-GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events unbooked 401  a    404  404  a    404  a    403  403
-GET    /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events         401 a   404 a   a   404 a   403 403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events other   401 a   404 404 a   404 a   403 403
+GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events car-b   401 404 b   404 404 404 b   403 403
 GET    /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
 POST   /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
 GET    /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
@@ -1097,7 +1097,7 @@ def _my_driver_score(ctx: Ctx, caller: str, cell: int | str) -> None:
         body = response.json()
         assert body["driver"] == caller
         assert body["drives"] == _scored_drives(ctx, cars(cell))[0]
-        assert 0 < body["drives"] or cell == "-"
+        assert body["drives"] > 0 or cell == "-"
 
 
 @check("GET /api/v1/fleets/{fleet_id}/driver-scores", "GET /api/v1/fleets/{fleet_id}/driver-scores bus-co")
@@ -1116,16 +1116,17 @@ def _fleet_driver_scores(ctx: Ctx, caller: str, cell: int | str) -> None:
         assert body["unattributed_drives"] == nobodys > 0
 
 
+# the drive's id is its start (UTC epoch ms); "other": a drive of car-a outside dan's booking
 _EVENTS_ROWS = [
-    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events",
-    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events unbooked",
-    "GET /api/v1/vehicles/{vehicle_id}/drives/{start_ts_ms}/events car-b",
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events",
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events other",
+    "GET /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events car-b",
 ]
 
 
 @check(*_EVENTS_ROWS)
 def _drive_events(ctx: Ctx, caller: str, cell: int | str) -> None:
-    day = [s for s in ctx.world.cars[ctx.target].drives if (s < DAY0_MS) == (ctx.case == "unbooked")]
+    day = [s for s in ctx.world.cars[ctx.target].drives if (s < DAY0_MS) == (ctx.case == "other")]
     booking = _dans_booking(ctx)
     try:
         path = f"{ctx.vehicle_path}/drives/{day[0]}/events"
@@ -1135,7 +1136,7 @@ def _drive_events(ctx: Ctx, caller: str, cell: int | str) -> None:
     if response is not None:
         body = response.json()
         assert (body["vehicle_id"], body["start_ts_ms"]) == (ctx.target, day[0])
-        dans = ctx.target == "car-a" and ctx.case != "unbooked"
+        dans = ctx.target == "car-a" and ctx.case != "other"
         assert body["driver"] == ("dan" if dans else None)
 
 
