@@ -37,6 +37,7 @@ from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
 from microfleet.services.live import LiveEvents
 from microfleet.services.live_feed import LiveFeed, LiveFeedLimits
+from microfleet.services.maintenance import MaintenanceService, MaintenanceWorker
 from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
@@ -57,6 +58,7 @@ from microfleet.store.drive_signals import DriveSignalStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
 from microfleet.store.live_store import LiveEventStore
+from microfleet.store.maintenance_store import MaintenanceStore
 from microfleet.store.migrate import StoreProbe, upgrade
 from microfleet.store.osm_roads import OsmSpeedLimits
 from microfleet.store.places_store import PlaceStore
@@ -121,6 +123,8 @@ class Services:
     driving: DrivingService  # driver scores, harsh events, energy factors (docs/driver-score.md)
     battery: BatteryService  # SoC, SoH, range and care advice per car (docs/battery.md)
     battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
+    maintenance: MaintenanceService  # detectors, service records, the week's plan (docs/maintenance.md)
+    maintenance_worker: MaintenanceWorker  # runs the detectors over cars with new data, off the request path
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
@@ -128,6 +132,7 @@ class Services:
         self.commands.stop_expiring()
         self.alert_worker.stop()
         self.battery_worker.stop()
+        self.maintenance_worker.stop()
         self.engine.dispose()
 
 
@@ -258,6 +263,19 @@ def build_services(
         alert_worker=alert_worker,
         battery=battery,
         battery_worker=BatteryWorker(battery, interval_s=settings.battery_refit_interval_s),
+        maintenance=(
+            maintenance := MaintenanceService(
+                MaintenanceStore(engine, write_lock=write_lock),
+                telemetry,
+                alerts,
+                BookingStore(engine, write_lock=write_lock),
+                accounts,
+                clock,
+            )
+        ),
+        maintenance_worker=MaintenanceWorker(
+            maintenance, interval_s=settings.maintenance_interval_s or 600.0
+        ),
         charge_points=charge_points,
         charging=charging,
         charging_worker=ChargingWorker(

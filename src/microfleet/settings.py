@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="How often `serve` refits the battery models (SoH, range, SoC) of cars whose derived "
         "history moved, in s; 0 = not in the server (`microfleet battery VEHICLE --refit` fits one car).",
     )
+    maintenance_interval_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="How often `serve` runs the maintenance detectors over cars with new telemetry, in s; "
+        "0 = not in the server (`microfleet maintenance VEHICLE --evaluate` runs one car).",
+    )
     charging_replan_interval_s: float = Field(
         default=900.0,
         ge=0,

@@ -26,6 +26,7 @@ from microfleet.api.routes import (
     health,
     history,
     live,
+    maintenance,
     ocpp,
     osmand,
     places,
@@ -58,6 +59,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.commands.start_expiring(settings.command_expire_interval_s)
         if settings.alerts_interval_s > 0:
             app.state.services.alert_worker.start()
+        if settings.maintenance_interval_s > 0:  # detectors off the request path (docs/maintenance.md)
+            app.state.services.maintenance_worker.start()
         # OCPP 1.6J chargers at /ocpp/{id}; the charging worker re-plans and steers them (docs/charging.md)
         from microfleet.ingest.ocpp_central import OcppCentral
 
@@ -77,6 +80,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             app.state.services.derivations.stop()
             app.state.services.commands.stop_expiring()
             app.state.services.alert_worker.stop()
+            app.state.services.maintenance_worker.stop()
             await app.state.services.charging_worker.stop()
             app.state.services.battery_worker.stop()
             if owned:
@@ -111,6 +115,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(charging.router)  # sites, chargers, the fleet's plan (docs/charging.md)
     app.include_router(ocpp.router)  # OCPP 1.6J chargers' WebSocket: outside the OpenAPI document
     app.include_router(battery.router)  # a car's SoC, SoH, range, advice (docs/battery.md)
+    app.include_router(maintenance.router)  # detectors, service records, service plan (docs/maintenance.md)
     app.include_router(driving.router)  # driver scores, harsh events (docs/driver-score.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
     _add_telemetry_schema(app)

@@ -22,6 +22,7 @@ from microfleet.cli.common import (
 )
 from microfleet.cli.driving import driver_scores
 from microfleet.cli.import_ import import_files
+from microfleet.cli.maintenance import maintenance, service_plan
 from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
 from microfleet.cli.partitions import partitions_app
@@ -59,6 +60,8 @@ app.command("simulate")(simulate)
 app.command("import")(import_files)
 app.command("ingest-worker")(ingest_worker)
 app.command("battery")(battery)  # a car's SoC, SoH, range and care advice (docs/battery.md)
+app.command("maintenance")(maintenance)  # detectors and due service of a car (docs/maintenance.md)
+app.command("service-plan")(service_plan)  # which cars to pull in this week (docs/maintenance.md)
 app.command("plan")(plan)  # a fleet's charging plan (docs/charging.md)
 app.add_typer(charging_app, name="charging")
 app.command("driver-scores")(driver_scores)  # a fleet's drivers (docs/driver-score.md)
