@@ -28,7 +28,8 @@ def parked_days(vehicle_id: str, days: int, leak_from_day: float) -> list[Teleme
         fl = 250.0 - max(0.0, d - leak_from_day) * 10.0
         out.append(TelemetryRecord(
             vehicle_id=vehicle_id, ts_ms=T0 + i * STEP_MS, speed_kmh=0.0, ignition_on=False,
-            odometer_km=1200.0, ambient_temp_c=15.0, tyre_pressure_kpa=[round(fl), 250.0, 251.0, 249.0], aux_battery_v=12.65,
+            odometer_km=1200.0, ambient_temp_c=15.0, tyre_pressure_kpa=[round(fl), 250.0, 251.0, 249.0],
+            aux_battery_v=12.65,
         ))  # fmt: skip
     return out
 
