@@ -28,9 +28,11 @@ from microfleet.api import create_app
 from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.charge_points import StoredPlan, ocpp_limit
+from microfleet.domain.command_wire import Action
 from microfleet.sim.charge_points import TwinChargePoint, open_link
 
 MODEL = "wuling-hongguang-mini-ev-gen1-14kwh"
+COMMANDABLE_MODEL = "dacia-spring-45-2021"  # takes charge_start / charge_stop (domain/capabilities.py)
 ADMIN = UserPrincipal(0, "admin", Role.ADMIN, None)
 SITE_LIMIT_KW = 5.0
 
@@ -80,10 +82,17 @@ def depot(services: Services, clock: object) -> Iterator[Depot]:
         assert report.accepted == 1
     services.bookings.create("car-a", "d1", now_ms + 3_600_000, now_ms + 3 * 3_600_000)
     services.bookings.create("car-b", "d1", now_ms + 4 * 3_600_000, now_ms + 6 * 3_600_000)
+    # a car that takes remote charge commands, for the dumb charger cp-3 (offline until a test connects it)
+    admin.add_vehicle("car-c", model_id=COMMANDABLE_MODEL, fleet_id="f1")
+    body = json.dumps([{"vehicle_id": "car-c", "ts_ms": now_ms - 60_000, "soc_pct": 10.0}]).encode()
+    services.ingest.ingest(
+        body, "application/json", credential_vehicle_id="car-c", source="test", now_ms=now_ms
+    )
+    services.bookings.create("car-c", "d1", now_ms + 3_600_000, now_ms + 3 * 3_600_000)
     points = services.charge_points
     points.add_site_for(ADMIN, "f1", "depot", "Depot", SITE_LIMIT_KW)
     passwords = {}
-    for cp in ("cp-1", "cp-2"):
+    for cp in ("cp-1", "cp-2", "cp-3"):
         _, passwords[cp] = points.add_charge_point_for(
             ADMIN,
             "depot",
@@ -93,7 +102,7 @@ def depot(services: Services, clock: object) -> Iterator[Depot]:
             min_current_a=0.0,
             phases=1,
             voltage_v=230.0,
-            smart=True,
+            smart=cp != "cp-3",
         )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -267,5 +276,32 @@ def test_a_charger_without_its_password_cannot_connect(depot: Depot) -> None:
             with pytest.raises(InvalidStatus) as refused:
                 await open_link(f"{depot.url}/cp-1", "cp-1", password)
             assert refused.value.response.status_code == 403
+
+    depot.run(scenario)
+
+
+def test_a_car_on_a_dumb_charger_is_started_or_stopped_by_remote_command(depot: Depot) -> None:
+    async def scenario() -> None:
+        cp3, _ = await _connect(depot, "cp-3")
+        await cp3.plug_in(1, "car-c", car_max_kw=7.4)
+        services = depot.services
+
+        def commanded() -> bool:
+            commands, _ = services.commands.list_for_vehicle(ADMIN, "car-c")
+            return bool(commands)
+
+        await _until(commanded, "a charge command for car-c")
+        plan = _plan(depot)
+        assert plan is not None
+        target = next(t for t in plan.plan["targets"] if t["vehicle_id"] == "car-c")
+        assert target["charge_point_id"] == "cp-3" and not target["smart"]
+        commands, _ = services.commands.list_for_vehicle(ADMIN, "car-c")
+        assert len(commands) == 1
+        want = Action.CHARGE_START if _planned_kw(plan, "car-c", _now_ms()) > 0 else Action.CHARGE_STOP
+        assert (commands[0].action, commands[0].issued_by) == (want, "user:charging-planner")
+        assert not cp3.profiles_received  # a dumb charger is sent no profile
+        # the same plan in the same slot sends nothing new (the idempotency key names the run)
+        services.charging.command_dumb_chargers(plan, services.commands)
+        assert len(services.commands.list_for_vehicle(ADMIN, "car-c")[0]) == 1
 
     depot.run(scenario)

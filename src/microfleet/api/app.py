@@ -66,7 +66,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
         app.state.ocpp = OcppCentral(app.state.services.charge_points)
         if settings.charging_replan_interval_s > 0:
-            app.state.services.charging_worker.start(app.state.ocpp)
+            app.state.services.charging_worker.start(app.state.ocpp, app.state.services.commands)
         if settings.battery_refit_interval_s > 0:  # battery models refit off the request path
             app.state.services.battery_worker.start()
         # PostgreSQL: telemetry's months ahead, created again every 6 h as the server runs (docs/postgres.md)

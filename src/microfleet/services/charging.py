@@ -15,15 +15,16 @@ import contextlib
 import hashlib
 import logging
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from microfleet.domain.access import UserPrincipal, Vehicle
+from microfleet.domain.access import Role, UserPrincipal, Vehicle
 from microfleet.domain.bookings import Booking
 from microfleet.domain.charge_points import ChargePoint, ChargingSite, PointStatus, StoredPlan
+from microfleet.domain.command_wire import Action
 from microfleet.domain.tariffs import DayAheadTariff, PerKwhTariff, StoredTariff, TimeOfUseTariff
-from microfleet.errors import NotFoundError
+from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from microfleet.services.charge_points import ChargePointPort, ChargePointService, Deviation
 
 if TYPE_CHECKING:
@@ -86,6 +87,29 @@ class FleetTariffs(Protocol):
 
     def visible(self, vehicle_ids: Sequence[str] | None, fleet_ids: Sequence[str] = ()) -> list[StoredTariff]:
         """Tariffs of these scopes."""
+        ...
+
+
+# Who the audit log names for the commands the planner sends to cars on dumb chargers: a system actor, not a
+# person (user id 0 is never a user's: the users table's ids start at 1).
+PLANNER_ACTOR: Final = UserPrincipal(0, "charging-planner", Role.ADMIN, None)
+
+
+class ChargeCommands(Protocol):
+    """Remote commands (``CommandService``), for cars on chargers that take no profile."""
+
+    def issue(
+        self,
+        user: UserPrincipal,
+        vehicle_id: str,
+        action: Action,
+        params: Mapping[str, object],
+        *,
+        expires_in_s: float | None = None,
+        idempotency_key: str | None = None,
+        client: str = "unknown",
+    ) -> tuple[Any, bool]:
+        """Authorise, sign and queue a command."""
         ...
 
 
@@ -248,6 +272,43 @@ class ChargingService:
         }
         return snapshot, context
 
+    def command_dumb_chargers(self, plan: StoredPlan, commands: ChargeCommands) -> dict[str, str]:
+        """Start or stop the charge of each car on a dumb charger as the plan's current slot says.
+
+        A command is sent once per change in the plan (its idempotency key names the plan, the car and the
+        slot where the current run of on or off began), expires at the slot's end, and is audited as the
+        ``charging-planner``'s. On or off only: the car draws what it and the charger can while on.
+        """
+        body = plan.plan
+        slot = (self._clock() - body["start_ms"]) // (body["slot_s"] * 1000)
+        kw_by_car = {c["vehicle_id"]: c["power_kw"] for c in body["cars"]}
+        sent: dict[str, str] = {}
+        for target in body.get("targets", []):
+            kw = kw_by_car.get(target["vehicle_id"])
+            if target["smart"] or kw is None or not 0 <= slot < len(kw):
+                continue
+            on = kw[slot] > 0
+            run_start = slot
+            while run_start > 0 and (kw[run_start - 1] > 0) == on:
+                run_start -= 1
+            action = Action.CHARGE_START if on else Action.CHARGE_STOP
+            key = f"charging-plan:{plan.plan_id}:{target['vehicle_id']}:{run_start}:{action.value}"
+            try:
+                commands.issue(
+                    PLANNER_ACTOR,
+                    target["vehicle_id"],
+                    action,
+                    {},
+                    expires_in_s=float(body["slot_s"]),
+                    idempotency_key=key,
+                    client="charging-planner",
+                )
+                sent[target["vehicle_id"]] = action.value
+            except (InvalidInputError, NotFoundError, PermissionDeniedError) as refused:
+                log.warning("charging plan %s: %s for %s refused: %s", plan.plan_id, action, target, refused)
+                sent[target["vehicle_id"]] = f"refused: {refused}"
+        return sent
+
     def _tariff(self, fleet_id: str, start_ms: int) -> Any:
         from microfleet.planning.charging import Tariff
 
@@ -286,14 +347,15 @@ def _usable_points(
 ) -> tuple[list[ChargePoint], list[ChargePoint]]:
     """Chargers the plan can steer, and those it cannot (rejecting profiles: assumed to draw full power).
 
-    A faulted or offline charger is in neither: it delivers nothing.
+    A dumb charger is steered through its car (remote charge commands). A faulted or offline charger is in
+    neither: it delivers nothing.
     """
     usable: list[ChargePoint] = []
     uncontrolled: list[ChargePoint] = []
     for p in points:
         if p.status in (PointStatus.FAULTED, PointStatus.UNAVAILABLE, PointStatus.OFFLINE):
             continue
-        (uncontrolled if p.charge_point_id in rejecting or not p.smart else usable).append(p)
+        (uncontrolled if p.charge_point_id in rejecting else usable).append(p)
     return usable, uncontrolled
 
 
@@ -398,6 +460,7 @@ class ChargingWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.applier: ProfileApplier | None = None
+        self.commands: ChargeCommands | None = None
         self.rounds = 0
         points.on_deviation(self.notify)
 
@@ -407,9 +470,10 @@ class ChargingWorker:
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    def start(self, applier: ProfileApplier | None) -> None:
-        """Run on the current event loop (the API's lifespan)."""
+    def start(self, applier: ProfileApplier | None, commands: ChargeCommands | None = None) -> None:
+        """Run on the current event loop (the API's lifespan); profiles to ``applier``, commands to cars."""
         self.applier = applier
+        self.commands = commands
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run())
@@ -435,6 +499,8 @@ class ChargingWorker:
                     self._store.charge_points, [s.site_id for s in self._store.sites(fleet_id)]
                 )
                 await self.applier.apply_plan(plan, points)
+            if self.commands is not None:
+                await asyncio.to_thread(self._service.command_dumb_chargers, plan, self.commands)
         self.rounds += 1
         return plans
 
