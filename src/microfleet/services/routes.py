@@ -45,8 +45,8 @@ def time_zone(name: str) -> ZoneInfo:
     """An IANA time zone, or :class:`InvalidInputError` naming it."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(f"unknown time zone {name!r}") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        raise InvalidInputError(f"unknown time zone {name[:64]!r}") from None
 
 
 class RouteService:

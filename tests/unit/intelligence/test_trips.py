@@ -157,3 +157,23 @@ def test_morning_forecast_needs_the_commutes_energy() -> None:
 
 def _as_dict(d: Drive) -> dict[str, object]:
     return {f: getattr(d, f) for f in Drive.__dataclass_fields__}
+
+
+def test_a_car_without_positions_learns_no_places_and_forecasts_unknown() -> None:
+    blind = [
+        Drive(
+            **{
+                **_as_dict(d),
+                "start_lat_deg": None,
+                "start_lon_deg": None,
+                "end_lat_deg": None,
+                "end_lon_deg": None,
+            }
+        )
+        for d in commuter()
+    ]
+    book = learn_routes(blind, (), TZ)
+    assert book.status == "ok" and book.places == () and book.trips == ()
+    fc = forecast(blind, (), TZ, blind[-1].end_ts_ms, 12.0)
+    assert fc.current_place is None
+    assert all(t.destination == UNKNOWN for t in fc.trips) and fc.soc_needed_pct is None
