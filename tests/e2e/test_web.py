@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, WebSocketRoute, expect, sync_playwright
 from sqlalchemy import text
@@ -334,6 +335,38 @@ def test_a_lost_live_feed_says_reconnecting_and_resumes_after_its_last_event(
     assert "?after=" in sockets[-1].url and len(sockets) == 2
 
 
+def test_an_operator_sees_her_fleet_then_its_charging_plan(page: Page, world: WebWorld, shots: Path) -> None:
+    log_in(page, world, "olga")
+    page.wait_for_selector("#live-map[data-ready=true]", timeout=WAIT_MS)
+    page.get_by_role("link", name="Fleet", exact=True).click()
+    expect(page.get_by_role("heading", name="Fleet city-share")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#fleet-now")).to_be_visible(timeout=WAIT_MS)
+    tiles = page.locator("#fleet-now .tile")
+    counts = {t.get_attribute("data-state"): int(t.locator(".tile-n").inner_text()) for t in tiles.all()}
+    assert sum(counts.values()) == 1  # her fleet's one car; ann's and bob's cars are not counted
+    expect(page.get_by_text("No charging plan yet")).to_be_visible()
+
+    # She registers a depot and a charger over the API and asks for a plan now (the worker would soon)
+    admin = {"Authorization": f"Bearer {world.services.admin.issue_token('olga', 'plan')}"}
+    with httpx.Client(base_url=world.base_url, headers=admin, timeout=30) as client:
+        site = {"site_id": "depot-1", "name": "North depot", "power_limit_kw": 22.0}
+        client.post("/api/v1/fleets/city-share/charging-sites", json=site).raise_for_status()
+        charger = {"charge_point_id": "cp-1", "max_kw": 11.0}
+        client.post("/api/v1/charging-sites/depot-1/charge-points", json=charger).raise_for_status()
+        client.post("/api/v1/fleets/city-share/charging-plan").raise_for_status()
+    page.reload()
+    expect(page.get_by_role("heading", name="Charging plan · city-share")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("North depot")).to_be_visible()
+    expect(page.locator("#bookings-at-risk")).to_be_visible()
+    screenshot(page, shots, "fleet-operator", full_page=True)
+
+
+def test_an_owner_has_no_fleet_page_in_her_menu(page: Page, world: WebWorld) -> None:
+    log_in(page, world, "ann")
+    page.wait_for_selector("#live-map[data-ready=true]", timeout=WAIT_MS)
+    expect(page.get_by_role("link", name="Fleet", exact=True)).to_be_hidden()
+
+
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored
 
 
@@ -375,6 +408,11 @@ def test_the_main_pages_have_no_serious_accessibility_violations(
         page.goto(world.base_url + "/#/account")
         expect(page.get_by_role("button", name="Log out")).to_be_visible(timeout=WAIT_MS)
         found["account"] = axe_violations(page)
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("heading", name="Log in to Microfleet")).to_be_visible(timeout=WAIT_MS)
+        log_in(page, world, "olga", path="/#/fleet")
+        expect(page.locator("#fleet-now")).to_be_visible(timeout=WAIT_MS)
+        found["fleet"] = axe_violations(page)
     finally:
         context.close()
-    assert found == {"login": [], "map": [], "vehicle": [], "account": []}
+    assert found == {"login": [], "map": [], "vehicle": [], "account": [], "fleet": []}

@@ -4,6 +4,7 @@
 
 import { ApiError, api, useSession, whenSessionEnds } from "./api.js";
 import { TIME_ZONE, el } from "./format.js";
+import { fleetPage } from "./fleet.js";
 import { mapPage } from "./livemap.js";
 import { vehiclePage } from "./vehicle.js";
 
@@ -20,6 +21,8 @@ function setSession(next) {
   useSession(next);
   nav.hidden = !next;
   who.textContent = next ? `${next.user_name} (${next.role})` : "Account";
+  // The fleet page is for those who run a fleet: operators and admins (an owner's cars are on the map).
+  document.getElementById("nav-fleet").hidden = !next || !["operator", "admin"].includes(next.role);
 }
 
 function toLogin(message) {
@@ -131,6 +134,7 @@ const ROUTES = [
   [/^#\/map$/, (root) => mapPage(root)],
   [/^#\/vehicles\/([^/?]+)$/, (root, m) => vehiclePage(root, decodeURIComponent(m[1]))],
   [/^#\/account$/, (root) => accountPage(root)],
+  [/^#\/fleet$/, (root) => fleetPage(root, session)],
 ];
 
 async function route() {
