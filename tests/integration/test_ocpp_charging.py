@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection
@@ -30,6 +31,7 @@ from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.charge_points import StoredPlan, ocpp_limit
 from microfleet.domain.command_wire import Action
 from microfleet.sim.charge_points import TwinChargePoint, open_link
+from tests.integration.world import bearer
 
 MODEL = "wuling-hongguang-mini-ev-gen1-14kwh"
 COMMANDABLE_MODEL = "dacia-spring-45-2021"  # takes charge_start / charge_stop (domain/capabilities.py)
@@ -42,6 +44,7 @@ class Depot:
     url: str
     services: Services
     passwords: dict[str, str]
+    operator_token: str
     links: list[tuple[ClientConnection, asyncio.Task[None]]] = field(default_factory=list)
 
     def run(self, scenario: Callable[[], Awaitable[None]]) -> None:
@@ -72,6 +75,8 @@ def depot(services: Services, clock: object) -> Iterator[Depot]:
     admin = services.admin
     admin.add_fleet("f1", "Fleet one")
     admin.add_user("d1", Role.DRIVER, "f1")
+    admin.add_user("op1", Role.OPERATOR, "f1")
+    operator_token = admin.issue_token("op1", "test")
     now_ms = _now_ms()
     for vid in ("car-a", "car-b"):
         admin.add_vehicle(vid, model_id=MODEL, fleet_id="f1")
@@ -118,7 +123,7 @@ def depot(services: Services, clock: object) -> Iterator[Depot]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield Depot(f"ws://127.0.0.1:{port}/ocpp", services, passwords)
+    yield Depot(f"ws://127.0.0.1:{port}/ocpp", services, passwords, operator_token)
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -198,6 +203,20 @@ def test_twin_chargers_receive_and_follow_the_plan(depot: Depot) -> None:
         assert {t.vehicle_id: round(t.power_kw or 0.0, 3) for t in open_tx} == {
             k: round(v, 3) for k, v in delivered.items()
         }
+        # the operator's view over HTTP: per car per slot kW, SoC at each booking, the plan's figures
+        http = depot.url.replace("ws://", "http://").removesuffix("/ocpp")
+        async with httpx.AsyncClient(base_url=http, headers=bearer(depot.operator_token)) as client:
+            view = (await client.get("/api/v1/fleets/f1/charging-plan")).json()
+        assert view["plan_id"] == plan.plan_id and view["slot_s"] == 900
+        assert {c["vehicle_id"]: len(c["power_kw"]) for c in view["cars"]} == {
+            "car-a": 96,
+            "car-b": 96,
+            "car-c": 96,
+        }
+        booking_a = next(b for b in view["bookings"] if b["vehicle_id"] == "car-a")
+        assert booking_a["shortfall_kwh"] == 0 and booking_a["expected_soc_pct"] > 10.0
+        assert view["cost"] > 0 and 0 < view["peak_kw"] <= SITE_LIMIT_KW + 1e-6 and view["losses_kwh"] > 0
+        assert next(c for c in view["cars"] if c["vehicle_id"] == "car-a")["explanation"]
         points = {p.charge_point_id: p for p in depot.services.charge_points.charge_points_for(ADMIN, "f1")}
         assert points["cp-1"].config["ChargingScheduleAllowedChargingRateUnit"] == "Current,Power"
         assert points["cp-1"].vendor == "Microfleet"
@@ -305,3 +324,25 @@ def test_a_car_on_a_dumb_charger_is_started_or_stopped_by_remote_command(depot: 
         assert len(services.commands.list_for_vehicle(ADMIN, "car-c")[0]) == 1
 
     depot.run(scenario)
+
+
+def test_a_plan_is_kept_while_its_inputs_do_not_change(services: Services, clock: object) -> None:
+    """No server: the service alone. The same snapshot keeps the plan; a new booking makes a new one."""
+    clock.now_ms = _now_ms()  # type: ignore[attr-defined]
+    services.admin.add_fleet("f2", "Fleet two")
+    services.admin.add_user("d2", Role.DRIVER, "f2")
+    services.admin.add_vehicle("car-z", model_id=MODEL, fleet_id="f2")
+    now_ms = _now_ms()
+    body = json.dumps([{"vehicle_id": "car-z", "ts_ms": now_ms - 60_000, "soc_pct": 50.0}]).encode()
+    services.ingest.ingest(body, "application/json", credential_vehicle_id="car-z", source="t", now_ms=now_ms)
+    services.charge_points.add_site_for(ADMIN, "f2", "depot-2", "Depot two", 11.0)
+    first = services.charging.replan("f2", "periodic")
+    assert services.charging.replan("f2", "periodic").plan_id == first.plan_id
+    services.bookings.create("car-z", "d2", now_ms + 7_200_000, now_ms + 9_000_000)
+    second = services.charging.replan("f2", "booking")
+    assert second.plan_id != first.plan_id and second.inputs_sha256 != first.inputs_sha256
+    assert [b["vehicle_id"] for b in second.plan["bookings"]] == ["car-z"]
+    booking = second.plan["bookings"][0]
+    # not plugged in: its 50 % of 12.8 kWh is what it has at the booking, which needs 2 kWh an hour
+    assert booking["expected_soc_pct"] == pytest.approx(50.0, abs=0.1)
+    assert booking["shortfall_kwh"] == pytest.approx(0.0)
