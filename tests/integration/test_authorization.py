@@ -111,6 +111,12 @@ GET    /api/v1/vehicles/{vehicle_id}/routes            car-b    401  404  b    4
 GET    /api/v1/vehicles/{vehicle_id}/forecast                   401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery                    401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery           car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/maintenance                401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/maintenance       car-b    401  404  b    404  404  404  b    403  403
+POST   /api/v1/vehicles/{vehicle_id}/maintenance/false-alarms   401  ok   404  403  ok   404  ok   403  403
+POST   /api/v1/vehicles/{vehicle_id}/service-records            401  ok   404  403  ok   404  ok   403  403
+GET    /api/v1/fleets/{fleet_id}/service-plan                   401  403  403  403  ok   403  ok   403  403
+POST   /api/v1/fleets/{fleet_id}/service-intervals              401  403  403  403  ok   403  ok   403  403
 GET    /api/v1/fleet/summary                                    401  a    b    a    a    c    abc  403  403
 GET    /api/v1/fleet/summary                           city     401  a    -    a    a    -    a    403  403
 GET    /api/v1/fleet/summary/zones                              401  a    b    a    a    c    abc  403  403
@@ -486,6 +492,57 @@ def _vehicle_battery(ctx: Ctx, caller: str, cell: int | str) -> None:
             soc["ts_ms"],
         )
         assert body["soh"]["available"] is False
+
+
+@check("GET /api/v1/vehicles/{vehicle_id}/maintenance", "GET /api/v1/vehicles/{vehicle_id}/maintenance car-b")
+def _vehicle_maintenance(ctx: Ctx, caller: str, cell: int | str) -> None:
+    ctx.services.maintenance.evaluate(ctx.target)
+    response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/maintenance"), cell)
+    # the findings were judged on the target car's own newest record (no two cars share one)
+    if response is not None:
+        body = response.json()
+        last = (ctx.services.telemetry.latest_state(ctx.target) or {})["last_ts_ms"]
+        assert body["vehicle_id"] == ctx.target and body["findings"]
+        assert {f["data_to_ms"] for f in body["findings"] if f["detector"] != "capacity"} == {last}
+
+
+@check("POST /api/v1/vehicles/{vehicle_id}/maintenance/false-alarms")
+def _maintenance_false_alarm(ctx: Ctx, caller: str, cell: int | str) -> None:
+    ctx.services.maintenance.evaluate("car-a")
+    marks = ctx.root("GET", f"{CAR_A}/maintenance")["false_alarms"].get("12v_battery", 0)
+    body = {"condition": "12v_battery"}
+    response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/maintenance/false-alarms", json=body), cell)
+    after = ctx.root("GET", f"{CAR_A}/maintenance")["false_alarms"].get("12v_battery", 0)
+    assert after == marks + (response is not None)
+
+
+@check("POST /api/v1/vehicles/{vehicle_id}/service-records")
+def _add_service_record(ctx: Ctx, caller: str, cell: int | str) -> None:
+    item = f"check-{caller}-{secrets.token_hex(3)}"
+    body = {"item": item, "done_at_ms": NOW_MS - DAY_MS}
+    response = allowed(ctx, ctx.call(caller, "POST", f"{CAR_A}/service-records", json=body), cell)
+    records = ctx.root("GET", f"{CAR_A}/maintenance")["records"]
+    assert (item in {r["item"] for r in records}) == (response is not None)
+
+
+@check("GET /api/v1/fleets/{fleet_id}/service-plan")
+def _service_plan(ctx: Ctx, caller: str, cell: int | str) -> None:
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/fleets/city-share/service-plan"), cell)
+    if response is not None:  # city-share's cars only: car-a, never bus-co's car-c
+        plan = response.json()
+        assert plan["fleet_id"] == "city-share"
+        assert [c["vehicle_id"] for c in plan["cars"]] == ["car-a"]
+        assert {v["vehicle_id"] for v in plan["visits"]} <= {"car-a"}
+
+
+@check("POST /api/v1/fleets/{fleet_id}/service-intervals")
+def _add_service_interval(ctx: Ctx, caller: str, cell: int | str) -> None:
+    item = f"every-{caller}-{secrets.token_hex(3)}"
+    body = {"item": item, "every_days": 30}
+    path = "/api/v1/fleets/city-share/service-intervals"
+    response = allowed(ctx, ctx.call(caller, "POST", path, json=body), cell)
+    due = ctx.root("GET", f"{CAR_A}/maintenance")["due"]
+    assert (item in {d["item"] for d in due}) == (response is not None)
 
 
 @check("GET /api/v1/vehicles/{vehicle_id}", "GET /api/v1/vehicles/{vehicle_id} car-b")
