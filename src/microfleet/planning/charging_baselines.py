@@ -63,8 +63,10 @@ def _next_booking(snapshot: FleetSnapshot, lay: Layout) -> tuple[NDArray[np.int6
     return start, need
 
 
-def _simulate(snapshot: FleetSnapshot, lay: Layout, allocate: Allocator) -> NDArray[np.float64]:
-    """Walk the slots: each car asks for full power to its target, ``allocate`` grants grid kW."""
+def _simulate(
+    snapshot: FleetSnapshot, lay: Layout, allocate: Allocator, steps: int | None = None
+) -> NDArray[np.float64]:
+    """Walk the slots (the first ``steps``, else all): cars ask for full power, ``allocate`` grants kW."""
     n, t_n = lay.plugged.shape
     dt = snapshot.slot_s / 3600.0
     target = _targets(snapshot)
@@ -73,7 +75,7 @@ def _simulate(snapshot: FleetSnapshot, lay: Layout, allocate: Allocator) -> NDAr
     energy = np.array([c.soc_kwh for c in snapshot.cars], dtype=np.float64)
     cap_kwh = np.array([c.capacity_kwh for c in snapshot.cars])
     power = np.zeros((n, t_n))
-    for t in range(t_n):
+    for t in range(t_n if steps is None else min(steps, t_n)):
         goal = np.minimum(np.maximum(target, need_next[:, t]), cap_kwh)
         want_batt = np.clip((goal - energy) / dt, 0.0, None)
         want = np.where(
@@ -126,24 +128,28 @@ def _plan(snapshot: FleetSnapshot, name: str) -> ChargingPlan:
     validate(snapshot)
     t0 = time.perf_counter()
     lay = layout(snapshot)
-    power = BASELINE_KW[name](snapshot, lay)
+    power = BASELINE_KW[name](snapshot, lay, None)
     return evaluate(snapshot, power, status=name, gap=math.nan, solve_time_s=time.perf_counter() - t0)
 
 
-def uncontrolled_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+def uncontrolled_kw(snapshot: FleetSnapshot, lay: Layout, steps: int | None = None) -> NDArray[np.float64]:
     """Grid kW (cars x slots): full power from plug-in to the care cap, the site limit not enforced."""
-    return _simulate(snapshot, lay, lambda t, want, energy: want)
+    return _simulate(snapshot, lay, lambda t, want, energy: want, steps)
 
 
-def earliest_deadline_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+def earliest_deadline_first_kw(
+    snapshot: FleetSnapshot, lay: Layout, steps: int | None = None
+) -> NDArray[np.float64]:
     """Grid kW (cars x slots) of earliest-deadline-first under the site limits (the time-out fallback)."""
     start, _ = _next_booking(snapshot, lay)
     return _simulate(
-        snapshot, lay, lambda t, want, energy: _by_priority(lay, t, want, start[:, t].astype(float))
+        snapshot, lay, lambda t, want, energy: _by_priority(lay, t, want, start[:, t].astype(float)), steps
     )
 
 
-def least_laxity_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+def least_laxity_first_kw(
+    snapshot: FleetSnapshot, lay: Layout, steps: int | None = None
+) -> NDArray[np.float64]:
     """Grid kW (cars x slots) of least-laxity-first under the site limits."""
     dt = snapshot.slot_s / 3600.0
     start, need = _next_booking(snapshot, lay)
@@ -154,10 +160,10 @@ def least_laxity_first_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.fl
         laxity = hours_left - np.clip(need[:, t] - energy, 0.0, None) / max_batt
         return _by_priority(lay, t, want, laxity)
 
-    return _simulate(snapshot, lay, allocate)
+    return _simulate(snapshot, lay, allocate, steps)
 
 
-def cheapest_slots_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float64]:
+def cheapest_slots_kw(snapshot: FleetSnapshot, lay: Layout, steps: int | None = None) -> NDArray[np.float64]:
     """Grid kW (cars x slots): each car's cheapest slots before it leaves, sites scaled to their limit."""
     prices = np.asarray(snapshot.tariff.price_per_kwh)
     dt = snapshot.slot_s / 3600.0
@@ -184,10 +190,10 @@ def cheapest_slots_kw(snapshot: FleetSnapshot, lay: Layout) -> NDArray[np.float6
         scale = np.minimum(1.0, lay.site_limit / np.maximum(load, 1e-12))
         return np.where(on, grant * scale[np.clip(site, 0, None)], 0.0)
 
-    return _simulate(snapshot, lay, allocate)
+    return _simulate(snapshot, lay, allocate, steps)
 
 
-BASELINE_KW: dict[str, Callable[[FleetSnapshot, Layout], NDArray[np.float64]]] = {
+BASELINE_KW: dict[str, Callable[[FleetSnapshot, Layout, int | None], NDArray[np.float64]]] = {
     "uncontrolled": uncontrolled_kw,
     "edf": earliest_deadline_first_kw,
     "llf": least_laxity_first_kw,

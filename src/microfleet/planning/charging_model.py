@@ -189,7 +189,7 @@ def solve(
         if sub is None:
             from microfleet.planning.charging_baselines import earliest_deadline_first_kw
 
-            sub = earliest_deadline_first_kw(snapshot, lay)[cars]
+            sub = earliest_deadline_first_kw(snapshot, lay, None)[cars]
             status, g = "time_limit_fallback", math.inf
         power[cars] = sub
         statuses.append(status)
@@ -200,13 +200,16 @@ def solve(
 
 @dataclass
 class _Rows:
-    """Triplets and row bounds of the constraint matrix, appended in bulk."""
+    """Triplets and row bounds of the constraint matrix: arrays appended in bulk, single entries in lists."""
 
     rows: list[NDArray[np.int64]]
     cols: list[NDArray[np.int64]]
     vals: list[NDArray[np.float64]]
     lo: list[float]
     hi: list[float]
+    one_r: list[int]
+    one_c: list[int]
+    one_v: list[float]
 
     def add(self, r: object, c: object, v: object) -> None:
         r_ = np.atleast_1d(np.asarray(r, dtype=np.int64))
@@ -214,10 +217,21 @@ class _Rows:
         self.cols.append(np.atleast_1d(np.asarray(c, dtype=np.int64)))
         self.vals.append(np.broadcast_to(np.asarray(v, dtype=np.float64), r_.shape).copy())
 
+    def put(self, r: int, cols: list[int], v: float) -> None:
+        self.one_r.extend([r] * len(cols))
+        self.one_c.extend(cols)
+        self.one_v.extend([v] * len(cols))
+
     def bound(self, lo: float, hi: float) -> int:
         self.lo.append(lo)
         self.hi.append(hi)
         return len(self.lo) - 1
+
+    def triplets(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        rows = np.concatenate([*self.rows, np.asarray(self.one_r, dtype=np.int64)])
+        cols = np.concatenate([*self.cols, np.asarray(self.one_c, dtype=np.int64)])
+        vals = np.concatenate([*self.vals, np.asarray(self.one_v, dtype=np.float64)])
+        return rows, cols, vals
 
 
 def _solve_group(
@@ -307,7 +321,8 @@ def _solve_group(
     hi[o_pk:] = lay.site_limit[sites]
     lo[o_pk:] = np.minimum([s.sites[k].peak_so_far_kw for k in sites], hi[o_pk:])
 
-    rr = _Rows([], [], [], [], [])
+    rr = _Rows([], [], [], [], [], [], [], [])
+    win_row = np.zeros(n_win, dtype=np.int64)
     # per car, walk windows and bookings in time order: E_w = E_prev - trips + shortfalls + charged in w
     cells_of_win = np.split(np.arange(nc), np.flatnonzero(np.diff(win_cell)) + 1) if nc else []
     wins_of_car = np.split(np.arange(n_win), np.flatnonzero(np.diff(wc)) + 1) if n_win else []
@@ -327,21 +342,16 @@ def _solve_group(
             if kind == 0:  # booking: energy at its start + its shortfall >= need
                 b = bookings[idx]
                 r = rr.bound(b.need_kwh + gap_trip - const, math.inf)
-                if prev is not None:
-                    rr.add(r, o_e + prev, 1.0)
-                rr.add([r] * (len(gap_u) + 1), [*gap_u, o_u + idx], 1.0)
+                rr.put(r, [*gap_u, o_u + idx] if prev is None else [*gap_u, o_u + idx, o_e + prev], 1.0)
                 gap_trip += b.energy_kwh
                 gap_u.append(o_u + idx)
                 continue
             w = idx
             cells = cells_of_win[w]
             r = rr.bound(const - gap_trip, const - gap_trip)
-            rr.add(r, o_e + w, 1.0)
-            if prev is not None:
-                rr.add(r, o_e + prev, -1.0)
-            if gap_u:
-                rr.add([r] * len(gap_u), gap_u, -1.0)
-            rr.add(np.full(len(cells) * k_n, r), o_p + (cells[:, None] * k_n + np.arange(k_n)).ravel(), -dt)
+            win_row[w] = r
+            rr.put(r, [o_e + w], 1.0)
+            rr.put(r, gap_u if prev is None else [*gap_u, o_e + prev], -1.0)
             nxt = next((bookings[k] for t, k in by_car.get(j, ()) if t >= w_end[w]), None)
             if nxt is not None and nxt.need_kwh > care_kwh[j]:
                 # NMC above its care cap only in the last slots before the booking that needs it (no dwell)
@@ -350,7 +360,7 @@ def _solve_group(
                 late = w_end[w] - (math.ceil((nxt.need_kwh - care_kwh[j]) / per_slot) + 1)
                 late_cells = cells[ct[cells] >= late]
                 r = rr.bound(-math.inf, care_kwh[j])
-                rr.add(r, o_e + w, 1.0)
+                rr.put(r, [o_e + w], 1.0)
                 rr.add(
                     np.full(len(late_cells) * k_n, r),
                     o_p + (late_cells[:, None] * k_n + np.arange(k_n)).ravel(),
@@ -361,10 +371,12 @@ def _solve_group(
             continue
         # end of horizon: E_last - trips after + shortfalls after + v >= end_min_frac * cap
         r = rr.bound(s.care.end_min_frac * cap[j] + gap_trip, math.inf)
-        rr.add([r] * (len(gap_u) + 2), [o_e + prev, o_v + j, *gap_u], 1.0)
+        rr.put(r, [o_e + prev, o_v + j, *gap_u], 1.0)
         if due[j]:
             r = rr.bound(cap[j], math.inf)
-            rr.add([r, r], [o_e + prev, o_w + j], 1.0)
+            rr.put(r, [o_e + prev, o_w + j], 1.0)
+    # each window's balance row takes its cells' charging: - dt * sum_k p
+    rr.add(np.repeat(win_row[win_cell], k_n), o_p + np.arange(nc * k_n), -dt)
     # site: sum of grid kW at the site in the slot - its peak <= 0
     row0 = len(rr.lo)
     site_cell = site_local[lay.site_of[cars][ci, ct]]
@@ -374,9 +386,8 @@ def _solve_group(
     rr.hi += [0.0] * (m * t_n)
     n_row = len(rr.lo)
 
-    a = sp.csc_matrix(
-        (np.concatenate(rr.vals), (np.concatenate(rr.rows), np.concatenate(rr.cols))), shape=(n_row, n_col)
-    )
+    r_idx, c_idx, v = rr.triplets()
+    a = sp.csc_matrix((v, (r_idx, c_idx)), shape=(n_row, n_col))
     a.sum_duplicates()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = n_col, n_row
