@@ -37,6 +37,19 @@ HEAT_ABOVE_C: Final = 25.0  # air conditioning from ~25 °C (Yuksel & Michalek, 
 RIDGE: Final = 4.0  # shrinkage of the residual's slopes, in days' worth of evidence (Microfleet's choice)
 CONFORMAL_MIN_DAYS: Final = 12  # below this, in-sample residual quantiles widened for the fitted terms
 DAY_MS: Final = 86_400_000
+Z_80: Final = 1.2816  # the normal's 90th percentile: P10-P90 is +-1.2816 sigma
+# The energy on board is SoC x capacity: a BMS SoC is good to about 3 % in the lab and 5 % in a car at best
+# (issue 14's LFP figures), so 2.5 points 1-sigma; capacity without an SoH estimate is the catalogue's new
+# pack while fleets lose 1.8-2.3 %/yr (Geotab): 4 % 1-sigma for a pack of a few years.
+SOC_SIGMA_PTS: Final = 2.5
+CATALOGUE_CAPACITY_SIGMA: Final = 0.04
+
+
+def energy_sigma(soc_pct: float, soc_sigma_pts: float | None, capacity_sigma_frac: float | None) -> float:
+    """Relative 1-sigma of the energy on board from the SoC's and the capacity's (defaults above)."""
+    s_soc = (SOC_SIGMA_PTS if soc_sigma_pts is None else soc_sigma_pts) / max(soc_pct, 1.0)
+    s_cap = CATALOGUE_CAPACITY_SIGMA if capacity_sigma_frac is None else capacity_sigma_frac
+    return math.sqrt(s_soc**2 + s_cap**2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +178,30 @@ def fit_range_model(days: Sequence[DayObs], prior: PriorCurve) -> RangeModel | N
 
 
 def predict_range(
-    model: RangeModel, prior: PriorCurve, *, soc_pct: float, usable_kwh: float, temp_c: float
+    model: RangeModel,
+    prior: PriorCurve,
+    *,
+    soc_pct: float,
+    usable_kwh: float,
+    temp_c: float,
+    energy_sigma_frac: float = 0.0,
 ) -> RangePrediction:
-    """Range to 0 % SoC at ``temp_c`` from ``soc_pct`` of a pack of ``usable_kwh`` (its capacity now)."""
+    """Range to 0 % SoC at ``temp_c`` from ``soc_pct`` of a pack of ``usable_kwh`` (its capacity now).
+
+    ``energy_sigma_frac`` is the relative 1-sigma of the energy on board (SoC and capacity uncertainty); it
+    widens the band in quadrature with the consumption's own quantiles.
+    """
     t = np.array([temp_c], dtype=np.float64)
     log_wh = float(np.log(prior.at(t))[0] + (_design(t) @ np.array(model.coef))[0])
     energy_wh = max(soc_pct, 0.0) / 100.0 * usable_kwh * 1000.0
+    extra = (Z_80 * math.log1p(max(energy_sigma_frac, 0.0))) ** 2
+    hi = math.sqrt((model.q90 - model.q50) ** 2 + extra)
+    lo = math.sqrt((model.q50 - model.q10) ** 2 + extra)
     # a higher consumption quantile is a shorter range: P10 range uses the 90th residual
     return RangePrediction(
-        p10_km=energy_wh / math.exp(log_wh + model.q90),
+        p10_km=energy_wh / math.exp(log_wh + model.q50 + hi),
         p50_km=energy_wh / math.exp(log_wh + model.q50),
-        p90_km=energy_wh / math.exp(log_wh + model.q10),
+        p90_km=energy_wh / math.exp(log_wh + model.q50 - lo),
         wh_per_km_p50=math.exp(log_wh + model.q50),
     )
 

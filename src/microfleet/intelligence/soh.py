@@ -39,6 +39,7 @@ MIN_TREND_DAYS: Final = 45.0
 # (Plett, "Battery Management Systems Vol. II", 2015, ch. 4: LFP's flat 20-90 % region defeats OCV lookup).
 LFP_ANCHOR_LOW_PCT: Final = 20.0
 LFP_ANCHOR_HIGH_PCT: Final = 90.0
+ANCHOR_STEP_PCT: Final = 1.0  # a BMS reports SoC rounded down to its step (up to 1 %): 89 % may be 90 %
 PACK_ENERGY_SOURCES: Final = ("counters", "soc_anchored", "pack_power")  # "soc" would be circular
 HUBER_K: Final = 1.345  # 95 % efficiency under normal errors (Huber, "Robust Statistics", 1981)
 Z_90: Final = 1.6449  # two-sided 90 % band of a normal
@@ -110,7 +111,7 @@ def capacity_samples(
         if d < MIN_DELTA_SOC_PCT:
             continue
         anchored = chemistry != "LFP" or (
-            c.soc_from_pct <= LFP_ANCHOR_LOW_PCT and c.soc_to_pct >= LFP_ANCHOR_HIGH_PCT
+            c.soc_from_pct <= LFP_ANCHOR_LOW_PCT and c.soc_to_pct >= LFP_ANCHOR_HIGH_PCT - ANCHOR_STEP_PCT
         )
         out.append(
             CapacitySample(

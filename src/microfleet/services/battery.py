@@ -456,8 +456,17 @@ def _range_view(
         temp = temps[-1] if temps else 20.0
     prior = rm.PriorCurve(tuple(st["prior"]["temps_c"]), tuple(st["prior"]["wh_per_km"]))
     fitted = rm.RangeModel(**{**model, "coef": tuple(model["coef"])})
+    cap_sigma = None
+    if soh.get("soh_pct") and soh.get("band_high_pct") is not None and soh.get("band_low_pct") is not None:
+        cap_sigma = (soh["band_high_pct"] - soh["band_low_pct"]) / 2 / sh.Z_90 / soh["soh_pct"]
+    sigma = rm.energy_sigma(float(soc_pct), (st.get("soc") or {}).get("sigma_pct"), cap_sigma)
     pred = rm.predict_range(
-        fitted, prior, soc_pct=float(soc_pct), usable_kwh=float(usable), temp_c=float(temp)
+        fitted,
+        prior,
+        soc_pct=float(soc_pct),
+        usable_kwh=float(usable),
+        temp_c=float(temp),
+        energy_sigma_frac=sigma,
     )
     out: dict[str, Any] = {"available": True, **asdict(pred), "temp_c": temp, "soc_pct": soc_pct}
     out |= {"usable_kwh": usable, "model_version": fitted.version}

@@ -8,6 +8,7 @@ from microfleet.intelligence.range_model import (
     MIN_DAYS,
     PriorCurve,
     driving_days,
+    energy_sigma,
     fit_range_model,
     physics_prior,
     predict_range,
@@ -67,3 +68,14 @@ def test_physics_prior_rises_in_the_cold_and_is_flat_for_an_unknown_model() -> N
     prior = physics_prior("dacia-spring-65-2024")
     assert prior.at(np.array([-10.0]))[0] > prior.at(np.array([20.0]))[0] > 50
     assert len(set(physics_prior("no-such-model").wh_per_km)) == 1
+
+
+def test_uncertain_energy_on_board_widens_the_band_but_not_the_median() -> None:
+    model = fit_range_model(driving_days(_days(60, np.random.default_rng(6))), PRIOR)
+    assert model is not None
+    sure = predict_range(model, PRIOR, soc_pct=60, usable_kwh=20, temp_c=10)
+    unsure = predict_range(
+        model, PRIOR, soc_pct=60, usable_kwh=20, temp_c=10, energy_sigma_frac=energy_sigma(60, 2.5, 0.04)
+    )
+    assert unsure.p50_km == sure.p50_km
+    assert unsure.p10_km < sure.p10_km and unsure.p90_km > sure.p90_km
