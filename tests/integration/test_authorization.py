@@ -30,6 +30,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -99,6 +100,7 @@ GET    /api/v1/vehicles/{vehicle_id}/drives                     401  a    404  a
 GET    /api/v1/vehicles/{vehicle_id}/drives            car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/drives.csv                 401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/drives.geojson             401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/drives.gpx                 401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/charges                    401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/states                     401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/excluded-records           401  a    404  a    a    404  a    403  403
@@ -681,6 +683,15 @@ def _items(path: str, response: httpx.Response) -> list[dict[str, Any]]:
         body = response.json()
         assert body["type"] == "FeatureCollection"
         return [f["properties"] for f in body["features"]]
+    if path.endswith(".gpx"):  # a track per drive: its car (src) and its start (name, UTC ISO 8601)
+        assert response.headers["content-type"].startswith("application/gpx+xml")
+        ns = {"g": "http://www.topografix.com/GPX/1/1"}
+        tracks = ElementTree.fromstring(response.text).findall("g:trk", ns)
+        starts = [dt.datetime.fromisoformat(trk.findtext("g:name", "", ns)) for trk in tracks]
+        return [
+            {"vehicle_id": trk.findtext("g:src", namespaces=ns), "start_ts_ms": round(start.timestamp() * 1e3)}
+            for trk, start in zip(tracks, starts, strict=True)
+        ]
     items: list[dict[str, Any]] = response.json()
     return items
 
@@ -688,6 +699,7 @@ def _items(path: str, response: httpx.Response) -> list[dict[str, Any]]:
 _history_rows("drives", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives", "car-b")
 _history_rows("drives.csv", lambda d: (d["vehicle_id"], int(d["start_ts_ms"])), "drives")
 _history_rows("drives.geojson", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives")
+_history_rows("drives.gpx", lambda d: (d["vehicle_id"], d["start_ts_ms"]), "drives")
 _history_rows("charges", lambda c: (c["vehicle_id"], c["start_ts_ms"]), "charges")
 _history_rows("states", lambda s: (s["vehicle_id"], s["status"], s["start_ts_ms"]), "states")
 _history_rows("excluded-records", lambda e: (e["vehicle_id"], e["ts_ms"], e["reason"]), "excluded")

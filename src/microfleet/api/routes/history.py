@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 from dataclasses import asdict, fields
 from typing import Annotated, Any
+from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Response
@@ -147,6 +149,38 @@ def export_drives_geojson(
         )
     body = json.dumps({"type": "FeatureCollection", "features": features})
     return Response(body, media_type="application/geo+json")
+
+
+GPX_NS = "http://www.topografix.com/GPX/1/1"
+
+
+@router.get("/api/v1/vehicles/{vehicle_id}/drives.gpx", response_class=Response, responses=_404)
+def export_drives_gpx(
+    vehicle: VehicleDep,
+    history: HistoryDep,
+    from_ms: FromMs = 0,
+    to_ms: ToMs = FAR_FUTURE_MS,
+    limit: Limit = 10_000,
+) -> Response:
+    """A vehicle's drives as GPX 1.1: one track per drive, named by its start (UTC), for maps and trackers.
+
+    A drive's route keeps its points' positions, not their times, so the track points carry no ``<time>``.
+    """
+    _window(from_ms, to_ms)
+    ET.register_namespace("", GPX_NS)
+    root = ET.Element(f"{{{GPX_NS}}}gpx", {"version": "1.1", "creator": "Microfleet"})
+    for d in history.drives(vehicle.vehicle_id, from_ms, to_ms, limit):
+        r = rounded(d)
+        trk = ET.SubElement(root, f"{{{GPX_NS}}}trk")
+        start = dt.datetime.fromtimestamp(r.start_ts_ms / 1000, dt.UTC)
+        ET.SubElement(trk, f"{{{GPX_NS}}}name").text = start.isoformat(timespec="milliseconds")
+        ET.SubElement(trk, f"{{{GPX_NS}}}src").text = vehicle.vehicle_id  # vehicle ids are [A-Za-z0-9._-]
+        ET.SubElement(trk, f"{{{GPX_NS}}}type").text = "drive"
+        seg = ET.SubElement(trk, f"{{{GPX_NS}}}trkseg")
+        for lat, lon in r.route:
+            ET.SubElement(seg, f"{{{GPX_NS}}}trkpt", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
+    body = ET.tostring(root, encoding="unicode", xml_declaration=True)
+    return Response(body, media_type="application/gpx+xml")
 
 
 @router.get("/api/v1/vehicles/{vehicle_id}/charges", response_model=list[ChargeSession], responses=_404)
