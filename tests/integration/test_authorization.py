@@ -689,8 +689,8 @@ def _items(path: str, response: httpx.Response) -> list[dict[str, Any]]:
         tracks = ElementTree.fromstring(response.text).findall("g:trk", ns)
         starts = [dt.datetime.fromisoformat(trk.findtext("g:name", "", ns)) for trk in tracks]
         return [
-            {"vehicle_id": trk.findtext("g:src", namespaces=ns), "start_ts_ms": round(start.timestamp() * 1e3)}
-            for trk, start in zip(tracks, starts, strict=True)
+            {"vehicle_id": trk.findtext("g:src", namespaces=ns), "start_ts_ms": round(t.timestamp() * 1e3)}
+            for trk, t in zip(tracks, starts, strict=True)
         ]
     items: list[dict[str, Any]] = response.json()
     return items
