@@ -24,15 +24,11 @@ from microfleet.domain.bookings import Booking
 from microfleet.domain.drives import Drive
 from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from microfleet.intelligence.driver_energy import (
-    MIN_DRIVES,
     DriveEnergy,
-    DriverEnergy,
-    attribute,
     count_stops,
     traction_kwh,
 )
 from microfleet.intelligence.driving import (
-    KINDS,
     NO_FACTORS,
     DriveSamples,
     HarshEvent,
@@ -44,6 +40,7 @@ from microfleet.intelligence.driving import (
 )
 from microfleet.intelligence.speeding import NO_SPEEDING, SpeedingReport, SpeedLimitMap, speeding
 from microfleet.services.accounts import AccountService
+from microfleet.services.driver_scores import DriverScore, learning, scores
 
 F64 = npt.NDArray[np.float64]
 DAY_MS: Final = 86_400_000
@@ -132,34 +129,6 @@ class DriveAssessment:
 
 
 @dataclass(frozen=True, slots=True)
-class CoachingTip:
-    """One thing to change, and the energy it would have saved over the period (kWh, None if unknown)."""
-
-    advice: str
-    saves_kwh: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DriverScore:
-    """One driver's period: score (or why not yet), events per 100 km, speeding, energy, coaching."""
-
-    driver: str
-    status: str  # "scored" or "learning"
-    message: str
-    drives: int
-    assessed_drives: int
-    distance_km: float
-    safety_score: float | None
-    hard_braking_pct: float
-    aggressive_turning_pct: float
-    events_per_100km: dict[str, float]
-    speeding_share: float | None
-    energy_factor: float | None
-    excess_kwh: float
-    coaching: list[CoachingTip]
-
-
-@dataclass(frozen=True, slots=True)
 class FleetDriverScores:
     """A fleet's drivers over a period, and how many drives belonged to no booking."""
 
@@ -210,7 +179,7 @@ class DrivingService:
         bookings = self._bookings.search(vehicle_ids=list(vehicle_ids), user_id=None, include_cancelled=False)
         assessed = self._assess(vehicle_ids, bookings, from_ms, to_ms)
         unattributed = sum(1 for a in assessed if a.driver is None)
-        return FleetDriverScores(fleet_id, from_ms, to_ms, _scores(assessed), unattributed)
+        return FleetDriverScores(fleet_id, from_ms, to_ms, scores(assessed), unattributed)
 
     def my_score(self, user: UserPrincipal, days: int = 30) -> DriverScore:
         """The caller's own score over their bookings' drives (energy against the same cars' drivers)."""
@@ -221,10 +190,10 @@ class DrivingService:
             self._bookings.search(vehicle_ids=cars, user_id=None, include_cancelled=False) if cars else []
         )
         assessed = self._assess(cars, bookings, from_ms, to_ms)
-        for score in _scores(assessed):
+        for score in scores(assessed):
             if score.driver == user.name:
                 return score
-        return _learning(user.name, [], "learning: no drive in your bookings yet; 5 more drives needed")
+        return learning(user.name, [], "learning: no drive in your bookings yet; 5 more drives needed")
 
     def drive_events(self, user: UserPrincipal, vehicle_id: str, start_ts_ms: int) -> DriveAssessment:
         """One drive's assessment: for whoever sees the car, but a driver only for their own bookings."""
@@ -318,113 +287,3 @@ def _driver_of(drive: Drive, bookings: Sequence[Booking]) -> str | None:
         if b.vehicle_id == drive.vehicle_id and b.active_at(drive.start_ts_ms):
             return b.user_name
     return None
-
-
-def _learning(driver: str, drives: list[DriveAssessment], message: str) -> DriverScore:
-    km = sum(d.distance_km for d in drives)
-    return DriverScore(
-        driver,
-        "learning",
-        message,
-        len(drives),
-        sum(d.assessed for d in drives),
-        km,
-        None,
-        0.0,
-        0.0,
-        {k: 0.0 for k in KINDS},
-        None,
-        None,
-        0.0,
-        [],
-    )
-
-
-def _scores(assessed: list[DriveAssessment]) -> list[DriverScore]:
-    """Each attributed driver's score, energy factor and coaching, by name."""
-    by_driver: dict[str, list[DriveAssessment]] = {}
-    for a in assessed:
-        if a.driver is not None:
-            by_driver.setdefault(a.driver, []).append(a)
-    energy = {e.driver: e for e in attribute([a.energy for a in assessed if a.energy is not None])}
-    rates: dict[str, dict[str, float]] = {}
-    for name, drives in by_driver.items():
-        km = sum(d.distance_km for d in drives if d.assessed)
-        rates[name] = {
-            k: 100.0 * sum(1 for d in drives for e in d.events if e.kind == k) / km if km > 0 else 0.0
-            for k in KINDS
-        }
-    out: list[DriverScore] = []
-    for name in sorted(by_driver):
-        drives = by_driver[name]
-        scored = [d for d in drives if d.assessed]
-        if len(scored) < MIN_DRIVES:
-            more = MIN_DRIVES - len(scored)
-            out.append(_learning(name, drives, f"learning: {more} more drives with 1 Hz data needed"))
-            continue
-        pooled = sum((d.factors for d in scored), NO_FACTORS)
-        days: dict[int, SafetyFactors] = {}
-        for d in scored:  # Tesla: daily scores, then their mileage-weighted mean
-            day = (d.start_ts_ms // 3_600_000 + UTC_OFFSET_H) // 24
-            days[day] = days.get(day, NO_FACTORS) + d.factors
-        km_day = np.array([f.distance_km for f in days.values()])
-        score_day = np.array([safety_score(f) for f in days.values()])
-        score = float((score_day * km_day).sum() / km_day.sum()) if km_day.sum() > 0 else safety_score(pooled)
-        speed = sum((d.speeding_report for d in drives), NO_SPEEDING)
-        mine: DriverEnergy | None = energy.get(name)
-        out.append(
-            DriverScore(
-                driver=name,
-                status="scored",
-                message="",
-                drives=len(drives),
-                assessed_drives=len(scored),
-                distance_km=sum(d.distance_km for d in drives),
-                safety_score=score,
-                hard_braking_pct=pooled.hard_braking_pct,
-                aggressive_turning_pct=pooled.aggressive_turning_pct,
-                events_per_100km=rates[name],
-                speeding_share=speed.speeding_share,
-                energy_factor=mine.energy_factor if mine else None,
-                excess_kwh=mine.excess_kwh if mine else 0.0,
-                coaching=_coaching(name, rates, speed, mine),
-            )
-        )
-    return out
-
-
-def _coaching(
-    name: str, rates: dict[str, dict[str, float]], speed: SpeedingReport, energy: DriverEnergy | None
-) -> list[CoachingTip]:
-    """Advice where the driver stands out from the fleet's median, with the kWh it would save."""
-    tips: list[CoachingTip] = []
-    median = {k: float(np.median([r[k] for r in rates.values()])) for k in KINDS}
-    mine = rates[name]
-    excess = energy.excess_kwh if energy and energy.energy_factor else 0.0
-    harsh = [k for k in (KINDS[0], KINDS[1]) if mine[k] > max(2.0 * median[k], 0.5)]
-    if excess > 0 and energy is not None and energy.energy_factor is not None:
-        tips.append(
-            CoachingTip(
-                f"You use {100 * (energy.energy_factor - 1):.0f} % more energy per km than the fleet's "
-                f"median driver on the same roads, car and weather; driving like them would have saved "
-                f"{excess:.1f} kWh.",
-                excess,
-            )
-        )
-    for kind in harsh:
-        verb = "Accelerate more gently" if kind == KINDS[0] else "Anticipate stops and brake earlier"
-        tips.append(
-            CoachingTip(
-                f"{verb}: {mine[kind]:.1f} harsh {kind} events per 100 km "
-                f"against the fleet's {median[kind]:.1f}.",
-                None,
-            )
-        )
-    share = speed.speeding_share
-    if share is not None and share > 0.05:
-        tips.append(
-            CoachingTip(
-                f"Keep to the limit: {100 * share:.0f} % of the time on signed roads was over it.", None
-            )
-        )
-    return tips

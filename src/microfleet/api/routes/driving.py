@@ -15,7 +15,8 @@ from microfleet.api.auth import UserDep
 from microfleet.api.deps import DrivingDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
-from microfleet.services.driving import DriveAssessment, DriverScore, FleetDriverScores
+from microfleet.services.driver_scores import DriverScore
+from microfleet.services.driving import DriveAssessment, FleetDriverScores
 
 router = APIRouter(
     tags=["driving"],
