@@ -30,7 +30,9 @@ from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.charge_points import StoredPlan, ocpp_limit
 from microfleet.domain.command_wire import Action
+from microfleet.services.charging import ChargingWorker
 from microfleet.sim.charge_points import TwinChargePoint, open_link
+from microfleet.store.charging_store import ChargingStore
 from tests.integration.world import bearer
 
 MODEL = "wuling-hongguang-mini-ev-gen1-14kwh"
@@ -346,3 +348,34 @@ def test_a_plan_is_kept_while_its_inputs_do_not_change(services: Services, clock
     # not plugged in: its 50 % of 12.8 kWh is what it has at the booking, which needs 2 kWh an hour
     assert booking["expected_soc_pct"] == pytest.approx(50.0, abs=0.1)
     assert booking["shortfall_kwh"] == pytest.approx(0.0)
+
+
+def test_a_new_booking_replans_at_the_next_poll_not_the_next_round(services: Services, clock: object) -> None:
+    clock.now_ms = _now_ms()  # type: ignore[attr-defined]
+    services.admin.add_fleet("f3", "Fleet three")
+    services.admin.add_user("d3", Role.DRIVER, "f3")
+    services.admin.add_vehicle("car-y", model_id=MODEL, fleet_id="f3")
+    now_ms = _now_ms()
+    body = json.dumps([{"vehicle_id": "car-y", "ts_ms": now_ms - 60_000, "soc_pct": 40.0}]).encode()
+    services.ingest.ingest(body, "application/json", credential_vehicle_id="car-y", source="t", now_ms=now_ms)
+    services.charge_points.add_site_for(ADMIN, "f3", "depot-3", "Depot three", 11.0)
+    worker = ChargingWorker(
+        services.charging, services.charge_points, ChargingStore(services.engine), interval_s=900, poll_s=0.05
+    )
+
+    async def scenario() -> None:
+        worker.start(None)
+        try:
+            await asyncio.sleep(0.3)  # the worker's first look: nothing planned yet, nothing changed
+            assert services.charging.latest("f3") is None
+            services.bookings.create("car-y", "d3", now_ms + 7_200_000, now_ms + 9_000_000)
+
+            def replanned() -> bool:
+                plan = services.charging.latest("f3")
+                return plan is not None and plan.trigger == "booking or price"
+
+            await _until(replanned, "a re-plan after the new booking")
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())

@@ -163,6 +163,25 @@ class ChargingService:
         """The fleet's newest stored plan."""
         return self._store.latest_plan(fleet_id)
 
+    def event_inputs(self, fleet_id: str) -> str:
+        """A digest of what people change between rounds: the fleet's bookings and its tariff's prices.
+
+        The worker compares it every ``poll_s``: a new, moved or cancelled booking, or a price update,
+        re-plans at once instead of at the next 15-minute round (SoC alone waits for the round).
+        """
+        vehicles = [v.vehicle_id for v in self._store.fleet_vehicles(fleet_id)]
+        bookings = self._bookings.search(vehicle_ids=vehicles, user_id=None, include_cancelled=True)
+        own = [t for t in self._tariffs.visible([], [fleet_id]) if t.fleet_id == fleet_id]
+        key = repr(
+            (
+                sorted(
+                    (b.booking_id, b.vehicle_id, b.start_ms, b.end_ms, b.cancelled_at_ms) for b in bookings
+                ),
+                [repr(t.tariff) for t in own],
+            )
+        )
+        return hashlib.sha256(key.encode()).hexdigest()
+
     def fleets(self) -> list[str]:
         """Fleets with at least one charging site."""
         return self._store.fleets_with_sites()
@@ -451,10 +470,13 @@ class ChargingWorker:
         store: ChargingStorePort,
         *,
         interval_s: float,
+        poll_s: float = 30.0,
     ) -> None:
         self._service = service
         self._store = store
         self._interval_s = interval_s
+        self._poll_s = min(poll_s, interval_s)
+        self._seen: dict[str, str] = {}  # fleet -> its bookings' and tariff's digest at the last look
         self._pending: dict[str, str] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -504,15 +526,35 @@ class ChargingWorker:
         self.rounds += 1
         return plans
 
+    def _changed_fleets(self) -> None:
+        """Mark for a re-plan every fleet whose bookings or tariff changed since the last look."""
+        for fleet_id in self._service.fleets():
+            digest = self._service.event_inputs(fleet_id)
+            if self._seen.get(fleet_id, digest) != digest:
+                self._pending.setdefault(fleet_id, "booking or price")
+            self._seen[fleet_id] = digest
+
     async def _run(self) -> None:
         assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        next_round = loop.time() + self._interval_s
         while True:
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+                await asyncio.wait_for(
+                    self._wake.wait(), timeout=max(0.0, min(self._poll_s, next_round - loop.time()))
+                )
             except TimeoutError:
-                for fleet_id in await asyncio.to_thread(self._service.fleets):
-                    self._pending.setdefault(fleet_id, "periodic")
+                try:
+                    if loop.time() >= next_round:
+                        next_round = loop.time() + self._interval_s
+                        for fleet_id in await asyncio.to_thread(self._service.fleets):
+                            self._pending.setdefault(fleet_id, "periodic")
+                    await asyncio.to_thread(self._changed_fleets)
+                except Exception:  # the store briefly unreachable: look again at the next poll
+                    log.exception("the charging worker could not read the fleets; retrying")
             self._wake.clear()
+            if not self._pending:
+                continue
             fleets, self._pending = self._pending, {}
             try:
                 await self.run_once(fleets)
