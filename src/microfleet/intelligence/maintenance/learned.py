@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from microfleet.errors import ConfigurationError
 from microfleet.intelligence.maintenance import aux_battery, cells, tyres
 from microfleet.intelligence.maintenance.series import F64
 
@@ -65,5 +66,5 @@ class ResidualForest:
     def score(self, x: F64) -> F64:
         """Anomaly score per row: larger = more unusual (the negated ``score_samples``)."""
         if self._model is None:
-            raise ValueError("the forest is not fitted")
+            raise ConfigurationError("the isolation forest is not fitted: call fit first")
         return np.asarray(-self._model.score_samples(x / self._scale), dtype=np.float64)
