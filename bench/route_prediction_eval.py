@@ -292,7 +292,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument(
-        "--quick", action="store_true", help="20 cars, 8 weeks (the full run: 120 cars, 10 weeks)"
+        "--quick", action="store_true", help="10 cars, 8 weeks (the full run: 120 cars, 10 weeks)"
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
