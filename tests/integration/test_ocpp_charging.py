@@ -268,6 +268,16 @@ def test_a_charger_fault_replans_the_fleet(depot: Depot) -> None:
         ]  # the faulted charger gives nothing
         car_b = next(c for c in plan.plan["cars"] if c["vehicle_id"] == "car-b")
         assert all(kw == 0 for kw in car_b["power_kw"])
+        await cp2.recover(1)  # the fault clears: car-b is planned at cp-2 again, at once
+
+        def recovered() -> bool:
+            plan = _plan(depot)
+            return plan is not None and plan.trigger == "recovered"
+
+        await _until(recovered, "a re-plan after the charger recovered")
+        plan = _plan(depot)
+        assert plan is not None
+        assert sorted(t["vehicle_id"] for t in plan.plan["targets"]) == ["car-a", "car-b"]
 
     depot.run(scenario)
 

@@ -195,6 +195,11 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
             limit = ocpp_limit(kw * per_kw)
             if not periods or periods[-1]["limit"] != limit:
                 periods.append({"start_period": i * order.slot_s, "limit": limit})
+        duration_s = len(order.kw) * order.slot_s
+        max_periods = int(self.config.get("ChargingScheduleMaxPeriods", "0") or 0)
+        if 0 < max_periods < len(periods):  # the charger keeps fewer: the schedule ends where they end
+            duration_s = periods[max_periods]["start_period"]
+            periods = periods[:max_periods]
         purpose = (
             ChargingProfilePurposeType.tx_profile
             if order.transaction_id is not None
@@ -208,7 +213,7 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
             "charging_profile_purpose": purpose,
             "charging_profile_kind": ChargingProfileKindType.absolute,
             "charging_schedule": {
-                "duration": len(order.kw) * order.slot_s,
+                "duration": duration_s,
                 "start_schedule": _iso(order.start_ms),
                 "charging_rate_unit": unit,
                 "charging_schedule_period": periods,

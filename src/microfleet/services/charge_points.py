@@ -145,6 +145,7 @@ class ChargePointService:
         self._sinks: list[DeviationSink] = []
         # Chargers that rejected a profile: planned as uncontrolled until they accept one again.
         self.rejecting: set[str] = set()
+        self._faulted: set[str] = set()  # chargers that said Faulted, until they say anything else
 
     def on_deviation(self, sink: DeviationSink) -> None:
         """Call ``sink`` on every deviation (the re-planning worker subscribes)."""
@@ -256,7 +257,11 @@ class ChargePointService:
         """A charger's status; a fault is a deviation."""
         self._store.record_status(charge_point_id, status, self._clock())
         if status is PointStatus.FAULTED:
+            self._faulted.add(charge_point_id)
             self._deviate("fault", charge_point_id, detail or "the charger reports Faulted")
+        elif charge_point_id in self._faulted:  # back in service: plan with it again now
+            self._faulted.discard(charge_point_id)
+            self._deviate("recovered", charge_point_id, detail or f"the charger reports {status.value}")
 
     def started(self, charge_point_id: str, connector_id: int, id_tag: str, meter_start_wh: int) -> int:
         """A car started charging; returns the transaction id. An arrival is a deviation."""

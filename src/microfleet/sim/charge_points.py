@@ -225,6 +225,16 @@ class TwinChargePoint(OcppChargePoint):  # type: ignore[misc]  # the ocpp librar
         self.connectors[connector_id].power_kw = 0.0
         await self._status(connector_id, ChargePointStatus.faulted, ChargePointErrorCode.ground_failure)
 
+    async def recover(self, connector_id: int) -> None:
+        """The fault is cleared: Charging again if a car is still on it, else Available."""
+        connector = self.connectors[connector_id]
+        status = (
+            ChargePointStatus.charging
+            if connector.transaction_id is not None
+            else ChargePointStatus.available
+        )
+        await self._status(connector_id, status)
+
     async def meter(self, connector_id: int, dt_s: float) -> float:
         """Deliver ``dt_s`` seconds of power at the current limit and send MeterValues; returns the kW."""
         connector = self.connectors[connector_id]

@@ -133,7 +133,7 @@ class PlanOut(BaseModel):
     gap: float | None
     cars: list[CarPlanOut]
     bookings: list[BookingPlanOut]
-    uncontrolled: list[str] = Field(description="chargers the plan cannot steer (rejected profiles, dumb)")
+    uncontrolled: list[str] = Field(description="chargers the plan cannot steer (they rejected a profile)")
 
 
 def _site(s: ChargingSite) -> SiteOut:
