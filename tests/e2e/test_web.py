@@ -135,7 +135,7 @@ def test_an_operator_watches_a_fleet_car_drive_then_charge(page: Page, world: We
 
 def test_an_owner_opens_a_drive_and_sees_its_route(page: Page, world: WebWorld, shots: Path) -> None:
     log_in(page, world, "ann", path="/#/vehicles/car-a")
-    rows = page.locator("table").first.locator("tbody tr")
+    rows = page.locator("section[aria-labelledby=drives-h] table tbody tr")
     expect(rows).to_have_count(len(world.drive_starts_ms), timeout=WAIT_MS)
     page.wait_for_selector(".vehicle-map[data-ready=true]", timeout=WAIT_MS)
     first = rows.first  # the newest drive
@@ -152,6 +152,10 @@ def test_an_owner_opens_a_drive_and_sees_its_route(page: Page, world: WebWorld, 
         in first.inner_text()
     )
     expect(page.get_by_role("link", name="Drives as GeoJSON")).to_be_visible()
+    expect(page.get_by_role("link", name="Drives as GPX")).to_be_visible()
+    # yesterday's drives give the efficiency chart; the battery panel answers with figures or what it needs
+    expect(page.locator("#efficiency-plot canvas")).to_have_count(1)
+    expect(page.locator("#battery dl")).to_contain_text("Health", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-drive", full_page=True)
 
 
@@ -273,7 +277,7 @@ def test_the_demo_in_a_browser_a_lock_acknowledged_by_a_twin_car(
         result = page.locator(".command-result")
         expect(result).to_have_attribute("data-status", "acknowledged", timeout=60_000)
         expect(result).to_contain_text("the car acknowledged it")
-        drives = page.locator("table").first.locator("tbody tr")
+        drives = page.locator("section[aria-labelledby=drives-h] table tbody tr")
         if drives.count():
             drives.first.get_by_role("button").click()
             page.wait_for_selector(".vehicle-map[data-route]", timeout=WAIT_MS)

@@ -6,6 +6,7 @@ import { OPEN_ALERTS, STATES, ago, carState, duration, el, num, signal, when, wh
 import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 import { applyEvent, liveFeed } from "./live.js";
+import { batterySection, efficiencySection } from "./vehicle_panels.js";
 
 const WINDOW_DAYS = 30;
 const SHOWN_ROWS = 50;
@@ -141,7 +142,10 @@ export async function vehiclePage(root, vehicleId) {
     { class: "exports" },
     el("a", { class: "button secondary", href: `${base}/drives.geojson?${range}`, download: `${vehicleId}-drives.geojson` }, "Drives as GeoJSON"),
     el("a", { class: "button secondary", href: `${base}/drives.csv?${range}`, download: `${vehicleId}-drives.csv` }, "Drives as CSV"),
+    el("a", { class: "button secondary", href: `${base}/drives.gpx?${range}`, download: `${vehicleId}-drives.gpx` }, "Drives as GPX"),
   );
+  const battery = await batterySection(vehicleId);
+  const efficiency = efficiencySection(drives);
 
   root.replaceChildren(
     el("p", {}, el("a", { href: "#/map" }, "← Live map")),
@@ -160,6 +164,8 @@ export async function vehiclePage(root, vehicleId) {
     ),
     alerts.section,
     commandPanel(vehicle, () => stopped),
+    battery.section,
+    efficiency.section,
     el(
       "section",
       { class: "card", "aria-labelledby": "drives-h" },
@@ -185,6 +191,8 @@ export async function vehiclePage(root, vehicleId) {
     el("section", { class: "card", "aria-labelledby": "exports-h" }, el("h2", { id: "exports-h" }, "Export"), exportsBox),
   );
   let state = showState(vehicle);
+  const plot = efficiency.draw();
+  battery.load().catch(() => {});  // a 401 is handled by the next request's return to login
 
   let map = null;
   try {
@@ -287,6 +295,7 @@ export async function vehiclePage(root, vehicleId) {
   });
   return () => {
     stopped = true;
+    if (plot) plot.destroy();
     feed.stop();
     clearTimeout(timer);
     if (map) map.remove();
