@@ -27,6 +27,7 @@ from microfleet.cli.mqtt import mqtt_app
 from microfleet.cli.ovms import ovms_bridge as _ovms_bridge  # noqa: F401 (registers mqtt ovms-bridge)
 from microfleet.cli.partitions import partitions_app
 from microfleet.cli.places import places_app
+from microfleet.cli.route import route as _route
 from microfleet.cli.routes import forecast as _forecast
 from microfleet.cli.routes import routes as _routes
 from microfleet.cli.simulate import simulate
@@ -67,6 +68,7 @@ app.add_typer(charging_app, name="charging")
 app.command("driver-scores")(driver_scores)  # a fleet's drivers (docs/driver-score.md)
 app.command("routes")(_routes)  # a car's routine trips, energy and insights (docs/routes.md)
 app.command("forecast")(_forecast)  # its next trips and the SoC they need
+app.command("route")(_route)  # fastest vs energy-optimal route between two points (docs/routes.md)
 for command in (history.drives, history.charges, history.derive, history.rederive):
     app.command()(command)
 

@@ -157,9 +157,26 @@ class RouteEnergyService:
         hour_local: float | None = None,
     ) -> RouteAnswer:
         """Both routes between two points for the car (404 if not visible), the chosen one first."""
+        vehicle = self._accounts.vehicle_for(user, vehicle_id) if vehicle_id is not None else None
+        return self.route_for(
+            vehicle, origin, destination, objective=objective, soc_pct=soc_pct,
+            ambient_temp_c=ambient_temp_c, hour_local=hour_local,
+        )  # fmt: skip
+
+    def route_for(
+        self,
+        vehicle: Vehicle | None,
+        origin: tuple[float, float],
+        destination: tuple[float, float],
+        *,
+        objective: str = "energy",
+        soc_pct: float | None = None,
+        ambient_temp_c: float | None = None,
+        hour_local: float | None = None,
+    ) -> RouteAnswer:
+        """Both routes for a car already resolved (the CLI's administrator, or :meth:`route`)."""
         if objective not in OBJECTIVES:
             raise RouteInputError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-        vehicle = self._accounts.vehicle_for(user, vehicle_id) if vehicle_id is not None else None
         if soc_pct is not None and vehicle is None:
             raise RouteInputError("soc_pct needs a vehicle_id: the round trip depends on the car's pack")
         graph = self.graph()
