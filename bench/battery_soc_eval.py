@@ -61,6 +61,8 @@ class CarStream:
     temp_c: np.ndarray
     bms_soc_pct: np.ndarray
     true_soc_pct: np.ndarray
+    energy_used_kwh: np.ndarray | None = None
+    energy_recovered_kwh: np.ndarray | None = None
 
 
 def twin_streams(seed: int, vehicles: int, days: int) -> list[CarStream]:
@@ -94,10 +96,12 @@ def _season(twin: Twin) -> list[CarStream]:
                 np.asarray(cols["pack_voltage_v"][rows], dtype=np.float64),
                 np.asarray(cols["pack_temp_c"][rows], dtype=np.float64),
                 np.asarray(cols["soc_pct"][rows], dtype=np.float64), samples.soc_pct[rows],
+                np.asarray(cols["energy_used_kwh"][rows], dtype=np.float64),
+                np.asarray(cols["energy_recovered_kwh"][rows], dtype=np.float64),
             ))  # fmt: skip
     streams = []
     for v, chunks in parts.items():
-        t, i, u, temp, bms_soc, true = (np.concatenate(c) for c in zip(*chunks, strict=True))
+        t, i, u, temp, bms_soc, true, used, recd = (np.concatenate(c) for c in zip(*chunks, strict=True))
         ok = np.isfinite(i) & np.isfinite(u)
         if ok.mean() < 0.5:
             continue  # this car sends no pack electrics
@@ -113,7 +117,7 @@ def _season(twin: Twin) -> list[CarStream]:
         cap_ah = car.model.usable_kwh * 1000.0 / (car.model.cells_series * v_nom)
         streams.append(CarStream(
             car.vehicle_id, "LFP" if lfp else "NMC", cap_ah, car.model.cells_series,
-            t[inc], i[keep], u[keep], temp[keep], bms_soc[keep], true[keep],
+            t[inc], i[keep], u[keep], temp[keep], bms_soc[keep], true[keep], used[keep], recd[keep],
         ))  # fmt: skip
     return streams
 
@@ -326,6 +330,27 @@ def score_pybamm(streams: list[CarStream], chemistry: str) -> tuple[Scored, list
     return sc, conv
 
 
+def garbage_check(streams: list[CarStream], seed: int, cars: int) -> dict[str, float]:
+    """Inject current spikes (3-8 C) and voltage dropouts (0 V or half the voltage) into LFP cars' streams;
+    count what the gate refused and how far the estimate moved against the clean run."""
+    rng = np.random.default_rng([seed, 15])
+    injected = refused = 0
+    moved = 0.0
+    for s in [s for s in streams if s.chemistry == "LFP"][:cars]:
+        kw: dict[str, Any] = {"chemistry": "LFP", "capacity_ah": s.capacity_ah, "n_series": s.n_series,
+                              "bms_soc_pct": s.bms_soc_pct}  # fmt: skip
+        clean = estimate_soc(s.t_s, s.current_a, s.voltage_v, s.temp_c, **kw)
+        i, v = s.current_a.copy(), s.voltage_v.copy()
+        spots = rng.choice(np.arange(1, s.t_s.size), 10, replace=False)
+        i[spots[:5]] = rng.choice([-1.0, 1.0], 5) * rng.uniform(3.0, 8.0, 5) * s.capacity_ah
+        v[spots[5:]] = v[spots[5:]] * rng.choice([0.0, 0.5], 5)
+        dirty = estimate_soc(s.t_s, i, v, s.temp_c, **kw)
+        injected += 10
+        refused += dirty.rejected - clean.rejected
+        moved = max(moved, float(np.max(np.abs(dirty.soc_pct - clean.soc_pct))))
+    return {"injected": injected, "refused": refused, "max_estimate_change_pts": moved}
+
+
 def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows (metric, system, value, unit) of both truths and a details dict."""
     t0 = time.perf_counter()
@@ -350,6 +375,7 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
     for system in ("microfleet", "coulomb counting"):
         rows.append(_row("soc rmse pts nmc", system, pb_nmc.rmse(system)))
     conv = convergence_s(streams, 6 if quick else 20)
+    garbage = garbage_check(streams, seed, 5 if quick else 20)
     temps = np.concatenate([s.temp_c for s in streams])
     details: dict[str, Any] = {
         "twin": {
@@ -360,6 +386,7 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
             "rejected_lfp": lfp.rejected, "rejected_nmc": nmc.rejected,
             "p99_abs_error_pts_lfp": {k: lfp.quantile_abs(k, 0.99) for k in lfp.err},
             "convergence_driving_s_from_20_pts": conv,
+            "injected_garbage": garbage,
             "simulate_s": round(sim_s, 1),
         },
         "pybamm": {

@@ -85,10 +85,12 @@ def test_gate_refuses_and_counts_spikes_and_dropouts(drive):
     clean = _run(drive, i, v, initial_soc_pct=float(drive["soc"][0]))
     i_bad, v_bad = i.copy(), v.copy()
     i_bad[[300, 900]] = 20.0 * drive["q"]  # 20 C: outside physics
-    v_bad[[500, 1100, 1700]] = 0.0  # voltage dropouts
+    i_bad[1300] = -3.0 * drive["q"]  # 3 C of charge in mid-drive that the voltage does not show
+    v_bad[[500, 1100]] = 0.0  # voltage dropouts
+    v_bad[1700] *= 0.5
     track = _run(drive, i_bad, v_bad, initial_soc_pct=float(drive["soc"][0]))
-    assert track.rejected == 5
-    assert track.rejected_current == 2 and track.rejected_voltage == 3
+    assert track.rejected == 6
+    assert track.rejected_current == 3 and track.rejected_voltage == 3
     assert np.max(np.abs(track.soc_pct - clean.soc_pct)) < 0.5
 
 
@@ -139,3 +141,27 @@ def test_voltage_nan_is_skipped_not_refused(drive):
 def test_non_positive_capacity_is_refused():
     with pytest.raises(InvalidInputError, match="capacity_ah"):
         coulomb_count(np.array([0.0, 1.0]), np.zeros(2), capacity_ah=0.0, initial_soc_pct=50.0)
+
+
+def test_a_jumpy_coarse_bms_pulls_the_estimate_little(drive):
+    i, v = _sensed(drive, seed=7)
+    start = float(drive["soc"][0])
+    clean = _run(drive, i, v, initial_soc_pct=start)
+    bms = np.round(drive["soc"] / 5.0) * 5.0  # a coarse BMS, 5 % steps
+    bms[(drive["soc"] > 30.0) & (drive["soc"] < 80.0)] += 15.0  # that jumps 15 points up on the plateau
+    track = _run(drive, i, v, initial_soc_pct=start, bms_soc_pct=bms)
+    plateau = (drive["soc"] > 30.0) & (drive["soc"] < 80.0)
+    assert np.max(np.abs(bms - drive["soc"])[plateau]) > 14.0
+    assert (
+        np.max(np.abs(track.soc_pct - drive["soc"])[plateau])
+        < np.max(np.abs(clean.soc_pct - drive["soc"])[plateau]) + 4.0
+    )
+
+
+def test_a_bms_reading_far_outside_the_gate_is_refused(drive):
+    i, v = _sensed(drive, seed=8)
+    bms = np.full(drive["soc"].size, np.nan)
+    bms[10] = 0.0  # the car reports 0 % at 95 %: garbage
+    track = _run(drive, i, v, initial_soc_pct=float(drive["soc"][0]), bms_soc_pct=bms)
+    assert track.rejected == 1
+    assert abs(track.soc_pct[10] - drive["soc"][10]) < 1.0
