@@ -28,7 +28,8 @@ from microfleet.services.alerts import AlertService
 from microfleet.services.battery import BatteryService, BatteryWorker, model_facts
 from microfleet.services.bookings import BookingService
 from microfleet.services.charge_points import ChargePointService
-from microfleet.services.charging import ChargingService, ChargingWorker
+from microfleet.services.charging import ChargingService
+from microfleet.services.charging_worker import ChargingWorker
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.driving import DrivingService
@@ -51,8 +52,8 @@ from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
 from microfleet.store.accounts import AccountStore
 from microfleet.store.alerts_store import AlertStore
-from microfleet.store.charging_store import ChargingStore
 from microfleet.store.battery_store import BatteryStore
+from microfleet.store.charging_store import ChargingStore
 from microfleet.store.commands_store import BookingStore
 from microfleet.store.drive_signals import DriveSignalStore
 from microfleet.store.engine import make_engine

@@ -30,7 +30,7 @@ from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.charge_points import StoredPlan, ocpp_limit
 from microfleet.domain.command_wire import Action
-from microfleet.services.charging import ChargingWorker
+from microfleet.services.charging_worker import ChargingWorker
 from microfleet.sim.charge_points import TwinChargePoint, open_link
 from microfleet.store.charging_store import ChargingStore
 from tests.integration.world import bearer
