@@ -28,6 +28,12 @@ def _energy(e: TripEnergy | None) -> str:
     return f"{e.p10_kwh:.2f} / {e.p50_kwh:.2f} / {e.p90_kwh:.2f}"
 
 
+def _basis(e: TripEnergy | None) -> str:
+    if e is None or e.basis == "this trip's drives":
+        return ""
+    return " (model)" if e.basis.startswith("per-car trip energy model") else " (per-km)"
+
+
 def routes_table(vehicle_id: str, book: RouteBook) -> Table:
     """Routine trips: from, to, how often, usual departure, distance and energy P10/P50/P90."""
     from rich.table import Table
@@ -52,7 +58,7 @@ def routes_table(vehicle_id: str, book: RouteBook) -> Table:
             f"{t.weekday_count} / {t.weekend_count}",
             f"{_clock(t.departure_median_min)} ({_clock(t.departure_p10_min)}-{_clock(t.departure_p90_min)})",
             f"{t.distance_km_median:.1f}",
-            _energy(e) + ("" if e is None or e.basis == "this trip's drives" else " (per-km)"),
+            _energy(e) + _basis(e),
         )
     return table
 

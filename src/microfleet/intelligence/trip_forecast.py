@@ -9,7 +9,7 @@ drives times the trip's usual distance (``energy_basis`` says which). A car with
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -45,6 +45,9 @@ RESERVE_PCT: Final = 10.0
 INSIGHT_MIN_SHARE: Final = 0.05
 INSIGHT_MIN_DRIVES: Final = 3
 FORECAST_TRIPS: Final = 4  # the next trips chained from where the car is, at most
+# A trip's own drives give its energy band once there are this many (P10/P90 of fewer is mostly noise: with
+# 8 samples the empirical P10 is the first order statistic); before that the per-car model's, if given.
+OWN_ENERGY_MIN: Final = 8
 WEEKDAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 Status = Literal["ok", "needs_more_drives"]
 
@@ -100,8 +103,24 @@ def _per_km(drives: Sequence[Drive]) -> tuple[float, float, float] | None:
     return float(p10), float(p50), float(p90)
 
 
-def trip_energy(trip: FrequentTrip, per_km: tuple[float, float, float] | None) -> TripEnergy | None:
-    """The trip's energy from its own drives, else from the car's kWh/km and the trip's usual distance."""
+# A per-car trip energy model as route learning uses it: (km, duration s, local departure hour, weekend)
+# -> P10/P50/P90 kWh, or None where it cannot say (services/routes.py builds it from trip_energy).
+TripEnergyFn = Callable[[float, float, float, bool], TripEnergy | None]
+
+
+def trip_energy(
+    trip: FrequentTrip, per_km: tuple[float, float, float] | None, model: TripEnergyFn | None = None
+) -> TripEnergy | None:
+    """The trip's energy band: its own drives' (8+), the per-car model's, its own (3+), else kWh/km x km."""
+    if trip.energy_kwh is not None and trip.energy_samples >= OWN_ENERGY_MIN:
+        return TripEnergy(*trip.energy_kwh, basis="this trip's drives")
+    if model is not None:
+        weekend_trip = trip.weekend_count > trip.weekday_count
+        modelled = model(
+            trip.distance_km_median, trip.duration_s_median, trip.departure_median_min / 60, weekend_trip
+        )
+        if modelled is not None:
+            return modelled
     if trip.energy_kwh is not None:
         return TripEnergy(*trip.energy_kwh, basis="this trip's drives")
     if per_km is None:
@@ -163,7 +182,9 @@ def insights(trip: FrequentTrip, names: dict[str, str]) -> list[Insight]:
     return out
 
 
-def learn_routes(drives: Sequence[Drive], stored: Sequence[Place], tz: ZoneInfo) -> RouteBook:
+def learn_routes(
+    drives: Sequence[Drive], stored: Sequence[Place], tz: ZoneInfo, energy_model: TripEnergyFn | None = None
+) -> RouteBook:
     """A car's places, routine trips with their energy, and insights (needs :data:`MIN_DRIVES` drives)."""
     if len(drives) < MIN_DRIVES:
         return RouteBook(
@@ -182,7 +203,7 @@ def learn_routes(drives: Sequence[Drive], stored: Sequence[Place], tz: ZoneInfo)
         0,
         _newest(drives),
         tuple(places),
-        tuple((t, trip_energy(t, per_km)) for t in trips),
+        tuple((t, trip_energy(t, per_km, energy_model)) for t in trips),
         tuple(found),
         per_km,
     )
@@ -244,11 +265,12 @@ def forecast(
     tz: ZoneInfo,
     now_ms: int,
     usable_kwh: float | None,
+    energy_model: TripEnergyFn | None = None,
 ) -> Forecast:
     """The next trips chained from where the car is now, with energy and the SoC needed by departure."""
     if len(drives) < MIN_DRIVES:
         return _empty_forecast(drives, now_ms, usable_kwh)
-    book = learn_routes(drives, stored, tz)
+    book = learn_routes(drives, stored, tz, energy_model)
     index = PlaceIndex.of(book.places)
     history = transitions(drives, index, tz)
     model = KernelModel().fit(history)
@@ -285,7 +307,7 @@ def forecast(
                 here, dest, p, tuple(known), int(depart.timestamp() * 1000),
                 midnight_ms + round(min(p10, minute_of_day(depart)) * 60_000),
                 midnight_ms + round(max(p90, minute_of_day(depart)) * 60_000),
-                energy.get((here, dest)) or _by_distance(history, here, dest, book.kwh_per_km),
+                energy.get((here, dest)) or _by_distance(history, here, dest, book.kwh_per_km, energy_model),
             )
         )  # fmt: skip
         if dest == UNKNOWN:
@@ -343,10 +365,19 @@ def _by_distance(
     origin: str | None,
     destination: str,
     per_km: tuple[float, float, float] | None,
+    model: TripEnergyFn | None = None,
 ) -> TripEnergy | None:
-    """A trip made too rarely for its own energy band: the car's kWh/km band x its median distance."""
-    km = [t.distance_km for t in history if t.origin == origin and t.place == destination]
-    if not km or per_km is None or destination == UNKNOWN:
+    """A trip made too rarely for its own band: the per-car model's, else the kWh/km band x its distance."""
+    same = [t for t in history if t.origin == origin and t.place == destination]
+    if not same or destination == UNKNOWN:
         return None
-    d = float(np.median(km))
+    d = float(np.median([t.distance_km for t in same]))
+    if model is not None:
+        duration = float(np.median([t.duration_s for t in same]))
+        hour = float(np.median([t.depart_min for t in same])) / 60
+        modelled = model(d, duration, hour, weekend(same[-1].weekday))
+        if modelled is not None:
+            return modelled
+    if per_km is None:
+        return None
     return TripEnergy(per_km[0] * d, per_km[1] * d, per_km[2] * d, "per-car kWh/km median x usual distance")

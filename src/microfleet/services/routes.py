@@ -8,6 +8,8 @@ the caller may see.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Callable
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,7 +18,15 @@ from microfleet.domain.access import Vehicle
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Place
 from microfleet.errors import InvalidInputError
-from microfleet.intelligence.trip_forecast import Forecast, RouteBook, forecast, learn_routes
+from microfleet.intelligence.trip_energy import TripEnergyModel, TripQuery
+from microfleet.intelligence.trip_forecast import (
+    Forecast,
+    RouteBook,
+    TripEnergy,
+    TripEnergyFn,
+    forecast,
+    learn_routes,
+)
 
 # Twelve weeks: enough for a weekday's routine to repeat a dozen times, short enough that a new job or
 # home shows within weeks (Microfleet's choice).
@@ -41,6 +51,34 @@ class CarPlaces(Protocol):
         ...
 
 
+class CarEnergyModels(Protocol):
+    """A car's trip energy model, fitted on its drives (``microfleet.services.route_energy``)."""
+
+    def model_for(self, vehicle: Vehicle | None) -> tuple[TripEnergyModel, str, list[Drive]]:
+        """The car's model, its label and the drives it was fitted on."""
+        ...
+
+
+AMBIENT_DRIVES: Final = 20  # the forecast's ambient temperature: the median of the car's last 20 drives'
+
+
+def energy_function(model: TripEnergyModel, label: str, drives: list[Drive]) -> TripEnergyFn | None:
+    """The car's model as route learning asks it, at the ambient temperature of its latest drives."""
+    temps = [t for d in drives[-AMBIENT_DRIVES:] if (t := d.ambient_temp_c) is not None and math.isfinite(t)]
+    if not temps:
+        return None
+    ambient = statistics.median(temps)
+
+    def energy(km: float, duration_s: float, hour: float, weekend: bool) -> TripEnergy | None:
+        if not (km > 0 and duration_s > 0):
+            return None
+        f = model.predict([TripQuery(km, duration_s, ambient, hour, weekend)])
+        basis = f"per-car trip energy model ({f.version}; {f.basis}; {label}; at {ambient:.0f} °C)"
+        return TripEnergy(float(f.p10_kwh[0]), float(f.p50_kwh[0]), float(f.p90_kwh[0]), basis)
+
+    return energy
+
+
 def time_zone(name: str) -> ZoneInfo:
     """An IANA time zone, or :class:`InvalidInputError` naming it."""
     try:
@@ -58,11 +96,19 @@ class RouteService:
         places: CarPlaces,
         usable_kwh_of_model: Callable[[str], float | None],
         clock: Callable[[], int],
+        energy: CarEnergyModels | None = None,
     ) -> None:
         self._drives = drives
         self._places = places
         self._usable = usable_kwh_of_model
         self._clock = clock
+        self._energy = energy
+
+    def _energy_of(self, vehicle: Vehicle) -> TripEnergyFn | None:
+        if self._energy is None:
+            return None
+        model, label, drives = self._energy.model_for(vehicle)
+        return energy_function(model, label, drives)
 
     def _recent(self, vehicle_id: str, now_ms: int) -> list[Drive]:
         since = max(0, now_ms - LEARNING_WINDOW_DAYS * DAY_MS)
@@ -72,7 +118,8 @@ class RouteService:
         """The car's places, routine trips (counts, usual departure, energy P10/P50/P90) and insights."""
         zone = time_zone(tz)
         drives = self._recent(vehicle.vehicle_id, self._clock())
-        return learn_routes(drives, self._places.applying_to(vehicle.vehicle_id), zone)
+        places = self._places.applying_to(vehicle.vehicle_id)
+        return learn_routes(drives, places, zone, self._energy_of(vehicle))
 
     def forecast(self, vehicle: Vehicle, tz: str, at_ms: int | None = None) -> Forecast:
         """The car's next trips from ``at_ms`` (now), their energy and the SoC needed by departure."""
@@ -80,4 +127,5 @@ class RouteService:
         now = self._clock() if at_ms is None else at_ms
         drives = self._recent(vehicle.vehicle_id, now)
         usable = self._usable(vehicle.model_id) if vehicle.model_id else None
-        return forecast(drives, self._places.applying_to(vehicle.vehicle_id), zone, now, usable)
+        places = self._places.applying_to(vehicle.vehicle_id)
+        return forecast(drives, places, zone, now, usable, self._energy_of(vehicle))

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Circle, Place, PlaceKind
-from microfleet.intelligence.trip_forecast import forecast, learn_routes
+from microfleet.intelligence.trip_forecast import TripEnergy, forecast, learn_routes
 from microfleet.intelligence.trips import (
     MIN_DRIVES,
     UNKNOWN,
@@ -177,3 +177,16 @@ def test_a_car_without_positions_learns_no_places_and_forecasts_unknown() -> Non
     fc = forecast(blind, (), TZ, blind[-1].end_ts_ms, 12.0)
     assert fc.current_place is None
     assert all(t.destination == UNKNOWN for t in fc.trips) and fc.soc_needed_pct is None
+
+
+def test_a_rare_trip_takes_the_per_car_models_energy_a_frequent_one_its_own() -> None:
+    asked: list[tuple[float, float, float, bool]] = []
+
+    def model(km: float, duration_s: float, hour: float, weekend_trip: bool) -> TripEnergy:
+        asked.append((km, duration_s, hour, weekend_trip))
+        return TripEnergy(0.3, 0.35, 0.45, "per-car trip energy model")
+
+    book = learn_routes(commuter(weeks=4), (), TZ, model)
+    bases = {(t.weekday_count, t.weekend_count): e.basis for t, e in book.trips if e is not None}
+    assert bases == {(20, 0): "this trip's drives", (0, 4): "per-car trip energy model"}
+    assert sorted(asked) == [(4.0, 1200.0, 10.0, True), (4.0, 1200.0, 12.0, True)]
