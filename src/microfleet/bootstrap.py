@@ -199,6 +199,9 @@ def build_services(
         clock,
         default_tariff=_default_charging_tariff,
     )
+    route_energy = RouteEnergyService(
+        history_store, _road_graph_source(settings), _catalogue_source(settings), accounts, clock
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -231,10 +234,10 @@ def build_services(
             accounts,
             clock,
         ),
-        routes=RouteService(history_store, place_store, _usable_kwh_lookup(settings), clock),
-        route_energy=RouteEnergyService(
-            history_store, _road_graph_source(settings), _catalogue_source(settings), accounts, clock
+        routes=RouteService(
+            history_store, place_store, _usable_kwh_lookup(settings), clock, energy=route_energy
         ),
+        route_energy=route_energy,
         places=places,
         tariffs=TariffService(TariffStore(engine, write_lock=write_lock), accounts),
         deriver=deriver,
