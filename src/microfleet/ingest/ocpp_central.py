@@ -291,11 +291,21 @@ class OcppCentral:
                 del self._sessions[point.charge_point_id]
 
     async def apply(self, orders: Sequence[ProfileOrder]) -> dict[tuple[str, int], str]:
-        """Send each order to its charger, if connected; returns each one's status ("Offline" if not)."""
+        """Send each order to its charger, if connected; returns each one's status ("Offline" if not).
+
+        Chargers are sent to at once, each one's orders in turn (OCPP-J allows one call at a time).
+        """
+        by_point: dict[str, list[ProfileOrder]] = {}
+        for order in orders:
+            by_point.setdefault(order.charge_point_id, []).append(order)
+        answers = await asyncio.gather(*(self._send(cp, its) for cp, its in by_point.items()))
+        return {key: status for answer in answers for key, status in answer.items()}
+
+    async def _send(self, charge_point_id: str, orders: Sequence[ProfileOrder]) -> dict[tuple[str, int], str]:
         results: dict[tuple[str, int], str] = {}
         for order in orders:
             key = (order.charge_point_id, order.connector_id)
-            session = self._sessions.get(order.charge_point_id)
+            session = self._sessions.get(charge_point_id)
             if session is None:
                 results[key] = "Offline"
                 continue
@@ -317,7 +327,8 @@ class OcppCentral:
 
         A free connector of a smart charger gets a TxDefaultProfile at the charger's minimum power: a car
         that arrives unplanned charges gently and its arrival re-plans the fleet within seconds. A dumb
-        charger, or one that rejects profiles, gets nothing (the planner counts it at full power).
+        charger gets none (its car is commanded instead); one that rejects profiles is still sent them, so
+        that it is steered again as soon as it accepts.
         """
         body = plan.plan
         kw_by_car = {c["vehicle_id"]: c["power_kw"] for c in body.get("cars", [])}
