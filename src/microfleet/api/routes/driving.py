@@ -128,7 +128,7 @@ def my_score(user: UserDep, driving: DrivingDep, days: Days = 30) -> DriverScore
 def fleet_scores(
     user: UserDep,
     driving: DrivingDep,
-    fleet_id: Annotated[str, Path(min_length=1, max_length=64, description="the fleet's id")],
+    fleet_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the fleet's id")],
     days: Days = 30,
 ) -> FleetScoresOut:
     """Every driver of a fleet: for its operator or an admin."""
@@ -147,7 +147,9 @@ def drive_events(
     user: UserDep,
     driving: DrivingDep,
     vehicle_id: Annotated[str, Path(pattern=VEHICLE_ID_PATTERN, description="the vehicle's id")],
-    drive_id: Annotated[int, Path(ge=0, le=INT64_MAX, description="the drive's id: its start, UTC epoch ms")],
+    drive_id: Annotated[
+        int, Path(ge=0, le=INT64_MAX - 1, description="the drive's id: its start, UTC epoch ms")
+    ],
 ) -> DriveEventsOut:
     """One drive's harsh events and score; a driver sees only drives of their own bookings."""
     a: DriveAssessment = driving.drive_events(user, vehicle_id, drive_id)
