@@ -389,3 +389,22 @@ def test_a_new_booking_replans_at_the_next_poll_not_the_next_round(services: Ser
             await worker.stop()
 
     asyncio.run(scenario())
+
+
+def test_two_trips_in_one_slot_are_planned_as_one_needing_both(services: Services, clock: object) -> None:
+    clock.now_ms = _now_ms()  # type: ignore[attr-defined]
+    services.admin.add_fleet("f4", "Fleet four")
+    services.admin.add_user("d4", Role.DRIVER, "f4")
+    services.admin.add_vehicle("car-x", model_id=MODEL, fleet_id="f4")
+    now_ms = _now_ms()
+    body = json.dumps([{"vehicle_id": "car-x", "ts_ms": now_ms - 60_000, "soc_pct": 40.0}]).encode()
+    services.ingest.ingest(body, "application/json", credential_vehicle_id="car-x", source="t", now_ms=now_ms)
+    services.charge_points.add_site_for(ADMIN, "f4", "depot-4", "Depot four", 11.0)
+    slot_ms = 900_000
+    slot = (now_ms + 7_200_000) // slot_ms * slot_ms  # a slot two hours ahead
+    services.bookings.create("car-x", "d4", slot + 60_000, slot + 360_000)  # 5 min
+    services.bookings.create("car-x", "d4", slot + 420_000, slot + 840_000)  # 7 min, same slot
+    plan = services.charging.replan("f4", "test")
+    assert len(plan.plan["bookings"]) == 1
+    need = plan.plan["bookings"][0]["need_kwh"]
+    assert need == pytest.approx(2.0 * (5 + 7) / 60, abs=1e-3)  # 2 kWh per booked hour, both trips

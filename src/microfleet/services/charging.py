@@ -10,6 +10,7 @@ the new plan to the chargers (``ingest/ocpp_central.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -192,6 +193,7 @@ class ChargingService:
 
     def snapshot(self, fleet_id: str) -> tuple[FleetSnapshot, dict[str, Any]]:
         """The fleet as the planner sees it now, and what the stored plan needs besides (targets, ids)."""
+        from microfleet.planning.charging import Booking as PlannedBooking
         from microfleet.planning.charging import Car, Charger, FleetSnapshot, Site
 
         sites = self._store.sites(fleet_id)
@@ -215,7 +217,9 @@ class ChargingService:
             if t.vehicle_id is not None
         }
         smart = {p.charge_point_id: p.smart for p in points}
-        cars, bookings, targets = [], [], []
+        cars: list[Car] = []
+        bookings: list[PlannedBooking] = []
+        targets: list[PlanTarget] = []
         vehicles = sorted(self._store.fleet_vehicles(fleet_id), key=lambda v: v.vehicle_id)
         upcoming = self._bookings.search(
             vehicle_ids=[v.vehicle_id for v in vehicles], user_id=None, include_cancelled=False
@@ -264,7 +268,16 @@ class ChargingService:
                     )
                 )
             for b in own:
-                bookings.append(booking_need(b, start_ms, SLOT_S, capacity_kwh))
+                need = booking_need(b, start_ms, SLOT_S, capacity_kwh)
+                if bookings and (bookings[-1].car_id, bookings[-1].start_slot) == (
+                    need.car_id,
+                    need.start_slot,
+                ):
+                    # two short trips in one slot: the planner sees one, needing both trips' energy
+                    total = min(bookings[-1].energy_kwh + need.energy_kwh, capacity_kwh)
+                    bookings[-1] = dataclasses.replace(bookings[-1], energy_kwh=total)
+                    continue
+                bookings.append(need)
         snapshot = FleetSnapshot(
             start_ms=start_ms,
             n_slots=HORIZON_SLOTS,
