@@ -25,6 +25,7 @@ from microfleet.physics import usable_kwh as physics_usable_kwh
 from microfleet.services.accounts import AccountAdmin, AccountService
 from microfleet.services.alert_worker import AlertWorker
 from microfleet.services.alerts import AlertService
+from microfleet.services.api_tokens import ApiTokenService
 from microfleet.services.battery import BatteryService, BatteryWorker, model_facts
 from microfleet.services.bookings import BookingService
 from microfleet.services.charge_points import ChargePointService
@@ -113,6 +114,7 @@ class Services:
     telemetry: TelemetryStore
     store_status: StoreStatus
     web_sessions: WebSessionService  # browser logins: passwords and session cookies (docs/web.md)
+    api_tokens: ApiTokenService  # each user's own API tokens (docs/web.md)
     live_log: LiveEventStore  # the live feed's log; a store appends to it in its own transaction
     live_events: LiveEvents  # publishing to the live feed (commands, alerts)
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
@@ -244,6 +246,7 @@ def build_services(
         derivations=DerivationQueue(deriver, telemetry, interval_s=settings.history_derive_interval_s),
         telemetry=telemetry,
         store_status=StoreProbe(engine),
+        api_tokens=ApiTokenService(account_store),
         web_sessions=WebSessionService(
             WebAccountStore(engine, clock),
             failures,

@@ -165,6 +165,9 @@ POST   /api/v1/session                                          ok   ok   ok   o
 GET    /api/v1/session                                          401  ok   ok   ok   ok   ok   ok   403  403
 DELETE /api/v1/session                                          ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/v1/session/password                                 401  ok   ok   ok   ok   ok   ok   403  403
+GET    /api/v1/tokens                                           401  ok   ok   ok   ok   ok   ok   403  403
+POST   /api/v1/tokens                                           401  ok   ok   ok   ok   ok   ok   403  403
+DELETE /api/v1/tokens/{token_id}                                401  ok   404  404  404  404  404  403  403
 POST   /api/v1/vehicles/{vehicle_id}/commands                   401  ok   404  403  ok   404  ok   403  403
 POST   /api/v1/vehicles/{vehicle_id}/commands          booked   401  ok   404  ok   ok   404  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/commands                   401  a    404  a    a    404  a    403  403
@@ -1393,6 +1396,62 @@ def _change_password(ctx: Ctx, caller: str, cell: int | str) -> None:
         assert response.json()["user_name"] == caller
         assert user is not None
         ctx.services.web_sessions.set_password(user, WEB_PASSWORD)  # undone
+
+
+# --- each user's own API tokens (docs/web.md)
+
+
+def _user(ctx: Ctx, name: str) -> Any:
+    return next(u for u in ctx.services.admin.list_users() if u.name == name)
+
+
+def _live_labels(ctx: Ctx, name: str) -> list[str]:
+    return [t.label for t in ctx.services.api_tokens.list(_user(ctx, name))]
+
+
+@check("GET /api/v1/tokens")
+def _tokens(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # ann holds a labelled token of her own: only ann's list may show it
+    mine = ctx.services.api_tokens.create(_user(ctx, "ann"), f"ann's script {secrets.token_hex(3)}")
+    try:
+        response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/tokens"), cell)
+        if response is not None:
+            labels = [t["label"] for t in response.json()]
+            assert labels == _live_labels(ctx, caller)
+            assert (mine.info.label in labels) == (caller == "ann")
+            assert all(set(t) == {"token_id", "label", "created_at_ms"} for t in response.json())
+    finally:
+        ctx.services.api_tokens.revoke(_user(ctx, "ann"), mine.info.token_id)
+
+
+@check("POST /api/v1/tokens")
+def _make_token(ctx: Ctx, caller: str, cell: int | str) -> None:
+    label = f"made by {caller} {secrets.token_hex(3)}"
+    response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/tokens", json={"label": label}), cell)
+    if response is None:
+        return
+    made = response.json()
+    assert made["label"] == label and label in _live_labels(ctx, caller)
+    who = ctx.client.get("/api/v1/session", headers={"Authorization": f"Bearer {made['token']}"})
+    assert who.json()["user_name"] == caller  # the new token has the caller's rights, no one else's
+    ctx.services.api_tokens.revoke(_user(ctx, caller), made["token_id"])  # undone
+
+
+@check("DELETE /api/v1/tokens/{token_id}")
+def _revoke_token(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # ann's token, whoever asks: only ann may revoke it; for anyone else it does not exist
+    target = ctx.services.api_tokens.create(_user(ctx, "ann"), f"ann's phone {secrets.token_hex(3)}")
+    try:
+        path = f"/api/v1/tokens/{target.info.token_id}"
+        response = allowed(ctx, ctx.call(caller, "DELETE", path), cell)
+        still = target.info.label in _live_labels(ctx, "ann")
+        assert still == (response is None)
+        if response is not None:
+            gone = ctx.client.get("/api/v1/session", headers={"Authorization": f"Bearer {target.token}"})
+            assert gone.status_code == 401
+    finally:
+        if target.info.label in _live_labels(ctx, "ann"):
+            ctx.services.api_tokens.revoke(_user(ctx, "ann"), target.info.token_id)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])

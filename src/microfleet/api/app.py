@@ -35,6 +35,7 @@ from microfleet.api.routes import (
     session,
     tariffs,
     telemetry,
+    tokens,
     tracker_keys,
     vehicle_routes,
     vehicles,
@@ -109,6 +110,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(commands.router)  # remote commands and their keys (docs/commands.md)
     app.include_router(bookings.router)
     app.include_router(session.router)  # a browser's login (docs/web.md)
+    app.include_router(tokens.router)  # your own API tokens
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
     app.include_router(route.router)  # energy-aware routing (docs/routes.md)

@@ -16,6 +16,7 @@ from microfleet.ingest.http import HttpTelemetryAdapter
 from microfleet.ingest.osmand_adapter import OsmAndAdapter
 from microfleet.services.accounts import AccountService
 from microfleet.services.alerts import AlertService
+from microfleet.services.api_tokens import ApiTokenService
 from microfleet.services.battery import BatteryService
 from microfleet.services.bookings import BookingService
 from microfleet.services.commands import CommandService
@@ -60,4 +61,5 @@ TariffsDep = Annotated[TariffService, Depends(_one(lambda s: s.tariffs))]
 StoreStatusDep = Annotated[StoreStatus, Depends(_one(lambda s: s.store_status))]
 SettingsDep = Annotated[Settings, Depends(_one(lambda s: s.settings))]
 WebSessionsDep = Annotated[WebSessionService, Depends(_one(lambda s: s.web_sessions))]
+ApiTokensDep = Annotated[ApiTokenService, Depends(_one(lambda s: s.api_tokens))]
 NowMsDep = Annotated[int, Depends(_one(lambda s: s.clock()))]

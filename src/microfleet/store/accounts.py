@@ -14,6 +14,7 @@ from microfleet.domain.access import DevicePrincipal, Principal, Role, UserPrinc
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError
 from microfleet.services.accounts import DeviceCredential
+from microfleet.services.api_tokens import NewToken, TokenInfo
 from microfleet.store.schema import api_tokens, fleets, grants, users, vehicles
 
 # Prefixes tell a leaked secret's kind at a glance (as GitHub's ghp_/gho_ do); 32 random bytes follow.
@@ -78,6 +79,44 @@ class AccountStore:
                 )
             )
         return token
+
+    def live_tokens(self, user_id: int) -> list[TokenInfo]:
+        """The user's unrevoked tokens, oldest first (their labels and ages; never the tokens)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(api_tokens.c.token_id, api_tokens.c.label, api_tokens.c.created_at_ms)
+                .where(api_tokens.c.user_id == user_id, api_tokens.c.revoked_at_ms.is_(None))
+                .order_by(api_tokens.c.token_id)
+            ).all()
+        return [TokenInfo(int(r.token_id), r.label, int(r.created_at_ms)) for r in rows]
+
+    def issue_user_token(self, user_id: int, label: str) -> NewToken:
+        """A new API token for the user (by id), returned once with its id and stored only hashed."""
+        token = new_token(USER_TOKEN_PREFIX)
+        now = self._clock()
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                insert(api_tokens).values(
+                    token_sha256=token_sha256(token), user_id=user_id, label=label, created_at_ms=now
+                )
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+        return NewToken(TokenInfo(int(key[0]), label, now), token)
+
+    def revoke_user_token(self, user_id: int, token_id: int) -> bool:
+        """Revoke one live token of this user; False when the user holds no such live token."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(api_tokens)
+                .where(
+                    api_tokens.c.token_id == token_id,
+                    api_tokens.c.user_id == user_id,
+                    api_tokens.c.revoked_at_ms.is_(None),
+                )
+                .values(revoked_at_ms=self._clock())
+            )
+            return int(result.rowcount) == 1
 
     def revoke_tokens(self, user_name: str) -> int:
         """Revoke every live token of a user; returns how many."""
