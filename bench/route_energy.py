@@ -572,7 +572,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="20 cars, 14 days per scenario (full: 100 cars, 28)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--smoke", action="store_true", help="a tiny run that only checks the bench runs")
+    ap.add_argument(
+        "--merge-route-prediction", action="store_true",
+        help="only merge route prediction's full-run rows into the existing results JSON (no new run)",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.merge_route_prediction:
+        doc = json.loads(args.out.read_text(encoding="utf-8"))
+        theirs = ("next destination", "novel", "departure")
+        ours = [r for r in doc["rows"] if not r["metric"].startswith(theirs)]
+        doc["rows"] = ours + route_prediction(doc["details"]["seed"], False, doc["details"])
+        args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
+        return
     size = dict(QUICK if args.quick else FULL)
     if args.smoke:
         size.update(vehicles=6, days=5, train_days=4, fastsim_trips=5, od_pairs=10)
