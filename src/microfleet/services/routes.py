@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from microfleet.domain.access import Vehicle
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Place
-from microfleet.errors import InvalidInputError
+from microfleet.errors import ConfigurationError, InvalidInputError, NotFoundError
 from microfleet.intelligence.trip_energy import TripEnergyModel, TripQuery
 from microfleet.intelligence.trip_forecast import (
     Forecast,
@@ -107,7 +107,10 @@ class RouteService:
     def _energy_of(self, vehicle: Vehicle) -> TripEnergyFn | None:
         if self._energy is None:
             return None
-        model, label, drives = self._energy.model_for(vehicle)
+        try:
+            model, label, drives = self._energy.model_for(vehicle)
+        except (NotFoundError, ConfigurationError, InvalidInputError):
+            return None  # no catalogue installed, or no prior for this car: the trips' own figures serve
         return energy_function(model, label, drives)
 
     def _recent(self, vehicle_id: str, now_ms: int) -> list[Drive]:
