@@ -371,6 +371,25 @@ def test_an_owner_has_no_fleet_page_in_her_menu(page: Page, world: WebWorld) -> 
     expect(page.get_by_role("link", name="Fleet", exact=True)).to_be_hidden()
 
 
+def test_an_owner_makes_an_api_token_uses_it_then_revokes_it(page: Page, world: WebWorld) -> None:
+    bob = next(u for u in world.services.admin.list_users() if u.name == "bob")
+    world.services.web_sessions.set_password(bob, PASSWORDS["bob"])  # another test changes it
+    log_in(page, world, "bob", path="/#/account")
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Make a token").click()
+    expect(page.get_by_role("alert")).to_contain_text("Say what the token is for")  # checked before sending
+    page.get_by_label("What the token is for").fill("bob's garage script")
+    page.get_by_role("button", name="Make a token").click()
+    token = page.locator(".token-text").inner_text(timeout=WAIT_MS)
+    with httpx.Client(base_url=world.base_url, timeout=30) as client:
+        mine = {"Authorization": f"Bearer {token}"}
+        assert [v["vehicle_id"] for v in client.get("/api/v1/vehicles", headers=mine).json()] == ["car-c"]
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Revoke bob's garage script").click()
+        expect(page.locator("#tokens")).not_to_contain_text("bob's garage script", timeout=WAIT_MS)
+        assert client.get("/api/v1/vehicles", headers=mine).status_code == 401
+
+
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored
 
 

@@ -6,6 +6,7 @@ import { ApiError, api, useSession, whenSessionEnds } from "./api.js";
 import { TIME_ZONE, el } from "./format.js";
 import { fleetPage } from "./fleet.js";
 import { mapPage } from "./livemap.js";
+import { tokensSection } from "./tokens.js";
 import { vehiclePage } from "./vehicle.js";
 
 const main = document.getElementById("main");
@@ -83,6 +84,7 @@ function loginPage(root, params) {
 }
 
 function accountPage(root) {
+  const tokens = tokensSection();
   const form = el(
     "form",
     { class: "stack", novalidate: true },
@@ -127,7 +129,9 @@ function accountPage(root) {
       logout,
     ),
     el("section", { class: "card", "aria-labelledby": "pw-h" }, el("h2", { id: "pw-h" }, "Change password"), form),
+    tokens.section,
   );
+  return tokens.load();
 }
 
 const ROUTES = [
