@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from microfleet.domain.drives import Drive
-from microfleet.domain.places import Circle, Place, discover_places, haversine_m
+from microfleet.domain.places import EARTH_RADIUS_M, Circle, Place, discover_places, haversine_m
 
 UNKNOWN: Final = "unknown"  # a destination that is none of the car's known places
 # Route learning needs about two weeks of an ordinary owner's driving (~2 drives a day, the emobpy/MiD
@@ -205,7 +205,7 @@ class PlaceIndex:
         p1, p2 = np.radians(lat_deg), np.radians(self._lat)
         dp, dl = p2 - p1, np.radians(self._lon - lon_deg)
         a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-        d = 2 * 6_371_008.8 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        d = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
         survival = np.exp(-(d**2) / (2 * self._sigma**2))
         best = int(np.argmax(survival))
         return self.places[best].place_id, float(1.0 - survival[best])
@@ -229,6 +229,7 @@ class PlaceIndex:
 def transitions(drives: Sequence[Drive], index: PlaceIndex, tz: ZoneInfo) -> list[Transition]:
     """Each drive (oldest first) as a transition between places; a place's first visit is UNKNOWN."""
     out: list[Transition] = []
+    ids = {p.place_id for p in index.places}
     seen: set[str] = set()
     prev_origin: str | None = None
     prev_end_ms: int | None = None
@@ -238,8 +239,11 @@ def transitions(drives: Sequence[Drive], index: PlaceIndex, tz: ZoneInfo) -> lis
         t = local_time(d.start_ts_ms, tz)
         if t.date() != day:
             day, today = t.date(), 0
-        origin = index.locate(d.start_lat_deg, d.start_lon_deg)
-        place = index.locate(d.end_lat_deg, d.end_lon_deg)
+        # a stored place the derivation put the drive in holds it, wherever in its geofence it stopped
+        origin = (
+            d.start_place_id if d.start_place_id in ids else index.locate(d.start_lat_deg, d.start_lon_deg)
+        )
+        place = d.end_place_id if d.end_place_id in ids else index.locate(d.end_lat_deg, d.end_lon_deg)
         if origin is not None:
             seen.add(origin)
         dest = place if place is not None and place in seen else UNKNOWN

@@ -190,3 +190,23 @@ def test_a_rare_trip_takes_the_per_car_models_energy_a_frequent_one_its_own() ->
     bases = {(t.weekday_count, t.weekend_count): e.basis for t, e in book.trips if e is not None}
     assert bases == {(20, 0): "this trip's drives", (0, 4): "per-car trip energy model"}
     assert sorted(asked) == [(4.0, 1200.0, 10.0, True), (4.0, 1200.0, 12.0, True)]
+
+
+def test_a_stop_the_derivation_put_in_a_stored_place_is_that_place() -> None:
+    stored = [Place("pl-office", "Office", PlaceKind.WORK, Circle(*WORK, 300.0))]
+    far_corner = (WORK[0] + 0.0022, WORK[1])  # 245 m from the centre, inside the 300 m geofence
+    drives = [
+        Drive(
+            **{
+                **_as_dict(d),
+                "end_lat_deg": far_corner[0] if i == 0 else d.end_lat_deg,
+                "end_place_id": "pl-office" if d.end_lat_deg == WORK[0] else None,
+            }
+        )
+        for i, d in enumerate(commuter())
+    ]
+    index = PlaceIndex.of(learn_places(drives, stored))
+    assert index.locate(*far_corner) is None  # by distance alone it would be a new place
+    history = transitions(drives, index, TZ)
+    assert history[0].place == "pl-office" and history[0].destination == UNKNOWN  # its first visit
+    assert history[2].destination == "pl-office"
