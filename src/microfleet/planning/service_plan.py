@@ -141,8 +141,8 @@ class WeekPlan:
 
 
 def plan_week(
-    cars: Sequence[CarState], intervals: Sequence[Interval], now_ms: int, *, visit_h: float = 3.0,
-    workshop_open_h: tuple[int, int] = (8, 18), slots_per_window: int = 1,
+    cars: Sequence[CarState], intervals: Sequence[Interval] | Mapping[str, Sequence[Interval]], now_ms: int,
+    *, visit_h: float = 3.0, workshop_open_h: tuple[int, int] = (8, 18), slots_per_window: int = 1,
 ) -> WeekPlan:  # fmt: skip
     """Place each pressing car in the week's workshop window that disturbs the fewest booking minutes.
 
@@ -155,7 +155,8 @@ def plan_week(
     length = int(visit_h * HOUR_MS)
     wanted = []
     for car in cars:
-        items = [d for d in due_items(car, intervals, now_ms) if d.pressing]
+        ivs = intervals.get(car.vehicle_id, ()) if isinstance(intervals, Mapping) else intervals
+        items = [d for d in due_items(car, ivs, now_ms) if d.pressing]
         if items:
             wanted.append((_urgency(items[0]), car, items))
     wanted.sort(key=lambda w: w[0])

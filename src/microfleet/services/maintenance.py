@@ -432,12 +432,8 @@ class MaintenanceService:
             states.append((state, self._intervals(v)))
             reports.append(self._report(v))
         now = self._clock()
-        # cars may carry their own intervals: plan each with its own, the week's windows are shared
-        plan = (
-            plan_week([s for s, _ in states], states[0][1] if states else [], now)
-            if states
-            else WeekPlan([], [])
-        )
+        # each car is planned with its own intervals (its own over its fleet's); the week's windows are shared
+        plan = plan_week([s for s, _ in states], {s.vehicle_id: ivs for s, ivs in states}, now)
         return plan, reports
 
 
