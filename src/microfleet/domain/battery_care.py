@@ -67,10 +67,21 @@ def days_since_full(charges: Sequence[ChargeSession], now_ms: int) -> float | No
     return (now_ms - max(full)) / DAY_MS if full else None
 
 
+def drive_temperatures(drives: Sequence[Drive]) -> list[tuple[int, float | None]]:
+    """Each drive's start and ambient temperature: all the advice needs of drives (small to store)."""
+    return [(d.start_ts_ms, d.ambient_temp_c) for d in drives]
+
+
 def advise(
-    chemistry: str | None, charges: Sequence[ChargeSession], drives: Sequence[Drive], now_ms: int
+    chemistry: str | None,
+    charges: Sequence[ChargeSession],
+    drives: Sequence[tuple[int, float | None]],
+    now_ms: int,
 ) -> list[AdviceItem]:
-    """The advice that applies to this car now, from its last four weeks of charges and drives."""
+    """The advice that applies to this car now, from its last four weeks of charges and drives.
+
+    ``drives`` are (start UTC ms, ambient °C) pairs (:func:`drive_temperatures`).
+    """
     out: list[AdviceItem] = []
     recent = _recent(charges, now_ms)
     since_full = days_since_full(charges, now_ms)
@@ -118,9 +129,9 @@ def advise(
                     {"deep_sessions": deep, "sessions": len(starts), "below_pct": DEEP_DISCHARGE_PCT},
                 )
             )
-    recent_drives = [d for d in drives if now_ms - WINDOW_DAYS * DAY_MS <= d.start_ts_ms <= now_ms]
-    days = {d.start_ts_ms // DAY_MS for d in recent_drives}
-    hot = {d.start_ts_ms // DAY_MS for d in recent_drives if (d.ambient_temp_c or 0.0) >= HOT_C}
+    recent_drives = [(ts, t) for ts, t in drives if now_ms - WINDOW_DAYS * DAY_MS <= ts <= now_ms]
+    days = {ts // DAY_MS for ts, _ in recent_drives}
+    hot = {ts // DAY_MS for ts, t in recent_drives if (t or 0.0) >= HOT_C}
     if days and len(hot) / len(days) >= HOT_DAY_SHARE:
         out.append(
             AdviceItem(

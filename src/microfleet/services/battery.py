@@ -24,7 +24,13 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from microfleet.domain.alerts import Alert, Severity
-from microfleet.domain.battery_care import AdviceItem, ChargeBounds, advise, charge_bounds
+from microfleet.domain.battery_care import (
+    AdviceItem,
+    ChargeBounds,
+    advise,
+    charge_bounds,
+    drive_temperatures,
+)
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.telemetry import TelemetryRecord
@@ -49,6 +55,7 @@ REST_CURRENT_A: Final = 2.0
 # Temperature rise while charging: an AC charge at under 0.5 C warms a healthy pack by a few kelvin; 15 K
 # above ambient is abnormal (Microfleet's threshold; IEC 62660-2 abuse tests look for such rises).
 CHARGE_RISE_K: Final = 15.0
+REFERENCE_TEMP_C: Final = 20.0  # a car that never reported a temperature: a mild day (Microfleet's choice)
 NOMINAL_CELL_V: Final = {"LFP": 3.2, "NMC": 3.7}  # nominal cell voltages (cell datasheets)
 
 
@@ -253,6 +260,8 @@ class BatteryService:
             "resistance_steps": r_steps,
             "soc": self._soc_now(records, chemistry, soh, facts),
             "dc_share": sh.dc_share(charges),
+            # what the report needs of drives, so that a request reads no drive (their routes are heavy)
+            "drive_temps": drive_temperatures([d for d in drives if d.start_ts_ms >= now - ADVICE_WINDOW_MS]),
             "checks": checks,
             "alerts": [{"condition": c, "title": t, "detail": d} for c, t, d in findings],
         }
@@ -377,7 +386,6 @@ class BatteryService:
         stored = self._states.get(vehicle_id)
         latest = self._telemetry.latest_state(vehicle_id) or {}
         charges = self._history.charges(vehicle_id, now - ADVICE_WINDOW_MS, now + 1, ALL_ROWS)
-        drives = self._history.drives(vehicle_id, now - ADVICE_WINDOW_MS, now + 1, ALL_ROWS)
         st = stored.state if stored is not None else {}
         chemistry = st.get("chemistry")
         bms_soc, soc_ms = _signal(latest, "soc_pct")
@@ -401,9 +409,9 @@ class BatteryService:
             chemistry=chemistry,
             soc=soc,
             soh=_soh_view(st),
-            range=_range_view(st, bms_soc, latest, drives, trip_km),
+            range=_range_view(st, bms_soc, latest, trip_km),
             resistance={"ohm": st.get("resistance_ohm"), "steps": st.get("resistance_steps", 0)},
-            advice=advise(chemistry, charges, drives, now),
+            advice=advise(chemistry, charges, [(int(t), c) for t, c in st.get("drive_temps", [])], now),
             charge_bounds=charge_bounds(chemistry, charges, now),
             alerts=list(st.get("alerts", [])),
             fleet=None,
@@ -434,11 +442,7 @@ def _soh_view(st: dict[str, Any]) -> dict[str, Any]:
 
 
 def _range_view(
-    st: dict[str, Any],
-    soc_pct: float | None,
-    latest: dict[str, Any],
-    drives: Sequence[Drive],
-    trip_km: float | None,
+    st: dict[str, Any], soc_pct: float | None, latest: dict[str, Any], trip_km: float | None
 ) -> dict[str, Any]:
     model = st.get("range")
     if not model:
@@ -452,8 +456,8 @@ def _range_view(
         return _not_yet("no capacity known for this car")
     temp, _ = _signal(latest, "ambient_temp_c")
     if temp is None:
-        temps = [d.ambient_temp_c for d in drives if d.ambient_temp_c is not None]
-        temp = temps[-1] if temps else 20.0
+        temps = [t for _, t in st.get("drive_temps", []) if t is not None]
+        temp = temps[-1] if temps else REFERENCE_TEMP_C
     prior = rm.PriorCurve(tuple(st["prior"]["temps_c"]), tuple(st["prior"]["wh_per_km"]))
     fitted = rm.RangeModel(**{**model, "coef": tuple(model["coef"])})
     cap_sigma = None

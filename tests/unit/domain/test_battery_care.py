@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from microfleet.domain.battery_care import advise, charge_bounds
+from microfleet.domain.battery_care import advise, charge_bounds, drive_temperatures
 from tests.unit.intelligence.battery_history import DAY_MS, T0_MS, charge, drive
 
 NOW = T0_MS + 30 * DAY_MS
@@ -34,7 +34,7 @@ def test_nmc_dwell_at_full_and_deep_discharge() -> None:
 def test_heat_and_dc_exposure() -> None:
     drives = [drive(d, 20, 2, 38.0 if d % 2 else 20.0) for d in range(5, 29)]
     charges = [charge(d, 30, 80, 10.0, kind="DC") for d in (10, 20)] + [charge(15, 30, 80, 5.0)]
-    got = codes(advise("NMC", charges, drives, NOW))
+    got = codes(advise("NMC", charges, drive_temperatures(drives), NOW))
     assert "heat_exposure" in got
     assert "dc_fast_charging" in got
     assert advise("LFP", [], [], NOW)[0].numbers["days_since_full_charge"] is None
