@@ -212,6 +212,9 @@ def measure(n: int, rounds: int, fps_seconds: float, seed: int, folder: Path) ->
                         sent.append(time.monotonic() - t0)
                         stop.wait(max(0.0, 1.0 - (time.monotonic() - t0)))
 
+                # the same page with no update arriving: what this browser paints on this machine at all
+                idle = page.evaluate(FPS_JS, max(2.0, fps_seconds / 2))
+                out["fps_idle"] = idle["frames"] / (idle["ms"] / 1000.0)
                 feeder = threading.Thread(target=feed, daemon=True)
                 before = page.evaluate(LIST_LATS_JS)
                 feeder.start()
@@ -280,7 +283,7 @@ def main() -> None:
     for r in rows:
         print(f"{r['metric']:32} {r['system']:24} {r['value']:>10}  {r['unit']}")
     moved, listed = first.get("listed_cars_moved"), first.get("listed_cars")
-    print(f"cars moved in the list during fps: {moved} of {listed}")
+    print(f"cars moved in the list during fps: {moved} of {listed}; fps, no update: {first.get('fps_idle')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
