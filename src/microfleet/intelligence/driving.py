@@ -58,6 +58,10 @@ class HarshThresholds:
     # within one second (assumed from the twin's 3 m GPS sigma, sim/sensors.py).
     cornering_min_speed_kmh: float = 10.0
     merge_s: float = 2.0  # two exceedances closer than this are one event (Microfleet's choice)
+    # An event lasts at least 1 s (two samples over the threshold at 1 Hz, so a speed change spread over
+    # 3 s or more): a one-sample blip is as likely 0.06 m/s² of speed noise as a manoeuvre. Telematics units
+    # filter the same way with a minimum "log duration" (Digital Matter, "Harsh Driving Event Setup").
+    min_duration_s: float = 1.0
     course_baseline_s: float = 2.0  # the course at k is taken from the fixes at k ± 2 s (see module doc)
 
 
@@ -86,10 +90,10 @@ class HarshEvent:
 def _slope(ts_ms: npt.NDArray[np.int64], values: F64, max_gap_s: float, wrap_deg: bool = False) -> F64:
     """Rate of change per second at each sample: the central difference over its two neighbours.
 
-    Over 2 s at 1 Hz this halves a 1 s difference's noise (0.3 km/h speed noise: 0.06 m/s²) and keeps a
-    2 s braking's full peak (a 5-sample slope would cut a 3 s braking's by a fifth); a drive's ends take
-    the one-sided difference. NaN where a neighbour is more than ``max_gap_s`` away. ``wrap_deg``: values
-    are angles (degrees, 0..360).
+    Over 2 s at 1 Hz this halves a 1 s difference's noise (0.3 km/h speed noise: 0.06 m/s²) and keeps the
+    full peak of a ramp of 2 s or more (a 5-sample slope would cut a 3 s braking's by a fifth); a drive's
+    ends take the one-sided difference. NaN where a neighbour is more than ``max_gap_s`` away.
+    ``wrap_deg``: values are angles (degrees, 0..360).
     """
     n = values.size
     out = np.full(n, np.nan)
@@ -172,12 +176,12 @@ def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
 
 
 def _events(
-    kind: str, value_mps2: F64, threshold_g: float, samples: DriveSamples, merge_s: float
+    kind: str, value_mps2: F64, threshold_g: float, samples: DriveSamples, th: HarshThresholds
 ) -> list[HarshEvent]:
     over = np.nan_to_num(value_mps2, nan=0.0) >= threshold_g * G_MPS2
     merged: list[list[int]] = []
     for a, b in _runs(over):
-        if merged and (samples.ts_ms[a] - samples.ts_ms[merged[-1][1]]) / 1000.0 <= merge_s:
+        if merged and (samples.ts_ms[a] - samples.ts_ms[merged[-1][1]]) / 1000.0 <= th.merge_s:
             merged[-1][1] = b
         else:
             merged.append([a, b])
@@ -190,6 +194,7 @@ def _events(
             speed_kmh=float(samples.speed_kmh[max(a - 1, 0)]),
         )
         for a, b in merged
+        if (samples.ts_ms[b] - samples.ts_ms[a]) / 1000.0 >= th.min_duration_s
     ]
 
 
@@ -199,9 +204,9 @@ def harsh_events(samples: DriveSamples, thresholds: HarshThresholds | None = Non
     accel = longitudinal_accel_mps2(samples.ts_ms, samples.speed_kmh, th.max_gap_s)
     lateral = lateral_accel_mps2(samples, th)
     found = (
-        _events(KIND_ACCELERATION, accel, th.acceleration_g, samples, th.merge_s)
-        + _events(KIND_BRAKING, -accel, th.braking_g, samples, th.merge_s)
-        + _events(KIND_CORNERING, lateral, th.cornering_g, samples, th.merge_s)
+        _events(KIND_ACCELERATION, accel, th.acceleration_g, samples, th)
+        + _events(KIND_BRAKING, -accel, th.braking_g, samples, th)
+        + _events(KIND_CORNERING, lateral, th.cornering_g, samples, th)
     )
     return sorted(found, key=lambda e: (e.start_ts_ms, e.kind))
 

@@ -176,3 +176,15 @@ def test_traction_energy_leaves_out_the_standstill_draw_and_stops_are_counted() 
     power = np.where(speed_kmh > 0, 10.5, 0.5)  # 0.5 kW of climate and electronics throughout
     assert traction_kwh(power, speed_kmh, ts) == pytest.approx(4 * 10.0 / 3600.0)
     assert count_stops(speed_kmh, ts) == 1
+
+
+def test_a_one_sample_blip_is_not_an_event_but_a_one_second_one_is() -> None:
+    """A speed jump of 4.5 m/s for one sample gives one central difference over 0.2 g; an event needs two."""
+    blip = np.full(30, 10.0)
+    blip[15] = 10.0 + 4.5  # (v[16] - v[14]) / 2 s is 0; only k = 14 and 16 see +-2.25 m/s² (one sample each)
+    assert harsh_events(_straight(blip)) == []
+    # a 2 s ramp peaks at one sample only; over 3 s at 2.5 m/s², two samples reach it: one event
+    two_s = np.concatenate([np.full(15, 10.0), [12.5, 15.0], np.full(13, 15.0)])
+    three_s = np.concatenate([np.full(15, 10.0), [12.5, 15.0, 17.5], np.full(12, 17.5)])
+    assert harsh_events(_straight(two_s)) == []
+    assert [e.kind for e in harsh_events(_straight(three_s))] == ["acceleration"]
