@@ -131,3 +131,11 @@ def test_service_records_intervals_and_the_fleets_week(
     assert [v["vehicle_id"] for v in plan["visits"]] == ["car-a"]  # the leak is pressing
     assert plan["visits"][0]["disrupted_booking_min"] == 0
     get(client, world.tokens["olga"], "/api/v1/fleets/nowhere/service-plan", 404)
+
+
+def test_a_note_with_a_nul_character_is_refused_not_a_server_error(
+    client: TestClient, world: World, clock: FrozenClock
+) -> None:
+    rec = {"item": "brake fluid", "done_at_ms": clock.now_ms - DAY_MS, "note": "pads\u0000ok"}
+    r = client.post("/api/v1/vehicles/car-a/service-records", json=rec, headers=bearer(world.tokens["ann"]))
+    assert r.status_code == 422, r.text

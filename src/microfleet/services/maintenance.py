@@ -393,8 +393,8 @@ class MaintenanceService:
         """Record service done (checked input)."""
         self._accounts.require_vehicle(vehicle_id)
         item = _item(item)
-        if len(note) > MAX_NOTE_CHARS:
-            raise InvalidInputError(f"a note is at most {MAX_NOTE_CHARS} characters")
+        if len(note) > MAX_NOTE_CHARS or "\x00" in note:  # PostgreSQL's text holds no NUL character
+            raise InvalidInputError(f"a note is at most {MAX_NOTE_CHARS} characters, without NUL")
         if done_at_ms > self._clock() + DAY_MS:
             raise InvalidInputError("service cannot be recorded as done in the future")
         return self._store.add_record(ServiceRecord(0, vehicle_id, item, done_at_ms, odometer_km, note, by))
