@@ -411,10 +411,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="40 cars, 1 day; 2,000-car scale; 1 ACN day")
-    parser.add_argument("--skip-acn", action="store_true")
+    parser.add_argument("--days", type=int, default=7, help="days of the twin scenario (the issue's 7)")
+    parser.add_argument("--acn-days", type=int, default=7, help="days of ACN sessions from 2019-06-03")
+    parser.add_argument("--scale-cars", type=int, default=10000)
+    parser.add_argument("--skip-acn", action="store_true", help="leave the ACN rows as they are in the JSON")
+    parser.add_argument("--only-acn", action="store_true", help="only the ACN rows, merged into the JSON")
     args = parser.parse_args()
+    if args.only_acn:
+        merge_acn(args)
+        return
     rng = np.random.default_rng(args.seed)
-    n_cars, days = (40, 1) if args.quick else (200, 7)
+    n_cars, days = (40, 1) if args.quick else (200, args.days)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     rows: list[dict[str, object]] = []
     sc = make_scenario(n_cars, 2, days, rng)
@@ -429,18 +436,17 @@ def main() -> None:
     nl_days = min(days, 3)
     sc_nl = replace(sc, trips=tuple(t for t in sc.trips if t.end_slot < nl_days * DAY), n_slots=nl_days * DAY)
     rows += twin_rows(sc_nl, nl_prices((nl_days + 1) * DAY), nl_carbon((nl_days + 1) * DAY), "EUR", " nl")
-    rows += scale_rows(2000 if args.quick else 10000, rng)
+    rows += scale_rows(2000 if args.quick else args.scale_cars, rng)
     if not args.skip_acn:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from charging_acn import acn_rows
-
-        rows += acn_rows(quick=args.quick, seed=args.seed)
+        rows += _acn(1 if args.quick else args.acn_days)
+    elif RESULTS.exists():
+        rows += [r for r in json.loads(RESULTS.read_text())["rows"] if str(r["metric"]).endswith(" acn")]
     print(f"{'metric':42} {'system':24} {'value':>12} unit")
     for r in rows:
         print(f"{r['metric']!s:42} {r['system']!s:24} {r['value']!s:>12} {r['unit']}")
     body = {
         "benchmark": "charging",
-        "command": "python bench/charging.py --seed " + str(args.seed) + (" --quick" if args.quick else ""),
+        "command": "python " + " ".join(sys.argv),
         "seed": args.seed,
         "quick": args.quick,
         "load_at_start": load,
@@ -448,6 +454,25 @@ def main() -> None:
         "scenario": {"cars": n_cars, "days": days, "bookings": len(sc.trips), "depots": 2},
         "rows": rows,
     }
+    RESULTS.write_text(json.dumps(body, indent=2) + "\n")
+
+
+def _acn(days: int) -> list[dict[str, object]]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from charging_acn import acn_rows
+
+    return acn_rows(days=days)
+
+
+def merge_acn(args: argparse.Namespace) -> None:
+    """Run only the ACN part and put its rows into the existing JSON (the twin's rows kept)."""
+    rows = _acn(1 if args.quick else args.acn_days)
+    body = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmark": "charging", "rows": []}
+    body["rows"] = [r for r in body["rows"] if not str(r["metric"]).endswith(" acn")] + rows
+    body["acn_command"] = "python " + " ".join(sys.argv)
+    body["acn_load_at_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    for r in rows:
+        print(f"{r['metric']!s:42} {r['system']!s:24} {r['value']!s:>12} {r['unit']}")
     RESULTS.write_text(json.dumps(body, indent=2) + "\n")
 
 
