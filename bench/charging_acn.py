@@ -3,15 +3,16 @@
 Every system is run inside acnportal's simulator on the same sessions (``--acn-days`` from Monday
 2019-06-03, Pacific time; one day with ``--quick``), with acnportal's own site models (``caltech_acn``,
 ``jpl_acn``: their EVSEs, with ``basic_evse=True`` for continuous pilots, and their transformer and line
-constraints) and 15-minute periods. As in acnportal's ``acndata_events``, an EV asks for the energy it was delivered;
-the only foresight is the driver's estimated departure (the real departure where the driver gave none).
-Microfleet plans every period over the next 24 hours, each session's energy due by the driver's estimate
-less the margin by which 10 % of drivers left earlier in May 2019 (learned before the scored window), with
-the site's transformer capacity as its one site limit (150 kW Caltech, 45 + 150 kW JPL); its first period is scaled down, if needed, until the
-network's phase constraints (which the planner does not model) accept it. The offline optimum is
-Microfleet's programme over the whole week with the real departures, on the site limit alone (a lower
-bound). Prices: SCE TOU-EV-8 (2018), as shipped in ``domain/data/tariffs``; ACN-Sim measures energy at
-the EVSE, so there are no charging losses here.
+constraints) and 15-minute periods. As in acnportal's ``acndata_events``, an EV asks for the energy it
+was delivered; the only foresight is the driver's estimated departure (the real departure where the
+driver gave none). Microfleet plans every period over the next 24 hours, each session's energy due by
+the driver's estimate less the margin by which 10 % of drivers left earlier in May 2019 (learned before
+the scored window), with the site's transformer capacity as its one site limit (150 kW Caltech,
+45 + 150 kW JPL); its first period is scaled down, if needed, until the network's phase constraints
+(which the planner does not model) accept it. The offline optimum is Microfleet's programme over the
+whole window with the real departures, on the site limit alone (a lower bound). Prices: SCE TOU-EV-8
+(2018), as shipped in ``domain/data/tariffs``; ACN-Sim measures energy at the EVSE, so there are no
+charging losses here.
 """
 
 from __future__ import annotations
