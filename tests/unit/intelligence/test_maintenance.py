@@ -158,3 +158,37 @@ def test_detect_all_reports_each_detector_and_a_code() -> None:
     assert names["dtc"].condition == "code:P0A2F"
     assert names["motor_thermal"].verdict is Verdict.SUSPECTED
     assert names["brakes"].verdict is Verdict.NO_SIGNAL
+
+
+def test_the_forest_scores_a_car_far_from_its_usual_above_the_ordinary_wobble() -> None:
+    from microfleet.errors import ConfigurationError
+    from microfleet.intelligence.maintenance.learned import FEATURES, ResidualForest
+
+    rng = np.random.default_rng(0)
+    ordinary = rng.normal(0.0, 1.0, (2000, len(FEATURES)))
+    with pytest.raises(ConfigurationError):
+        ResidualForest().score(ordinary)
+    forest = ResidualForest(n_estimators=50, seed=1).fit(ordinary)
+    odd = np.zeros((1, len(FEATURES)))
+    odd[0, 4:6] = 12.0  # a weak cell: its spread 12 MADs over the car's usual and growing as fast
+    assert forest.score(odd)[0] > np.quantile(forest.score(ordinary), 0.99)
+
+
+def test_gps_glitches_three_in_a_month_point_at_the_receiver() -> None:
+    n = 30 * 144
+    lat, lon, hdop = np.full(n, 31.23), np.full(n, 121.47), np.full(n, 1.0)
+    for day in (3, 12, 25):  # a fix 2 km off with a poor HDOP, three times
+        i = day * 144
+        lat[i], hdop[i] = 31.25, 12.0
+    s = parked(30, lat_deg=lat, lon_deg=lon, gps_hdop=hdop)
+    (res,) = detect_all_gps(s)
+    assert res.verdict is Verdict.SUSPECTED and res.evidence["glitch_episodes_30d"] == 3
+    lat[25 * 144], hdop[25 * 144] = 31.23, 1.0
+    (two,) = detect_all_gps(parked(30, lat_deg=lat, lon_deg=lon, gps_hdop=hdop))
+    assert two.verdict is Verdict.OK
+
+
+def detect_all_gps(s: CarSeries) -> list:
+    from microfleet.intelligence.maintenance.diagnostics import gps
+
+    return gps(s)

@@ -6,7 +6,8 @@
 * Brakes: braking energy not returned by regeneration goes into the pads. Per day, the kinetic energy shed
   in decelerations (½ m Δv²) against what the pack's recovered-energy counter rose while driving; a friction
   share well above the car's own usual means the pads work harder (regeneration limited, a sticking caliper).
-* GPS: a fix that jumps faster than a car can drive with a poor HDOP is a glitch; a few a month are ordinary
+* GPS: a fix with a poor HDOP that jumps faster than a car can drive, or away and back, is a glitch; a few a
+  month are ordinary
   (tunnels, multipath), :data:`GPS_EPISODES` in 30 days point at the receiver or its antenna.
 * TPMS: one wheel silent while the others report is a sensor (battery) fault, not a pressure.
 """
@@ -25,6 +26,7 @@ THERMAL_CODES: Final = frozenset({"P0A2F", "P0A93", "P0C73", "P0A78"})
 MAX_CAR_KMH: Final = 250.0  # protocol v1's speed range: a jump implying more is not driving
 GLITCH_HDOP: Final = 5.0  # HDOP above 5 is a "moderate" fix at best (Langley 1999, "Dilution of precision")
 GPS_EPISODES: Final = 3
+SPIKE_M: Final = 250.0  # the twin's glitches jump 300-3,000 m; urban multipath stays within tens of metres
 EPISODE_GAP_MS: Final = 30 * 60_000
 TPMS_SILENT_SHARE: Final = 0.5
 CAR_MASS_KG: Final = 1_000.0  # small city EV with driver (Wuling Hongguang Mini EV kerb 665-700 kg + load)
@@ -121,9 +123,16 @@ def gps(series: CarSeries) -> list[DetectorResult]:
         return [no_signal("gps", "GPS position")]
     i = np.flatnonzero(ok)
     t, lat, lon, hdop = series.ts_ms[i], series.lat_deg[i], series.lon_deg[i], series.gps_hdop[i]
-    d_m = np.hypot(np.diff(lat) * 111_195.0, np.diff(lon) * 111_195.0 * np.cos(np.radians(lat[1:])))
+    d_m = _metres(lat[:-1], lon[:-1], lat[1:], lon[1:])
     kmh = d_m / np.maximum(np.diff(t) / 1000.0, 1.0) * 3.6
-    bad = (kmh > MAX_CAR_KMH) & (np.nan_to_num(hdop[1:], nan=0.0) >= GLITCH_HDOP)
+    poor = np.nan_to_num(hdop[1:], nan=0.0) >= GLITCH_HDOP
+    # a fix away from both neighbours that agree with each other (jumped and came back), however slow the
+    # cadence: a parked car's fixes are 10 min apart, where no implied speed looks impossible
+    spike = np.zeros(d_m.size, dtype=bool)
+    if d_m.size >= 2:
+        back = _metres(lat[:-2], lon[:-2], lat[2:], lon[2:])
+        spike[:-1] = (d_m[:-1] > SPIKE_M) & (d_m[1:] > SPIKE_M) & (back < SPIKE_M / 2)
+    bad = ((kmh > MAX_CAR_KMH) | spike) & poor
     when = t[1:][bad & (t[1:] >= t[-1] - 30 * DAY_MS)]
     episodes = int((np.diff(when, prepend=-(10**15)) > EPISODE_GAP_MS).sum()) if when.size else 0
     ev: dict[str, float | str] = {"glitch_episodes_30d": episodes}
@@ -135,6 +144,12 @@ def gps(series: CarSeries) -> list[DetectorResult]:
         )]  # fmt: skip
     return [DetectorResult("gps", Verdict.OK, f"{episodes} GPS glitch episodes in 30 days",
                            score=float(episodes), evidence=ev)]  # fmt: skip
+
+
+def _metres(lat0: np.ndarray, lon0: np.ndarray, lat1: np.ndarray, lon1: np.ndarray) -> np.ndarray:
+    """Equirectangular distance (m): exact enough for fixes a few km apart."""
+    east = (lon1 - lon0) * 111_195.0 * np.cos(np.radians(lat1))
+    return np.asarray(np.hypot((lat1 - lat0) * 111_195.0, east))
 
 
 def tpms_sensors(series: CarSeries) -> list[DetectorResult]:
