@@ -107,6 +107,7 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
         self._planned_until = planned_until
         self.config: dict[str, str] = {}
         self.configured = asyncio.Event()
+        self.stopped: set[int] = set()  # transactions this charger has stopped while connected
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @on(Action.boot_notification)  # type: ignore[untyped-decorator]
@@ -171,6 +172,7 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
         now_ms = self._service.now_ms()
         early = until_ms is not None and now_ms < until_ms
         reason = str(extra.get("reason") or "Local")
+        self.stopped.add(transaction_id)
         await asyncio.to_thread(
             lambda: self._service.stopped(self.id, transaction_id, meter_stop, reason, early=early)
         )
@@ -187,8 +189,8 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
 
     async def set_profile(self, order: ProfileOrder) -> str:
         """Send SetChargingProfile for ``order``; returns the charger's status (Accepted, Rejected, ...)."""
-        if not self.configured.is_set():
-            await asyncio.wait_for(self.configured.wait(), timeout=10)
+        if not self.configured.is_set():  # e.g. a charger that reconnected without booting again
+            await self.read_configuration()
         per_kw, unit = self._unit()
         periods: list[dict[str, Any]] = []
         for i, kw in enumerate(order.kw):
@@ -226,6 +228,10 @@ class CentralSession(OcppChargePoint):  # type: ignore[misc]  # the ocpp library
         )
         status = "CallError" if answer is None else str(answer.status)
         accepted = status == ChargingProfileStatus.accepted
+        if not accepted and order.transaction_id in self.stopped:
+            return (
+                "TransactionStopped"  # the car left while the profile was on its way: no fault of the charger
+            )
         await asyncio.to_thread(
             self._service.profile_answered, self.id, accepted, f"SetChargingProfile answered {status}"
         )

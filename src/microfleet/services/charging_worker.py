@@ -57,7 +57,10 @@ class ChargingWorker:
 
     def notify(self, deviation: Deviation) -> None:
         """Note a deviation (from any thread): its fleet is re-planned at once."""
-        self._pending[deviation.fleet_id] = deviation.kind
+        # Every kind that happened since the last round names the re-plan, the first first.
+        kinds = self._pending.get(deviation.fleet_id, "").split(", ")
+        if deviation.kind not in kinds:
+            self._pending[deviation.fleet_id] = ", ".join([k for k in kinds if k] + [deviation.kind])
         if self._loop is not None and self._wake is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
