@@ -46,6 +46,7 @@ from microfleet.domain.drives import Drive
 from microfleet.domain.vehicle_state import GEAR_CODES, TelemetryColumns
 from microfleet.intelligence.trips import (
     FREQUENT_TRIP_MIN,
+    UNKNOWN,
     FrequencyModel,
     KernelModel,
     NextDestinationModel,
@@ -140,6 +141,11 @@ class Tally:
     top1: list[bool] = field(default_factory=list)
     top3: list[bool] = field(default_factory=list)
     novel: list[bool] = field(default_factory=list)
+    # before departure: the probability given to "unknown" on novel and on repeat trips, and whether
+    # "unknown" was the single most likely answer on a novel trip (details only; not a row of the issue)
+    p_unknown_novel: list[float] = field(default_factory=list)
+    p_unknown_repeat: list[float] = field(default_factory=list)
+    unknown_top1_novel: list[bool] = field(default_factory=list)
     departure_err_min: list[float] = field(default_factory=list)
 
 
@@ -193,6 +199,12 @@ def evaluate_car(car: Car, weeks: int, tallies: dict[str, Tally], counts: dict[s
             counts["scored drives"] += 1
             query = Query(q.origin, q.depart_min, q.weekday, q.previous, q.trips_today)
             novel = truth["destination_node"] not in known_nodes
+            predicted = {name: model.predict(query) for name, model in models.items()}
+            for name, probs in predicted.items():
+                p_unknown = probs.get(UNKNOWN, 0.0)
+                (tallies[name].p_unknown_novel if novel else tallies[name].p_unknown_repeat).append(p_unknown)
+                if novel:
+                    tallies[name].unknown_top1_novel.append(p_unknown >= max(probs.values()))
             if novel:
                 counts["novel"] += 1
                 tallies["microfleet"].novel.append(index.locate(d.end_lat_deg, d.end_lon_deg) is None)
@@ -206,8 +218,8 @@ def evaluate_car(car: Car, weeks: int, tallies: dict[str, Tally], counts: dict[s
             )
             if target is None:
                 counts["repeat without a learned place"] += 1
-            for name, model in models.items():
-                ranked = ranked_places(model.predict(query), 3)
+            for name, probs in predicted.items():
+                ranked = ranked_places(probs, 3)
                 tallies[name].top1.append(target is not None and ranked[:1] == [target])
                 tallies[name].top3.append(target is not None and target in ranked)
             _departure(fitted, q, i, upto, index, tallies, counts)
@@ -281,6 +293,14 @@ def prediction_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[
         "truth_trips": sum(len(c.truth) for c in cars),
         **{k.replace(" ", "_"): v for k, v in counts.items()},
         "departure_scored": {s: len(tallies[s].departure_err_min) for s in SYSTEMS},
+        "before_departure": {
+            s: {
+                "mean p(unknown) on novel trips": _mean(tallies[s].p_unknown_novel),
+                "mean p(unknown) on repeat trips": _mean(tallies[s].p_unknown_repeat),
+                "novel trips with unknown the most likely answer": _mean(tallies[s].unknown_top1_novel),
+            }
+            for s in SYSTEMS
+        },
         "simulate_and_derive_s": round(t_sim, 1),
         "total_s": round(time.perf_counter() - t0, 1),
     }
