@@ -309,6 +309,7 @@ class Ctx:
 QUIET: dict[str, Any] = {
     "history_derive_interval_s": 0,
     "alerts_interval_s": 0,  # no alert evaluation or delivery in the background either
+    "charging_replan_interval_s": 0,  # no charging re-plans in the background (POST re-plans on request)
     "auth_failure_burst": 1_000_000,
 }
 
