@@ -37,6 +37,7 @@ from microfleet.services.driving import DrivingService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
+from microfleet.services.invitations import InvitationService
 from microfleet.services.live import LiveEvents
 from microfleet.services.live_feed import LiveFeed, LiveFeedLimits
 from microfleet.services.maintenance import MaintenanceService, MaintenanceWorker
@@ -59,6 +60,7 @@ from microfleet.store.commands_store import BookingStore
 from microfleet.store.drive_signals import DriveSignalStore
 from microfleet.store.engine import make_engine
 from microfleet.store.history import HistoryStore
+from microfleet.store.invitations import InvitationStore
 from microfleet.store.live_store import LiveEventStore
 from microfleet.store.maintenance_store import MaintenanceStore
 from microfleet.store.migrate import StoreProbe, upgrade
@@ -115,6 +117,7 @@ class Services:
     store_status: StoreStatus
     web_sessions: WebSessionService  # browser logins: passwords and session cookies (docs/web.md)
     api_tokens: ApiTokenService  # each user's own API tokens (docs/web.md)
+    invitations: InvitationService  # an administrator's invitations, accepted with a password (docs/web.md)
     live_log: LiveEventStore  # the live feed's log; a store appends to it in its own transaction
     live_events: LiveEvents  # publishing to the live feed (commands, alerts)
     live_feed: LiveFeed  # the API's fan-out to WebSocket clients (polls only once someone subscribes)
@@ -204,6 +207,12 @@ def build_services(
     route_energy = RouteEnergyService(
         history_store, _road_graph_source(settings), _catalogue_source(settings), accounts, clock
     )
+    web_sessions = WebSessionService(
+        WebAccountStore(engine, clock),
+        failures,
+        clock,
+        lifetime_ms=round(settings.web_session_lifetime_s * 1000),
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -247,11 +256,9 @@ def build_services(
         telemetry=telemetry,
         store_status=StoreProbe(engine),
         api_tokens=ApiTokenService(account_store),
-        web_sessions=WebSessionService(
-            WebAccountStore(engine, clock),
-            failures,
-            clock,
-            lifetime_ms=round(settings.web_session_lifetime_s * 1000),
+        web_sessions=web_sessions,
+        invitations=InvitationService(
+            InvitationStore(engine, clock), account_store, web_sessions, failures, clock
         ),
         live_log=live_log,
         live_events=LiveEvents(live_log, clock),

@@ -43,7 +43,7 @@ from starlette.routing import Mount, WebSocketRoute
 from microfleet.api import create_app
 from microfleet.api.auth import SESSION_COOKIE
 from microfleet.bootstrap import Services, build_services
-from microfleet.domain.access import DevicePrincipal
+from microfleet.domain.access import DevicePrincipal, Role
 from microfleet.domain.alerts import Severity
 from microfleet.domain.command_wire import Action
 from microfleet.domain.tariffs import example_tariff_ids
@@ -168,6 +168,10 @@ POST   /api/v1/session/password                                 401  ok   ok   o
 GET    /api/v1/tokens                                           401  ok   ok   ok   ok   ok   ok   403  403
 POST   /api/v1/tokens                                           401  ok   ok   ok   ok   ok   ok   403  403
 DELETE /api/v1/tokens/{token_id}                                401  ok   404  404  404  404  404  403  403
+POST   /api/v1/invitations                                      401  403  403  403  403  403  ok   403  403
+GET    /api/v1/invitations                                      401  403  403  403  403  403  ok   403  403
+DELETE /api/v1/invitations/{invitation_id}                      401  403  403  403  403  403  ok   403  403
+POST   /api/v1/session/invitation                               ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST   /api/v1/vehicles/{vehicle_id}/commands                   401  ok   404  403  ok   404  ok   403  403
 POST   /api/v1/vehicles/{vehicle_id}/commands          booked   401  ok   404  ok   ok   404  ok   403  403
 GET    /api/v1/vehicles/{vehicle_id}/commands                   401  a    404  a    a    404  a    403  403
@@ -1453,6 +1457,63 @@ def _revoke_token(ctx: Ctx, caller: str, cell: int | str) -> None:
     finally:
         if target.info.label in _live_labels(ctx, "ann"):
             ctx.services.api_tokens.revoke(_user(ctx, "ann"), target.info.token_id)
+
+
+# --- invitations (docs/web.md): only an administrator invites; anyone holding a live code accepts it
+
+
+def _invite(ctx: Ctx, who: str) -> Any:
+    root = _user(ctx, "root")
+    return ctx.services.invitations.invite(root, f"{who}-{secrets.token_hex(3)}", Role.OWNER, None)
+
+
+@check("POST /api/v1/invitations")
+def _make_invitation(ctx: Ctx, caller: str, cell: int | str) -> None:
+    name = f"invited-by-{caller}-{secrets.token_hex(3)}"
+    body = {"user_name": name, "role": "driver", "fleet_id": "city-share"}
+    response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/invitations", json=body), cell)
+    pending = [i.user_name for i in ctx.services.invitations.pending(_user(ctx, "root"))]
+    assert (name in pending) == (response is not None)
+    if response is not None:
+        ctx.services.invitations.revoke(_user(ctx, "root"), response.json()["invitation_id"])  # undone
+
+
+@check("GET /api/v1/invitations")
+def _invitations(ctx: Ctx, caller: str, cell: int | str) -> None:
+    made = _invite(ctx, "listed")
+    try:
+        response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/invitations"), cell)
+        if response is not None:
+            assert made.invitation.user_name in [i["user_name"] for i in response.json()]
+            assert made.code not in response.text  # a code is shown once, when made
+    finally:
+        ctx.services.invitations.revoke(_user(ctx, "root"), made.invitation.invitation_id)
+
+
+@check("DELETE /api/v1/invitations/{invitation_id}")
+def _withdraw_invitation(ctx: Ctx, caller: str, cell: int | str) -> None:
+    made = _invite(ctx, "withdrawn")
+    path = f"/api/v1/invitations/{made.invitation.invitation_id}"
+    response = allowed(ctx, ctx.call(caller, "DELETE", path), cell)
+    pending = [i.invitation_id for i in ctx.services.invitations.pending(_user(ctx, "root"))]
+    assert (made.invitation.invitation_id in pending) == (response is None)
+    if response is None:
+        ctx.services.invitations.revoke(_user(ctx, "root"), made.invitation.invitation_id)
+
+
+@check("POST /api/v1/session/invitation")
+def _accept_invitation(ctx: Ctx, caller: str, cell: int | str) -> None:
+    # Whoever sends a live code becomes the invited user, never the caller; the shared client keeps no cookie.
+    made = _invite(ctx, "accepting")
+    body = {"code": made.code, "password": "invited password 1"}
+    try:
+        response = allowed(ctx, ctx.call(caller, "POST", "/api/v1/session/invitation", json=body), cell)
+        assert response is not None
+        assert (response.json()["user_name"], response.json()["role"]) == (made.invitation.user_name, "owner")
+        again = ctx.call(caller, "POST", "/api/v1/session/invitation", json=body)
+        assert again.status_code == 401  # the code worked once
+    finally:
+        ctx.client.cookies.clear()
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])

@@ -25,6 +25,7 @@ from microfleet.api.routes import (
     driving,
     health,
     history,
+    invitations,
     live,
     maintenance,
     ocpp,
@@ -111,6 +112,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(bookings.router)
     app.include_router(session.router)  # a browser's login (docs/web.md)
     app.include_router(tokens.router)  # your own API tokens
+    app.include_router(invitations.router)  # an administrator's invitations
     app.include_router(live.router)  # a WebSocket: outside the OpenAPI document (docs/live.md)
     app.include_router(alerts.router)
     app.include_router(route.router)  # energy-aware routing (docs/routes.md)

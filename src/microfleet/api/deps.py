@@ -23,6 +23,7 @@ from microfleet.services.commands import CommandService
 from microfleet.services.driving import DrivingService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
+from microfleet.services.invitations import InvitationService
 from microfleet.services.places import PlaceService
 from microfleet.services.quarantine import QuarantineService
 from microfleet.services.routes import RouteService
@@ -62,4 +63,5 @@ StoreStatusDep = Annotated[StoreStatus, Depends(_one(lambda s: s.store_status))]
 SettingsDep = Annotated[Settings, Depends(_one(lambda s: s.settings))]
 WebSessionsDep = Annotated[WebSessionService, Depends(_one(lambda s: s.web_sessions))]
 ApiTokensDep = Annotated[ApiTokenService, Depends(_one(lambda s: s.api_tokens))]
+InvitationsDep = Annotated[InvitationService, Depends(_one(lambda s: s.invitations))]
 NowMsDep = Annotated[int, Depends(_one(lambda s: s.clock()))]

@@ -180,6 +180,10 @@ class WebSessionService:
         check_new_password(password)
         self._store.set_password_hash(user.user_id, self._hasher.hash(password))
 
+    def open_for(self, user: UserPrincipal) -> WebSession:
+        """A new session for a user who has just proved who they are another way (an accepted invitation)."""
+        return self._open(user)
+
     # --- internals -------------------------------------------------------------------------------
 
     def _open(self, user: UserPrincipal) -> WebSession:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from microfleet.api.auth import CSRF_HEADER, SESSION_COOKIE, UserDep
-from microfleet.api.deps import NowMsDep, WebSessionsDep
+from microfleet.api.deps import InvitationsDep, NowMsDep, WebSessionsDep
 from microfleet.api.errors import ErrorBody
 from microfleet.domain.access import UserPrincipal
 from microfleet.errors import AuthenticationError
@@ -93,6 +93,36 @@ def log_in(
     limit every try is 429 with ``Retry-After`` until the address has earned tries back.
     """
     session = sessions.login(body.user_name, body.password, _client(request))
+    _set_cookie(request, response, session, now_ms)
+    return _out(session.user, session)
+
+
+class InvitationAcceptIn(BaseModel):
+    """An invitation's one-time code and the password the new user chooses (8 to 256 characters)."""
+
+    code: Annotated[str, Field(min_length=1, max_length=200)]
+    password: Annotated[str, Field(min_length=1, max_length=PASSWORD_MAX_CHARS)]
+
+
+@router.post(
+    f"{PATH}/invitation",
+    response_model=SessionOut,
+    summary="Accept an invitation: become the invited user and log in",
+    responses={**_ERRORS, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+def accept_invitation(
+    body: InvitationAcceptIn,
+    request: Request,
+    response: Response,
+    invitations: InvitationsDep,
+    now_ms: NowMsDep,
+) -> SessionOut:
+    """Make the invited user with this password and open their session (the code works once).
+
+    A code that is unknown, used, withdrawn or expired is 401 and counts as a failed authentication of the
+    client address, as a wrong password does.
+    """
+    session = invitations.accept(body.code, body.password, _client(request))
     _set_cookie(request, response, session, now_ms)
     return _out(session.user, session)
 

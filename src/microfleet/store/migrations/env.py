@@ -7,6 +7,7 @@ from alembic import context
 import microfleet.store.alerts_store
 import microfleet.store.commands_store
 import microfleet.store.history
+import microfleet.store.invitations
 import microfleet.store.live_store
 import microfleet.store.places_store
 import microfleet.store.tariffs_store
