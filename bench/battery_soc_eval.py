@@ -387,7 +387,9 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
             "pack_temp_c_range": [float(np.nanmin(temps)), float(np.nanmax(temps))],
             "rejected_lfp": lfp.rejected, "rejected_nmc": nmc.rejected,
             "p99_abs_error_pts_lfp": {k: lfp.quantile_abs(k, 0.99) for k in lfp.err},
-            "convergence_driving_s_from_20_pts": conv,
+            # seconds of driving until within 2 points for good; None: not by the end of the stream
+            "convergence_driving_s_from_20_pts": _finite(conv),
+            "converged_within_600_s_share": float(np.mean(np.array(conv) <= 600.0)) if conv else None,
             "injected_garbage": garbage,
             "simulate_s": round(sim_s, 1),
         },
@@ -396,11 +398,15 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
             "samples_scored_lfp": pb_lfp.samples, "rejected_lfp": pb_lfp.rejected,
             "max_error_pts_lfp": {k: pb_lfp.max_abs(k) for k in pb_lfp.err},
             "rmse_pts_nmc_chen2020": {k: pb_nmc.rmse(k) for k in pb_nmc.err},
-            "convergence_s_from_20_pts_lfp": pb_conv,
+            "convergence_s_from_20_pts_lfp": _finite(pb_conv),
         },
         "total_s": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     return rows, details
+
+
+def _finite(values: list[float]) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(v, 1) for v in values]
 
 
 def _row(metric: str, system: str, value: float, unit: str = "pts") -> dict[str, Any]:
