@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microfleet.errors import ChargingInputError
 from microfleet.planning.charging import (
+    DEFAULT_AC_EFFICIENCY,
     Booking,
     Car,
     CareBounds,
@@ -291,3 +294,55 @@ def test_cheapest_slots_books_each_car_s_cheapest_hours() -> None:
     snap = snapshot([car("a")], [Booking("k", "a", 4, 10.0)])
     p = cheapest_slots(snap)
     np.testing.assert_allclose(p.car_power_kw("a"), [0, 10, 8, 0, 0], atol=1e-9)
+
+
+# --- properties on random small fleets ------------------------------------------------------------------
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> FleetSnapshot:
+    """2-5 cars on one or two sites, each plugged from now until a booking (or the end), random prices."""
+    n_slots = draw(st.integers(4, 12))
+    n_cars = draw(st.integers(2, 5))
+    prices = tuple(draw(st.lists(st.floats(-0.2, 1.0), min_size=n_slots, max_size=n_slots)))
+    cars, chargers, bookings = [], [], []
+    for i in range(n_cars):
+        cap = draw(st.floats(5.0, 40.0))
+        until = draw(st.integers(1, n_slots))
+        cars.append(
+            car(
+                f"c{i}",
+                soc=draw(st.floats(0.0, 1.0)) * cap,
+                capacity_kwh=cap,
+                until=until,
+                efficiency_points=DEFAULT_AC_EFFICIENCY,
+                max_ac_kw=draw(st.sampled_from([3.3, 6.6, 11.0])),
+            )
+        )
+        chargers.append(Charger(f"ch-c{i}", f"s{i % 2}", draw(st.sampled_from([3.7, 7.4, 11.0]))))
+        if until < n_slots:
+            bookings.append(Booking(f"b{i}", f"c{i}", until, draw(st.floats(0.0, 1.0)) * cap))
+    sites = (Site("s0", draw(st.floats(4.0, 30.0))), Site("s1", draw(st.floats(4.0, 30.0))))
+    return FleetSnapshot(
+        0, n_slots, tuple(cars), tuple(chargers), sites, tuple(bookings),
+        Tariff(prices), CareBounds(end_min_frac=draw(st.floats(0.0, 0.9))), slot_s=900,
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(fleets())
+def test_any_plan_keeps_every_limit_and_reports_shortfalls_exactly(snap: FleetSnapshot) -> None:
+    p = plan(snap)
+    assert p.status == "optimal"
+    cap = {c.charger_id: c.max_kw for c in snap.chargers}
+    for i, c in enumerate(snap.cars):
+        kw = min(cap[c.plugged_charger or ""], c.max_ac_kw)
+        assert (p.power_kw[i] <= kw + 1e-6).all()
+        assert (p.power_kw[i, (c.plugged_until_slot or snap.n_slots) :] == 0).all()
+        assert (p.energy_kwh[i] <= c.capacity_kwh + 1e-6).all()
+    for site in snap.sites:
+        assert p.peak_kw_by_site[site.site_id] <= site.limit_kw + 1e-6
+    for b in p.bookings:  # a shortfall is the need less what the car holds, never more
+        assert b.shortfall_kwh == pytest.approx(max(0.0, b.need_kwh - b.expected_kwh), abs=1e-9)
+    baseline = earliest_deadline_first(snap)  # the optimum serves at least as much as EDF, where EDF can
+    assert sum(b.shortfall_kwh for b in p.bookings) <= sum(b.shortfall_kwh for b in baseline.bookings) + 1e-4
