@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, WebSocketRoute, expect, sync_playwright
 from sqlalchemy import text
 
+from microfleet.domain.access import Role
 from tests.e2e.web_world import PASSWORDS, WebWorld, chromium_path, distance_m, serve_world
 
 WAIT_MS = 20_000  # a loaded two-core machine needs several seconds' grace
@@ -388,6 +389,39 @@ def test_an_owner_makes_an_api_token_uses_it_then_revokes_it(page: Page, world: 
         page.get_by_role("button", name="Revoke bob's garage script").click()
         expect(page.locator("#tokens")).not_to_contain_text("bob's garage script", timeout=WAIT_MS)
         assert client.get("/api/v1/vehicles", headers=mine).status_code == 401
+
+
+def test_an_admin_invites_a_person_who_joins_with_her_own_password(browser: Browser, world: WebWorld) -> None:
+    admin = world.services.admin
+    if not any(u.name == "rita" for u in admin.list_users()):
+        admin.add_user("rita", Role.ADMIN, None)
+    rita = next(u for u in admin.list_users() if u.name == "rita")
+    world.services.web_sessions.set_password(rita, "rita-password-1")
+    first = browser.new_context()
+    page = first.new_page()
+    log_in(page, world, "rita", "rita-password-1", path="/#/account")
+    expect(page.get_by_role("heading", name="Invite a person")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_label("User name").fill("dora")
+    page.get_by_label("Role").select_option("owner")
+    page.get_by_role("button", name="Invite").click()
+    link = page.locator("#new-invitation .token-text").inner_text(timeout=WAIT_MS)
+    expect(page.locator("#invitations")).to_contain_text("dora")
+    first.close()
+
+    joining = browser.new_context()  # the invited person, on her own device
+    page = joining.new_page()
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Join Microfleet")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_label("Choose a password (at least 8 characters)").fill("dora-password-1")
+    page.get_by_label("The password again").fill("dora-password-1")
+    page.get_by_role("button", name="Join Microfleet").click()
+    expect(page.get_by_role("link", name="dora (owner)")).to_be_visible(timeout=WAIT_MS)
+    page.goto(link)  # the link worked once
+    page.get_by_label("Choose a password (at least 8 characters)").fill("dora-password-2")
+    page.get_by_label("The password again").fill("dora-password-2")
+    page.get_by_role("button", name="Join Microfleet").click()
+    expect(page.get_by_role("alert")).to_contain_text("already used", timeout=WAIT_MS)
+    joining.close()
 
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (MPL-2.0), vendored

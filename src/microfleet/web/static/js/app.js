@@ -7,6 +7,7 @@ import { TIME_ZONE, el } from "./format.js";
 import { fleetPage } from "./fleet.js";
 import { mapPage } from "./livemap.js";
 import { tokensSection } from "./tokens.js";
+import { inviteSection, invitePage } from "./invite.js";
 import { vehiclePage } from "./vehicle.js";
 
 const main = document.getElementById("main");
@@ -85,6 +86,7 @@ function loginPage(root, params) {
 
 function accountPage(root) {
   const tokens = tokensSection();
+  const invites = session.role === "admin" ? inviteSection() : null;
   const form = el(
     "form",
     { class: "stack", novalidate: true },
@@ -130,8 +132,9 @@ function accountPage(root) {
     ),
     el("section", { class: "card", "aria-labelledby": "pw-h" }, el("h2", { id: "pw-h" }, "Change password"), form),
     tokens.section,
+    ...(invites ? [invites.section] : []),
   );
-  return tokens.load();
+  return Promise.all([tokens.load(), invites ? invites.load() : null]);
 }
 
 const ROUTES = [
@@ -152,6 +155,10 @@ async function route() {
     }
   }
   const hash = location.hash || "#/map";
+  if (hash.startsWith("#/invite")) {
+    document.title = "Join · Microfleet";
+    return invitePage(main, new URLSearchParams(hash.split("?")[1] || ""), setSession);
+  }
   if (hash.startsWith("#/login")) {
     document.title = "Log in · Microfleet";
     return loginPage(main, new URLSearchParams(hash.split("?")[1] || ""));
