@@ -329,7 +329,7 @@ def fleets(draw: st.DrawFn) -> FleetSnapshot:
     )  # fmt: skip
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(fleets())
 def test_any_plan_keeps_every_limit_and_reports_shortfalls_exactly(snap: FleetSnapshot) -> None:
     p = plan(snap)
