@@ -135,6 +135,9 @@ def test_bad_window_and_zone_are_422(client: TestClient, world: World) -> None:
     token = bearer(world.tokens["ann"])
     assert client.get("/api/v1/vehicles/car-a/drives?from_ms=10&to_ms=5", headers=token).status_code == 422
     assert client.get("/api/v1/vehicles/car-a/summary?tz=Mars/Olympus", headers=token).status_code == 422
+    for zone in ("x" * 5000, "Europe/" + "y" * 300, "../../etc/passwd"):  # too long for a file name; a path
+        response = client.get("/api/v1/fleet/summary", params={"tz": zone}, headers=token)
+        assert response.status_code == 422 and "time zone" in response.json()["message"]
 
 
 def test_cli_tables_render(services: Services, world: World) -> None:

@@ -84,9 +84,12 @@ def _window(from_ms: int, to_ms: int) -> None:
 
 
 def _tz(name: str) -> ZoneInfo:
+    # IANA names are short; a long one reaches the file system as a path and fails there (OSError).
+    if len(name) > 64:
+        raise InvalidInputError("unknown time zone: IANA names (Asia/Shanghai) are at most 64 characters")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidInputError(f"unknown time zone {name!r}") from None
 
 
