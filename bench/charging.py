@@ -30,6 +30,7 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -388,19 +389,20 @@ def _row(metric: str, system: str, value: float, unit: str) -> dict[str, object]
 
 
 def scale_rows(n_cars: int, rng: np.random.Generator) -> list[dict[str, object]]:
-    """One plan for ``n_cars`` x 96 slots (depots of 200 cars), every booking of the day known."""
-    sc = make_scenario(n_cars, max(1, n_cars // 200), 2, rng)
+    """One plan for ``n_cars`` x 96 slots (depots of 100 cars, as the twin fleet's), every booking known."""
+    sc = make_scenario(n_cars, max(1, n_cars // 100), 2, rng)
     prices, _ = cn_prices(
         dt.datetime(2026, 6, 1, START_HOUR, tzinfo=dt.timezone(dt.timedelta(hours=8))), 2 * DAY
     )
     energy = np.array([c.soc_kwh for c in sc.cars]) * rng.uniform(0.3, 1.0, n_cars)
     snap = snapshot_at(sc, DAY // 2, energy, prices, np.zeros(2 * DAY), DAY, foresight=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     p = plan(snap, time_limit_s=120.0)
-    took = time.perf_counter() - t0
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
     gap = p.gap if math.isfinite(p.gap) else -1.0
     return [
         _row(f"solve time {n_cars} cars x 96 slots s", "microfleet", took, "s"),
+        _row(f"cpu time {n_cars} cars x 96 slots s", "microfleet", cpu, "s"),
         _row(f"gap {n_cars} cars", "microfleet", gap, "fraction"),
         _row(f"unserved bookings {n_cars} cars", "microfleet", len(p.unserved), "bookings"),
     ]
@@ -416,9 +418,14 @@ def main() -> None:
     parser.add_argument("--scale-cars", type=int, default=10000)
     parser.add_argument("--skip-acn", action="store_true", help="leave the ACN rows as they are in the JSON")
     parser.add_argument("--only-acn", action="store_true", help="only the ACN rows, merged into the JSON")
+    parser.add_argument("--only-scale", action="store_true", help="only the scale rows, merged into the JSON")
     args = parser.parse_args()
     if args.only_acn:
-        merge_acn(args)
+        merge_rows(_acn(1 if args.quick else args.acn_days), lambda m: m.endswith(" acn"), "acn")
+        return
+    if args.only_scale:
+        rows = scale_rows(2000 if args.quick else args.scale_cars, np.random.default_rng(args.seed))
+        merge_rows(rows, lambda m: " cars" in m, "scale")
         return
     rng = np.random.default_rng(args.seed)
     n_cars, days = (40, 1) if args.quick else (200, args.days)
@@ -464,13 +471,12 @@ def _acn(days: int) -> list[dict[str, object]]:
     return acn_rows(days=days)
 
 
-def merge_acn(args: argparse.Namespace) -> None:
-    """Run only the ACN part and put its rows into the existing JSON (the twin's rows kept)."""
-    rows = _acn(1 if args.quick else args.acn_days)
+def merge_rows(rows: list[dict[str, object]], replaces: Callable[[str], bool], part: str) -> None:
+    """Put one part's rows into the existing JSON in place of that part's old rows (the rest kept)."""
     body = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"benchmark": "charging", "rows": []}
-    body["rows"] = [r for r in body["rows"] if not str(r["metric"]).endswith(" acn")] + rows
-    body["acn_command"] = "python " + " ".join(sys.argv)
-    body["acn_load_at_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    body["rows"] = [r for r in body["rows"] if not replaces(str(r["metric"]))] + rows
+    body[f"{part}_command"] = "python " + " ".join(sys.argv)
+    body[f"{part}_load_at_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     for r in rows:
         print(f"{r['metric']!s:42} {r['system']!s:24} {r['value']!s:>12} {r['unit']}")
     RESULTS.write_text(json.dumps(body, indent=2) + "\n")
