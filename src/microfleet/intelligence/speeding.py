@@ -77,6 +77,10 @@ class SpeedLimitMap:
         from scipy.spatial import cKDTree  # heavy import, only when a map is built
 
         self._lat0 = float(np.mean(roads.lat_a_deg)) if roads.lat_a_deg.size else 0.0
+        self._tree = None
+        self._limit = self._allowed = np.zeros(0)
+        if roads.lat_a_deg.size == 0:  # no extract: no limit is known anywhere
+            return
         ax, ay = self._xy(roads.lat_a_deg, roads.lon_a_deg)
         bx, by = self._xy(roads.lat_b_deg, roads.lon_b_deg)
         length = np.hypot(bx - ax, by - ay)
@@ -86,10 +90,10 @@ class SpeedLimitMap:
         frac = (np.arange(seg.size) - np.repeat(first, count)) / np.repeat(count - 1, count)
         px = ax[seg] + (bx - ax)[seg] * frac
         py = ay[seg] + (by - ay)[seg] * frac
-        self._limit = roads.maxspeed_kmh[seg] if seg.size else np.zeros(0)
+        self._limit = roads.maxspeed_kmh[seg]
         allowed = np.where(np.isfinite(roads.maxspeed_kmh), roads.maxspeed_kmh, roads.design_speed_kmh)
-        self._allowed = allowed[seg] if seg.size else np.zeros(0)
-        self._tree = cKDTree(np.column_stack([px, py])) if seg.size else None
+        self._allowed = allowed[seg]
+        self._tree = cKDTree(np.column_stack([px, py]))
 
     def _xy(self, lat: F64, lon: F64) -> tuple[F64, F64]:
         x = np.radians(lon) * EARTH_RADIUS_M * np.cos(np.radians(self._lat0))
