@@ -85,7 +85,8 @@ def advise(
     out: list[AdviceItem] = []
     recent = _recent(charges, now_ms)
     since_full = days_since_full(charges, now_ms)
-    if chemistry == "LFP" and (since_full is None or since_full > LFP_FULL_EVERY_DAYS):
+    # a car with no charge in four weeks says nothing of its habits: no advice from no data
+    if chemistry == "LFP" and recent and (since_full is None or since_full > LFP_FULL_EVERY_DAYS):
         out.append(
             AdviceItem(
                 "lfp_full_charge",

@@ -37,4 +37,5 @@ def test_heat_and_dc_exposure() -> None:
     got = codes(advise("NMC", charges, drive_temperatures(drives), NOW))
     assert "heat_exposure" in got
     assert "dc_fast_charging" in got
-    assert advise("LFP", [], [], NOW)[0].numbers["days_since_full_charge"] is None
+    assert advise("LFP", [charge(25, 30, 80, 6.0)], [], NOW)[0].numbers["days_since_full_charge"] is None
+    assert advise("LFP", [], [], NOW) == []  # no charges seen: no advice made up
