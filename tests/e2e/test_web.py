@@ -157,6 +157,7 @@ def test_an_owner_opens_a_drive_and_sees_its_route(page: Page, world: WebWorld, 
     # yesterday's drives give the efficiency chart; the battery panel answers with figures or what it needs
     expect(page.locator("#efficiency-plot canvas")).to_have_count(1)
     expect(page.locator("#battery dl")).to_contain_text("Health", timeout=WAIT_MS)
+    expect(page.locator("#maintenance")).to_contain_text("Service due", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-drive", full_page=True)
 
 
@@ -363,6 +364,8 @@ def test_an_operator_sees_her_fleet_then_its_charging_plan(page: Page, world: We
     expect(page.get_by_role("heading", name="Charging plan · city-share")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("North depot")).to_be_visible()
     expect(page.locator("#bookings-at-risk")).to_be_visible()
+    expect(page.get_by_role("heading", name="Service this week · city-share")).to_be_visible()
+    expect(page.get_by_role("heading", name="Drivers · city-share")).to_be_visible()
     screenshot(page, shots, "fleet-operator", full_page=True)
 
 

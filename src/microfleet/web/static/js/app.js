@@ -8,6 +8,7 @@ import { fleetPage } from "./fleet.js";
 import { mapPage } from "./livemap.js";
 import { tokensSection } from "./tokens.js";
 import { inviteSection, invitePage } from "./invite.js";
+import { myScoreSection } from "./care.js";
 import { vehiclePage } from "./vehicle.js";
 
 const main = document.getElementById("main");
@@ -134,7 +135,11 @@ function accountPage(root) {
     tokens.section,
     ...(invites ? [invites.section] : []),
   );
-  return Promise.all([tokens.load(), invites ? invites.load() : null]);
+  const loads = [tokens.load(), invites ? invites.load() : null];
+  if (session.role === "driver") {
+    loads.push(myScoreSection().then((section) => section && root.append(section)));
+  }
+  return Promise.all(loads);
 }
 
 const ROUTES = [

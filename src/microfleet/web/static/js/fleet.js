@@ -3,6 +3,7 @@
 // and the bookings it cannot serve. Every figure is the API's answer for this user (docs/web.md).
 
 import { ApiError, get } from "./api.js";
+import { driverScoresSection, serviceWeekSection } from "./care.js";
 import { OPEN_ALERTS, STATES, TIME_ZONE, alertsByVehicle, carState, clock, el, num, when, whenShort } from "./format.js";
 
 const DAY_MS = 86_400_000;
@@ -243,6 +244,9 @@ export async function fleetPage(root, session) {
     fleets.map((f) => get(`/api/v1/fleets/${encodeURIComponent(f)}/charging-sites`).catch(absent([]))),
   );
   const daily = dailyBox(summary);
+  const care = await Promise.all(
+    fleets.flatMap((f) => [serviceWeekSection(f, names), driverScoresSection(f)]),
+  );
   const planSections = [];
   const drawers = [];
   fleets.forEach((f, i) => {
@@ -262,6 +266,7 @@ export async function fleetPage(root, session) {
     section("attention-h", "Cars needing attention", attentionBox(vehicles, alerts)),
     section("days-h", "The last two weeks", ...daily),
     ...planSections,
+    ...care,
   );
   const plot = drawDaily(document.getElementById("fleet-daily-plot"), summary);
   for (const draw of drawers) draw();

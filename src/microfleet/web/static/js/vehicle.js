@@ -7,6 +7,7 @@ import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 import { applyEvent, liveFeed } from "./live.js";
 import { batterySection, efficiencySection } from "./vehicle_panels.js";
+import { maintenanceSection } from "./care.js";
 
 const WINDOW_DAYS = 30;
 const SHOWN_ROWS = 50;
@@ -146,6 +147,7 @@ export async function vehiclePage(root, vehicleId) {
   );
   const battery = await batterySection(vehicleId);
   const efficiency = efficiencySection(drives);
+  const maintenance = maintenanceSection(vehicleId);
 
   root.replaceChildren(
     el("p", {}, el("a", { href: "#/map" }, "← Live map")),
@@ -165,6 +167,7 @@ export async function vehiclePage(root, vehicleId) {
     alerts.section,
     commandPanel(vehicle, () => stopped),
     battery.section,
+    maintenance.section,
     efficiency.section,
     el(
       "section",
@@ -192,7 +195,8 @@ export async function vehiclePage(root, vehicleId) {
   );
   let state = showState(vehicle);
   const plot = efficiency.draw();
-  battery.load().catch(() => {});  // a 401 is handled by the next request's return to login
+  battery.load().catch(() => {});
+  maintenance.load().catch(() => {});  // a 401 is handled by the next request's return to login
 
   let map = null;
   try {
