@@ -203,35 +203,50 @@ class ChargingService:
         start_ms = now_ms - now_ms % (SLOT_S * 1000)
         points = self._store.charge_points([s.site_id for s in sites])
         usable, uncontrolled = usable_points(points, self._points.rejecting)
-        limits = site_limits(sites, uncontrolled)
-        chargers = [
-            Charger(f"{p.charge_point_id}/{c}", p.site_id, p.max_kw, p.min_kw)
-            for p in usable
-            for c in range(1, p.connectors + 1)
-            if p.min_kw <= limits[p.site_id]
-        ]
-        charger_ids = {c.charger_id for c in chargers}
-        open_tx = {
-            t.vehicle_id: t
-            for t in self._store.open_transactions([p.charge_point_id for p in points])
-            if t.vehicle_id is not None
-        }
-        smart = {p.charge_point_id: p.smart for p in points}
-        cars: list[Car] = []
-        bookings: list[PlannedBooking] = []
-        targets: list[PlanTarget] = []
         vehicles = sorted(self._store.fleet_vehicles(fleet_id), key=lambda v: v.vehicle_id)
         upcoming = self._bookings.search(
             vehicle_ids=[v.vehicle_id for v in vehicles], user_id=None, include_cancelled=False
         )
         horizon_ms = start_ms + HORIZON_SLOTS * SLOT_S * 1000
         states = self._states.latest_states([v.vehicle_id for v in vehicles], ["soc_pct"])
+        known: dict[str, tuple[float, float | None, float]] = {}  # vehicle -> capacity, AC kW, SoC %
         for vehicle in vehicles:
             capacity_kwh, ac_kw = self._car_spec(vehicle.model_id)
             soc = states.get(vehicle.vehicle_id, {}).get("signals", {}).get("soc_pct")
             soc_pct = None if soc is None else soc["value"]
-            if capacity_kwh is None or not isinstance(soc_pct, int | float) or not math.isfinite(soc_pct):
-                continue  # the planner cannot see a car of unknown capacity or charge
+            away = any(
+                b.start_ms <= now_ms < b.end_ms for b in upcoming if b.vehicle_id == vehicle.vehicle_id
+            )
+            if (
+                capacity_kwh is None
+                or not isinstance(soc_pct, int | float)
+                or not math.isfinite(soc_pct)
+                or away
+            ):
+                continue  # the planner cannot see a car of unknown capacity or charge; one on a trip is away
+            known[vehicle.vehicle_id] = (capacity_kwh, ac_kw, float(soc_pct))
+        transactions = self._store.open_transactions([p.charge_point_id for p in points])
+        open_tx = {t.vehicle_id: t for t in transactions if t.vehicle_id in known}
+        # A car the plan does not know (another fleet's, one of unknown charge) holds its connector and
+        # draws what the charger gives it unplanned: its TxDefaultProfile's minimum, or all of a dumb one.
+        occupied = [t for t in transactions if t.vehicle_id not in known]
+        limits = site_limits(sites, uncontrolled, occupied, {p.charge_point_id: p for p in usable})
+        taken = {f"{t.charge_point_id}/{t.connector_id}" for t in occupied}
+        chargers = [
+            Charger(f"{p.charge_point_id}/{c}", p.site_id, p.max_kw, p.min_kw)
+            for p in usable
+            for c in range(1, p.connectors + 1)
+            if p.min_kw <= limits[p.site_id] and f"{p.charge_point_id}/{c}" not in taken
+        ]
+        charger_ids = {c.charger_id for c in chargers}
+        smart = {p.charge_point_id: p.smart for p in points}
+        cars: list[Car] = []
+        bookings: list[PlannedBooking] = []
+        targets: list[PlanTarget] = []
+        for vehicle in vehicles:
+            if vehicle.vehicle_id not in known:
+                continue
+            capacity_kwh, ac_kw, soc_pct = known[vehicle.vehicle_id]
             own = sorted(
                 (
                     b
@@ -240,8 +255,6 @@ class ChargingService:
                 ),
                 key=lambda b: b.start_ms,
             )
-            if any(b.start_ms <= now_ms < b.end_ms for b in upcoming if b.vehicle_id == vehicle.vehicle_id):
-                continue  # on a trip now
             tx = open_tx.get(vehicle.vehicle_id)
             charger_id = None if tx is None else f"{tx.charge_point_id}/{tx.connector_id}"
             if charger_id not in charger_ids:
@@ -250,7 +263,7 @@ class ChargingService:
             cars.append(
                 Car(
                     vehicle.vehicle_id,
-                    soc_kwh=min(max(float(soc_pct), 0.0), 100.0) / 100 * capacity_kwh,
+                    soc_kwh=min(max(soc_pct, 0.0), 100.0) / 100 * capacity_kwh,
                     capacity_kwh=capacity_kwh,
                     max_ac_kw=ac_kw or DEFAULT_AC_KW,
                     plugged_charger=charger_id,

@@ -6,12 +6,18 @@ limit less what it cannot steer, a booking's energy need, a tariff's price per s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from microfleet.domain.bookings import Booking
-from microfleet.domain.charge_points import ChargePoint, ChargingSite, PointStatus, StoredPlan
+from microfleet.domain.charge_points import (
+    ChargePoint,
+    ChargingSite,
+    ChargingTransaction,
+    PointStatus,
+    StoredPlan,
+)
 from microfleet.domain.tariffs import DayAheadTariff, PerKwhTariff, Tariff, TimeOfUseTariff
 
 if TYPE_CHECKING:
@@ -80,11 +86,24 @@ def usable_points(
     return usable, uncontrolled
 
 
-def site_limits(sites: Sequence[ChargingSite], uncontrolled: Sequence[ChargePoint]) -> dict[str, float]:
-    """Each site's limit less what its uncontrolled chargers may draw (at least a watt, for the planner)."""
+def site_limits(
+    sites: Sequence[ChargingSite],
+    uncontrolled: Sequence[ChargePoint],
+    occupied: Sequence[ChargingTransaction],
+    steered: Mapping[str, ChargePoint],
+) -> dict[str, float]:
+    """Each site's limit less what the plan cannot steer (at least a watt, for the planner).
+
+    An uncontrolled charger may draw its full power on every connector; a car the plan does not know, on a
+    steered charger, draws the charger's minimum if it is smart (its TxDefaultProfile) or all of it if dumb.
+    """
     limits = {s.site_id: s.power_limit_kw for s in sites}
     for p in uncontrolled:
         limits[p.site_id] -= p.max_kw * p.connectors
+    for t in occupied:
+        point = steered.get(t.charge_point_id)
+        if point is not None:
+            limits[point.site_id] -= point.min_kw if point.smart else point.max_kw
     return {k: max(v, 0.001) for k, v in limits.items()}
 
 
