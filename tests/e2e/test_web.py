@@ -158,6 +158,7 @@ def test_an_owner_opens_a_drive_and_sees_its_route(page: Page, world: WebWorld, 
     expect(page.locator("#efficiency-plot canvas")).to_have_count(1)
     expect(page.locator("#battery dl")).to_contain_text("Health", timeout=WAIT_MS)
     expect(page.locator("#maintenance")).to_contain_text("Service due", timeout=WAIT_MS)
+    expect(page.locator("#trips")).to_contain_text("more drives needed", timeout=WAIT_MS)  # one day of drives
     screenshot(page, shots, "vehicle-drive", full_page=True)
 
 

@@ -6,7 +6,7 @@ import { OPEN_ALERTS, STATES, ago, carState, duration, el, num, signal, when, wh
 import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 import { applyEvent, liveFeed } from "./live.js";
-import { batterySection, efficiencySection } from "./vehicle_panels.js";
+import { batterySection, efficiencySection, tripsSection } from "./vehicle_panels.js";
 import { maintenanceSection } from "./care.js";
 
 const WINDOW_DAYS = 30;
@@ -148,6 +148,7 @@ export async function vehiclePage(root, vehicleId) {
   const battery = await batterySection(vehicleId);
   const efficiency = efficiencySection(drives);
   const maintenance = maintenanceSection(vehicleId);
+  const trips = tripsSection(vehicleId);
 
   root.replaceChildren(
     el("p", {}, el("a", { href: "#/map" }, "← Live map")),
@@ -168,6 +169,7 @@ export async function vehiclePage(root, vehicleId) {
     commandPanel(vehicle, () => stopped),
     battery.section,
     maintenance.section,
+    trips.section,
     efficiency.section,
     el(
       "section",
@@ -196,7 +198,8 @@ export async function vehiclePage(root, vehicleId) {
   let state = showState(vehicle);
   const plot = efficiency.draw();
   battery.load().catch(() => {});
-  maintenance.load().catch(() => {});  // a 401 is handled by the next request's return to login
+  maintenance.load().catch(() => {});
+  trips.load().catch(() => {});  // a 401 is handled by the next request's return to login
 
   let map = null;
   try {

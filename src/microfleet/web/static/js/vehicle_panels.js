@@ -105,3 +105,52 @@ export function efficiencySection(drives) {
   };
   return { section, draw };
 }
+
+// The car's learned trips and the next ones it is likely to make (GET .../routes and .../forecast,
+// docs/routes.md): the SoC the next trips need, their energy as P10-P90, and insights in a sentence.
+export function tripsSection(vehicleId) {
+  const body = el("div", { id: "trips" }, el("p", { class: "muted" }, "Loading trips…"));
+  const section = el("section", { class: "card", "aria-labelledby": "trips-h" }, el("h2", { id: "trips-h" }, "Trips"), body);
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const base = `/api/v1/vehicles/${encodeURIComponent(vehicleId)}`;
+  const load = async () => {
+    let routes;
+    let forecast;
+    try {
+      [routes, forecast] = await Promise.all([get(`${base}/routes?tz=${encodeURIComponent(tz)}`), get(`${base}/forecast?tz=${encodeURIComponent(tz)}`)]);
+    } catch (err) {
+      if (err instanceof ApiError && err.status !== 401) {
+        body.replaceChildren(el("p", { class: "error" }, `Trips could not be read (${err.message}).`));
+        return;
+      }
+      throw err;
+    }
+    if (routes.status !== "ok" && !routes.trips.length) {
+      body.replaceChildren(el("p", { class: "muted" }, `Learning this car's trips: ${routes.drives_needed} more drives needed (${routes.drives} so far).`));
+      return;
+    }
+    const names = new Map(routes.places.map((p) => [p.place_id, p.name || `a place of ${p.visits} visits`]));
+    const place = (id) => (id === "unknown" ? "somewhere new" : names.get(id) || id);
+    const energy = (e) => (e ? `${num(e.p50_kwh, "kWh", 2)} (${num(e.p10_kwh, null, 2)}–${num(e.p90_kwh, "kWh", 2)})` : "—");
+    const next = forecast.trips.slice(0, 3).map((t) =>
+      el("li", {}, el("strong", {}, `${when(t.depart_ts_ms)}`), ` to ${place(t.destination_place_id)} (${num(100 * t.probability_share, "%", 0)} likely), ${energy(t.energy)}`),
+    );
+    const frequent = routes.trips.slice(0, 8).map((t) =>
+      el("tr", {}, el("td", {}, `${place(t.origin_place_id)} → ${place(t.destination_place_id)}`), el("td", { class: "num" }, String(t.count)),
+        el("td", { class: "num" }, t.usual_departure_local), el("td", { class: "num" }, num(t.distance_median_km, "km", 1)), el("td", { class: "num" }, energy(t.energy))),
+    );
+    body.replaceChildren(
+      forecast.soc_needed_pct != null
+        ? el("p", { id: "soc-needed" }, `The next trips need about ${num(forecast.soc_needed_pct, "%", 0)} of the battery (with a ${num(forecast.reserve_pct, "%", 0)} reserve).`)
+        : null,
+      next.length ? el("ul", { class: "advice" }, next) : el("p", { class: "muted" }, "No next trip predicted."),
+      frequent.length
+        ? el("div", { class: "table-wrap" }, el("table", { id: "frequent-trips" },
+            el("thead", {}, el("tr", {}, ["Trip", "Times", "Usually leaves", "Distance", "Energy (P10–P90)"].map((h) => el("th", { scope: "col" }, h)))),
+            el("tbody", {}, frequent)))
+        : null,
+      ...routes.insights.slice(0, 3).map((i) => el("p", { class: "muted" }, i.text)),
+    );
+  };
+  return { section, load };
+}
