@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -127,6 +127,7 @@ class Scored:
     """Errors (points) of each system on the scored samples of a set of cars."""
 
     err: dict[str, list[np.ndarray]]
+    z: list[np.ndarray] = field(default_factory=list)  # the filter's error over its own 1σ
     rejected: int = 0
     samples: int = 0
     cars: int = 0
@@ -138,6 +139,11 @@ class Scored:
     def max_abs(self, system: str) -> float:
         e = np.concatenate(self.err[system]) if self.err[system] else np.zeros(0)
         return float(np.max(np.abs(e))) if e.size else float("nan")
+
+    def within_2_sigma(self) -> float:
+        """Share of scored samples whose error lies within the filter's own 2σ (0.95 if honest)."""
+        z = np.abs(np.concatenate(self.z)) if self.z else np.zeros(0)
+        return float(np.mean(z <= 2.0)) if z.size else float("nan")
 
     def quantile_abs(self, system: str, q: float) -> float:
         e = np.concatenate(self.err[system]) if self.err[system] else np.zeros(0)
@@ -171,6 +177,7 @@ def score_twin(streams: list[CarStream], chemistry: str) -> Scored:
             continue
         truth = s.true_soc_pct[scored]
         sc.err["microfleet"].append(track.soc_pct[scored] - truth)
+        sc.z.append((track.soc_pct[scored] - truth) / track.sigma_pct[scored])
         sc.err["coulomb counting"].append(anchored_coulomb_count(s)[scored] - truth)
         sc.err["bms"].append(s.bms_soc_pct[scored] - truth)
         sc.rejected += track.rejected
@@ -315,6 +322,7 @@ def score_pybamm(streams: list[CarStream], chemistry: str, seed: int) -> tuple[S
         track = estimate_soc(s.t_s, s.current_a, s.voltage_v, s.temp_c, initial_soc_pct=start, **kw)
         scored = s.t_s >= PYBAMM_BURN_IN_S
         sc.err["microfleet"].append(track.soc_pct[scored] - s.true_soc_pct[scored])
+        sc.z.append((track.soc_pct[scored] - s.true_soc_pct[scored]) / track.sigma_pct[scored])
         cc = coulomb_count(s.t_s, s.current_a, capacity_ah=s.capacity_ah, initial_soc_pct=start)
         sc.err["coulomb counting"].append(cc[scored] - s.true_soc_pct[scored])
         sc.rejected += track.rejected
@@ -386,6 +394,7 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
             "samples_scored_lfp": lfp.samples, "samples_scored_nmc": nmc.samples,
             "pack_temp_c_range": [float(np.nanmin(temps)), float(np.nanmax(temps))],
             "rejected_lfp": lfp.rejected, "rejected_nmc": nmc.rejected,
+            "within_own_2_sigma_share_lfp": lfp.within_2_sigma(),
             "p99_abs_error_pts_lfp": {k: lfp.quantile_abs(k, 0.99) for k in lfp.err},
             # seconds of driving until within 2 points for good; None: not by the end of the stream
             "convergence_driving_s_from_20_pts": _finite(conv),
@@ -396,6 +405,7 @@ def soc_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, An
         "pybamm": {
             "cells": [c.__dict__ for c in PYBAMM_CELLS], "model": "SPMe", "solve_s": round(pybamm_s, 1),
             "samples_scored_lfp": pb_lfp.samples, "rejected_lfp": pb_lfp.rejected,
+            "within_own_2_sigma_share_lfp": pb_lfp.within_2_sigma(),
             "max_error_pts_lfp": {k: pb_lfp.max_abs(k) for k in pb_lfp.err},
             "rmse_pts_nmc_chen2020": {k: pb_nmc.rmse(k) for k in pb_nmc.err},
             "convergence_s_from_20_pts_lfp": _finite(pb_conv),
