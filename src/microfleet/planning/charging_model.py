@@ -24,8 +24,9 @@ from microfleet.planning.charging import FleetSnapshot
 # Tie-break per slot index (currency per kWh): among equally cheap slots charge the earlier, which keeps a
 # plan stable (same input, same plan) and leaves room for surprises.
 _EARLY_PER_SLOT = 1e-7
-# Peak weight (per kW, times the largest |price| + 1) when the tariff has no demand charge.
+# Weight per kW of a site-slot's load above each flattening tier (times the largest |price| + 1).
 _PEAK_TIE_BREAK = 1e-4
+_FLAT_TIERS = (1 / 32, 2 / 32, 3 / 32, 4 / 32, 6 / 32, 8 / 32, 12 / 32, 16 / 32, 24 / 32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -292,7 +293,9 @@ def _solve_group(
     o_v = o_u + nb
     o_w = o_v + n
     o_pk = o_w + n
-    n_col = o_pk + m
+    n_tier = len(_FLAT_TIERS)
+    o_pb = o_pk + m
+    n_col = o_pb + m * t_n * n_tier
     cost = np.zeros(n_col)
     lo = np.zeros(n_col)
     hi = np.zeros(n_col)
@@ -315,11 +318,15 @@ def _solve_group(
     )
     cost[o_w:o_pk] = lfp_pen
     hi[o_w:o_pk] = np.where(due, np.inf, 0.0)
-    # A small weight on each site's peak even without a demand charge: among plans of equal cost the one
-    # with the lowest peak (e.g. valley hours shared out, not all cars at 22:00).
-    cost[o_pk:] = tariff.peak_charge_per_kw + _PEAK_TIE_BREAK * top
-    hi[o_pk:] = lay.site_limit[sites]
-    lo[o_pk:] = np.minimum([s.sites[k].peak_so_far_kw for k in sites], hi[o_pk:])
+    # The demand charge is on each site's peak over the period (free up to the peak so far). Besides, a
+    # small convex weight on each site-slot's load above 1/32, 2/32, ... 24/32 of the site limit: of plans of
+    # equal cost the flattest (valley hours shared out, not all cars at 23:00), slot by slot, so that one
+    # busy slot (a top-up at the horizon's end) does not make concentrating elsewhere free.
+    cost[o_pk:o_pb] = tariff.peak_charge_per_kw
+    hi[o_pk:o_pb] = lay.site_limit[sites]
+    lo[o_pk:o_pb] = np.minimum([s.sites[k].peak_so_far_kw for k in sites], hi[o_pk:o_pb])
+    cost[o_pb:] = _PEAK_TIE_BREAK * top
+    hi[o_pb:] = np.inf
 
     rr = _Rows([], [], [], [], [], [], [], [])
     win_row = np.zeros(n_win, dtype=np.int64)
@@ -377,13 +384,21 @@ def _solve_group(
             rr.put(r, [o_e + prev, o_w + j], 1.0)
     # each window's balance row takes its cells' charging: - dt * sum_k p
     rr.add(np.repeat(win_row[win_cell], k_n), o_p + np.arange(nc * k_n), -dt)
-    # site: sum of grid kW at the site in the slot - its peak <= 0
+    # site: sum of grid kW at the site in the slot - its block's peak <= 0; the period's peak >= each block's
     row0 = len(rr.lo)
     site_cell = site_local[lay.site_of[cars][ci, ct]]
     rr.add(np.repeat(row0 + site_cell * t_n + ct, k_n), o_p + np.arange(nc * k_n), slope.ravel())
     rr.add(row0 + np.arange(m * t_n), o_pk + np.repeat(np.arange(m), t_n), -1.0)
     rr.lo += [-math.inf] * (m * t_n)
     rr.hi += [0.0] * (m * t_n)
+    # tiers: the same load - x_tier <= tier x limit, one row per site, slot and tier
+    row1 = len(rr.lo)
+    for k, frac in enumerate(_FLAT_TIERS):
+        rows_k = row1 + k * m * t_n + site_cell * t_n + ct
+        rr.add(np.repeat(rows_k, k_n), o_p + np.arange(nc * k_n), slope.ravel())
+        rr.add(row1 + k * m * t_n + np.arange(m * t_n), o_pb + k * m * t_n + np.arange(m * t_n), -1.0)
+        rr.lo += [-math.inf] * (m * t_n)
+        rr.hi += list(np.repeat(frac * lay.site_limit[sites], t_n))
     n_row = len(rr.lo)
 
     r_idx, c_idx, v = rr.triplets()
