@@ -131,7 +131,9 @@ def charge_windows(
         ends["drove_off"] = int(np.searchsorted(ts, drive_starts_ms[d])) if d < drive_starts_ms.size else n
         ends["next_charge"] = merged[k + 1][0] if k + 1 < len(merged) else n
         reason = min(ends, key=lambda r: ends[r])
-        end = ends[reason]
+        # A plug flag that reads 0 while the charger still delivers (flags lag or go missing on real cars and
+        # the twin's realistic sensors) does not end the session before its power does.
+        end = max(ends[reason], power_end + 1)
         sessions.append((ChargeWindow(s, power_end, min(end, n - 1)), reason if end < n else "open"))
     return sessions
 

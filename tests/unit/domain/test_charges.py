@@ -142,3 +142,14 @@ def test_the_counter_gets_back_what_the_current_sensor_offset_kept_it_from_count
     ((w, reason),) = charge_windows(cols, [(0, 61)], np.array([], dtype=np.int64))
     s = summarise_charge(cols, w, reason, current_offset_a=0.4)
     assert s.energy_added_kwh == pytest.approx(2.8 + 0.14 * 61 / 60, rel=1e-6)
+
+
+def test_a_plug_flag_that_drops_while_power_still_flows_does_not_cut_the_session() -> None:
+    # Realistic sensors: the plug flag can read 0 (a lagging or missing flag) while the charger still
+    # delivers; the session lasts while power flows, and summarising it must not run past its records.
+    cols = plug_in([3.0] * 6 + [0.0] * 3, [1, 1, 1, 0, 0, 0, 0, 0, 0])
+    ((w, reason),) = charge_windows(cols, [(0, 6)], np.array([], dtype=np.int64))
+    assert (w.power_end, reason) == (5, "unplugged")
+    assert w.end >= w.power_end
+    s = summarise_charge(cols, w, reason)
+    assert s.energy_grid_kwh == pytest.approx(3.0 * 5 / 60 + 1.5 / 60)  # 5 min at 3 kW, half a minute ramp
