@@ -1837,6 +1837,9 @@ def test_ocpp_refuses_every_caller(worlds: Worlds, store: str, caller: str) -> N
     ctx = worlds.get(store)
     _charging_world(ctx)
     headers = {**ctx.headers(caller), "sec-websocket-protocol": "ocpp1.6"}
-    with pytest.raises(WebSocketDisconnect) as refused, ctx.client.websocket_connect("/ocpp/cp-city", headers=headers):
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        ctx.client.websocket_connect("/ocpp/cp-city", headers=headers),
+    ):
         pass
     assert refused.value.code == 1008
