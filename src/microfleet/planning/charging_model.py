@@ -23,7 +23,7 @@ from microfleet.planning.charging import FleetSnapshot
 
 # Tie-break per slot index (currency per kWh): among equally cheap slots charge the earlier, which keeps a
 # plan stable (same input, same plan) and leaves room for surprises.
-_EARLY_PER_SLOT = 1e-7
+_EARLY_PER_SLOT = 1e-5
 # Weight per kW of a site-slot's load above each flattening tier (times the largest |price| + 1).
 _PEAK_TIE_BREAK = 1e-4
 _FLAT_TIERS = (1 / 32, 2 / 32, 3 / 32, 4 / 32, 6 / 32, 8 / 32, 12 / 32, 16 / 32, 24 / 32)
