@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from microfleet.api.auth import UserDep
 from microfleet.api.deps import InvitationsDep
-from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.api.errors import INT32_MAX, ErrorBody
 from microfleet.domain.access import Role
 from microfleet.services.invitations import NAME_MAX_CHARS, Invitation
 
@@ -89,7 +89,7 @@ def pending(user: UserDep, invitations: InvitationsDep) -> list[InvitationOut]:
     responses={404: {"model": ErrorBody}},
 )
 def withdraw(
-    invitation_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, invitations: InvitationsDep
+    invitation_id: Annotated[int, Path(ge=1, le=INT32_MAX)], user: UserDep, invitations: InvitationsDep
 ) -> Response:
     """Its link stops working at once."""
     invitations.revoke(user, invitation_id)

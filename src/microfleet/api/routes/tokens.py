@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from microfleet.api.auth import UserDep
 from microfleet.api.deps import ApiTokensDep
-from microfleet.api.errors import INT64_MAX, ErrorBody
+from microfleet.api.errors import INT32_MAX, ErrorBody
 from microfleet.services.api_tokens import LABEL_MAX_CHARS, TokenInfo
 
 router = APIRouter(tags=["session"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -70,7 +70,7 @@ def create_token(body: TokenIn, user: UserDep, tokens: ApiTokensDep, response: R
     responses={404: {"model": ErrorBody}},
 )
 def revoke_token(
-    token_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: UserDep, tokens: ApiTokensDep
+    token_id: Annotated[int, Path(ge=1, le=INT32_MAX)], user: UserDep, tokens: ApiTokensDep
 ) -> Response:
     """Revoke it at once: the next request made with it is refused (401). Another's token id is 404."""
     tokens.revoke(user, token_id)
