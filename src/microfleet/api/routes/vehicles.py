@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
@@ -101,7 +102,7 @@ def fleet_latest(
             description="comma-separated signal names to keep (e.g. lat_deg,lon_deg); all if absent",
         ),
     ] = None,
-) -> list[FleetLatestOut]:
+) -> Response:
     """One request for a fleet map's first draw: a request per car does not scale to thousands of cars."""
     wanted: set[str] | None = None
     if signals is not None:
@@ -111,13 +112,10 @@ def fleet_latest(
             raise InvalidInputError(f"unknown signal name(s): {', '.join(unknown[:5])}")
     ids = [v.vehicle_id for v in accounts.visible_vehicles(user)]
     latest = vehicles.latest_states(ids, wanted)
-    return [
-        FleetLatestOut(
-            vehicle_id=vid,
-            latest=LatestState.model_validate(latest[vid]) if vid in latest else None,
-        )
-        for vid in ids
-    ]
+    # Encoded directly (the shape is FleetLatestOut's, as the document says): validating 10,000 cars' states
+    # as models took longer than reading them from the store (bench/dashboard.py).
+    body = msgspec.json.encode([{"vehicle_id": vid, "latest": latest.get(vid)} for vid in ids])
+    return Response(content=body, media_type="application/json")
 
 
 @router.get(

@@ -168,7 +168,14 @@ export async function mapPage(root) {
   let fitted = false;
   let mapReady = false;
   let mode = "live";  // or "polling" when the WebSocket cannot open
-  async function refresh() {
+  // The page asks for a refresh from several places at start (the feed's opening, the map's style); one
+  // request in flight serves them all.
+  let inFlight = null;
+  function refresh() {
+    if (!inFlight) inFlight = fetchState().finally(() => (inFlight = null));
+    return inFlight;
+  }
+  async function fetchState() {
     // One request for every car's state (GET /api/v1/fleet/latest), not one per car.
     const [details, alerts] = await Promise.all([
       get(`/api/v1/fleet/latest?signals=${MAP_SIGNALS}`),
@@ -206,6 +213,7 @@ export async function mapPage(root) {
   }
 
   function render(now = Date.now()) {
+    for (const car of cars.values()) car.state = carState(car.latest, now, car.alerts);  // offline by time
     renderList();
     const placed = [...cars.values()].filter((c) => position(c.latest));
     const how = mode === "live" ? "live" : `every ${POLL_MS / 1000} s`;
@@ -275,8 +283,13 @@ export async function mapPage(root) {
       refresh().catch(() => {});  // an alert's title and colour come from the alerts list
       return;
     }
+    // Only the cars these events touched change state here; the rest (a car going offline) are
+    // recomputed at the next draw. Recomputing every car per message cost 1,000 x 1,000 calls a second.
     const now = Date.now();
-    for (const car of cars.values()) car.state = carState(car.latest, now, car.alerts);
+    for (const event of events) {
+      const car = cars.get(event.vehicle_id);
+      if (car) car.state = carState(car.latest, now, car.alerts);
+    }
     scheduleRender();
   }
   // Connect first, then fetch the state, so no change falls between the two (docs/live.md).
