@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import InvalidInputError
 from microfleet.intelligence import range_model as rm
 from microfleet.intelligence import soh as sh
+from microfleet.services.periodic import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -530,33 +530,8 @@ def dumps(state: dict[str, Any]) -> str:
     return json.dumps(state, allow_nan=False, separators=(",", ":"))
 
 
-class BatteryWorker:
+class BatteryWorker(PeriodicWorker):
     """Refits cars whose history moved, every ``interval_s``, in a background thread (beside the deriver)."""
 
     def __init__(self, service: BatteryService, *, interval_s: float) -> None:
-        self._service = service
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the background thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="battery-refit", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and wait for the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._service.refit_due()
-            except Exception:  # the worker outlives a failed pass (a store outage): next pass retries
-                log.exception("battery refit pass failed")
+        super().__init__("battery-refit", service.refit_due, interval_s=interval_s)

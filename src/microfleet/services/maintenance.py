@@ -13,7 +13,6 @@ telemetry moved, off the request path, beside the alert worker. docs/maintenance
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -39,6 +38,7 @@ from microfleet.planning.service_plan import (
     plan_week,
 )
 from microfleet.services.accounts import AccountService
+from microfleet.services.periodic import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -444,36 +444,11 @@ def _item(item: str) -> str:
     return item
 
 
-class MaintenanceWorker:
+class MaintenanceWorker(PeriodicWorker):
     """Evaluates cars whose telemetry moved, every ``interval_s``, in a background thread."""
 
     def __init__(self, service: MaintenanceService, *, interval_s: float) -> None:
-        self._service = service
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the background thread (idempotent)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and wait for the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self._service.evaluate_due()
-            except Exception:  # the worker outlives a failed pass (a store outage): the next pass retries
-                log.exception("maintenance pass failed")
+        super().__init__("maintenance", service.evaluate_due, interval_s=interval_s)
 
 
 __all__ = ["DETECTORS", "MaintenanceService", "MaintenanceWorker"]
