@@ -118,7 +118,7 @@ def check_tz(name: str) -> None:
 
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         raise ConfigurationError(
-            f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
+            f"unknown time zone {name[:64]!r}; use an IANA name such as Asia/Shanghai"
         ) from None
