@@ -258,7 +258,7 @@ def build_services(
         api_tokens=ApiTokenService(account_store),
         web_sessions=web_sessions,
         invitations=InvitationService(
-            InvitationStore(engine, clock), account_store, web_sessions, failures, clock
+            InvitationStore(engine, clock), account_store, web_sessions, clock
         ),
         live_log=live_log,
         live_events=LiveEvents(live_log, clock),

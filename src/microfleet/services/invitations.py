@@ -23,9 +23,7 @@ from microfleet.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
-    TooManyRequestsError,
 )
-from microfleet.services.throttle import FailureThrottle
 from microfleet.services.web_sessions import WebSession, WebSessionService, check_new_password
 
 INVITATION_LIFETIME_MS: Final = 7 * 86_400_000  # a week to accept, as invitations by e-mail usually allow
@@ -56,10 +54,6 @@ class NewInvitation:
 def code_sha256(code: str) -> str:
     """The stored form of an invitation code."""
     return hashlib.sha256(code.encode()).hexdigest()
-
-
-def _throttled(wait_s: int) -> str:
-    return f"too many failed attempts from this address; retry in {wait_s} s"
 
 
 class InvitationPort(Protocol):
@@ -122,13 +116,11 @@ class InvitationService:
         store: InvitationPort,
         users: UserDirectory,
         sessions: WebSessionService,
-        failures: FailureThrottle,
         clock: Callable[[], int],
     ) -> None:
         self._store = store
         self._users = users
         self._sessions = sessions
-        self._failures = failures
         self._clock = clock
 
     def invite(
@@ -169,14 +161,10 @@ class InvitationService:
         A code that is unknown, used, revoked or expired is a failed authentication of ``client``.
         """
         check_new_password(password)
-        wait_s = self._failures.waiting_s(client)
-        if wait_s is not None:
-            raise TooManyRequestsError(_throttled(wait_s), wait_s)
+        self._sessions.refuse_if_throttled(client)  # the login throttle: codes are guessed no faster
         claimed = self._store.claim(code_sha256(code), self._clock())
         if claimed is None:
-            wait_s = self._failures.failed(client)
-            if wait_s is not None:
-                raise TooManyRequestsError(_throttled(wait_s), wait_s)
+            self._sessions.count_failure(client)
             raise AuthenticationError("this invitation is unknown, already used, withdrawn or expired")
         try:
             user_id = self._users.add_user(claimed.user_name, claimed.role, claimed.fleet_id)

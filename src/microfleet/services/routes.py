@@ -12,11 +12,11 @@ import math
 import statistics
 from collections.abc import Callable
 from typing import Final, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from microfleet.domain.access import Vehicle
 from microfleet.domain.drives import Drive
 from microfleet.domain.places import Place
+from microfleet.domain.time_zones import iana_zone
 from microfleet.errors import ConfigurationError, InvalidInputError, NotFoundError
 from microfleet.intelligence.trip_energy import TripEnergyModel, TripQuery
 from microfleet.intelligence.trip_forecast import (
@@ -79,14 +79,6 @@ def energy_function(model: TripEnergyModel, label: str, drives: list[Drive]) -> 
     return energy
 
 
-def time_zone(name: str) -> ZoneInfo:
-    """An IANA time zone, or :class:`InvalidInputError` naming it."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
-        raise InvalidInputError(f"unknown time zone {name[:64]!r}") from None
-
-
 class RouteService:
     """Routine trips, energy per trip, insights and the next-trip forecast of one visible car."""
 
@@ -119,14 +111,14 @@ class RouteService:
 
     def routes(self, vehicle: Vehicle, tz: str) -> RouteBook:
         """The car's places, routine trips (counts, usual departure, energy P10/P50/P90) and insights."""
-        zone = time_zone(tz)
+        zone = iana_zone(tz)
         drives = self._recent(vehicle.vehicle_id, self._clock())
         places = self._places.applying_to(vehicle.vehicle_id)
         return learn_routes(drives, places, zone, self._energy_of(vehicle))
 
     def forecast(self, vehicle: Vehicle, tz: str, at_ms: int | None = None) -> Forecast:
         """The car's next trips from ``at_ms`` (now), their energy and the SoC needed by departure."""
-        zone = time_zone(tz)
+        zone = iana_zone(tz)
         now = self._clock() if at_ms is None else at_ms
         drives = self._recent(vehicle.vehicle_id, now)
         usable = self._usable(vehicle.model_id) if vehicle.model_id else None

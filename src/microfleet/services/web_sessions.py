@@ -126,16 +126,16 @@ class WebSessionService:
 
     def login(self, user_name: str, password: str, client: str) -> WebSession:
         """A new session for the user if the password is theirs; else a throttled failure of ``client``."""
-        self._refuse_if_throttled(client)
+        self.refuse_if_throttled(client)
         found = self._store.login_of(user_name)
         stored = found[1] if found is not None else None
         if found is None or stored is None:
             # The same Argon2 work as for a real user, so the answer's time does not tell names apart.
             self._verify(self._decoy_hash, password)
-            self._count_failure(client)
+            self.count_failure(client)
             raise AuthenticationError(WRONG_LOGIN)
         if not self._verify(stored, password):
-            self._count_failure(client)
+            self.count_failure(client)
             raise AuthenticationError(WRONG_LOGIN)
         return self._open(found[0])
 
@@ -167,10 +167,10 @@ class WebSessionService:
         password is a throttled failure, as at login.
         """
         check_new_password(new)
-        self._refuse_if_throttled(client)
+        self.refuse_if_throttled(client)
         stored = self._store.password_hash_of(user.user_id)
         if stored is None or not self._verify(stored, current):
-            self._count_failure(client)
+            self.count_failure(client)
             raise PermissionDeniedError("the current password is wrong")
         self._store.set_password_hash(user.user_id, self._hasher.hash(new))
         return self._open(user) if reopen else None
@@ -199,12 +199,13 @@ class WebSessionService:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def _refuse_if_throttled(self, client: str) -> None:
+    def refuse_if_throttled(self, client: str) -> None:
+        """Refuse (429) a client past its limit of failed authentications, before any check is made."""
         wait_s = self._failures.waiting_s(client)
         if wait_s is not None:
             raise TooManyRequestsError(self._throttled(wait_s), wait_s)
 
-    def _count_failure(self, client: str) -> None:
+    def count_failure(self, client: str) -> None:
         """Count a failure of ``client``: :class:`TooManyRequestsError` once past its limit."""
         wait_s = self._failures.failed(client)
         if wait_s is not None:

@@ -9,7 +9,6 @@ import json
 from dataclasses import asdict, fields
 from typing import Annotated, Any
 from xml.etree import ElementTree as ET
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
@@ -21,6 +20,7 @@ from microfleet.api.precision import rounded, rounded_row
 from microfleet.domain.charges import ChargeSession
 from microfleet.domain.drives import Drive
 from microfleet.domain.summaries import Period, Summary
+from microfleet.domain.time_zones import iana_zone
 from microfleet.errors import InvalidInputError
 
 router = APIRouter(tags=["history"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
@@ -81,16 +81,6 @@ class ZoneSummaryOut(SummaryOut):
 def _window(from_ms: int, to_ms: int) -> None:
     if to_ms <= from_ms:
         raise InvalidInputError(f"to_ms ({to_ms}) must be after from_ms ({from_ms})")
-
-
-def _tz(name: str) -> ZoneInfo:
-    # IANA names are short; a long one reaches the file system as a path and fails there (OSError).
-    if len(name) > 64:
-        raise InvalidInputError("unknown time zone: IANA names (Asia/Shanghai) are at most 64 characters")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInputError(f"unknown time zone {name!r}") from None
 
 
 _404: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
@@ -235,7 +225,7 @@ def vehicle_summary(
 ) -> list[SummaryOut]:
     """Distance, drive time, energy, cost, efficiency, utilisation and CO2 avoided per period."""
     _window(from_ms, to_ms)
-    out = history.vehicle_summary(vehicle.vehicle_id, period, from_ms, to_ms, _tz(tz))
+    out = history.vehicle_summary(vehicle.vehicle_id, period, from_ms, to_ms, iana_zone(tz))
     return [SummaryOut(**_summary_out(s)) for s in out]
 
 
@@ -251,7 +241,7 @@ def fleet_summary(
 ) -> list[SummaryOut]:
     """Per-period totals over every vehicle you may see (operators: your fleet), summed."""
     _window(from_ms, to_ms)
-    out = history.fleet_summary(user, fleet_id, period, from_ms, to_ms, _tz(tz))
+    out = history.fleet_summary(user, fleet_id, period, from_ms, to_ms, iana_zone(tz))
     return [SummaryOut(**_summary_out(s)) for s in out]
 
 
@@ -273,5 +263,5 @@ def fleet_summary_by_zone(
     _window(from_ms, to_ms)
     return [
         ZoneSummaryOut(**_summary_out(z.summary), zone_place_id=z.place_id, zone_name=z.name)
-        for z in history.zone_summary(user, fleet_id, period, from_ms, to_ms, _tz(tz))
+        for z in history.zone_summary(user, fleet_id, period, from_ms, to_ms, iana_zone(tz))
     ]
