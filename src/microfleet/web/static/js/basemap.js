@@ -2,7 +2,8 @@
 
 const MAJOR = ["trunk", "primary", "secondary", "trunk_link", "primary_link", "secondary_link"];
 
-function css(name) {
+// A colour (or any value) of the page's CSS custom properties, so charts follow light and dark.
+export function css(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 

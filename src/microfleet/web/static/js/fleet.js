@@ -3,6 +3,7 @@
 // and the bookings it cannot serve. Every figure is the API's answer for this user (docs/web.md).
 
 import { ApiError, get } from "./api.js";
+import { css } from "./basemap.js";
 import { driverScoresSection, serviceWeekSection } from "./care.js";
 import { OPEN_ALERTS, STATES, TIME_ZONE, alertsByVehicle, carState, clock, el, num, when, whenShort } from "./format.js";
 
@@ -10,10 +11,6 @@ const DAY_MS = 86_400_000;
 const DAYS = 14;
 const STATE_ORDER = ["alert", "driving", "charging", "parked", "offline", "nodata"];
 const PLAN_CARS_SHOWN = 40;  // the plan's timeline shows the cars that charge most; the table has them all
-
-function css(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
 
 function section(id, title, ...children) {
   return el("section", { class: "card", "aria-labelledby": id }, el("h2", { id }, title), ...children);

@@ -2,11 +2,8 @@
 // efficiency over time (Wh/km of its drives, as a uPlot chart). Each says what is missing rather than guess.
 
 import { ApiError, get } from "./api.js";
+import { css } from "./basemap.js";
 import { el, num, when } from "./format.js";
-
-function css(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-}
 
 function fact(label, value) {
   return [el("dt", {}, label), el("dd", {}, value)];
