@@ -14,9 +14,10 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from microfleet.domain.alerts import AlertKind, Severity
+from microfleet.domain.time_zones import iana_zone
 from microfleet.errors import InvalidInputError
 
 _HHMM: Final = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -88,13 +89,7 @@ class QuietHours:
 
 def check_timezone(name: str) -> None:
     """Refuse a time zone that is not an IANA name."""
-    refusal = f"time zone {name!r} is not an IANA name such as Europe/Paris"
-    if not name or len(name) > 64:
-        raise InvalidInputError(refusal)
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(refusal) from None
+    iana_zone(name)
 
 
 @dataclass(frozen=True, slots=True)

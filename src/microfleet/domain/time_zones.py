@@ -22,4 +22,5 @@ def iana_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise InvalidInputError(f"unknown time zone {name!r}") from None
+        refusal = f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
+        raise InvalidInputError(refusal) from None
