@@ -468,6 +468,30 @@ class HistoryStore:
             r.pop("resume_json")
         return rows
 
+    def state_spans_overlapping(self, vehicle_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+        """State spans that overlap ``[from_ms, to_ms)``, oldest first.
+
+        The one under way at ``from_ms`` (the latest that started before it, unless it had ended) and every
+        one that started inside the window: two indexed reads, however long the car's history.
+        """
+        s = history_states.c
+        cols = (s.vehicle_id, s.status, s.start_ts_ms, s.end_ts_ms, s.is_open)
+        before = (
+            select(*cols)
+            .where(s.vehicle_id == vehicle_id, s.start_ts_ms < from_ms)
+            .order_by(s.start_ts_ms.desc())
+            .limit(1)
+        )
+        inside = (
+            select(*cols)
+            .where(s.vehicle_id == vehicle_id, s.start_ts_ms >= from_ms, s.start_ts_ms < to_ms)
+            .order_by(s.start_ts_ms)
+        )
+        with self._engine.connect() as conn:
+            first = [dict(r._mapping) for r in conn.execute(before)]
+            rest = [dict(r._mapping) for r in conn.execute(inside)]
+        return [r for r in first if r["end_ts_ms"] > from_ms or r["is_open"]] + rest
+
     def drains(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
         """Parked-drain spells that started in ``[from_ms, to_ms)``, oldest first."""
         return self._rows(history_drains, vehicle_id, from_ms, to_ms, limit)
