@@ -34,6 +34,7 @@ from microfleet.services.charging_worker import ChargingWorker
 from microfleet.services.commands import CommandService
 from microfleet.services.derivation import DerivationQueue, HistoryDeriver
 from microfleet.services.driving import DrivingService
+from microfleet.services.fleet_views import FleetViewService
 from microfleet.services.health import StoreStatus
 from microfleet.services.history import HistoryService
 from microfleet.services.ingest import IngestService
@@ -131,6 +132,7 @@ class Services:
     battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
     maintenance: MaintenanceService  # detectors, service records, the week's plan (docs/maintenance.md)
     maintenance_worker: MaintenanceWorker  # runs the detectors over cars with new data, off the request path
+    fleet_views: FleetViewService  # the fleet page's hourly use, plan per charger, places (docs/web.md)
 
     def close(self) -> None:
         """Stop the background deriver and release database connections."""
@@ -294,6 +296,9 @@ def build_services(
         charging=charging,
         charging_worker=ChargingWorker(
             charging, charge_points, charging_store, interval_s=settings.charging_replan_interval_s or 900.0
+        ),
+        fleet_views=FleetViewService(
+            accounts, history_store, history_store, telemetry, places, charging, charge_points, clock
         ),
     )
 

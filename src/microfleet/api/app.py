@@ -23,6 +23,7 @@ from microfleet.api.routes import (
     charging,
     commands,
     driving,
+    fleet_views,
     health,
     history,
     invitations,
@@ -122,6 +123,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(maintenance.router)  # detectors, service records, service plan (docs/maintenance.md)
     app.include_router(driving.router)  # driver scores, harsh events (docs/driver-score.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
+    app.include_router(fleet_views.router)  # the fleet page's hourly use, plan per charger, places
     _add_telemetry_schema(app)
     _add_docs(app)
     add_web_app(app, settings)  # the pages at / (docs/web.md)
