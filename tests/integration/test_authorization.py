@@ -123,6 +123,10 @@ GET    /api/v1/fleet/summary                                    401  a    b    a
 GET    /api/v1/fleet/summary                           city     401  a    -    a    a    -    a    403  403
 GET    /api/v1/fleet/summary/zones                              401  a    b    a    a    c    abc  403  403
 GET    /api/v1/fleet/summary/zones                     city     401  a    -    a    a    -    a    403  403
+GET    /api/v1/fleet/utilisation                                401  a    b    a    a    c    abc  403  403
+GET    /api/v1/fleet/utilisation                       city     401  a    -    a    a    -    a    403  403
+GET    /api/v1/fleet/places                                     401  a    b    a    a    c    abc  403  403
+GET    /api/v1/fleet/places                            city     401  a    -    a    a    -    a    403  403
 POST   /api/v1/places                                  vehicle  401  ok   404  403  ok   404  ok   403  403
 POST   /api/v1/places                                  fleet    401  403  403  403  ok   403  ok   403  403
 POST   /api/v1/places                                  global   401  403  403  403  403  403  ok   403  403
@@ -189,6 +193,7 @@ GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events         401 a   40
 GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events other   401 a   404 404 a   404 a   403 403
 GET    /api/v1/vehicles/{vehicle_id}/drives/{drive_id}/events car-b   401 404 b   404 404 404 b   403 403
 GET    /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
+GET    /api/v1/fleets/{fleet_id}/charging-plan/chargers         401  403  403  403  ok   403  ok   403  403
 POST   /api/v1/fleets/{fleet_id}/charging-plan                  401  403  403  403  ok   403  ok   403  403
 GET    /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
 POST   /api/v1/fleets/{fleet_id}/charging-sites                 401  403  403  403  ok   403  ok   403  403
@@ -791,6 +796,45 @@ def _zone_summary(ctx: Ctx, caller: str, cell: int | str) -> None:
             day[2] += z["charge_count"]
         assert [(d, *figures) for d, figures in days.items()] == per_day(ctx, cars(cell))
         assert {z["zone_place_id"] for z in zones} <= {*applying(cars(cell)), None}
+
+
+def _hour_window(ctx: Ctx) -> dict[str, Any]:
+    first = ctx.world.window[0] // 3_600_000 * 3_600_000
+    return {"from_ms": first, "to_ms": NOW_MS}
+
+
+@check("GET /api/v1/fleet/utilisation", "GET /api/v1/fleet/utilisation city")
+def _utilisation(ctx: Ctx, caller: str, cell: int | str) -> None:
+    from microfleet.domain.utilisation import utilisation_by_bucket
+
+    window = _hour_window(ctx)
+    params = {**window, **({"fleet_id": "city-share"} if ctx.case == "city" else {})}
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/fleet/utilisation", params=params), cell)
+    if response is not None:  # the hours of exactly these cars' states, as the admin reads them
+        spans = {v: ctx.root("GET", f"/api/v1/vehicles/{v}/states") for v in cars(cell)}
+        expected = utilisation_by_bucket(spans, window["from_ms"], NOW_MS, 3_600_000, NOW_MS)
+        hours = response.json()
+        assert [(h["start_ms"], h["vehicle_count"]) for h in hours] == [
+            (b.start_ms, b.vehicle_count) for b in expected
+        ]
+        for h, b in zip(hours, expected, strict=True):
+            assert h["driving"] == round(b.shares["driving"], 4)
+            assert h["available"] == round(b.available_share, 4)
+
+
+@check("GET /api/v1/fleet/places", "GET /api/v1/fleet/places city")
+def _places_activity(ctx: Ctx, caller: str, cell: int | str) -> None:
+    params = {**_hour_window(ctx), **({"fleet_id": "city-share"} if ctx.case == "city" else {})}
+    response = allowed(ctx, ctx.call(caller, "GET", "/api/v1/fleet/places", params=params), cell)
+    if response is not None:
+        rows = response.json()
+        # only the places that apply to these cars; each of these cars somewhere, no other car anywhere
+        assert {r["place_id"] for r in rows} - {None} <= set(applying(cars(cell)))
+        assert {v for r in rows for v in r["cars_now"]} == set(cars(cell))
+        drives = sum(len([t for t in ctx.world.cars[v].drives if t < NOW_MS]) for v in cars(cell))
+        charges = sum(len([t for t in ctx.world.cars[v].charges if t < NOW_MS]) for v in cars(cell))
+        assert sum(r["arrivals"] for r in rows) == drives
+        assert sum(r["charges"] for r in rows) == charges
 
 
 def _place_ids(ctx: Ctx) -> set[str]:
@@ -1779,6 +1823,20 @@ def _charging_plan(ctx: Ctx, caller: str, cell: int | str) -> None:
         assert plan["fleet_id"] == "city-share"
         assert set(plan["peak_kw_by_site"]) == _city_sites(ctx)  # never bus-co's depot
         assert {c["vehicle_id"] for c in plan["cars"]} <= {"car-a"}
+
+
+@check("GET /api/v1/fleets/{fleet_id}/charging-plan/chargers")
+def _charging_plan_chargers(ctx: Ctx, caller: str, cell: int | str) -> None:
+    _charging_world(ctx)
+    path = "/api/v1/fleets/city-share/charging-plan/chargers"
+    response = allowed(ctx, ctx.call(caller, "GET", path), cell)
+    if response is not None:  # city-share's sites and chargers, never bus-co's depot or charger
+        view = response.json()
+        assert {s["site_id"] for s in view["sites"]} == _city_sites(ctx)
+        points = {c["charge_point_id"] for s in view["sites"] for c in s["connectors"]}
+        assert "cp-city" in points and "cp-bus" not in points
+        assert {c["vehicle_id"] for s in view["sites"] for c in s["connectors"]} <= {"car-a", None}
+        assert set(view["unplaced"]) <= {"car-a"}
 
 
 @check("GET /api/v1/fleets/{fleet_id}/charging-sites")
