@@ -36,6 +36,7 @@ from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import InvalidInputError
 from microfleet.intelligence import range_model as rm
 from microfleet.intelligence import soh as sh
+from microfleet.intelligence import soh_trend
 from microfleet.services.periodic import PeriodicWorker
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,9 @@ class BatteryService:
             "new_usable_kwh": facts.usable_kwh,
             "soh": asdict(soh) if soh is not None else None,
             "capacity_sessions": len(samples),
+            # the estimate as it stood each week, and each session's own measurement (the page's trend)
+            "soh_history": [asdict(p) for p in soh_trend.soh_history(samples, facts.usable_kwh or 0.0)],
+            "capacity_points": [asdict(p) for p in soh_trend.measured_points(samples, facts.usable_kwh)],
             "range": asdict(fitted) if fitted is not None else None,
             "range_days": len(days),
             "prior": asdict(facts.prior),
