@@ -50,6 +50,7 @@ from microfleet.services.routes import RouteService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.throttle import FailureLimits, FailureThrottle
 from microfleet.services.tracker_keys import TrackerKeyService
+from microfleet.services.vehicle_insights import VehicleInsightsService
 from microfleet.services.vehicles import VehicleService
 from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
@@ -129,6 +130,7 @@ class Services:
     charging_worker: ChargingWorker  # re-plans on a timer and on chargers' events; started by the API
     driving: DrivingService  # driver scores, harsh events, energy factors (docs/driver-score.md)
     battery: BatteryService  # SoC, SoH, range and care advice per car (docs/battery.md)
+    insights: VehicleInsightsService  # a car's SoH trend, parked drain, charging costs (docs/web.md)
     battery_worker: BatteryWorker  # refits cars whose history moved, off the request path
     maintenance: MaintenanceService  # detectors, service records, the week's plan (docs/maintenance.md)
     maintenance_worker: MaintenanceWorker  # runs the detectors over cars with new data, off the request path
@@ -186,13 +188,9 @@ def build_services(
         places,
         LiveEvents(live_log, clock),
     )
+    battery_store = BatteryStore(engine, write_lock=write_lock)
     battery = BatteryService(
-        history_store,
-        telemetry,
-        BatteryStore(engine, write_lock=write_lock),
-        alerts,
-        model_facts(settings.data_dir_path),
-        clock,
+        history_store, telemetry, battery_store, alerts, model_facts(settings.data_dir_path), clock
     )
     charging_store = ChargingStore(engine, write_lock=write_lock)
     charge_points = ChargePointService(charging_store, accounts, failures, clock)
@@ -278,6 +276,7 @@ def build_services(
         alerts=alerts,
         alert_worker=alert_worker,
         battery=battery,
+        insights=VehicleInsightsService(history_store, battery_store, model_facts(settings.data_dir_path)),
         battery_worker=BatteryWorker(battery, interval_s=settings.battery_refit_interval_s),
         maintenance=(
             maintenance := MaintenanceService(

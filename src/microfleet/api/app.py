@@ -39,6 +39,7 @@ from microfleet.api.routes import (
     telemetry,
     tokens,
     tracker_keys,
+    vehicle_insights,
     vehicle_routes,
     vehicles,
 )
@@ -123,6 +124,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(maintenance.router)  # detectors, service records, service plan (docs/maintenance.md)
     app.include_router(driving.router)  # driver scores, harsh events (docs/driver-score.md)
     app.include_router(vehicle_routes.router)  # learned routes and the next-trip forecast (docs/routes.md)
+    app.include_router(vehicle_insights.router)  # a car's SoH trend, parked drain, costs (docs/web.md)
     app.include_router(fleet_views.router)  # the fleet page's hourly use, plan per charger, places
     _add_telemetry_schema(app)
     _add_docs(app)

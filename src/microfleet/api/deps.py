@@ -29,6 +29,7 @@ from microfleet.services.quarantine import QuarantineService
 from microfleet.services.routes import RouteService
 from microfleet.services.tariffs import TariffService
 from microfleet.services.tracker_keys import TrackerKeyService
+from microfleet.services.vehicle_insights import VehicleInsightsService
 from microfleet.services.vehicles import VehicleService
 from microfleet.services.web_sessions import WebSessionService
 from microfleet.settings import Settings
@@ -47,6 +48,7 @@ def _one(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
 AccountsDep = Annotated[AccountService, Depends(_one(lambda s: s.accounts))]
 AlertsDep = Annotated[AlertService, Depends(_one(lambda s: s.alerts))]
 BatteryDep = Annotated[BatteryService, Depends(_one(lambda s: s.battery))]
+InsightsDep = Annotated[VehicleInsightsService, Depends(_one(lambda s: s.insights))]
 VehiclesDep = Annotated[VehicleService, Depends(_one(lambda s: s.vehicles))]
 HttpIngestDep = Annotated[HttpTelemetryAdapter, Depends(_one(lambda s: s.http_ingest))]
 OsmAndIngestDep = Annotated[OsmAndAdapter, Depends(_one(lambda s: s.osmand_ingest))]
