@@ -113,6 +113,12 @@ GET    /api/v1/vehicles/{vehicle_id}/routes            car-b    401  404  b    4
 GET    /api/v1/vehicles/{vehicle_id}/forecast                   401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery                    401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/battery           car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/battery/history            401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/battery/history   car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/parked-drain               401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/parked-drain      car-b    401  404  b    404  404  404  b    403  403
+GET    /api/v1/vehicles/{vehicle_id}/charging-costs             401  a    404  a    a    404  a    403  403
+GET    /api/v1/vehicles/{vehicle_id}/charging-costs    car-b    401  404  b    404  404  404  b    403  403
 GET    /api/v1/vehicles/{vehicle_id}/maintenance                401  a    404  a    a    404  a    403  403
 GET    /api/v1/vehicles/{vehicle_id}/maintenance       car-b    401  404  b    404  404  404  b    403  403
 POST   /api/v1/vehicles/{vehicle_id}/maintenance/false-alarms   401  ok   404  403  ok   404  ok   403  403
@@ -507,6 +513,48 @@ def _vehicle_battery(ctx: Ctx, caller: str, cell: int | str) -> None:
             soc["ts_ms"],
         )
         assert body["soh"]["available"] is False
+
+
+@check(
+    "GET /api/v1/vehicles/{vehicle_id}/battery/history",
+    "GET /api/v1/vehicles/{vehicle_id}/battery/history car-b",
+)
+def _battery_history(ctx: Ctx, caller: str, cell: int | str) -> None:
+    ctx.services.battery.refit(ctx.target)  # two days: too few sessions for a trend, but measured ones
+    response = allowed(ctx, ctx.call(caller, "GET", f"{ctx.vehicle_path}/battery/history"), cell)
+    if response is not None:  # the sessions measured are the target car's own charges (no two cars share one)
+        body = response.json()
+        assert body["vehicle_id"] == ctx.target and body["available"] is False
+        assert [m["ts_ms"] for m in body["measurements"]] == ctx.world.cars[ctx.target].charges
+
+
+@check(
+    "GET /api/v1/vehicles/{vehicle_id}/parked-drain", "GET /api/v1/vehicles/{vehicle_id}/parked-drain car-b"
+)
+def _parked_drain(ctx: Ctx, caller: str, cell: int | str) -> None:
+    from_ms, to_ms = ctx.world.window
+    path = f"{ctx.vehicle_path}/parked-drain?from_ms={from_ms}&to_ms={to_ms}"
+    response = allowed(ctx, ctx.call(caller, "GET", path), cell)
+    if response is not None:  # every spell starts a parked or asleep span of the target car's own
+        body = response.json()
+        parked = {t for status, t in ctx.world.cars[ctx.target].states if status in ("parked", "asleep")}
+        starts = {s["start_ts_ms"] for s in body["spells"]}
+        assert body["vehicle_id"] == ctx.target and starts and starts <= parked
+
+
+@check(
+    "GET /api/v1/vehicles/{vehicle_id}/charging-costs",
+    "GET /api/v1/vehicles/{vehicle_id}/charging-costs car-b",
+)
+def _charging_costs(ctx: Ctx, caller: str, cell: int | str) -> None:
+    from_ms, to_ms = ctx.world.window
+    path = f"{ctx.vehicle_path}/charging-costs?period=week&from_ms={from_ms}&to_ms={to_ms}"
+    response = allowed(ctx, ctx.call(caller, "GET", path), cell)
+    if response is not None:  # the target car's own charges, costed at its own places' tariffs
+        body = response.json()
+        own = ctx.services.history.charges(ctx.target, from_ms, to_ms, 100)
+        assert body["vehicle_id"] == ctx.target and body["charges"] == len(ctx.world.cars[ctx.target].charges)
+        assert sum(body["total_cost"].values()) == pytest.approx(sum(c.cost or 0.0 for c in own))
 
 
 @check("GET /api/v1/vehicles/{vehicle_id}/maintenance", "GET /api/v1/vehicles/{vehicle_id}/maintenance car-b")
