@@ -45,12 +45,15 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from microfleet.errors import ChargingInputError
+
+if TYPE_CHECKING:
+    from microfleet.planning.charging_model import Layout
 
 Chemistry = Literal["nmc", "lfp"]
 
@@ -269,6 +272,7 @@ def validate(snapshot: FleetSnapshot) -> None:
     for car in s.cars:
         _check_car(car, chargers, s.n_slots)
     seen: set[tuple[str, int]] = set()
+    windows = {car.car_id: car.windows(s.n_slots) for car in s.cars}
     for b in s.bookings:
         owner = cars.get(b.car_id)
         if owner is None:
@@ -292,7 +296,7 @@ def validate(snapshot: FleetSnapshot) -> None:
                 f"booking {b.booking_id!r}: car {b.car_id!r} has two bookings in one slot"
             )
         seen.add((b.car_id, b.start_slot))
-        if any(w.from_slot <= b.start_slot < w.until_slot for w in owner.windows(s.n_slots)):
+        if any(w.from_slot <= b.start_slot < w.until_slot for w in windows[b.car_id]):
             raise ChargingInputError(
                 f"booking {b.booking_id!r} starts at slot {b.start_slot} while car {owner.car_id!r} is"
                 " still plugged in: a plug window must end by the booking's start"
@@ -360,11 +364,14 @@ def plan(
     shortfall_penalty_per_kwh: float | None = None,
 ) -> ChargingPlan:
     """Plan the fleet's charging at least cost (HiGHS), every booking served where the chargers allow."""
-    from microfleet.planning.charging_model import solve
+    from microfleet.planning.charging_model import layout, solve
 
     validate(snapshot)
     t0 = time.perf_counter()
-    result = solve(snapshot, time_limit_s=time_limit_s, shortfall_penalty_per_kwh=shortfall_penalty_per_kwh)
+    lay = layout(snapshot)
+    result = solve(
+        snapshot, time_limit_s=time_limit_s, shortfall_penalty_per_kwh=shortfall_penalty_per_kwh, lay=lay
+    )
     return evaluate(
         snapshot,
         result.power_kw,
@@ -372,6 +379,7 @@ def plan(
         gap=result.gap,
         solve_time_s=time.perf_counter() - t0,
         site_binding=None,
+        lay=lay,
     )
 
 
@@ -383,12 +391,13 @@ def evaluate(
     gap: float,
     solve_time_s: float,
     site_binding: NDArray[np.bool_] | None = None,
+    lay: Layout | None = None,
 ) -> ChargingPlan:
     """Score a (cars x slots) grid-kW schedule: energy, bookings, cost, carbon, losses, peaks."""
     from microfleet.planning.charging_explain import explain
     from microfleet.planning.charging_model import battery_kw, layout, site_power
 
-    lay = layout(snapshot)
+    lay = layout(snapshot) if lay is None else lay
     dt_h = snapshot.slot_s / 3600.0
     power = np.clip(np.asarray(power_kw, dtype=np.float64), 0.0, None) * lay.plugged
     batt = battery_kw(lay, power)

@@ -21,16 +21,22 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
-def _clock(snapshot: FleetSnapshot, slot: int) -> str:
-    ms = snapshot.start_ms + slot * snapshot.slot_s * 1000 + snapshot.utc_offset_s * 1000
-    first = datetime.fromtimestamp((snapshot.start_ms + snapshot.utc_offset_s * 1000) / 1000, tz=UTC).date()
-    at = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    days = (at.date() - first).days
-    return at.strftime("%H:%M") if days == 0 else f"{at.strftime('%H:%M')} (+{days}d)"
+def _clocks(snapshot: FleetSnapshot) -> list[str]:
+    """Each slot boundary's local clock time, with "(+Nd)" past the snapshot's first day."""
+    offset_ms = snapshot.utc_offset_s * 1000
+    first = datetime.fromtimestamp((snapshot.start_ms + offset_ms) / 1000, tz=UTC).date()
+    out = []
+    for slot in range(snapshot.n_slots + 1):
+        at = datetime.fromtimestamp(
+            (snapshot.start_ms + slot * snapshot.slot_s * 1000 + offset_ms) / 1000, tz=UTC
+        )
+        days = (at.date() - first).days
+        out.append(at.strftime("%H:%M") if days == 0 else f"{at.strftime('%H:%M')} (+{days}d)")
+    return out
 
 
-def _spans(snapshot: FleetSnapshot, runs: list[tuple[int, int]], most: int = 3) -> str:
-    text = ", ".join(f"{_clock(snapshot, a)}–{_clock(snapshot, b)}" for a, b in runs[:most])
+def _spans(clock: list[str], runs: list[tuple[int, int]], most: int = 3) -> str:
+    text = ", ".join(f"{clock[a]}–{clock[b]}" for a, b in runs[:most])
     return text + (f" and {len(runs) - most} more" if len(runs) > most else "")
 
 
@@ -39,6 +45,7 @@ def explain(
 ) -> dict[str, str]:
     """Per car: when it charges, why then, which booking it serves, where the site limit binds."""
     prices = np.asarray(snapshot.tariff.price_per_kwh)
+    clock = _clocks(snapshot)
     by_car: dict[str, list[tuple[int, str, float]]] = {}
     for b in plan.bookings:
         by_car.setdefault(b.car_id, []).append((b.start_slot, b.booking_id, b.shortfall_kwh))
@@ -64,15 +71,15 @@ def explain(
                 why.append("dearer hours: the cheaper ones are too late or full")
             nxt = next((b for b in bookings if b[0] >= runs[0][0]), None)
             if nxt is not None:
-                why.append(f"before the {_clock(snapshot, nxt[0])} booking")
+                why.append(f"before the {clock[nxt[0]]} booking")
             site = lay.site_of[i]
             bind = on & (site >= 0) & binding[np.clip(site, 0, None), np.arange(len(site))]
-            text = f"charges {_spans(snapshot, runs)}: " + " ".join(why)
+            text = f"charges {_spans(clock, runs)}: " + " ".join(why)
             if bind.any():
-                text += f"; site limit binds {_spans(snapshot, _runs(bind))}"
+                text += f"; site limit binds {_spans(clock, _runs(bind))}"
             parts.append(text)
         for slot, booking_id, short in bookings:
             if short > 1e-3:
-                parts.append(f"booking {booking_id} at {_clock(snapshot, slot)} short by {short:.1f} kWh")
+                parts.append(f"booking {booking_id} at {clock[slot]} short by {short:.1f} kWh")
         out[car.car_id] = "; ".join(parts)
     return out

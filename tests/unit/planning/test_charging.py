@@ -6,6 +6,8 @@ read off the price list: the expected values below are worked out in the comment
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -99,6 +101,43 @@ def test_site_limit_binds_and_pushes_charging_into_dearer_slots() -> None:
     assert p.cost == pytest.approx(1.0 + 2.0 + 1.5)
     assert p.peak_kw_by_site["depot"] == pytest.approx(10.0)
     assert "site limit binds" in p.explanations["a"] + p.explanations["b"]
+
+
+def test_a_demand_charge_spreads_what_the_cheapest_slot_would_stack() -> None:
+    # 20 kWh by slot 4. On energy prices alone both cars take slot 1 (0.1): a 20 kW peak, cost 2.0. With 0.5
+    # per kW of peak, a peak P fills slots 1, 2 (and 0) up to P: P in [20/3, 10] costs 0.1P + 0.2P +
+    # 0.3(20 - 2P) + 0.5P = 6 + 0.2P, P in [5, 20/3] costs 0.6P + 0.4(20 - 3P) + 0.5P = 8 - 0.1P, P >= 10
+    # costs 0.1P + 0.2(20 - P) + 0.5P = 4 + 0.4P: the optimum is P = 20/3 at 7.333 (4.0 energy + 3.333 peak)
+    bookings = [Booking("ka", "a", 4, 10.0), Booking("kb", "b", 4, 10.0)]
+    energy_only = plan(snapshot([car("a"), car("b")], bookings))
+    np.testing.assert_allclose(energy_only.power_kw.sum(axis=0), [0, 20, 0, 0, 0], atol=1e-6)
+    snap = snapshot([car("a"), car("b")], bookings)
+    charged = replace(snap, tariff=replace(snap.tariff, peak_charge_per_kw=0.5))
+    p = plan(charged)
+    np.testing.assert_allclose(p.power_kw.sum(axis=0), [20 / 3, 20 / 3, 20 / 3, 0, 0], atol=1e-6)
+    assert p.peak_kw_by_site["depot"] == pytest.approx(20 / 3)
+    assert p.cost == pytest.approx(4.0 + 0.5 * 20 / 3)
+    # power up to the billing period's peak so far is paid for already: stacking in slot 1 is free again
+    paid = replace(charged, sites=(Site("depot", 100.0, peak_so_far_kw=20.0),))
+    np.testing.assert_allclose(plan(paid).power_kw.sum(axis=0), [0, 20, 0, 0, 0], atol=1e-6)
+
+
+def test_of_equal_prices_the_load_is_spread_over_the_flattening_tiers() -> None:
+    # 20 kWh at one price through a 100 kW site: a slot's load up to 1/32 of the limit (3.125 kW) costs no
+    # tie-break, up to 2/32 (6.25 kW) one step, more two: 20 kWh fit in 4 slots at <= 6.25 kW each, so no
+    # slot goes above 6.25 kW (on energy alone, and with the earlier-is-better tie-break, all 20 kW would
+    # go into slot 0); the tie-breaks cost nothing in the plan's cost
+    snap = snapshot(
+        [car("a"), car("b")],
+        [Booking("ka", "a", 4, 10.0), Booking("kb", "b", 4, 10.0)],
+        prices=(0.2, 0.2, 0.2, 0.2, 0.2),
+    )
+    p = plan(snap)
+    site = p.power_kw.sum(axis=0)
+    assert site.sum() == pytest.approx(20.0)
+    assert site.max() <= 6.25 + 1e-6
+    assert site[0] == pytest.approx(6.25)
+    assert p.cost == pytest.approx(4.0)
 
 
 def test_a_booking_that_cannot_be_served_reports_its_exact_shortfall() -> None:
