@@ -144,7 +144,7 @@ def summarise_charge(
     end_reason: str,
     places: Sequence[Place] = (),
     tariffs: Mapping[str, Tariff] | None = None,
-    current_offset_a: float = 0.0,
+    current_offset_a: float | npt.NDArray[np.float64] = 0.0,
     usable_kwh: float | None = None,
 ) -> ChargeSession:
     """Compute a :class:`ChargeSession` from the records of its window.
@@ -152,7 +152,8 @@ def summarise_charge(
     Energy into the pack is the rise of the BMS's recovered-energy counter over the flow when the car
     reports it (plus what the current sensor's zero offset ``current_offset_a``, already taken off
     ``cols``' current, kept it from counting), else the integral of sampled charging power, else (a car
-    that reports only SoC) the SoC rise x ``usable_kwh``, marked ``energy_source="soc"``.
+    that reports only SoC) the SoC rise x ``usable_kwh``, marked ``energy_source="soc"``. An offset given
+    per record (it drifts with the pack's temperature) is one per record of ``cols``.
     """
     w = cols.slice(window.start, window.end + 1)
     ts = w.ts_ms
@@ -162,7 +163,10 @@ def summarise_charge(
     flow = slice(0, min(k + 2, len(w)))
     power = pack_power_kw(w)
     has_pack = bool(np.any(~np.isnan(power)))
-    counted = counter_energy(w.slice(0, flow.stop), current_offset_a)
+    off = current_offset_a
+    if isinstance(off, np.ndarray):
+        off = off[window.start : window.start + flow.stop]
+    counted = counter_energy(w.slice(0, flow.stop), off)
     resolution = None
     if counted is not None:
         added: float | None = counted.recovered_kwh + counted.offset_kwh

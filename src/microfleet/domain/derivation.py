@@ -9,11 +9,13 @@ records land.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from microfleet.domain.charges import ChargeSession, charge_windows, summarise_charge
 from microfleet.domain.drives import (
@@ -69,6 +71,11 @@ class DerivationOptions:
       95th-percentile stop, capped at 300 s, or 900 s for a car that reports its ignition off; see
       :func:`~microfleet.domain.vehicle_state.min_parking_s`); off, Traccar's 300 s for every car.
 
+    * ``offset_drift``: the zero offset drifts with pack temperature (a Hall sensor's thermal offset
+      drift); a line fitted over the asleep spell is read at each record's temperature
+      (:func:`fit_offset`); off, the spell's median stands for every temperature. Needs
+      ``counter_correction``.
+
     Status (issue 11): ``counters``, ``soc_anchoring`` and ``per_car_thresholds`` switch real methods
     (the last one threshold so far: the minimum parking time);
     ``counter_correction`` switches the zero offset only: no gain calibration is built.
@@ -78,6 +85,7 @@ class DerivationOptions:
     counter_correction: bool = True
     soc_anchoring: bool = True
     per_car_thresholds: bool = True
+    offset_drift: bool = True
 
 
 DEFAULT_OPTIONS: Final = DerivationOptions()
@@ -192,11 +200,11 @@ def derive_history(
         drive_windows.append((open_drive, n, "open"))
     if open_charge is not None:
         charge_spans.append((open_charge, n))
-    offset = _ZeroOffset(w, events if options.counter_correction else [])
+    offset = _ZeroOffset(w, events if options.counter_correction else [], options.offset_drift, start)
     drive_starts = np.array([int(ts[a]) for a, _, _ in drive_windows], dtype=np.int64)
     charges = []
     for cw, reason in charge_windows(w, charge_spans, drive_starts):
-        off = offset.offset_a(int(ts[cw.start]))
+        off = offset.at(int(ts[cw.start])).per_record(w)
         corrected = offset.corrected(w, off)
         charges.append(summarise_charge(corrected, cw, reason, ctx.places, ctx.tariffs, off, ctx.usable_kwh))
     drives = []
@@ -208,13 +216,16 @@ def derive_history(
         before = [c.kwh_per_soc_pct for c in charges if c.start_ts_ms < ts[a] and c.kwh_per_soc_pct]
         samples = sorted([*ctx.kwh_per_soc_pct_samples, *before][-CALIBRATION_SESSIONS:])
         per_pct = samples[len(samples) // 2] if samples and options.soc_anchoring else None
-        off = offset.offset_a(int(ts[a]))
-        drive_w = offset.corrected(w.slice(a, b), off)
-        energy_w = offset.corrected(w.slice(lead, b), off) if lead < a else None
+        sensor = offset.at(int(ts[a]))
+        drive_w = offset.corrected(w.slice(a, b), sensor.per_record(w.slice(a, b)))
+        energy_w = (
+            offset.corrected(w.slice(lead, b), sensor.per_record(w.slice(lead, b))) if lead < a else None
+        )
+        off = sensor.per_record(w.slice(lead, b) if lead < a else w.slice(a, b))  # for the energy's window
         drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w))
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
-    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened, learned))
+    spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened, learned, offset))
     return DerivedHistory(spans, drives, charges, _drains(w, spans, ctx.usable_kwh), excluded, events)
 
 
@@ -266,17 +277,92 @@ def cut_history(history: DerivedHistory, to_ms: int) -> DerivedHistory:
     )
 
 
+# The offset's drift with temperature is a least-squares slope of the asleep current on pack temperature
+# over every asleep record the car has sent so far (carried in resume points), used only once those records
+# span at least 3 K (the BMS reports whole degrees: fewer distinct readings say little of a slope) and the
+# slope stands out of its own noise by two standard errors (a conventional 95 % test); else the latest
+# spell's median stands for every temperature, as without the switch. Microfleet's choices, not tuned.
+DRIFT_MIN_RANGE_K: Final = 3.0
+DRIFT_MIN_T_SCORE: Final = 2.0
+ASLEEP_SUMS: Final = ("asleep_n", "asleep_t", "asleep_i", "asleep_tt", "asleep_ti", "asleep_ii")
+
+
+@dataclass(frozen=True, slots=True)
+class SensorOffset:
+    """The pack current sensor's zero offset.
+
+    ``a_at_ref`` amperes at ``ref_c`` °C, changing by ``a_per_k`` per kelvin of pack temperature (0: not
+    measurable or switched off).
+    """
+
+    a_at_ref: float = 0.0
+    a_per_k: float = 0.0
+    ref_c: float = 25.0
+
+    def per_record(self, w: TelemetryColumns) -> float | npt.NDArray[np.float64]:
+        """The offset at each of ``w``'s records (one number when it does not drift).
+
+        A record without a pack temperature gets the offset at the reference temperature.
+        """
+        if self.a_per_k == 0.0:
+            return self.a_at_ref
+        dt = np.nan_to_num(w.pack_temp_c - self.ref_c, nan=0.0)
+        return self.a_at_ref + self.a_per_k * dt
+
+
+def asleep_sums(
+    current_a: npt.NDArray[np.float64], temp_c: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The sums :data:`ASLEEP_SUMS` over asleep readings that have both a current and a temperature."""
+    ok = ~(np.isnan(current_a) | np.isnan(temp_c))
+    i, t = current_a[ok], temp_c[ok]
+    return np.array([i.size, t.sum(), i.sum(), (t * t).sum(), (t * i).sum(), (i * i).sum()], dtype=np.float64)
+
+
+def drift_slope(sums: npt.NDArray[np.float64]) -> float:
+    """The offset's drift (A/K) from :func:`asleep_sums` pooled over asleep spells; 0 when not measurable.
+
+    A least-squares line of current on temperature (asleep the true current is ~0, so the sensor's offset
+    is all it reads; a Hall sensor's offset drifts about linearly with temperature: LEM DHAB S/24
+    datasheet, "thermal offset drift"), kept where the readings' temperatures spread enough
+    (:data:`DRIFT_MIN_RANGE_K`, as a standard deviation of a third of it) and the slope passes
+    :data:`DRIFT_MIN_T_SCORE`.
+    """
+    n, st, si, stt, sti, sii = (float(x) for x in sums)
+    if n < 4:
+        return 0.0
+    sxx = stt - st * st / n
+    if sxx <= 0 or sxx / n < (DRIFT_MIN_RANGE_K / 3) ** 2:
+        return 0.0
+    sxy = sti - st * si / n
+    syy = sii - si * si / n
+    slope = sxy / sxx
+    resid = max(syy - slope * sxy, 0.0)
+    se = math.sqrt(resid / (n - 2) / sxx)
+    return slope if abs(slope) >= DRIFT_MIN_T_SCORE * se else 0.0
+
+
 class _ZeroOffset:
     """The pack current sensor's zero offset, read where the true current is zero: asleep.
 
-    Asleep, the contactors are open, so the median current of the latest asleep spell before a drive or
-    charge (not across an offline gap) is the sensor's offset, and is taken off before integrating.
-    Resume points sit only at the start of asleep spells, so every window that re-derives a drive or a
-    charge holds that spell too, and a recompute finds the same offset.
+    Asleep, the contactors are open, so the current of the latest asleep spell before a drive or charge
+    (not across an offline gap) is the sensor's offset, and is taken off before integrating: that spell's
+    median current, or, with ``drift``, its level at its median temperature plus the drift slope learned
+    from every asleep record so far (:func:`drift_slope`: the state's sums at the window's start, then this
+    window's spells), read at each record's pack temperature. Resume points sit only at the start of asleep
+    spells and carry the sums of the spells before them (:meth:`sums_before`), so every window that
+    re-derives a drive or a charge holds that spell and the same sums, and a recompute finds the same offset.
     """
 
-    def __init__(self, w: TelemetryColumns, events: list[VehicleEvent]) -> None:
+    def __init__(
+        self,
+        w: TelemetryColumns,
+        events: list[VehicleEvent],
+        drift: bool = False,
+        start: VehicleState | None = None,
+    ) -> None:
         self._w = w
+        self._drift = drift
         self._spells: list[tuple[int, int]] = []  # asleep (start, end) times; end = -1 for offline
         asleep_since: int | None = None
         for ev in events:
@@ -289,22 +375,49 @@ class _ZeroOffset:
             if isinstance(ev, WentOffline):
                 self._spells.append((ev.ts_ms, -1))
         self._ends = np.array([e if e >= 0 else s for s, e in self._spells], dtype=np.int64)
+        ts = w.ts_ms
+        first = np.array([getattr(start or VehicleState(), f) for f in ASLEEP_SUMS], dtype=np.float64)
+        sums = [first]  # sums[k]: the start's plus those of spells 0..k-1, added one spell at a time
+        for s, e in self._spells:
+            if e < 0:
+                sums.append(sums[-1])
+                continue
+            a, b = int(np.searchsorted(ts, s)), int(np.searchsorted(ts, e))
+            sums.append(sums[-1] + asleep_sums(w.pack_current_a[a:b], w.pack_temp_c[a:b]))
+        self._sums = sums
 
-    def offset_a(self, at_ms: int) -> float:
-        """Offset in amperes for an activity starting at ``at_ms`` (0 when no asleep spell is known)."""
+    def sums_before(self, state: VehicleState, at_ms: int) -> VehicleState:
+        """``state`` with the asleep sums over every spell that ended by ``at_ms`` (:data:`ASLEEP_SUMS`)."""
+        k = int(np.searchsorted(self._ends, at_ms, side="right"))
+        n, t, i, tt, ti, ii = (float(x) for x in self._sums[k])
+        return replace(state, asleep_n=n, asleep_t=t, asleep_i=i, asleep_tt=tt, asleep_ti=ti, asleep_ii=ii)
+
+    def at(self, at_ms: int) -> SensorOffset:
+        """The offset for an activity starting at ``at_ms`` (0 when no asleep spell is known)."""
         k = int(np.searchsorted(self._ends, at_ms, side="right")) - 1
         if k < 0 or self._spells[k][1] < 0:
-            return 0.0
+            return SensorOffset()
         start, end = self._spells[k]
         ts = self._w.ts_ms
-        current = self._w.pack_current_a[int(np.searchsorted(ts, start)) : int(np.searchsorted(ts, end))]
-        current = current[~np.isnan(current)]
-        return float(np.median(current)) if current.size else 0.0
+        a, b = int(np.searchsorted(ts, start)), int(np.searchsorted(ts, end))
+        current = self._w.pack_current_a[a:b]
+        temp = self._w.pack_temp_c[a:b]
+        slope = drift_slope(self._sums[k + 1]) if self._drift else 0.0
+        if slope == 0.0:
+            current = current[~np.isnan(current)]
+            return SensorOffset(float(np.median(current)) if current.size else 0.0)
+        ok = ~(np.isnan(current) | np.isnan(temp))
+        ref = float(np.median(temp[ok]))
+        return SensorOffset(float(np.median(current[ok] - slope * (temp[ok] - ref))), slope, ref)
+
+    def offset_a(self, at_ms: int) -> float:
+        """Offset in amperes at the spell's median temperature for an activity starting at ``at_ms``."""
+        return self.at(at_ms).a_at_ref
 
     @staticmethod
-    def corrected(w: TelemetryColumns, offset_a: float) -> TelemetryColumns:
-        """``w`` with an offset (from :meth:`offset_a`) taken off the pack current."""
-        if offset_a == 0.0:
+    def corrected(w: TelemetryColumns, offset_a: float | npt.NDArray[np.float64]) -> TelemetryColumns:
+        """``w`` with an offset (one number, or one per record of ``w``) taken off the pack current."""
+        if isinstance(offset_a, float) and offset_a == 0.0:
             return w
         return replace(w, pack_current_a=w.pack_current_a - offset_a)
 
@@ -317,13 +430,14 @@ def _spans(
     plugged: list[tuple[int, int]],
     screened: Screening,
     learned: list[tuple[int, VehicleState]],
+    offset: _ZeroOffset,
 ) -> list[StateSpan]:
     """Cut the window into status spans and note which span starts are resume points.
 
     Each resume point carries the GPS-jump walk's reference before it; where jumped fixes are still
     waiting to agree (the walk is not settled), no span start is a resume point. It also carries what the
-    machine had learned of the car by then (``park_signals``, ``stop_q_s``), as a derivation from scratch
-    would have it there.
+    machine had learned of the car by then (``park_signals``, ``stop_q_s``, the asleep sums of
+    :meth:`_ZeroOffset.sums_before`), as a derivation from scratch would have it there.
     """
     learned_at = np.array([t for t, _ in learned], dtype=np.int64)
     ts = w.ts_ms
@@ -382,7 +496,8 @@ def _spans(
         if resume is not None:
             # (the window's first point keeps the reference it started from, even if it lies before ts[0])
             settled, gps_ref = screened.reference_before(max(t0, int(ts[0])))
-            resume = replace(resume, gps_ref=gps_ref) if settled else None
+            state = offset.sums_before(resume.state, t0)  # the offset drift's sums so far
+            resume = replace(resume, state=state, gps_ref=gps_ref) if settled else None
         spans.append(StateSpan(w.vehicle_id, status, t0, t1, is_last and end_state.status is status, resume))
         prev_status, prev_since = status, t0
     return spans

@@ -392,7 +392,7 @@ def summarise_drive(
     usable_kwh: float | None,
     places: Sequence[Place] = (),
     kwh_per_soc_pct: float | None = None,
-    current_offset_a: float = 0.0,
+    current_offset_a: float | npt.NDArray[np.float64] = 0.0,
     energy_w: TelemetryColumns | None = None,
 ) -> Drive:
     """Compute a :class:`Drive` from its window of records (first = start, last = end).
@@ -404,7 +404,8 @@ def summarise_drive(
     known (:func:`soc_anchored_kwh`), else the integral of sampled pack power; a car that reports
     neither gets the SoC change x ``usable_kwh`` (:func:`soc_energy_kwh`), marked ``energy_source="soc"``
     with its resolution. Energy is read over ``energy_w`` when given (``w`` and the record just before
-    departure, see :func:`~microfleet.domain.derivation.derive_history`), else over ``w``.
+    departure, see :func:`~microfleet.domain.derivation.derive_history`), else over ``w``; an offset given
+    per record (it drifts with the pack's temperature) is one per record of that window.
     """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
@@ -473,7 +474,7 @@ def summarise_drive(
 
 
 def _energy_used_and_regen(
-    w: TelemetryColumns, kwh_per_soc_pct: float | None, current_offset_a: float
+    w: TelemetryColumns, kwh_per_soc_pct: float | None, current_offset_a: float | npt.NDArray[np.float64]
 ) -> tuple[float | None, float | None, str | None]:
     """Net energy out of the pack, regeneration (kWh; None: not measured) and the source's name."""
     counted = counter_energy(w, current_offset_a)

@@ -128,16 +128,19 @@ def _anchored(
     return head + float(rises[j1 + 1 : j2 + 1].sum()) + tail
 
 
-def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> CounterEnergy | None:
+def counter_energy(
+    w: TelemetryColumns, current_offset_a: float | npt.NDArray[np.float64] = 0.0
+) -> CounterEnergy | None:
     """Energy used and recovered over a window from the cumulative counters (None: use another method).
 
     Between two consecutive readings of both counters the energy is their difference; a counter that
     went down wrapped or was reset (:func:`_rises`). One that rose faster than :data:`MAX_PACK_POWER_KW`
     or fell and is neither (a glitch) is a gap in the counter: no energy is read from that pair, and
     like the stretches before the first and after the last reading it is integrated from sampled pack
-    power (``w``'s current already corrected for the sensor's offset). None when the window has fewer
-    than two readings, when the counters span less than :data:`COUNTER_MIN_SHARE` of it, or when more
-    than :data:`COUNTER_MAX_UNKNOWN_SHARE` of it is neither counted nor sampled.
+    power (``w``'s current already corrected for the sensor's offset). ``current_offset_a`` is that
+    offset, one value for the window or one per record (it drifts with the pack's temperature). None when
+    the window has fewer than two readings, when the counters span less than :data:`COUNTER_MIN_SHARE`
+    of it, or when more than :data:`COUNTER_MAX_UNKNOWN_SHARE` of it is neither counted nor sampled.
     """
     n = len(w)
     ts = w.ts_ms
@@ -161,7 +164,13 @@ def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> Counte
     mid_in = -(np.minimum(power[1:], 0.0) + np.minimum(power[:-1], 0.0)) / 2 * dt_h
     out_cum, in_cum = _cumulative(mid_out), _cumulative(mid_in)
     unknown_cum = _cumulative(np.where(np.isnan(mid_out), dt_ms, 0.0))
-    volt_cum = _cumulative((w.pack_voltage_v[1:] + w.pack_voltage_v[:-1]) / 2 * dt_h)
+    if isinstance(current_offset_a, np.ndarray):  # per record: offset x voltage is the power it added
+        ov = current_offset_a * w.pack_voltage_v
+        offset_cum = _cumulative((ov[1:] + ov[:-1]) / 2 * dt_h)
+        scale = 1.0
+    else:
+        offset_cum = _cumulative((w.pack_voltage_v[1:] + w.pack_voltage_v[:-1]) / 2 * dt_h)
+        scale = current_offset_a
     # record-index pieces the counters do not cover: the head, every reset pair, the tail
     bad = np.flatnonzero(~ok)
     gap_a = np.r_[0, idx[bad], idx[-1]]
@@ -170,7 +179,8 @@ def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> Counte
     if unknown_ms > COUNTER_MAX_UNKNOWN_SHARE * span_ms:
         return None
     good_a, good_b = idx[:-1][ok], idx[1:][ok]
-    volt_h = float(np.sum(volt_cum[good_b] - volt_cum[good_a]))  # V x h over the counted pieces
+    # V x h (x A when per record) over the counted pieces
+    offset_wh = scale * float(np.sum(offset_cum[good_b] - offset_cum[good_a]))
     used_kwh = float(d_used[ok].sum() + np.sum(out_cum[gap_b] - out_cum[gap_a]))
     recovered_kwh = float(d_recovered[ok].sum() + np.sum(in_cum[gap_b] - in_cum[gap_a]))
     if bad.size == 0 and unknown_cum[-1] == 0:
@@ -179,6 +189,6 @@ def counter_energy(w: TelemetryColumns, current_offset_a: float = 0.0) -> Counte
     return CounterEnergy(
         used_kwh=used_kwh,
         recovered_kwh=recovered_kwh,
-        offset_kwh=current_offset_a * volt_h / 1000.0,
+        offset_kwh=offset_wh / 1000.0,
         counted_share=counted_ms / span_ms,
     )

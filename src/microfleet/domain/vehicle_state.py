@@ -49,6 +49,7 @@ class TelemetryColumns:
     soc_pct: FloatColumn
     pack_voltage_v: FloatColumn
     pack_current_a: FloatColumn
+    pack_temp_c: FloatColumn  # the current sensor's offset drifts with it (derivation._ZeroOffset)
     charger_power_kw: FloatColumn
     charger_ac_voltage_v: FloatColumn
     ambient_temp_c: FloatColumn
@@ -235,6 +236,15 @@ class VehicleState:
     # running 95th percentile of the stops it drove on from (None: none yet).
     park_signals: bool = False
     stop_q_s: float | None = None
+    # Learned by derivation (derivation._ZeroOffset), carried so a window resumed here learns what a
+    # derivation from scratch has: sums over every asleep record so far of 1, pack temperature T (°C),
+    # pack current I (A), T², T x I and I², for the current sensor's offset drift with temperature.
+    asleep_n: float = 0.0
+    asleep_t: float = 0.0
+    asleep_i: float = 0.0
+    asleep_tt: float = 0.0
+    asleep_ti: float = 0.0
+    asleep_ii: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
