@@ -91,6 +91,13 @@ FLOATS = (
     "pack_temp_c", "charger_power_kw", "charger_ac_voltage_v", "ambient_temp_c", "altitude_m",
     "energy_used_kwh", "energy_recovered_kwh",
 )  # fmt: skip
+# The energy figures split by what the car reports (extra rows; the targets are over every car):
+# the BMS's energy counters (and V x I), pack V x I without counters, or SoC only.
+REPORTS = {
+    "counters": "cars with counters",
+    "pack V x I": "cars with pack V x I only",
+    "soc": "cars reporting only SoC",
+}
 # the five figures the issue asks of every system, then the energy scored on matched items only
 HEADLINE = (
     "drive boundary f1", "charge boundary f1", "drives energy within 2% share",
@@ -255,8 +262,14 @@ class Score:
     n_pred: int = 0
     matched: list[bool] = field(default_factory=list)  # per truth item: both boundaries found
     within: list[bool] = field(default_factory=list)  # per truth item: energy within the tolerance
+    reports: list[str] = field(default_factory=list)  # per truth item: what its car reports (REPORTS)
 
-    def add(self, truth: list[tuple[int, int, float]], pred: list[tuple[int, int, float | None]]) -> None:
+    def add(
+        self,
+        truth: list[tuple[int, int, float]],
+        pred: list[tuple[int, int, float | None]],
+        reports: str = "",
+    ) -> None:
         pred = sorted(pred)
         tp, both = match([(a, b) for a, b, _ in truth], [(a, b) for a, b, _ in pred])
         self.tp += tp
@@ -265,6 +278,7 @@ class Score:
         for (_, _, e_true), j in zip(truth, both, strict=True):
             e_pred = pred[j][2] if j is not None else None
             self.matched.append(j is not None)
+            self.reports.append(reports)
             self.within.append(e_pred is not None and abs(e_pred - e_true) <= ENERGY_TOLERANCE * abs(e_true))
 
     @property
@@ -325,10 +339,25 @@ class System:
     charges: Score = field(default_factory=Score)
     double_counted: int = 0
 
-    def score(self, truth: tuple[list[Any], list[Any]], pred: tuple[list[Any], list[Any]], dbl: int) -> None:
-        self.drives.add(truth[0], pred[0])
-        self.charges.add(truth[1], pred[1])
+    def score(
+        self,
+        truth: tuple[list[Any], list[Any]],
+        pred: tuple[list[Any], list[Any]],
+        dbl: int,
+        reports: str = "",
+    ) -> None:
+        self.drives.add(truth[0], pred[0], reports)
+        self.charges.add(truth[1], pred[1], reports)
         self.double_counted += dbl
+
+
+def reports_of(cols: TelemetryColumns) -> str:
+    """What a car reports that energy can be read from (a key of :data:`REPORTS`), read off its records."""
+    if np.any(~np.isnan(cols.energy_used_kwh)):
+        return "counters"
+    if np.any(~np.isnan(cols.pack_current_a)):
+        return "pack V x I"
+    return "soc"
 
 
 def _ours(history: DerivedHistory) -> tuple[list[tuple[int, int, float | None]], ...]:
@@ -374,6 +403,7 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
         ctx = VehicleContext(usable_kwh=usable.value if usable else None)
         capacity[model_id] = resolved_capacity(catalogue, model_id)
         cols = to_columns(vid, tables)
+        reports = reports_of(cols)
         truth = (fleet.truth_drives.get(vid, []), charges_truth.get(vid, []))
         # Microfleet and each switch off alone, derived from scratch on every record
         from_scratch = None
@@ -384,7 +414,7 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
             (HistoryDeriver(mem) if opts is None else HistoryDeriver(mem, options=opts)).rederive(vid)
             seconds[name] += time.perf_counter() - t
             from_scratch = from_scratch or mem.history
-            systems[name].score(truth, _ours(mem.history), double_counted(mem))
+            systems[name].score(truth, _ours(mem.history), double_counted(mem), reports)
         # the fair baseline on the same records
         t = time.perf_counter()
         trips = baseline.threshold_trips(cols, capacity[model_id])
@@ -394,7 +424,7 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
             truth,
             ([(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in trips],
              [(s.start_ts_ms, s.end_ts_ms, s.energy_kwh) for s in charges]),
-            double_counted_spans(len(cols), trips + charges),
+            double_counted_spans(len(cols), trips + charges), reports,
         )  # fmt: skip
         if k >= ingested or from_scratch is None:
             continue
@@ -411,7 +441,7 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
                 recomputes += 1
                 recomputed_records += report.records
         seconds[INGESTED] += time.perf_counter() - t
-        systems[INGESTED].score(truth, _ours(mem.history), double_counted(mem))
+        systems[INGESTED].score(truth, _ours(mem.history), double_counted(mem), reports)
         same = (mem.history.drives, mem.history.charges) == (from_scratch.drives, from_scratch.charges)
         identical += same
     ingested = min(ingested, len(fleet.arrivals))
@@ -448,6 +478,15 @@ def run_seed(seed: int, vehicles: int, days: int, sensor_model: str | None, inge
             if name != INGESTED:  # its cars are a subset: the shared items are counted over all cars
                 share = _round(sc.energy_share_on(shared[kind]))
                 row(f"{kind} energy within 2% share, shared boundaries", name, share, "share")
+            for key, label in REPORTS.items():
+                cars = np.asarray(sc.reports) == key
+                if cars.any():
+                    row(
+                        f"{kind} energy within 2% share, {label}",
+                        name,
+                        _round(sc.energy_share_on(cars)),
+                        "share",
+                    )
     row("cars derived as they arrive", INGESTED, ingested, "cars")
     row("cars whose incremental history equals from-scratch", INGESTED, identical, "cars")
     row("drives with shared boundaries", "twin", int(shared["drives"].sum()), "drives")
