@@ -1,16 +1,17 @@
-// The fleet page for operators: the fleet now (how many cars drive, charge, stand, need attention), the last
-// two weeks per day (distance, energy, cost, CO2 avoided), and the charging plan per car with the site limit
-// and the bookings it cannot serve. Every figure is the API's answer for this user (docs/web.md).
+// The fleet page for operators: the fleet now (how many cars drive, charge, stand, need attention), use by
+// hour, the last two weeks per day (distance, energy, cost, CO2 avoided), places, and the charging plan per
+// charger against each site's limit with the bookings it cannot serve. Every figure is the API's answer for
+// this user (docs/web.md).
 
 import { ApiError, get } from "./api.js";
 import { css } from "./basemap.js";
 import { driverScoresSection, serviceWeekSection } from "./care.js";
+import { chargerPlanBox, placesSection, utilisationSection } from "./fleet_views.js";
 import { OPEN_ALERTS, STATES, TIME_ZONE, alertsByVehicle, carState, clock, el, num, when, whenShort } from "./format.js";
 
 const DAY_MS = 86_400_000;
 const DAYS = 14;
 const STATE_ORDER = ["alert", "driving", "charging", "parked", "offline", "nodata"];
-const PLAN_CARS_SHOWN = 40;  // the plan's timeline shows the cars that charge most; the table has them all
 
 function section(id, title, ...children) {
   return el("section", { class: "card", "aria-labelledby": id }, el("h2", { id }, title), ...children);
@@ -121,14 +122,11 @@ function drawDaily(box, summary) {
   );
 }
 
-function planBox(plan, sites, names) {
+// The plan's figures, its bookings at risk and each car's reason; the peak of each site against its limit is
+// in the plan per charger (fleet_views.js).
+function planBox(plan, names) {
   const slots = plan.cars.length ? plan.cars[0].power_kw.length : 0;
   const atRisk = plan.bookings.filter((b) => b.shortfall_kwh > 0.05);
-  const limits = new Map(sites.map((site) => [site.site_id, site]));
-  const peaks = Object.entries(plan.peak_kw_by_site).map(([id, kw]) => {
-    const site = limits.get(id);
-    return `${site ? site.name : id} ${num(kw, "kW", 1)}${site ? ` of its ${num(site.power_limit_kw, "kW", 0)} limit` : ""}`;
-  });
   const head = el(
     "p",
     {},
@@ -136,7 +134,6 @@ function planBox(plan, sites, names) {
       + `${slots ? `${slots} slots` : "slots"} of ${plan.slot_s / 60} min from ${whenShort(plan.start_ms)}; `
       + `cost ${plan.cost.toFixed(2)} ${plan.currency}, peak ${num(plan.peak_kw, "kW", 1)}`
       + (plan.carbon_kg != null ? `, ${num(plan.carbon_kg, "kg", 1)} CO₂` : "")
-      + (peaks.length ? `; peaks by site: ${peaks.join(", ")}` : "")
       + ".",
   );
   const risk = atRisk.length
@@ -153,12 +150,6 @@ function planBox(plan, sites, names) {
     .map((c) => ({ ...c, kwh: c.power_kw.reduce((a, b) => a + b, 0) * (plan.slot_s / 3600) }))
     .filter((c) => c.kwh > 0.01)
     .sort((a, b) => b.kwh - a.kwh);
-  const timeline = el("canvas", {
-    class: "plan-timeline",
-    id: "plan-timeline",
-    role: "img",
-    "aria-label": `Planned charging power per car over time, ${Math.min(PLAN_CARS_SHOWN, charging.length)} cars; the table below lists every car`,
-  });
   const rows = charging.map((c) =>
     el("tr", {}, el("td", {}, names.get(c.vehicle_id) || c.vehicle_id), el("td", {}, num(c.kwh, "kWh", 1)), el("td", {}, c.explanation)),
   );
@@ -172,45 +163,7 @@ function planBox(plan, sites, names) {
       el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 3, class: "muted" }, "No car needs to charge in this plan."))),
     ),
   );
-  return { nodes: [head, risk, timeline, table], draw: () => drawTimeline(timeline, plan, charging.slice(0, PLAN_CARS_SHOWN)) };
-}
-
-function drawTimeline(canvas, plan, cars) {
-  if (!cars.length) {
-    canvas.style.display = "none";
-    return;
-  }
-  const slots = cars[0].power_kw.length;
-  const rowH = 12;
-  const left = 110;
-  const width = Math.max(320, canvas.parentElement.clientWidth - 32);
-  const height = rowH * cars.length + 24;
-  const ratio = window.devicePixelRatio || 1;
-  canvas.width = width * ratio;
-  canvas.height = height * ratio;
-  canvas.style.width = `${width}px`;
-  canvas.style.height = `${height}px`;
-  const ctx = canvas.getContext("2d");
-  ctx.scale(ratio, ratio);
-  const max = Math.max(0.1, ...cars.flatMap((c) => c.power_kw));
-  const slotW = (width - left) / slots;
-  ctx.font = "11px system-ui, sans-serif";
-  ctx.fillStyle = css("--fg");
-  cars.forEach((c, row) => {
-    ctx.fillStyle = css("--fg");
-    ctx.fillText(c.vehicle_id.slice(0, 16), 2, row * rowH + 10);
-    c.power_kw.forEach((kw, i) => {
-      if (kw <= 0) return;
-      ctx.globalAlpha = 0.25 + 0.75 * (kw / max);
-      ctx.fillStyle = css("--charging");
-      ctx.fillRect(left + i * slotW, row * rowH + 1, Math.max(1, slotW - 0.5), rowH - 2);
-    });
-    ctx.globalAlpha = 1;
-  });
-  ctx.fillStyle = css("--muted");
-  for (let i = 0; i < slots; i += Math.max(1, Math.round(3600 / plan.slot_s) * 3)) {
-    ctx.fillText(clock(plan.start_ms + i * plan.slot_s * 1000).slice(0, 5), left + i * slotW, height - 4);
-  }
+  return [head, risk, el("h3", {}, "Per car"), table];
 }
 
 export async function fleetPage(root, session) {
@@ -237,13 +190,12 @@ export async function fleetPage(root, session) {
   const plans = await Promise.all(
     fleets.map((f) => get(`/api/v1/fleets/${encodeURIComponent(f)}/charging-plan`).catch(absent(null))),
   );
-  const sites = await Promise.all(
-    fleets.map((f) => get(`/api/v1/fleets/${encodeURIComponent(f)}/charging-sites`).catch(absent([]))),
-  );
   const daily = dailyBox(summary);
-  const care = await Promise.all(
-    fleets.flatMap((f) => [serviceWeekSection(f, names), driverScoresSection(f)]),
-  );
+  const [care, places, perCharger] = await Promise.all([
+    Promise.all(fleets.flatMap((f) => [serviceWeekSection(f, names), driverScoresSection(f)])),
+    placesSection(session, names),
+    Promise.all(fleets.map((f, i) => (plans[i] ? chargerPlanBox(f, names) : null))),
+  ]);
   const planSections = [];
   const drawers = [];
   fleets.forEach((f, i) => {
@@ -253,19 +205,26 @@ export async function fleetPage(root, session) {
         "No charging plan yet — register the fleet's charging sites and chargers (docs/charging.md).")));
       return;
     }
-    const box = planBox(plans[i], sites[i], names);
-    planSections.push(section(id, `Charging plan · ${f}`, ...box.nodes));
-    drawers.push(box.draw);
+    const [head, risk, ...perCar] = planBox(plans[i], names);
+    planSections.push(section(id, `Charging plan · ${f}`, head, risk, ...perCharger[i].nodes, ...perCar));
+    drawers.push(...perCharger[i].draws);
   });
+  const use = utilisationSection(session);
   root.replaceChildren(
     heading,
     section("now-h", "Now", ...nowBox(vehicles, latest, alerts)),
     section("attention-h", "Cars needing attention", attentionBox(vehicles, alerts)),
+    use.section,
     section("days-h", "The last two weeks", ...daily),
+    places,
     ...planSections,
     ...care,
   );
   const plot = drawDaily(document.getElementById("fleet-daily-plot"), summary);
   for (const draw of drawers) draw();
-  return () => plot && plot.destroy();
+  await use.load();
+  return () => {
+    if (plot) plot.destroy();
+    use.destroy();
+  };
 }
