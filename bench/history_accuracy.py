@@ -78,6 +78,7 @@ ABLATIONS = {
     "microfleet without soc anchoring": "soc_anchoring",
     "microfleet without per-car thresholds": "per_car_thresholds",
     "microfleet without offset drift": "offset_drift",
+    "microfleet without counter sub-step": "counter_sub_step",
 }
 # Microfleet derived batch by batch as messages arrive, on the first --ingested-cars cars (it must equal
 # "microfleet", derived from scratch; the windowed re-derivation is what costs the bench's time)

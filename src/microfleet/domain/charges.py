@@ -146,6 +146,7 @@ def summarise_charge(
     tariffs: Mapping[str, Tariff] | None = None,
     current_offset_a: float | npt.NDArray[np.float64] = 0.0,
     usable_kwh: float | None = None,
+    sub_step: bool = True,
 ) -> ChargeSession:
     """Compute a :class:`ChargeSession` from the records of its window.
 
@@ -153,7 +154,8 @@ def summarise_charge(
     reports it (plus what the current sensor's zero offset ``current_offset_a``, already taken off
     ``cols``' current, kept it from counting), else the integral of sampled charging power, else (a car
     that reports only SoC) the SoC rise x ``usable_kwh``, marked ``energy_source="soc"``. An offset given
-    per record (it drifts with the pack's temperature) is one per record of ``cols``.
+    per record (it drifts with the pack's temperature) is one per record of ``cols``. ``sub_step``: read
+    a stepping counter below its step (:func:`~microfleet.domain.pack_energy.counter_energy`).
     """
     w = cols.slice(window.start, window.end + 1)
     ts = w.ts_ms
@@ -166,7 +168,7 @@ def summarise_charge(
     off = current_offset_a
     if isinstance(off, np.ndarray):
         off = off[window.start : window.start + flow.stop]
-    counted = counter_energy(w.slice(0, flow.stop), off)
+    counted = counter_energy(w.slice(0, flow.stop), off, sub_step)
     resolution = None
     if counted is not None:
         added: float | None = counted.recovered_kwh + counted.offset_kwh

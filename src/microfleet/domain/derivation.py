@@ -75,6 +75,9 @@ class DerivationOptions:
       drift); a line fitted over the asleep spell is read at each record's temperature
       (:func:`fit_offset`); off, the spell's median stands for every temperature. Needs
       ``counter_correction``.
+    * ``counter_sub_step``: read a counter whose step is a sizeable part of a drive's or charge's energy
+      below its step, from its readings at each end and sampled V x I between them
+      (:func:`~microfleet.domain.pack_energy.counter_energy`); off, the difference of its end readings.
 
     Status (issue 11): ``counters``, ``soc_anchoring`` and ``per_car_thresholds`` switch real methods
     (the last one threshold so far: the minimum parking time);
@@ -86,6 +89,7 @@ class DerivationOptions:
     soc_anchoring: bool = True
     per_car_thresholds: bool = True
     offset_drift: bool = True
+    counter_sub_step: bool = True
 
 
 DEFAULT_OPTIONS: Final = DerivationOptions()
@@ -206,7 +210,11 @@ def derive_history(
     for cw, reason in charge_windows(w, charge_spans, drive_starts):
         off = offset.at(int(ts[cw.start])).per_record(w)
         corrected = offset.corrected(w, off)
-        charges.append(summarise_charge(corrected, cw, reason, ctx.places, ctx.tariffs, off, ctx.usable_kwh))
+        charges.append(
+            summarise_charge(
+                corrected, cw, reason, ctx.places, ctx.tariffs, off, ctx.usable_kwh, options.counter_sub_step
+            )
+        )
     drives = []
     taken = 0  # records before this belong to an earlier drive
     for a, b, reason in drive_windows:
@@ -222,7 +230,11 @@ def derive_history(
             offset.corrected(w.slice(lead, b), sensor.per_record(w.slice(lead, b))) if lead < a else None
         )
         off = sensor.per_record(w.slice(lead, b) if lead < a else w.slice(a, b))  # for the energy's window
-        drives.append(summarise_drive(drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w))
+        drives.append(
+            summarise_drive(
+                drive_w, reason, ctx.usable_kwh, ctx.places, per_pct, off, energy_w, options.counter_sub_step
+            )
+        )
     # An open session may go on with the next records: nothing after its start may be a resume point.
     plugged = [(c.start_ts_ms, c.end_ts_ms if c.end_reason != "open" else 2**62) for c in charges]
     spans = _count_segments(ts, _spans(w, events, start, end_state, plugged, screened, learned, offset))

@@ -394,6 +394,7 @@ def summarise_drive(
     kwh_per_soc_pct: float | None = None,
     current_offset_a: float | npt.NDArray[np.float64] = 0.0,
     energy_w: TelemetryColumns | None = None,
+    sub_step: bool = True,
 ) -> Drive:
     """Compute a :class:`Drive` from its window of records (first = start, last = end).
 
@@ -405,7 +406,8 @@ def summarise_drive(
     neither gets the SoC change x ``usable_kwh`` (:func:`soc_energy_kwh`), marked ``energy_source="soc"``
     with its resolution. Energy is read over ``energy_w`` when given (``w`` and the record just before
     departure, see :func:`~microfleet.domain.derivation.derive_history`), else over ``w``; an offset given
-    per record (it drifts with the pack's temperature) is one per record of that window.
+    per record (it drifts with the pack's temperature) is one per record of that window. ``sub_step``:
+    read a stepping counter below its step (:func:`~microfleet.domain.pack_energy.counter_energy`).
     """
     ts = w.ts_ms
     fix = np.flatnonzero(~(np.isnan(w.lat_deg) | np.isnan(w.lon_deg)))
@@ -420,7 +422,7 @@ def summarise_drive(
     odo0, odo1 = _first_last(w.odometer_km)
     odo_km = None if odo0 is None or odo1 is None or odo1 < odo0 else odo1 - odo0
     ew = w if energy_w is None else energy_w
-    used, regen, source = _energy_used_and_regen(ew, kwh_per_soc_pct, current_offset_a)
+    used, regen, source = _energy_used_and_regen(ew, kwh_per_soc_pct, current_offset_a, sub_step)
     soc0, soc1 = _first_last(w.soc_pct)
     from_soc = soc_energy_kwh(ew.soc_pct, usable_kwh)
     soc_kwh = from_soc[0] if from_soc is not None else None
@@ -474,10 +476,13 @@ def summarise_drive(
 
 
 def _energy_used_and_regen(
-    w: TelemetryColumns, kwh_per_soc_pct: float | None, current_offset_a: float | npt.NDArray[np.float64]
+    w: TelemetryColumns,
+    kwh_per_soc_pct: float | None,
+    current_offset_a: float | npt.NDArray[np.float64],
+    sub_step: bool = True,
 ) -> tuple[float | None, float | None, str | None]:
     """Net energy out of the pack, regeneration (kWh; None: not measured) and the source's name."""
-    counted = counter_energy(w, current_offset_a)
+    counted = counter_energy(w, current_offset_a, sub_step)
     if counted is not None:
         # regen keeps the offset over its own seconds (unknown split): a few Wh at most
         used = counted.used_kwh - counted.recovered_kwh - counted.offset_kwh

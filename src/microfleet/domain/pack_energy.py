@@ -30,6 +30,15 @@ MAX_PACK_POWER_KW: Final = 1000.0
 # Counter widths a car's module may keep its energy in, in its own steps: 16-bit CAN signals (OVMS and
 # most OEM frames pack energy into 16 bits), 24 and 32 bits.
 COUNTER_WRAP_BITS: Final = (16, 24, 32)
+# A counter whose step is at least 2 % of what it counted over a window is read below its step
+# (:func:`_sub_step`): the plain difference of two floored readings is off by up to one step, so there
+# its quantisation alone can break the 2 % the history's energy aims at. Below that, the difference stands
+# (it then follows the counter alone). Microfleet's choice from that arithmetic, not tuned.
+SUB_STEP_SHARE: Final = 0.02
+# The readings averaged at each end of a window for the sub-step estimate: up to 8 (40 s at OVMS's 5 s
+# while driving), never more than a third of the window's readings. Chosen on development seed 1 (8 of
+# 4, 8, 16 tried), no other seed.
+SUB_STEP_READINGS: Final = 8
 
 
 def pack_power_kw(cols: TelemetryColumns) -> npt.NDArray[np.float64]:
@@ -128,8 +137,36 @@ def _anchored(
     return head + float(rises[j1 + 1 : j2 + 1].sum()) + tail
 
 
+def _sub_step(
+    rises: npt.NDArray[np.float64], idx: npt.NDArray[np.intp], sampled_cum: npt.NDArray[np.float64]
+) -> float | None:
+    """A stepping counter's energy over a window, read below its step (None: its difference stands).
+
+    Each reading is the counter's true value cut to its step: ``reading - sampled energy since the window's
+    start`` is the counter at the start, off by a fraction of a step that changes from reading to reading
+    as the counter moves. Averaged over the first and the last :data:`SUB_STEP_READINGS` readings, the
+    counter at each end is known to a fraction of a step; sampled power (``sampled_cum``, the running
+    integral per record) carries it only over those few readings. Used where a step is at least
+    :data:`SUB_STEP_SHARE` of the counted energy and the counter moved at both ends.
+    """
+    ups = rises[rises > 0]
+    total = float(rises.sum())
+    if ups.size == 0 or total <= 0 or float(ups.min()) < SUB_STEP_SHARE * total:
+        return None
+    k = min(SUB_STEP_READINGS, idx.size // 3)
+    if k < 2:
+        return None
+    level = np.r_[0.0, np.cumsum(rises)]  # each reading, relative to the first
+    sampled = sampled_cum[idx] - sampled_cum[0]
+    if not (np.any(np.diff(level[:k]) > 0) or np.any(np.diff(level[-k:]) > 0)):
+        return None  # a counter standing still at both ends: nothing to average
+    head = float(np.mean(level[:k] - sampled[:k]))
+    tail = float(np.mean(level[-k:] - sampled[-k:]))
+    return float(sampled_cum[-1] - sampled_cum[0]) + tail - head
+
+
 def counter_energy(
-    w: TelemetryColumns, current_offset_a: float | npt.NDArray[np.float64] = 0.0
+    w: TelemetryColumns, current_offset_a: float | npt.NDArray[np.float64] = 0.0, sub_step: bool = True
 ) -> CounterEnergy | None:
     """Energy used and recovered over a window from the cumulative counters (None: use another method).
 
@@ -140,7 +177,10 @@ def counter_energy(
     power (``w``'s current already corrected for the sensor's offset). ``current_offset_a`` is that
     offset, one value for the window or one per record (it drifts with the pack's temperature). None when
     the window has fewer than two readings, when the counters span less than :data:`COUNTER_MIN_SHARE`
-    of it, or when more than :data:`COUNTER_MAX_UNKNOWN_SHARE` of it is neither counted nor sampled.
+    of it, or when more than :data:`COUNTER_MAX_UNKNOWN_SHARE` of it is neither counted nor sampled. A
+    counter counted over the whole window is read below its step where it is coarse for the window
+    (:func:`_anchored`), or with ``sub_step`` where a step is a sizeable part of its energy
+    (:func:`_sub_step`).
     """
     n = len(w)
     ts = w.ts_ms
@@ -184,8 +224,14 @@ def counter_energy(
     used_kwh = float(d_used[ok].sum() + np.sum(out_cum[gap_b] - out_cum[gap_a]))
     recovered_kwh = float(d_recovered[ok].sum() + np.sum(in_cum[gap_b] - in_cum[gap_a]))
     if bad.size == 0 and unknown_cum[-1] == 0:
-        used_kwh = _anchored(d_used, idx, out_cum) or used_kwh
-        recovered_kwh = _anchored(d_recovered, idx, in_cum) or recovered_kwh
+        for_used, for_recovered = _anchored(d_used, idx, out_cum), _anchored(d_recovered, idx, in_cum)
+        if sub_step:
+            for_used = for_used if for_used is not None else _sub_step(d_used, idx, out_cum)
+            for_recovered = (
+                for_recovered if for_recovered is not None else _sub_step(d_recovered, idx, in_cum)
+            )
+        used_kwh = for_used if for_used is not None else used_kwh
+        recovered_kwh = for_recovered if for_recovered is not None else recovered_kwh
     return CounterEnergy(
         used_kwh=used_kwh,
         recovered_kwh=recovered_kwh,
