@@ -308,6 +308,7 @@ def test_an_owner_sees_her_cars_alert_and_acknowledges_it(page: Page, world: Web
     expect(alert).to_have_attribute("data-status", "raised", timeout=WAIT_MS)
     expect(page.locator("#state-badge")).to_have_attribute("data-state", "alert")
     alert.get_by_role("button", name="Acknowledge").click()
+    page.get_by_role("button", name="Yes, acknowledge").click()  # each lifecycle step asks first
     expect(alert).to_have_attribute("data-status", "acknowledged", timeout=WAIT_MS)
     screenshot(page, shots, "vehicle-alert")
 

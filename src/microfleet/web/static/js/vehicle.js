@@ -1,4 +1,5 @@
-// One vehicle: its live state, its drives (a drive's route on the map), its charges, and exports.
+// One vehicle: its live state, alerts with their lifecycle, its drives (a drive's route on the map), its charges,
+// battery health over time, parked drain, charging costs (vehicle_insights.js), and exports.
 
 import { api, get, vehiclePath } from "./api.js";
 import { boundsOf, createMap, stateColor } from "./basemap.js";
@@ -7,6 +8,7 @@ import { commandPanel } from "./commands.js";
 import { POLL_MS } from "./livemap.js";
 import { applyEvent, liveFeed } from "./live.js";
 import { batterySection, efficiencySection, tripsSection } from "./vehicle_panels.js";
+import { costsSection, healthTrendSection, parkedDrainSection } from "./vehicle_insights.js";
 import { maintenanceSection } from "./care.js";
 
 const WINDOW_DAYS = 30;
@@ -48,43 +50,79 @@ function table(caption, headers, rows, empty) {
   );
 }
 
+// An alert's lifecycle from the car's page (docs/alerts.md): raised → acknowledged → resolved, or a
+// maintenance alert marked a false alarm (which also raises that detector's thresholds for the car).
+// Each action asks first; a refusal shows the server's own sentence.
+const LIFECYCLE = {
+  acknowledge: { label: "Acknowledge", ask: "Acknowledge", done: "acknowledged" },
+  resolve: { label: "Resolve", ask: "Resolve", done: "resolved" },
+  falseAlarm: { label: "False alarm", ask: "Mark as a false alarm", done: "marked a false alarm" },
+};
+
 function alertsSection(vehicleId) {
   const list = el("ul", { class: "alerts" });
-  const problem = el("p", { class: "error", role: "alert", hidden: true });
+  const confirmBox = el("div", { class: "confirm", id: "alert-confirm", hidden: true });
+  const problem = el("p", { class: "error", id: "alert-problem", role: "alert", hidden: true });
+  const status = el("p", { class: "muted", id: "alert-status", role: "status", "aria-live": "polite" });
   let open = [];
   async function load() {
     open = await get(`${OPEN_ALERTS}&vehicle_id=${encodeURIComponent(vehicleId)}`);
     if (!open.length) {
-      list.replaceChildren(el("li", { class: "muted" }, "No open alerts — the alert rules you or your fleet set raise them here (docs/alerts.md)."));
+      list.replaceChildren(el("li", { class: "muted" }, "No open alerts — the alert rules you or your fleet set, and the maintenance detectors, raise them here (docs/alerts.md)."));
       return open;
     }
     list.replaceChildren(
-      ...open.map((a) =>
-        el(
+      ...open.map((a) => {
+        const actions = [
+          a.status === "raised" ? "acknowledge" : null,
+          "resolve",
+          a.source === "maintenance" ? "falseAlarm" : null,
+        ].filter(Boolean);
+        return el(
           "li",
           { "data-alert-id": a.alert_id, "data-status": a.status },
           el("span", { class: `severity severity-${a.severity}` }, a.severity),
           el("strong", {}, a.title),
-          el("span", { class: "muted" }, `since ${when(a.raised_at_ms)}`),
-          a.status === "raised"
-            ? el("button", { type: "button", class: "secondary", onclick: () => acknowledge(a) }, "Acknowledge")
-            : el("span", { class: "muted" }, "acknowledged"),
-        ),
-      ),
+          el("span", { class: "muted" }, `since ${when(a.raised_at_ms)}${a.status === "acknowledged" ? ", acknowledged" : ""}`),
+          a.detail ? el("span", { class: "muted" }, a.detail) : null,
+          ...actions.map((act) =>
+            el("button", { type: "button", class: "secondary", "data-act": act, onclick: () => ask(a, act) }, LIFECYCLE[act].label),
+          ),
+        );
+      }),
     );
     return open;
   }
-  async function acknowledge(alert) {
+  function close() {
+    confirmBox.hidden = true;
+    confirmBox.replaceChildren();
+  }
+  function ask(alert, act) {
     problem.hidden = true;
+    const { ask: verb, label } = LIFECYCLE[act];
+    const yes = el("button", { type: "button", onclick: () => run(alert, act) }, `Yes, ${label.toLowerCase()}`);
+    const no = el("button", { type: "button", class: "secondary", onclick: close }, "Cancel");
+    const why = act === "falseAlarm" ? " The alert is resolved and this detector's thresholds rise for this car." : act === "resolve" ? " It is raised again if its condition still holds." : "";
+    confirmBox.replaceChildren(el("p", {}, `${verb} “${alert.title}”?${why}`), yes, " ", no);
+    confirmBox.hidden = false;
+    yes.focus();
+  }
+  async function run(alert, act) {
+    close();
     try {
-      await api("POST", `/api/v1/alerts/${alert.alert_id}/acknowledge`);
+      if (act === "falseAlarm") {
+        await api("POST", `${vehiclePath(vehicleId)}/maintenance/false-alarms`, { condition: alert.condition });
+      } else {
+        await api("POST", `/api/v1/alerts/${alert.alert_id}/${act}`);
+      }
+      status.textContent = `“${alert.title}” ${LIFECYCLE[act].done}.`;
       await load();
     } catch (err) {
       problem.textContent = err.message;
       problem.hidden = false;
     }
   }
-  const section = el("section", { class: "card", "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h" }, "Alerts"), list, problem);
+  const section = el("section", { class: "card", "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h" }, "Alerts"), list, confirmBox, problem, status);
   return { section, load, open: () => open };
 }
 
@@ -149,6 +187,9 @@ export async function vehiclePage(root, vehicleId) {
   const efficiency = efficiencySection(drives);
   const maintenance = maintenanceSection(vehicleId);
   const trips = tripsSection(vehicleId);
+  const health = healthTrendSection(vehicleId);
+  const drain = parkedDrainSection(vehicleId);
+  const costs = costsSection(vehicleId);
 
   root.replaceChildren(
     el("p", {}, el("a", { href: "#/map" }, "← Live map")),
@@ -168,6 +209,9 @@ export async function vehiclePage(root, vehicleId) {
     alerts.section,
     commandPanel(vehicle, () => stopped),
     battery.section,
+    health.section,
+    drain.section,
+    costs.section,
     maintenance.section,
     trips.section,
     efficiency.section,
@@ -200,6 +244,7 @@ export async function vehiclePage(root, vehicleId) {
   battery.load().catch(() => {});
   maintenance.load().catch(() => {});
   trips.load().catch(() => {});  // a 401 is handled by the next request's return to login
+  for (const panel of [health, drain, costs]) panel.load().catch(() => {});
 
   let map = null;
   try {
@@ -303,6 +348,7 @@ export async function vehiclePage(root, vehicleId) {
   return () => {
     stopped = true;
     if (plot) plot.destroy();
+    for (const panel of [health, drain, costs]) panel.destroy();
     feed.stop();
     clearTimeout(timer);
     if (map) map.remove();

@@ -136,7 +136,7 @@ export function tripsSection(vehicleId) {
       el("tr", {}, el("td", {}, `${place(t.origin_place_id)} → ${place(t.destination_place_id)}`), el("td", { class: "num" }, String(t.count)),
         el("td", { class: "num" }, t.usual_departure_local), el("td", { class: "num" }, num(t.distance_median_km, "km", 1)), el("td", { class: "num" }, energy(t.energy))),
     );
-    body.replaceChildren(
+    const nodes = [
       forecast.soc_needed_pct != null
         ? el("p", { id: "soc-needed" }, `The next trips need about ${num(forecast.soc_needed_pct, "%", 0)} of the battery (with a ${num(forecast.reserve_pct, "%", 0)} reserve).`)
         : null,
@@ -147,7 +147,8 @@ export function tripsSection(vehicleId) {
             el("tbody", {}, frequent)))
         : null,
       ...routes.insights.slice(0, 3).map((i) => el("p", { class: "muted" }, i.text)),
-    );
+    ];
+    body.replaceChildren(...nodes.filter(Boolean));  // replaceChildren(null) would write "null"
   };
   return { section, load };
 }
