@@ -6,6 +6,7 @@ owner or driver: their own); the plan per charger is the fleet operator's or an 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -138,34 +139,7 @@ def utilisation(
 )
 def charger_timeline(fleet_id: FleetPath, user: UserDep, views: ViewsDep) -> ChargerTimelineOut:
     """Planned kW per charger connector per slot, summed per site against its grid limit."""
-    t = views.charger_timeline(user, fleet_id)
-    return ChargerTimelineOut(
-        plan_id=t.plan_id,
-        created_at_ms=t.created_at_ms,
-        start_ms=t.start_ms,
-        slot_s=t.slot_s,
-        sites=[
-            SitePlanOut(
-                site_id=s.site_id,
-                name=s.name,
-                power_limit_kw=s.power_limit_kw,
-                planned_peak_kw=round(s.planned_peak_kw, 3),
-                total_kw=s.total_kw,
-                connectors=[
-                    ConnectorOut(
-                        charge_point_id=c.charge_point_id,
-                        connector_id=c.connector_id,
-                        max_kw=c.max_kw,
-                        vehicle_id=c.vehicle_id,
-                        power_kw=c.power_kw,
-                    )
-                    for c in s.connectors
-                ],
-            )
-            for s in t.sites
-        ],
-        unplaced=t.unplaced,
-    )
+    return ChargerTimelineOut(**asdict(views.charger_timeline(user, fleet_id)))
 
 
 @router.get(
@@ -182,19 +156,4 @@ def places_activity(
     fleet_id: FleetQuery = None,
 ) -> list[PlaceActivityOut]:
     """Each place: cars whose last position is inside; drives that ended/started there; charges there."""
-    return [
-        PlaceActivityOut(
-            place_id=p.place_id,
-            name=p.name,
-            kind=p.kind,
-            scope=p.scope,
-            lat_deg=p.lat_deg,
-            lon_deg=p.lon_deg,
-            cars_now=p.cars_now,
-            arrivals=p.arrivals,
-            departures=p.departures,
-            charges=p.charges,
-            charged_kwh=p.charged_kwh,
-        )
-        for p in views.places(user, fleet_id, from_ms, to_ms)
-    ]
+    return [PlaceActivityOut(**asdict(p)) for p in views.places(user, fleet_id, from_ms, to_ms)]
