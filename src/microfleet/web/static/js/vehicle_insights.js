@@ -238,7 +238,7 @@ export function costsSection(vehicleId) {
     const nodes = [
       el("p", { id: "costs-total" }, "Last 12 months: ", el("strong", {}, totals), ` for ${num(c.costed_energy_kwh, "kWh", 1)} over ${c.costed_charges} charge${c.costed_charges === 1 ? "" : "s"}${perKwh}.`),
       uncosted
-        ? el("p", { class: "muted", id: "costs-uncosted" }, `${uncosted} charge${uncosted === 1 ? "" : "s"} (${num(c.total_energy_kwh - c.costed_energy_kwh, "kWh", 1)}) ${uncosted === 1 ? "has" : "have"} no cost: ${uncosted === 1 ? "it was" : "they were"} at a place without a tariff. Give the place a tariff (docs/tariffs.md) and the car's history is costed again.`)
+        ? el("p", { class: "muted", id: "costs-uncosted" }, `${uncosted} charge${uncosted === 1 ? "" : "s"} (${num(c.total_energy_kwh - c.costed_energy_kwh, "kWh", 1)}) ${uncosted === 1 ? "has" : "have"} no cost: ${uncosted === 1 ? "it was" : "they were"} at a place without a tariff. Give the place a tariff (docs/history.md, Tariffs) and the car's history is costed again.`)
         : null,
       c.tariff_ids.length ? el("p", { class: "muted" }, `Tariffs: ${c.tariff_ids.join(", ")}. Periods in ${c.timezone}.`) : null,
       main ? box : null,
