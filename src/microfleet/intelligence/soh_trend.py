@@ -8,11 +8,13 @@ sessions themselves (one noisy capacity each) for a chart's scatter. Pure: no cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from microfleet.intelligence.soh import CapacitySample, estimate_soh
+import numpy as np
+
+from microfleet.intelligence.soh import MIN_SESSIONS, CapacitySample, estimate_soh
 
 WEEK_MS: Final = 7 * 86_400_000
 # At most two years of weekly points: a chart wider than that says nothing more, and a refit of a car
@@ -31,6 +33,10 @@ class SohPoint:
     band_high_pct: float
     capacity_kwh: float
     sessions_used: int
+    # what the fit was given: the sessions up to ts_ms and the sum of their capacities; a later refit reuses
+    # the point only while both are unchanged (a rederived session changes the sum of every later week)
+    samples: int
+    samples_sum_kwh: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +50,34 @@ class MeasuredPoint:
     anchored: bool
 
 
-def soh_history(samples: Sequence[CapacitySample], new_capacity_kwh: float) -> list[SohPoint]:
+def soh_history(
+    samples: Sequence[CapacitySample],
+    new_capacity_kwh: float,
+    previous: Sequence[Mapping[str, Any]] = (),
+) -> list[SohPoint]:
     """The estimate at the last session of each week (UTC weeks from the epoch) once enough sessions exist.
 
     A week without a new session adds no point (the estimate did not change). Only the newest
-    :data:`MAX_POINTS` weeks are replayed.
+    :data:`MAX_POINTS` weeks are replayed. ``previous`` is the last refit's points (as stored): a week whose
+    inputs are unchanged keeps its point instead of being fitted again, so a refit fits only new weeks.
     """
     if new_capacity_kwh <= 0 or not samples:
         return []
     ordered = sorted(samples, key=lambda s: s.ts_ms)
+    sums = np.cumsum([s.capacity_kwh for s in ordered])
     ends: dict[int, int] = {}  # week number -> index of its last session
     for i, s in enumerate(ordered):
         ends[s.ts_ms // WEEK_MS] = i
+    known = {int(p["ts_ms"]): p for p in previous}
     out = []
     for week in sorted(ends)[-MAX_POINTS:]:
         last = ends[week]
+        if last + 1 < MIN_SESSIONS:  # too few sessions for any estimate yet
+            continue
+        kept = _reusable(known.get(ordered[last].ts_ms), last + 1, float(sums[last]), new_capacity_kwh)
+        if kept is not None:
+            out.append(kept)
+            continue
         est = estimate_soh(ordered[: last + 1], new_capacity_kwh, ordered[last].ts_ms)
         if est.soh_pct is None or est.band_low_pct is None or est.band_high_pct is None:
             continue
@@ -70,9 +89,25 @@ def soh_history(samples: Sequence[CapacitySample], new_capacity_kwh: float) -> l
                 est.band_high_pct,
                 est.capacity_kwh or 0.0,
                 est.sessions_used,
+                last + 1,
+                float(sums[last]),
             )
         )
     return out
+
+
+def _reusable(point: Mapping[str, Any] | None, samples: int, total: float, new_kwh: float) -> SohPoint | None:
+    """A stored point fitted on these very inputs (same sessions, same capacity when new), else None."""
+    if point is None or point.get("samples") != samples or point.get("samples_sum_kwh") is None:
+        return None
+    if abs(float(point["samples_sum_kwh"]) - total) > 1e-9 * max(1.0, abs(total)):
+        return None
+    if abs(float(point["capacity_kwh"]) - float(point["soh_pct"]) / 100.0 * new_kwh) > 1e-6:
+        return None
+    try:
+        return SohPoint(**{f: point[f] for f in SohPoint.__dataclass_fields__})
+    except (KeyError, TypeError):
+        return None
 
 
 def measured_points(samples: Sequence[CapacitySample], new_capacity_kwh: float | None) -> list[MeasuredPoint]:

@@ -241,6 +241,9 @@ class BatteryService:
         samples = sh.capacity_samples(charges, temps, chemistry=chemistry or "unknown")
         last_ms = max([c.start_ts_ms for c in charges] + [d.start_ts_ms for d in drives], default=None)
         soh = sh.estimate_soh(samples, facts.usable_kwh, last_ms or now) if facts.usable_kwh else None
+        # the last fit's weekly SoH points: the weeks whose sessions are unchanged are kept, not refitted
+        before = self._states.get(vehicle_id)
+        previous_trend = (before.state.get("soh_history") or []) if before is not None else []
         days = rm.driving_days(drives)
         fitted = rm.fit_range_model(days, facts.prior)
         ts = np.array([r.ts_ms for r in records], dtype=np.int64)
@@ -255,7 +258,9 @@ class BatteryService:
             "soh": asdict(soh) if soh is not None else None,
             "capacity_sessions": len(samples),
             # the estimate as it stood each week, and each session's own measurement (the page's trend)
-            "soh_history": [asdict(p) for p in soh_trend.soh_history(samples, facts.usable_kwh or 0.0)],
+            "soh_history": [
+                asdict(p) for p in soh_trend.soh_history(samples, facts.usable_kwh or 0.0, previous_trend)
+            ],
             "capacity_points": [asdict(p) for p in soh_trend.measured_points(samples, facts.usable_kwh)],
             "range": asdict(fitted) if fitted is not None else None,
             "range_days": len(days),

@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from microfleet.intelligence import soh_trend
 from microfleet.intelligence.soh import MIN_SESSIONS, CapacitySample, estimate_soh
 from microfleet.intelligence.soh_trend import WEEK_MS, measured_points, soh_history
 
@@ -79,3 +80,31 @@ def test_measured_points_are_each_sessions_capacity_as_a_share_of_new() -> None:
     assert [p.capacity_kwh for p in points] == [s.capacity_kwh for s in samples]
     unknown = measured_points(samples, None)  # a model without a known capacity when new: kWh only
     assert [(p.capacity_kwh, p.soh_pct) for p in unknown] == [(s.capacity_kwh, None) for s in samples]
+
+
+def test_a_refit_keeps_the_weeks_whose_sessions_are_unchanged_and_fits_only_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    samples = _samples(weeks=12, per_week=2, fade_pct_per_year=-6.0)
+    stored = [dataclasses.asdict(p) for p in soh_history(samples[:-2], NEW_KWH)]  # the last refit, a week ago
+    fits: list[int] = []
+    real = soh_trend.estimate_soh
+
+    def counting(use: list[CapacitySample], new: float, now: int) -> object:
+        fits.append(len(use))
+        return real(use, new, now)
+
+    monkeypatch.setattr(soh_trend, "estimate_soh", counting)
+    again = soh_history(samples, NEW_KWH, stored)
+    assert fits == [len(samples)]  # only the new week is fitted
+    assert again == soh_history(samples, NEW_KWH)  # and the answer is the full replay's
+    # a rederived early session (its capacity changed) invalidates its week and every later one
+    fits.clear()
+    changed = [dataclasses.replace(samples[5], capacity_kwh=samples[5].capacity_kwh * 0.99), *samples[6:]]
+    redone = soh_history(samples[:5] + changed, NEW_KWH, stored)
+    assert fits == [n for n in range(6, len(samples) + 1, 2)]
+    assert redone == soh_history(samples[:5] + changed, NEW_KWH)
+    # another capacity when new (a catalogue fix) is fitted afresh
+    fits.clear()
+    soh_history(samples, NEW_KWH * 1.1, stored)
+    assert len(fits) == len(stored) + 1
