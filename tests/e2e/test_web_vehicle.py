@@ -261,6 +261,29 @@ def test_a_driver_is_refused_resolving_and_sees_the_servers_sentence(page: Page,
     )  # a rule's alert, not a detector's
 
 
+def test_the_longer_view_fits_a_phone_in_the_dark(browser: Browser, world: WebWorld, shots: Path) -> None:
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        color_scheme="dark",
+        is_mobile=True,
+        has_touch=True,
+        timezone_id=ZONE,
+    )
+    page = context.new_page()
+    try:
+        open_car(page, world)
+        for ready in ("#health-plot canvas", "#drain-plot canvas", "#costs-plot canvas"):
+            expect(page.locator(ready)).to_have_count(1, timeout=WAIT_MS)
+        for summary in page.locator("details > summary").all():
+            summary.click()  # the tables scroll inside their own box, not the page
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        page.locator("#health-trend-h").scroll_into_view_if_needed()
+        screenshot(page, shots, "phone-dark-vehicle-health")
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_vehicle_page_has_no_serious_accessibility_violations(
     browser: Browser, world: WebWorld, scheme: str
