@@ -64,6 +64,48 @@ export function createMap(container, { center = [121.47, 31.23], zoom = 13 } = {
   return map;
 }
 
+// A transparent map stacked over `map`, following its camera, for what changes every second (the cars).
+// Redrawing it leaves the streets' canvas as it is: without a GPU (SwiftShader) drawing the streets is
+// most of a frame's cost, and a live fleet would redraw them several times a second. It takes no input
+// (the map under it does; ask this one's queryRenderedFeatures what is at a point) and lies under the
+// map's popups and controls.
+export function createOverlay(map) {
+  const maplibregl = window.maplibregl;
+  const box = document.createElement("div");
+  box.className = "map-overlay";
+  box.style.cssText = "position: absolute; inset: 0; pointer-events: none;";
+  map.getCanvasContainer().appendChild(box);
+  const camera = () => ({
+    center: map.getCenter(),
+    zoom: map.getZoom(),
+    bearing: map.getBearing(),
+    pitch: map.getPitch(),
+  });
+  const overlay = new maplibregl.Map({
+    container: box,
+    interactive: false,
+    attributionControl: false,
+    ...camera(),
+    style: { version: 8, sources: {}, layers: [] },
+  });
+  // Moved in the same frame as the streets: the camera is copied on every move, and drawn at once when
+  // the map under it draws (not one animation frame later, which shows while panning).
+  let moved = false;
+  map.on("move", () => {
+    overlay.jumpTo(camera());
+    moved = true;
+  });
+  map.on("render", () => {
+    if (moved && overlay.isStyleLoaded()) {
+      moved = false;
+      overlay.redraw();
+    }
+  });
+  map.on("remove", () => overlay.remove());
+  overlay.whenStyled = new Promise((resolve) => overlay.once("style.load", resolve));
+  return overlay;
+}
+
 export function boundsOf(points) {
   const maplibregl = window.maplibregl;
   const bounds = new maplibregl.LngLatBounds();

@@ -3,7 +3,7 @@
 
 import { get } from "./api.js";
 import { applyEvent, liveFeed } from "./live.js";
-import { boundsOf, createMap, stateColor } from "./basemap.js";
+import { boundsOf, createMap, createOverlay, stateColor } from "./basemap.js";
 import { OPEN_ALERTS, STATES, ago, alertsByVehicle, carState, clock, el, num, signal, yesNo } from "./format.js";
 
 export const POLL_MS = 3000;
@@ -80,9 +80,12 @@ export async function mapPage(root) {
   const cars = new Map();
   let selected = null;
   let map = null;
+  let overlay = null;  // the cars, over the streets' map (basemap.js: redrawn without the streets)
   let popup = null;
+  let shownCard = null;  // what the open card shows: redrawn only when its car changes
   try {
     map = createMap(mapBox);
+    overlay = createOverlay(map);
   } catch (err) {
     mapBox.replaceChildren(el("p", { class: "error" }, `The map cannot be drawn here (${err.message}); the list works.`));
   }
@@ -95,7 +98,9 @@ export async function mapPage(root) {
     );
     return () => map && map.remove();
   }
-  for (const vehicle of vehicles) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata", alerts: [] });
+  // By name once (names do not change while the page is open); the list groups them by state at each draw.
+  const byName = [...vehicles].sort((a, b) => a.name.localeCompare(b.name));
+  for (const vehicle of byName) cars.set(vehicle.vehicle_id, { vehicle, latest: null, state: "nodata", alerts: [] });
 
   function openCard(id, { focus = false } = {}) {
     const car = cars.get(id);
@@ -104,6 +109,7 @@ export async function mapPage(root) {
     const where = car && position(car.latest);
     if (!map || !where) return;
     if (popup) popup.remove();
+    shownCard = { latest: car.latest, state: car.state, alerts: car.alerts };
     popup = new window.maplibregl.Popup({ closeOnClick: true, maxWidth: "18rem" })
       .setLngLat(where)
       .setDOMContent(carCard(car))
@@ -115,42 +121,81 @@ export async function mapPage(root) {
     map.easeTo({ center: where });
   }
 
+  // The list's entries are kept, one per car, and only what changed in them is written: rebuilding 200
+  // entries four times a second made the browser paint the whole list each time (and lost the focus).
+  const entries = new Map();
+  function entry(car) {
+    let item = entries.get(car.vehicle.vehicle_id);
+    if (!item) {
+      const id = car.vehicle.vehicle_id;
+      const dot = el("i", { class: "dot", "aria-hidden": "true" });
+      const text = el("span", { class: "muted" });
+      const button = el(
+        "button",
+        { class: "car-button", type: "button", onclick: (event) => openCard(id, { focus: event.detail === 0 }) },
+        dot,
+        el("span", {}, el("strong", {}, car.vehicle.name), el("br"), text),
+      );
+      item = { li: el("li", { "data-vehicle-id": id }, button), button, dot, text, shown: {} };
+      entries.set(id, item);
+    }
+    const where = position(car.latest);
+    const now = {
+      state: car.state,
+      lon: where ? String(where[0]) : null,
+      lat: where ? String(where[1]) : null,
+      current: selected === car.vehicle.vehicle_id ? "true" : null,
+    };
+    const was = item.shown;
+    if (was.state !== now.state) {
+      item.li.dataset.state = now.state;
+      item.dot.className = `dot state-${now.state}`;
+    }
+    for (const [key, value] of [["lon", now.lon], ["lat", now.lat]]) {
+      if (was[key] !== value) {
+        if (value == null) delete item.li.dataset[key];
+        else item.li.dataset[key] = value;
+      }
+    }
+    if (was.current !== now.current) {
+      if (now.current) item.button.setAttribute("aria-current", now.current);
+      else item.button.removeAttribute("aria-current");
+    }
+    // The summary's numbers are formatted only when the car's state or latest record changed.
+    if (was.latest !== car.latest || was.state !== car.state || was.alerts !== car.alerts) {
+      const words = summary(car);
+      if (item.text.textContent !== words) item.text.textContent = words;
+    }
+    item.shown = { ...now, latest: car.latest, alerts: car.alerts };
+    return item.li;
+  }
+
   function renderList() {
     const wanted = search.value.trim().toLowerCase();
-    const shown = wanted ? [...cars.values()].filter((c) => c.vehicle.name.toLowerCase().includes(wanted)) : [...cars.values()];
-    const sorted = shown.sort(
-      (a, b) => STATE_ORDER.indexOf(a.state) - STATE_ORDER.indexOf(b.state) || a.vehicle.name.localeCompare(b.vehicle.name),
-    );
+    const groups = new Map(STATE_ORDER.map((s) => [s, []]));
+    for (const car of cars.values()) {
+      if (wanted && !car.vehicle.name.toLowerCase().includes(wanted)) continue;
+      (groups.get(car.state) || groups.get("nodata")).push(car);
+    }
+    const sorted = [...groups.values()].flat();  // by state, then by name (the cars' order)
     more.hidden = sorted.length <= LIST_MAX;
     more.textContent = `and ${sorted.length - LIST_MAX} more — type a name to find a car`;
-    list.replaceChildren(
-      ...sorted.slice(0, LIST_MAX).map((car) => {
-        const where = position(car.latest);
-        return el(
-          "li",
-          {
-            "data-vehicle-id": car.vehicle.vehicle_id,
-            "data-state": car.state,
-            "data-lon": where ? where[0] : null,
-            "data-lat": where ? where[1] : null,
-          },
-          el(
-            "button",
-            {
-              class: "car-button",
-              type: "button",
-              "aria-current": selected === car.vehicle.vehicle_id ? "true" : null,
-              onclick: (event) => openCard(car.vehicle.vehicle_id, { focus: event.detail === 0 }),
-            },
-            el("i", { class: `dot state-${car.state}`, "aria-hidden": "true" }),
-            el("span", {}, el("strong", {}, car.vehicle.name), el("br"), el("span", { class: "muted" }, summary(car))),
-          ),
-        );
-      }),
-    );
+    // Entries move only where the order changed; those no longer listed are taken out.
+    let next = list.firstChild;
+    for (const car of sorted.slice(0, LIST_MAX)) {
+      const li = entry(car);
+      if (next === li) next = next.nextSibling;
+      else list.insertBefore(li, next);
+    }
+    while (next) {
+      const after = next.nextSibling;
+      next.remove();
+      next = after;
+    }
   }
 
   function features() {
+    const colors = new Map(STATE_ORDER.map((s) => [s, stateColor(s)]));  // read from the CSS once a draw
     const out = [];
     for (const car of cars.values()) {
       const where = position(car.latest);
@@ -158,7 +203,7 @@ export async function mapPage(root) {
       out.push({
         type: "Feature",
         id: out.length,
-        properties: { vehicle_id: car.vehicle.vehicle_id, state: car.state, color: stateColor(car.state) },
+        properties: { vehicle_id: car.vehicle.vehicle_id, state: car.state, color: colors.get(car.state) || stateColor(car.state) },
         geometry: { type: "Point", coordinates: where },
       });
     }
@@ -217,24 +262,27 @@ export async function mapPage(root) {
     renderList();
     const placed = [...cars.values()].filter((c) => position(c.latest));
     const how = mode === "live" ? "live" : `every ${POLL_MS / 1000} s`;
-    status.textContent = `${cars.size} car${cars.size === 1 ? "" : "s"}, ${placed.length} on the map · updated ${clock(now)} (${how})`;
+    const line = `${cars.size} car${cars.size === 1 ? "" : "s"}, ${placed.length} on the map · updated ${clock(now)} (${how})`;
+    if (status.textContent !== line) status.textContent = line;
     if (map && mapReady) {
-      map.getSource("cars").setData(features());
+      overlay.getSource("cars").setData(features());
       if (!fitted && placed.length) {
         fitted = true;
         map.fitBounds(boundsOf(placed.map((c) => position(c.latest))), { padding: 60, maxZoom: 15, duration: 0 });
       }
-      if (popup && selected && cars.get(selected)) {
-        const where = position(cars.get(selected).latest);
-        if (where) popup.setLngLat(where).setDOMContent(carCard(cars.get(selected)));
+      const car = popup && selected && cars.get(selected);
+      const where = car && position(car.latest);
+      if (where && (shownCard.latest !== car.latest || shownCard.state !== car.state || shownCard.alerts !== car.alerts)) {
+        shownCard = { latest: car.latest, state: car.state, alerts: car.alerts };
+        popup.setLngLat(where).setDOMContent(carCard(car));
       }
     }
   }
 
   if (map) {
-    map.whenStyled.then(() => {
-      map.addSource("cars", { type: "geojson", data: features() });
-      map.addLayer({
+    overlay.whenStyled.then(() => {
+      overlay.addSource("cars", { type: "geojson", data: features() });
+      overlay.addLayer({
         id: "cars",
         type: "circle",
         source: "cars",
@@ -245,9 +293,13 @@ export async function mapPage(root) {
           "circle-stroke-width": 2,
         },
       });
-      map.on("click", "cars", (e) => openCard(e.features[0].properties.vehicle_id));
-      map.on("mouseenter", "cars", () => (map.getCanvas().style.cursor = "pointer"));
-      map.on("mouseleave", "cars", () => (map.getCanvas().style.cursor = ""));
+      // The cars are drawn on the overlay; the pointer acts on the map under it (the same pixels).
+      const carAt = (point) => overlay.queryRenderedFeatures(point, { layers: ["cars"] })[0];
+      map.on("click", (e) => {
+        const hit = carAt(e.point);
+        if (hit) openCard(hit.properties.vehicle_id);
+      });
+      map.on("mousemove", (e) => (map.getCanvas().style.cursor = carAt(e.point) ? "pointer" : ""));
       mapReady = true;
       mapBox.dataset.ready = "true";
       refresh();
