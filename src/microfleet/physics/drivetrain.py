@@ -28,6 +28,19 @@ GEAR_EFFICIENCY = 0.97
 # Regenerative braking limit as a fraction of peak motor power. The Twizy controller regenerates
 # about 3.5 kW against 13–16 kW drive (Twizy-Virtual-BMS README, catalogue README): 0.3 is used.
 REGEN_POWER_FRACTION = 0.3
+# Whether a platform regenerates, where its maker says so (platform id -> source). Every car in the
+# model regenerates (above); this records the statements that confirm it, so a "no regeneration"
+# reading of a range miss can be checked against them. Opel's Rocks-e FAQ, "Bietet der Rocks-e einen
+# Rekuperationsmodus ...?": "Ja, der Rocks-e verfügt über ein Energierückgewinnungssystem, das beim
+# Bremsen oder beim Loslassen des Gaspedals arbeitet ... nicht einstellbar" (one fixed level). The
+# Rocks-e is the Citroën Ami rebadged (catalogue platform ``citroen-ami``), so it holds for the Ami too.
+# No source found states the level, and none states that any catalogue car does not regenerate.
+REGENERATION_STATED: dict[str, str] = {
+    "citroen-ami": (
+        "regenerates on braking and on lifting off, one fixed level (Opel Rocks-e FAQ, "
+        "https://www.opel.de/fahrzeuge/rocks-e/faq/batterie-laden.html)"
+    ),
+}
 # Regeneration fades out at low speed where friction brakes take over (FASTSim's regen curve is zero
 # at standstill; 5→15 km/h linear fade used here).
 REGEN_FADE_LOW_MPS = 5.0 / 3.6

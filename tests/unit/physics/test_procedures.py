@@ -126,3 +126,17 @@ def test_cold_start_lap_starts_at_ambient_and_costs_more_in_the_cold():
     cold = procedure_range_km(params, proc, ambient_temp_c=0.0).range_km[0]
     assert cold < warm
     assert np.isfinite(cold)
+
+
+def test_platforms_whose_maker_states_regeneration_regenerate_in_the_model():
+    from microfleet.physics.drivetrain import REGENERATION_STATED
+
+    platforms = {s.platform_id for s in CAT}
+    assert set(REGENERATION_STATED) <= platforms  # each statement names a catalogue platform
+    for platform, source in REGENERATION_STATED.items():
+        assert "https://" in source
+        members = [s for s in CAT if s.platform_id == platform and s.range_km is not None]
+        assert members
+        for spec in members:
+            params = VehicleParams.from_resolved([resolve_spec(spec, CAT.all())])
+            assert params.regen_max_kw[0] > 0.0, spec.model_id
