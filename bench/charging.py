@@ -260,6 +260,13 @@ def rolling(
     The horizon is the next 24 hours, cut at the period's end in its last day: there every car should hold
     ``end_min_frac`` of its capacity, the terminal rule the perfect-foresight optimum has (without the cut
     the last plans aim 24 h past the end and the fleet ends the period emptier than the optimum's).
+    ``demand_per_kw`` is the demand charge for the whole period. A kW of peak is paid once for the rest of
+    the period, so each plan prices its peak (above the peak so far, which is free) at that charge x its
+    horizon / the time left in the period: the optimum's one plan gets the whole charge by the same rule
+    (its horizon is the period). A 24-hour plan charged the whole period's price per kW traded a day's
+    energy against a week's demand and flattened far more than the optimum (cost 1.20 x the optimum's on
+    the 7-day Beijing run); x horizon / whole period (not the time left) was tried on a 2-day run of seed 1:
+    the same Beijing cost, 1.027 x the optimum in the Dutch run against 1.006 with the time left.
     """
     n, t_n = len(sc.cars), sc.n_slots
     energy = np.array([c.soc_kwh for c in sc.cars])
@@ -271,6 +278,7 @@ def rolling(
     peaks = np.zeros(len(sc.sites))
     last: tuple[object, np.ndarray] | None = None
     for now in range(t_n):
+        horizon = min(DAY, t_n - now)
         for tr in departs.get(now, []):
             energy[tr.car] -= tr.actual_kwh  # may go below the need: scored by evaluate() afterwards
         snap = snapshot_at(
@@ -279,11 +287,11 @@ def rolling(
             energy,
             prices,
             carbon,
-            min(DAY, t_n - now),
+            horizon,
             foresight=False,
             peaks=peaks,
             currency=currency,
-            demand_per_kw=demand_per_kw,
+            demand_per_kw=demand_per_kw * horizon / (t_n - now),
         )
         away = frozenset(tr.car for tr in sc.trips if tr.start_slot <= now < tr.end_slot)
         signature = (frozenset(b.booking_id for b in snap.bookings), away)
