@@ -1,8 +1,10 @@
-"""A car's longer view: its battery health week by week, its parked drain and its charging costs."""
+"""A car's longer view: its battery health week by week, its parked drain and its charging costs.
+
+Parked drain and costs are served as the service's own dataclasses (one definition of each figure).
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -14,6 +16,7 @@ from microfleet.api.deps import InsightsDep, NowMsDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.domain.summaries import Period
 from microfleet.domain.time_zones import iana_zone
+from microfleet.services.vehicle_insights import ChargingCosts, ParkedDrain
 
 router = APIRouter(
     tags=["battery", "history"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}}
@@ -67,63 +70,6 @@ class BatteryHistoryOut(BaseModel):
     eol_ts_ms: int | None = Field(description="when the trend crosses end_of_life_pct (null: no forecast)")
 
 
-class DrainSpellOut(BaseModel):
-    """One parked spell of 15 min or more: energy lost and the same per day."""
-
-    start_ts_ms: int
-    end_ts_ms: int
-    asleep: bool
-    energy_kwh: float
-    drain_w: float
-    kwh_per_day: float
-    soc_pct_per_day: float | None
-    flagged: bool = Field(description="over 3x the car's median for its sleep state (docs/history.md)")
-
-
-class ParkedDrainOut(BaseModel):
-    """A car's parked spells in a window and the energy lost per parked day."""
-
-    vehicle_id: str
-    from_ms: int
-    to_ms: int
-    usable_kwh: float | None
-    usable_basis: str | None = Field(description="'fitted' (SoH capacity), 'catalogue' (new) or null")
-    spells: list[DrainSpellOut]
-    parked_h: float
-    energy_kwh: float
-    kwh_per_day: float | None
-    soc_pct_per_day: float | None
-    median_asleep_w: float | None
-    median_awake_w: float | None
-    flagged: int
-
-
-class CostPeriodOut(BaseModel):
-    """Charging in one period; ``cost`` per currency covers only the costed sessions."""
-
-    period_start: dt.date
-    charges: int
-    costed_charges: int
-    energy_kwh: float
-    costed_energy_kwh: float
-    cost: dict[str, float]
-
-
-class ChargingCostsOut(BaseModel):
-    """A car's charging cost per week or month, with totals per currency and the tariffs used."""
-
-    vehicle_id: str
-    period: Period
-    timezone: str
-    periods: list[CostPeriodOut]
-    total_cost: dict[str, float]
-    total_energy_kwh: float
-    costed_energy_kwh: float
-    charges: int
-    costed_charges: int
-    tariff_ids: list[str]
-
-
 def _range(from_ms: int | None, to_ms: int | None, now_ms: int, days: int) -> tuple[int, int]:
     end = now_ms + 1 if to_ms is None else to_ms
     return (end - days * DAY_MS if from_ms is None else from_ms), end
@@ -140,7 +86,7 @@ def battery_history(vehicle: VehicleDep, insights: InsightsDep) -> dict[str, Any
     return asdict(insights.battery_history(vehicle.vehicle_id))
 
 
-@router.get("/api/v1/vehicles/{vehicle_id}/parked-drain", response_model=ParkedDrainOut, responses=_ERRORS)
+@router.get("/api/v1/vehicles/{vehicle_id}/parked-drain", response_model=ParkedDrain, responses=_ERRORS)
 def parked_drain(
     vehicle: VehicleDep, insights: InsightsDep, now_ms: NowMsDep, from_ms: FromMs = None, to_ms: ToMs = None
 ) -> dict[str, Any]:
@@ -149,9 +95,7 @@ def parked_drain(
     return asdict(insights.parked_drain(vehicle.vehicle_id, start, end))
 
 
-@router.get(
-    "/api/v1/vehicles/{vehicle_id}/charging-costs", response_model=ChargingCostsOut, responses=_ERRORS
-)
+@router.get("/api/v1/vehicles/{vehicle_id}/charging-costs", response_model=ChargingCosts, responses=_ERRORS)
 def charging_costs(
     vehicle: VehicleDep,
     insights: InsightsDep,
