@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from microfleet.domain.vehicle_state import StateThresholds
+from microfleet.errors import InvalidInputError
 
 STATUSES: Final = ("driving", "charging", "parked", "asleep", "offline", "unknown")
 # The derivation's own offline gap (Traccar report.trip.minimalNoDataDuration, domain/vehicle_state.py).
@@ -65,7 +66,7 @@ def utilisation_by_bucket(
     counts only its past; a bucket wholly in the future is left out.
     """
     if bucket_ms <= 0 or to_ms <= from_ms:
-        raise ValueError("a positive bucket and a non-empty window are needed")
+        raise InvalidInputError("a positive bucket and a non-empty window are needed")
     end_ms = min(to_ms, now_ms)
     n = max(0, -(-(end_ms - from_ms) // bucket_ms))
     seconds = [dict.fromkeys(STATUSES, 0.0) for _ in range(n)]

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from microfleet.errors import ChargingInputError
 from microfleet.planning.charging import FleetSnapshot
 
 # Tie-break per slot index (currency per kWh): among equally cheap slots charge the earlier, which keeps a
@@ -455,7 +456,8 @@ def _solve_group(
         np.zeros(n_col, dtype=np.int32),
     )
     if passed != highspy.HighsStatus.kOk:
-        raise RuntimeError(f"HiGHS refused the charging programme ({passed})")
+        # passModel refuses only non-finite or crossed bounds, which the snapshot checks should have caught
+        raise ChargingInputError(f"HiGHS refused the charging programme ({passed}): a bound is unusable")
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from microfleet.domain.utilisation import OFFLINE_GAP_MS, utilisation_by_bucket
+from microfleet.errors import InvalidInputError
 
 H = 3_600_000
 M = 60_000
@@ -60,5 +61,5 @@ def test_hours_to_come_are_left_out_and_the_current_hour_counts_only_its_past() 
 
 
 def test_no_window_no_buckets() -> None:
-    with pytest.raises(ValueError, match="non-empty window"):
+    with pytest.raises(InvalidInputError, match="non-empty window"):
         utilisation_by_bucket({}, H, H, H, now_ms=2 * H)
