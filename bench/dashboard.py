@@ -13,7 +13,11 @@ who sees the whole bench fleet.
 * **fps** — animation frames the page paints per second over ``--fps-seconds`` while every car sends one
   record a second (group-committed as the JetStream worker does, so the feed sees 1,000 cars' events a
   second), counted by ``requestAnimationFrame``; the number of cars the page moved is checked too, so a page
-  that drew nothing would not score.
+  that drew nothing would not score. Frames depend on what else the machine runs, so the 1-minute load
+  average when counting starts is kept beside them, with two figures that depend on it less: the page's
+  main thread's busy milliseconds per second (Chrome's ``TaskDuration`` metric, over the DevTools
+  protocol) and the browser's processes' CPU milliseconds per second by kind (renderer, GPU process: the
+  SwiftShader rasteriser) over the same window, from ``/proc``.
 
     python bench/dashboard.py --seed 1            # full: 1,000 and 10,000 cars, 5 rounds, 20 s of fps
     python bench/dashboard.py --seed 1 --quick    # 200 and 1,000 cars, 2 rounds, 5 s
@@ -154,6 +158,38 @@ RESOURCES_JS = """() => performance.getEntriesByType('resource')
     .filter((r) => r.name.includes('/map/streets') || r.name.includes('/fleet/latest'))
     .map((r) => ({ name: r.name.split('?')[0].split('/').pop(), start: r.startTime, end: r.responseEnd }))"""
 
+
+def _browser_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by this process's Chromium descendants, by process kind (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[str, str] = {}
+    stats: dict[str, list[str]] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stats[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[pid] = stats[pid][1]
+    me, out = str(os.getpid()), dict[str, float]()
+    for pid, fields in stats.items():
+        up = parents.get(pid)
+        while up not in (None, "0", "1", me):
+            up = parents.get(up)
+        if up != me:
+            continue
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            args = raw.replace(b"\0", b" ").decode(errors="ignore").split()
+        except OSError:
+            continue
+        if not args or "chrom" not in args[0]:
+            continue
+        kind = next((a.split("=", 1)[1] for a in args if a.startswith("--type=")), "browser")
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 FPS_JS = """(seconds) => new Promise((resolve) => {
     let frames = 0;
     const start = performance.now();
@@ -219,7 +255,21 @@ def measure(n: int, rounds: int, fps_seconds: float, seed: int, folder: Path) ->
                 before = page.evaluate(LIST_LATS_JS)
                 feeder.start()
                 time.sleep(2.0)  # the first updates reach the page before counting starts
+                cdp = context.new_cdp_session(page)
+                cdp.send("Performance.enable")
+
+                def busy_s() -> float:
+                    metrics = cdp.send("Performance.getMetrics")["metrics"]
+                    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+                out["fps_load_average_1min"] = os.getloadavg()[0]
+                busy0, cpu0, wall0 = busy_s(), _browser_cpu_s(), time.monotonic()
                 result = page.evaluate(FPS_JS, fps_seconds)
+                busy1, cpu1, wall = busy_s(), _browser_cpu_s(), time.monotonic() - wall0
+                out["main_thread_busy_ms_per_s"] = round((busy1 - busy0) * 1000 / wall, 1)
+                out["browser_cpu_ms_per_s"] = {
+                    kind: round((cpu1[kind] - cpu0.get(kind, 0.0)) * 1000 / wall, 1) for kind in sorted(cpu1)
+                }
                 # The same updates with the map hidden: tells the map's drawing from the rest (the page's
                 # script, and the server and this feeder sharing the machine's cores with the browser).
                 page.evaluate("() => { document.querySelector('#live-map').style.visibility = 'hidden'; }")
@@ -290,6 +340,10 @@ def main() -> None:
         print(f"{r['metric']:32} {r['system']:24} {r['value']:>10}  {r['unit']}")
     moved, listed = first.get("listed_cars_moved"), first.get("listed_cars")
     print(f"cars moved in the list during fps: {moved} of {listed}; fps, no update: {first.get('fps_idle')}")
+    print(
+        f"during fps: load average {first.get('fps_load_average_1min')}, the page's main thread busy "
+        f"{first.get('main_thread_busy_ms_per_s')} ms/s, browser CPU ms/s {first.get('browser_cpu_ms_per_s')}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
