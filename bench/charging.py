@@ -80,15 +80,26 @@ MODELS = (
 )
 # Grid carbon intensity, MEE/NBS 2023 North China grid factor (Beijing's grid), ../shared/data/emissions/.
 CN_CARBON_G_PER_KWH = 636.1
-# Demand (peak-kW) charges per kW of a depot's peak per month. No Chinese two-part-tariff maximum-demand
-# price and no Dutch DSO kW-max price with a source is in ../shared/data/tariffs (its README: "No sourced
-# Chinese (two-part tariff) or Dutch (kW-max) demand charge was found"), so both are assumed: 30 CNY/kW-month
-# (band 20-48; the order of the maximum-demand prices of Chinese provincial two-part I&C tariffs) and
-# 3 EUR/kW-month (band 1-6; the order of Dutch DSOs' kW-max transport tariffs for business connections).
-# The only sourced EV demand charge there, SCE TOU-EV-4's 15.51 USD/kW-month (acnportal), is of that order.
-# The benchmark's period is its billing period: the monthly charge x days / 30 on each depot's peak in it,
-# the same for every system (the optimisers plan with it; every system is scored with it).
-CN_DEMAND_PER_KW_MONTH = 30.0
+# Demand (peak-kW) charges per kW of a depot's peak per month; the benchmark's period is its billing period:
+# the monthly charge x days / 30 on each depot's peak in it, the same for every system (the optimisers plan
+# with it; every system is scored with it).
+# Beijing: none. The tariff scored (State Grid Beijing's public EV charging TOU, cn_prices) is energy-only,
+# and China exempts centralised EV charging facilities on a two-part tariff from its basic (demand/capacity)
+# charge: NDRC notice 发改价格〔2014〕1668号 "2020年前，暂免收取基本电费" (reported e.g. at
+# https://fyjt.org/news/hyxw/2018-06-14/1242.html), extended to the end of 2025 by NDRC in 2018 and by
+# Beijing's DRC for charging facilities "自8月1日起 ... 免收需量（容量）电费，免收期限至2025年12月31日";
+# NDRC/NEA 发改综合〔2023〕545号 extends the exemption to 2030 (its text was not found in the searchable
+# pages; the 2025 one was). So the Beijing scenario's cost carries no demand charge.
+CN_DEMAND_PER_KW_MONTH = 0.0
+# Sensitivity only (rows suffixed " cn demand"): a depot that did pay a Chinese two-part tariff's basic
+# charge. The one sourced figure found: Shenzhen's two-part tariff effective 2005-06-01, 44 CNY per kVA of
+# maximum demand per month (http://www.szinvest.gov.cn/info/3.htm), read as per kW (power factor ~1 at an
+# AC depot's chargers: an assumption).
+CN_SENSITIVITY_DEMAND_PER_KW_MONTH = 44.0
+# Netherlands: assumed 3 EUR/kW-month (band 1-6; the order of Dutch DSOs' kW-max transport tariffs for
+# business connections). No Dutch DSO kW-max price with a source is in ../shared/data/tariffs (its README:
+# "No sourced Chinese (two-part tariff) or Dutch (kW-max) demand charge was found"); the only sourced EV
+# demand charge there, SCE TOU-EV-4's 15.51 USD/kW-month (acnportal), is of that order.
 NL_DEMAND_PER_KW_MONTH = 3.0
 
 
@@ -495,6 +506,7 @@ def main() -> None:
     n_cars, days = (40, 1) if args.quick else (200, args.days)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     rows: list[dict[str, object]] = []
+    acn_from = "this run"
     sc = make_scenario(n_cars, 2, days, rng)
     n = (days + 1) * DAY
     start = dt.datetime(
@@ -503,6 +515,9 @@ def main() -> None:
     cn, currency = cn_prices(start, n)
     print(f"twin: {len(sc.trips)} bookings, {n_cars} cars, {days} days", file=sys.stderr)
     rows += twin_rows(sc, cn, np.full(n, CN_CARBON_G_PER_KWH), currency, "", CN_DEMAND_PER_KW_MONTH)
+    rows += twin_rows(
+        sc, cn, np.full(n, CN_CARBON_G_PER_KWH), currency, " cn demand", CN_SENSITIVITY_DEMAND_PER_KW_MONTH
+    )
     # the Dutch series holds 3 real days: the same fleet's first 3 days (or fewer), not the week repeated
     nl_days = min(days, 3)
     sc_nl = replace(sc, trips=tuple(t for t in sc.trips if t.end_slot < nl_days * DAY), n_slots=nl_days * DAY)
@@ -512,7 +527,9 @@ def main() -> None:
     if not args.skip_acn:
         rows += _acn(1 if args.quick else args.acn_days)
     elif RESULTS.exists():
-        rows += [r for r in json.loads(RESULTS.read_text())["rows"] if str(r["metric"]).endswith(" acn")]
+        old = json.loads(RESULTS.read_text())
+        rows += [r for r in old["rows"] if str(r["metric"]).endswith(" acn")]
+        acn_from = old.get("acn_rows_from", f"{old.get('command')} ({old.get('load_at_end', '')})")
     print(f"{'metric':42} {'system':24} {'value':>12} unit")
     for r in rows:
         print(f"{r['metric']!s:42} {r['system']!s:24} {r['value']!s:>12} {r['unit']}")
@@ -524,6 +541,7 @@ def main() -> None:
         "load_at_start": load,
         "load_at_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "scenario": {"cars": n_cars, "days": days, "bookings": len(sc.trips), "depots": 2},
+        "acn_rows_from": acn_from,
         "rows": rows,
     }
     RESULTS.write_text(json.dumps(body, indent=2) + "\n")
