@@ -6,7 +6,6 @@ owner or driver: their own); the plan per charger is the fleet operator's or an 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -16,7 +15,7 @@ from microfleet.api.auth import UserDep
 from microfleet.api.errors import INT64_MAX, ErrorBody
 from microfleet.domain.telemetry import VEHICLE_ID_PATTERN
 from microfleet.domain.utilisation import STATUSES
-from microfleet.services.fleet_views import FleetViewService
+from microfleet.services.fleet_views import ChargerTimeline, FleetViewService, PlaceActivity
 
 router = APIRouter(tags=["fleet"], responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}})
 _ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}}
@@ -48,57 +47,6 @@ class UtilisationOut(BaseModel):
     unknown: float = Field(description="time no derived state covers (before a car's first record)")
     in_use: float = Field(description="driving")
     available: float = Field(description="parked, asleep or charging: standing where a booking can take it")
-
-
-class ConnectorOut(BaseModel):
-    """A charger's connector: the car plugged in (null: free) and its planned grid kW per slot."""
-
-    charge_point_id: str
-    connector_id: int
-    max_kw: float
-    vehicle_id: str | None
-    power_kw: list[float]
-
-
-class SitePlanOut(BaseModel):
-    """A site: its grid limit, the plan's peak there, planned kW summed per slot, and its connectors."""
-
-    site_id: str
-    name: str
-    power_limit_kw: float
-    planned_peak_kw: float
-    total_kw: list[float]
-    connectors: list[ConnectorOut]
-
-
-class ChargerTimelineOut(BaseModel):
-    """The fleet's current charging plan per charger: slots of ``slot_s`` from ``start_ms``."""
-
-    plan_id: int
-    created_at_ms: int
-    start_ms: int
-    slot_s: int
-    sites: list[SitePlanOut]
-    unplaced: dict[str, list[float]] = Field(description="planned kW of cars on no known charger")
-
-
-class PlaceActivityOut(BaseModel):
-    """A place you see, your cars there now (last position), and the window's arrivals, departures, charges.
-
-    The row with ``place_id`` null is everything outside every place you see.
-    """
-
-    place_id: str | None
-    name: str
-    kind: str
-    scope: str
-    lat_deg: float | None
-    lon_deg: float | None
-    cars_now: list[str]
-    arrivals: int
-    departures: int
-    charges: int
-    charged_kwh: float
 
 
 @router.get(
@@ -133,18 +81,21 @@ def utilisation(
 
 @router.get(
     "/api/v1/fleets/{fleet_id}/charging-plan/chargers",
-    response_model=ChargerTimelineOut,
+    response_model=ChargerTimeline,
     summary="The fleet's charging plan per charger, with each site's limit",
     responses=_ERRORS,
 )
-def charger_timeline(fleet_id: FleetPath, user: UserDep, views: ViewsDep) -> ChargerTimelineOut:
-    """Planned kW per charger connector per slot, summed per site against its grid limit."""
-    return ChargerTimelineOut(**asdict(views.charger_timeline(user, fleet_id)))
+def charger_timeline(fleet_id: FleetPath, user: UserDep, views: ViewsDep) -> ChargerTimeline:
+    """Planned kW per charger connector per slot, summed per site against its grid limit.
+
+    ``unplaced``: planned kW of cars on no known charger.
+    """
+    return views.charger_timeline(user, fleet_id)
 
 
 @router.get(
     "/api/v1/fleet/places",
-    response_model=list[PlaceActivityOut],
+    response_model=list[PlaceActivity],
     summary="Places you see with your cars there now and their visits",
     responses=_ERRORS,
 )
@@ -154,6 +105,9 @@ def places_activity(
     from_ms: FromMs,
     to_ms: ToMs,
     fleet_id: FleetQuery = None,
-) -> list[PlaceActivityOut]:
-    """Each place: cars whose last position is inside; drives that ended/started there; charges there."""
-    return [PlaceActivityOut(**asdict(p)) for p in views.places(user, fleet_id, from_ms, to_ms)]
+) -> list[PlaceActivity]:
+    """Each place: cars whose last position is inside; drives that ended/started there; charges there.
+
+    The row with ``place_id`` null is everything outside every place you see.
+    """
+    return views.places(user, fleet_id, from_ms, to_ms)
