@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -30,6 +32,7 @@ from microfleet.bootstrap import Services
 from microfleet.domain.access import Role, UserPrincipal
 from microfleet.domain.charge_points import StoredPlan, ocpp_limit
 from microfleet.domain.command_wire import Action
+from microfleet.domain.tariffs import parse_tariff
 from microfleet.services.charge_points import Deviation
 from microfleet.services.charging_worker import ChargingWorker
 from microfleet.sim.charge_points import TwinChargePoint, open_link
@@ -447,3 +450,30 @@ def test_a_car_the_plan_does_not_know_takes_its_share_of_the_site_first(depot: D
         assert booking["shortfall_kwh"] > 0
 
     depot.run(scenario)
+
+
+def test_the_plans_clock_times_are_in_the_fleets_tariff_zone(services: Services, clock: object) -> None:
+    """The explanations' "charges 01:00–03:30" is the clock the fleet's time-of-use bands are written in."""
+    clock.now_ms = _now_ms()  # type: ignore[attr-defined]
+    services.admin.add_fleet("f5", "Fleet five")
+    services.admin.add_vehicle("car-w", model_id=MODEL, fleet_id="f5")
+    services.charge_points.add_site_for(ADMIN, "f5", "depot-5", "Depot five", 11.0)
+    snapshot, _ = services.charging.snapshot("f5")
+    # no tariff of its own: the built-in default, Shanghai's, at UTC+8 all year
+    assert snapshot.utc_offset_s == 8 * 3600
+    services.tariffs.add(
+        parse_tariff(
+            {
+                "tariff_id": "f5-flat-new-york",
+                "kind": "time_of_use",
+                "currency": "USD",
+                "timezone": "America/New_York",
+                "bands": [{"start": "00:00", "end": "24:00", "price_per_kwh": 0.2}],
+            }
+        ),
+        fleet_id="f5",
+    )
+    snapshot, _ = services.charging.snapshot("f5")
+    start = datetime.fromtimestamp(snapshot.start_ms / 1000, tz=ZoneInfo("America/New_York"))
+    assert snapshot.utc_offset_s == start.utcoffset().total_seconds()  # type: ignore[union-attr]
+    assert snapshot.utc_offset_s in (-5 * 3600, -4 * 3600)

@@ -15,7 +15,9 @@ import hashlib
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Protocol
+from zoneinfo import ZoneInfo
 
 from microfleet.domain.access import Role, UserPrincipal, Vehicle
 from microfleet.domain.bookings import Booking
@@ -291,6 +293,7 @@ class ChargingService:
                     bookings[-1] = dataclasses.replace(bookings[-1], energy_kwh=total)
                     continue
                 bookings.append(need)
+        tariff, utc_offset_s = self._tariff(fleet_id, start_ms)
         snapshot = FleetSnapshot(
             start_ms=start_ms,
             n_slots=HORIZON_SLOTS,
@@ -298,8 +301,9 @@ class ChargingService:
             chargers=tuple(chargers),
             sites=tuple(Site(s.site_id, limits[s.site_id]) for s in sites),
             bookings=tuple(bookings),
-            tariff=self._tariff(fleet_id, start_ms),
+            tariff=tariff,
             slot_s=SLOT_S,
+            utc_offset_s=utc_offset_s,
         )
         context = {
             "targets": [target_json(t) for t in targets],
@@ -344,11 +348,19 @@ class ChargingService:
                 sent[target["vehicle_id"]] = f"refused: {refused}"
         return sent
 
-    def _tariff(self, fleet_id: str, start_ms: int) -> Any:
+    def _tariff(self, fleet_id: str, start_ms: int) -> tuple[Any, int]:
+        """The fleet's prices per slot, and the UTC offset of its tariff's zone at ``start_ms`` (0: none).
+
+        The offset puts the plan's explanations in the fleet's own clock ("charges 01:00–03:30"), the
+        clock its time-of-use bands are written in; a tariff without a zone leaves them in UTC.
+        """
         from microfleet.planning.charging import Tariff
 
         own = [t for t in self._tariffs.visible([], [fleet_id]) if t.fleet_id == fleet_id]
         stored = own[0] if own else self._default_tariff()
         tariff = stored.tariff
         times = [start_ms + i * SLOT_S * 1000 for i in range(HORIZON_SLOTS)]
-        return Tariff(tuple(slot_prices(tariff, times)), currency=tariff.currency)
+        zone = getattr(tariff, "timezone", None)
+        offset = datetime.fromtimestamp(start_ms / 1000, tz=ZoneInfo(zone)).utcoffset() if zone else None
+        utc_offset_s = int(offset.total_seconds()) if offset is not None else 0
+        return Tariff(tuple(slot_prices(tariff, times)), currency=tariff.currency), utc_offset_s
