@@ -257,9 +257,7 @@ def build_services(
         store_status=StoreProbe(engine),
         api_tokens=ApiTokenService(account_store),
         web_sessions=web_sessions,
-        invitations=InvitationService(
-            InvitationStore(engine, clock), account_store, web_sessions, clock
-        ),
+        invitations=InvitationService(InvitationStore(engine, clock), account_store, web_sessions, clock),
         live_log=live_log,
         live_events=LiveEvents(live_log, clock),
         live_feed=LiveFeed(

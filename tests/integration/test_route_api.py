@@ -46,7 +46,9 @@ def route(client: TestClient, token: str, query: str) -> tuple[int, dict[str, ob
 
 def test_owner_gets_both_routes_with_bands_from_the_labelled_prior(client: TestClient, world: World) -> None:
     status, out = route(
-        client, world.tokens["ann"], f"from={PEOPLES_SQUARE}&to={BUND}&objective=energy&vehicle_id=car-a"
+        client,
+        world.tokens["ann"],
+        f"from={PEOPLES_SQUARE}&to={BUND}&objective=energy&vehicle_id=car-a"
         "&hour_local=8&ambient_temp_c=-10&soc_pct=80",
     )
     assert status == 200, out

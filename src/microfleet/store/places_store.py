@@ -127,7 +127,6 @@ class PlaceStore:
         return ids
 
 
-
 def places_of_vehicle(conn: Connection, vehicle_id: str) -> list[Place]:
     """The places that apply to a vehicle (its own, its fleet's, global), read on ``conn``."""
     fleet_id = conn.execute(

@@ -175,7 +175,6 @@ class TariffStore:
         return ids
 
 
-
 def _fits_place(vehicle_id: str | None, fleet_id: str | None, conn: Connection) -> ColumnElement[bool]:
     """User tariffs a place of this scope may name: those whose scope holds every car the place applies to."""
     c = tariffs.c

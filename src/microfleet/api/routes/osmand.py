@@ -33,9 +33,7 @@ class HideTrackerKeys(logging.Filter):
         """Rewrite the record's URL argument, if it is an ``/osmand`` URL; never drop a line."""
         if isinstance(record.args, tuple):
             record.args = tuple(
-                _KEY_IN_URL.sub(r"\1=<redacted>", arg)
-                if isinstance(arg, str) and "/osmand?" in arg
-                else arg
+                _KEY_IN_URL.sub(r"\1=<redacted>", arg) if isinstance(arg, str) and "/osmand?" in arg else arg
                 for arg in record.args
             )
         return True

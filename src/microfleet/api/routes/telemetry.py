@@ -36,7 +36,6 @@ class IngestResponse(BaseModel):
     results: list[RecordResult]
 
 
-
 @router.post(
     "/api/v1/telemetry",
     response_model=IngestResponse,
