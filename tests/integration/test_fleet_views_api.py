@@ -74,6 +74,30 @@ def test_utilisation_by_hour_follows_the_cars_derived_states(client: TestClient,
     assert hours[0]["asleep"] > 0.9 and hours[0]["in_use"] == 0  # the quiet night
 
 
+def test_a_window_opening_inside_a_drive_counts_that_drive_from_the_windows_start(
+    client: TestClient, world: World
+) -> None:
+    """The span under way when the window opens is read too, and cut at the window's start."""
+    states = get(client, world.tokens["olga"], "/api/v1/vehicles/car-a/states")
+    drive = next(s for s in states if s["status"] == "driving")
+    from_ms = drive["start_ts_ms"] + 60_000  # a minute into the drive
+    to_ms = from_ms + HOUR_MS
+    (hour,) = get(
+        client, world.tokens["olga"], "/api/v1/fleet/utilisation", from_ms=from_ms, to_ms=to_ms, bucket_s=3600
+    )
+
+    def inside(status: str) -> float:
+        return sum(
+            max(0, min(s["end_ts_ms"], to_ms) - max(s["start_ts_ms"], from_ms)) / 1000
+            for s in states
+            if s["status"] == status
+        )
+
+    assert inside("driving") > 0
+    assert hour["driving"] * 3600 == pytest.approx(inside("driving"), abs=5)
+    assert hour["unknown"] == 0.0  # the state under way at from_ms covers the window's first minutes
+
+
 def test_a_car_with_no_history_is_unknown_and_owners_see_only_theirs(
     client: TestClient, world: World
 ) -> None:

@@ -16,35 +16,32 @@ from typing import Any, Protocol
 
 from microfleet.domain.access import UserPrincipal
 from microfleet.domain.charge_points import ChargePoint, ChargingSite, StoredPlan
-from microfleet.domain.charges import ChargeSession
-from microfleet.domain.drives import Drive
 from microfleet.domain.places import Circle, StoredPlace
 from microfleet.domain.utilisation import UtilisationBucket, utilisation_by_bucket
 from microfleet.errors import InvalidInputError
 from microfleet.services.accounts import AccountService
 
 MAX_BUCKETS = 2_000  # 83 days of hours: a chart, not an export
-MAX_WINDOW_MS = 31 * 86_400_000  # places' visits: a month at most, every drive and charge of it is read
-ALL_ROWS = 1_000_000
+MAX_WINDOW_MS = 31 * 86_400_000  # places' visits: a month at most
 
 
 class StateSpans(Protocol):
     """The derived state spans (``microfleet.store.history.HistoryStore``)."""
 
-    def state_spans_overlapping(self, vehicle_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
-        """State spans that overlap ``[from_ms, to_ms)``, oldest first."""
+    def state_spans_overlapping(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each vehicle's state spans that overlap ``[from_ms, to_ms)``, oldest first."""
         ...
 
 
-class DrivesAndCharges(Protocol):
-    """Drives and charges (``HistoryService``)."""
+class PlaceVisits(Protocol):
+    """Visits counted per place (``microfleet.store.history.HistoryStore``)."""
 
-    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[Drive]:
-        """Drives that started in the window."""
-        ...
-
-    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[ChargeSession]:
-        """Charge sessions that started in the window."""
+    def place_visits(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str | None, dict[str, float]]:
+        """Per place id (None: none): arrivals, departures, charges and kWh of those in the window."""
         ...
 
 
@@ -145,7 +142,7 @@ class FleetViewService:
         self,
         accounts: AccountService,
         spans: StateSpans,
-        history: DrivesAndCharges,
+        visits: PlaceVisits,
         latest: LatestStates,
         places: VisiblePlaces,
         plans: FleetPlans,
@@ -154,7 +151,7 @@ class FleetViewService:
     ) -> None:
         self._accounts = accounts
         self._spans = spans
-        self._history = history
+        self._visits = visits
         self._latest = latest
         self._places = places
         self._plans = plans
@@ -172,9 +169,9 @@ class FleetViewService:
         now_ms = self._clock()
         ids = self._accounts.fleet_vehicle_ids(user, fleet_id)
         end_ms = min(to_ms, now_ms)
-        spans = {v: self._spans.state_spans_overlapping(v, from_ms, end_ms) for v in ids}
         if end_ms <= from_ms:
             return []
+        spans = self._spans.state_spans_overlapping(ids, from_ms, end_ms)
         return utilisation_by_bucket(spans, from_ms, to_ms, bucket_s * 1000, now_ms)
 
     def charger_timeline(self, user: UserPrincipal, fleet_id: str) -> ChargerTimeline:
@@ -243,22 +240,14 @@ class FleetViewService:
             lat, lon = signals.get("lat_deg"), signals.get("lon_deg")
             if lat is not None and lon is not None:
                 positions[vid] = (float(lat["value"]), float(lon["value"]))
-        counts: dict[str | None, dict[str, float]] = {}
+        counts = self._visits.place_visits(ids, from_ms, to_ms)
 
-        def tally(place_id: str | None, key: str, amount: float = 1.0) -> None:
+        def tally(place_id: str | None, key: str, amount: float) -> None:
             row = counts.setdefault(
                 place_id, dict.fromkeys(("arrivals", "departures", "charges", "kwh"), 0.0)
             )
             row[key] += amount
 
-        for vid in ids:
-            for d in self._history.drives(vid, from_ms, to_ms, ALL_ROWS):
-                tally(d.end_place_id, "arrivals")
-                tally(d.start_place_id, "departures")
-            for c in self._history.charges(vid, from_ms, to_ms, ALL_ROWS):
-                tally(c.place_id, "charges")
-                kwh = c.energy_grid_kwh if c.energy_grid_kwh is not None else (c.energy_added_kwh or 0.0)
-                tally(c.place_id, "kwh", kwh)
         out = []
         known: set[str] = set()
         for sp in sorted(seen, key=lambda p: p.place.name.lower()):

@@ -468,29 +468,76 @@ class HistoryStore:
             r.pop("resume_json")
         return rows
 
-    def state_spans_overlapping(self, vehicle_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
-        """State spans that overlap ``[from_ms, to_ms)``, oldest first.
+    def state_spans_overlapping(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each vehicle's state spans that overlap ``[from_ms, to_ms)``, oldest first (every id a key).
 
         The one under way at ``from_ms`` (the latest that started before it, unless it had ended) and every
-        one that started inside the window: two indexed reads, however long the car's history.
+        one that started inside the window: two indexed reads per :data:`IDS_PER_READ` vehicles, however long
+        their history (a fleet page of 1,000 cars made 2,000 reads and built a dict per row: 3.3 s).
         """
         s = history_states.c
         cols = (s.vehicle_id, s.status, s.start_ts_ms, s.end_ts_ms, s.is_open)
-        before = (
-            select(*cols)
-            .where(s.vehicle_id == vehicle_id, s.start_ts_ms < from_ms)
-            .order_by(s.start_ts_ms.desc())
-            .limit(1)
-        )
-        inside = (
-            select(*cols)
-            .where(s.vehicle_id == vehicle_id, s.start_ts_ms >= from_ms, s.start_ts_ms < to_ms)
-            .order_by(s.start_ts_ms)
-        )
-        with self._engine.connect() as conn:
-            first = [dict(r._mapping) for r in conn.execute(before)]
-            rest = [dict(r._mapping) for r in conn.execute(inside)]
-        return [r for r in first if r["end_ts_ms"] > from_ms or r["is_open"]] + rest
+        keys = ("status", "start_ts_ms", "end_ts_ms", "is_open")
+        out: dict[str, list[dict[str, Any]]] = {v: [] for v in vehicle_ids}
+        inner = history_states.alias("later")
+        for ids in _chunks(list(out)):
+            latest_before = (
+                select(func.max(inner.c.start_ts_ms))
+                .where(inner.c.vehicle_id == s.vehicle_id, inner.c.start_ts_ms < from_ms)
+                .scalar_subquery()
+            )
+            before = select(*cols).where(s.vehicle_id.in_(ids), s.start_ts_ms == latest_before)
+            inside = (
+                select(*cols)
+                .where(s.vehicle_id.in_(ids), s.start_ts_ms >= from_ms, s.start_ts_ms < to_ms)
+                .order_by(s.vehicle_id, s.start_ts_ms)
+            )
+            with self._engine.connect() as conn:
+                for vid, *row in conn.execute(before):
+                    span = dict(zip(keys, row, strict=True))
+                    if span["end_ts_ms"] > from_ms or span["is_open"]:
+                        out[vid].append(span)
+                for vid, *row in conn.execute(inside):
+                    out[vid].append(dict(zip(keys, row, strict=True)))
+        return out
+
+    def place_visits(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str | None, dict[str, float]]:
+        """Per place id (None: no place) these vehicles' arrivals, departures, charges and charged kWh.
+
+        Drives and charges that started in ``[from_ms, to_ms)``: an arrival is a drive that ended at the
+        place, a departure one that started there; a charge's kWh is from the grid where measured, else
+        into the pack. Counted in the database (grouped), not by reading every drive's route.
+        """
+        d, c = history_drives.c, history_charges.c
+        out: dict[str | None, dict[str, float]] = {}
+
+        def add(place_id: str | None, key: str, value: float) -> None:
+            row = out.setdefault(place_id, dict.fromkeys(("arrivals", "departures", "charges", "kwh"), 0.0))
+            row[key] += value
+
+        for ids in _chunks(list(dict.fromkeys(vehicle_ids))):
+            window = (d.vehicle_id.in_(ids), d.start_ts_ms >= from_ms, d.start_ts_ms < to_ms)
+            charged = (c.vehicle_id.in_(ids), c.start_ts_ms >= from_ms, c.start_ts_ms < to_ms)
+            kwh = func.coalesce(c.energy_grid_kwh, c.energy_added_kwh, 0.0)
+            with self._engine.connect() as conn:
+                for place, n in conn.execute(
+                    select(d.end_place_id, func.count()).where(*window).group_by(d.end_place_id)
+                ):
+                    add(place, "arrivals", n)
+                for place, n in conn.execute(
+                    select(d.start_place_id, func.count()).where(*window).group_by(d.start_place_id)
+                ):
+                    add(place, "departures", n)
+                for place, n, total in conn.execute(
+                    select(c.place_id, func.count(), func.sum(kwh)).where(*charged).group_by(c.place_id)
+                ):
+                    add(place, "charges", n)
+                    add(place, "kwh", float(total or 0.0))
+        return out
 
     def drains(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[dict[str, Any]]:
         """Parked-drain spells that started in ``[from_ms, to_ms)``, oldest first."""
@@ -548,6 +595,13 @@ class HistoryStore:
         )
         with self._engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+IDS_PER_READ: Final = 500  # vehicle ids per IN list: well under SQLite's and PostgreSQL's parameter limits
+
+
+def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + IDS_PER_READ] for i in range(0, len(ids), IDS_PER_READ)]
 
 
 def _span_row(s: StateSpan) -> dict[str, Any]:

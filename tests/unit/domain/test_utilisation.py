@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -63,3 +64,38 @@ def test_hours_to_come_are_left_out_and_the_current_hour_counts_only_its_past() 
 def test_no_window_no_buckets() -> None:
     with pytest.raises(InvalidInputError, match="non-empty window"):
         utilisation_by_bucket({}, H, H, H, now_ms=2 * H)
+
+
+def test_random_cars_match_a_minute_by_minute_count() -> None:
+    """Many cars of closed, open and overlapping-the-edges spans against the plain count of each minute."""
+    rng = random.Random(7)
+    spans: dict[str, list[dict[str, Any]]] = {}
+    for car in range(30):
+        t, rows = -90 * M + rng.randrange(0, 120) * M, []
+        while t < 7 * H:
+            length = rng.randrange(1, 150) * M
+            rows.append(span(rng.choice(["driving", "charging", "parked", "asleep"]), t, t + length))
+            t += length + rng.choice([0, 0, 0, rng.randrange(1, 60) * M])  # now and then a hole
+        if car % 3 == 0:  # the car went quiet: its last span is open
+            rows[-1] = span(rows[-1]["status"], rows[-1]["start_ts_ms"], rows[-1]["end_ts_ms"], is_open=True)
+        spans[f"c{car}"] = [r for r in rows if r["end_ts_ms"] > 0 or r["is_open"]]
+    now = 5 * H + 20 * M
+    hours = utilisation_by_bucket(spans, 0, 6 * H, H, now_ms=now)
+
+    def at(rows: list[dict[str, Any]], t: int) -> str:
+        for r in rows:
+            if r["start_ts_ms"] <= t < r["end_ts_ms"]:
+                return str(r["status"])
+            if r["is_open"] and r["start_ts_ms"] <= t:
+                return str(r["status"]) if t < r["end_ts_ms"] + OFFLINE_GAP_MS else "offline"
+        return "unknown"
+
+    assert len(hours) == 6
+    for i, hour in enumerate(hours):
+        minutes = [i * H + k * M for k in range(60) if i * H + k * M < now]
+        counted = {s: 0 for s in hour.shares}
+        for rows in spans.values():
+            for t in minutes:
+                counted[at(rows, t)] += 1
+        total = len(minutes) * len(spans)
+        assert hour.shares == pytest.approx({s: c / total for s, c in counted.items()}, abs=1e-9)

@@ -53,8 +53,10 @@ class Fakes:
     def fleet_vehicle_ids(self, user: UserPrincipal, fleet_id: str | None) -> list[str]:
         return self.cars.get(fleet_id, [])
 
-    def state_spans_overlapping(self, vehicle_id: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
-        return self.spans.get(vehicle_id, [])
+    def state_spans_overlapping(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        return {v: self.spans.get(v, []) for v in vehicle_ids}
 
     def latest_states(
         self, vehicle_ids: Sequence[str], signals: Collection[str] | None = None
@@ -83,19 +85,33 @@ class Fakes:
         return self.points
 
 
-class History:
+class Visits:
+    """The store's grouped counts, from the fake drives and charges of the vehicles asked for."""
+
     def __init__(self, fakes: Fakes) -> None:
         self._f = fakes
 
-    def drives(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[Drive]:
-        return self._f.drives.get(vehicle_id, [])
+    def place_visits(
+        self, vehicle_ids: Sequence[str], from_ms: int, to_ms: int
+    ) -> dict[str | None, dict[str, float]]:
+        out: dict[str | None, dict[str, float]] = {}
 
-    def charges(self, vehicle_id: str, from_ms: int, to_ms: int, limit: int) -> list[ChargeSession]:
-        return self._f.charges.get(vehicle_id, [])
+        def add(place_id: str | None, key: str, value: float) -> None:
+            row = out.setdefault(place_id, dict.fromkeys(("arrivals", "departures", "charges", "kwh"), 0.0))
+            row[key] += value
+
+        for v in vehicle_ids:
+            for d in self._f.drives.get(v, []):
+                add(d.end_place_id, "arrivals", 1)
+                add(d.start_place_id, "departures", 1)
+            for c in self._f.charges.get(v, []):
+                add(c.place_id, "charges", 1)
+                add(c.place_id, "kwh", c.energy_grid_kwh or c.energy_added_kwh or 0.0)
+        return out
 
 
 def service(f: Fakes, now_ms: int = 10 * H) -> FleetViewService:
-    return FleetViewService(f, f, History(f), f, f, f, f, lambda: now_ms)  # type: ignore[arg-type]
+    return FleetViewService(f, f, Visits(f), f, f, f, f, lambda: now_ms)  # type: ignore[arg-type]
 
 
 def place(
