@@ -70,35 +70,64 @@ START_MS = 1_700_000_000_000
 Batches = dict[str, list[list[dict[str, Any]]]]  # vehicle id -> its batches of records
 
 
+DEG_M = 111_320.0  # metres per degree of latitude (and of longitude x cos(latitude))
+
+
 def make_batches(n_vehicles: int, records_per_vehicle: int, seed: int) -> Batches:
-    """Realistic driving records (position, motion, battery, body) at 5 s, in batches of 500 per vehicle."""
+    """Driving days as cars send them, at 5 s, in batches of 500 per vehicle.
+
+    Each car drives 20-40 minutes, then parks 10-60 minutes (gear P, ignition off, the pack nearly idle), and
+    so on: positions follow from speed and a slowly turning heading, the odometer from the distance, SoC
+    from the energy used. (Until 2026-12-04 every record had an independent random position, about 2 km
+    from the last one 5 s before: GPS jumps the derivation had to refuse, not driving.) Every record
+    carries the same fields, so the raw inserts beside it write the same bytes whatever the car does.
+    """
     rng = np.random.default_rng(seed)
     batches: dict[str, list[list[dict[str, Any]]]] = {}
+    n = records_per_vehicle
     for v in range(n_vehicles):
         vehicle_id = f"bench-{v:04d}"
-        speed = np.clip(rng.normal(25, 12, records_per_vehicle), 0, 90)
-        soc = np.linspace(95, 20, records_per_vehicle)
+        driving = np.zeros(n, dtype=bool)
+        i = 0
+        while i < n:
+            drive = int(rng.integers(240, 481))  # 20-40 min of 5 s records
+            driving[i : i + drive] = True
+            i += drive + int(rng.integers(120, 721))  # then parked 10-60 min
+        speed = np.zeros(n)  # a smooth city profile while driving (AR(1) around 25 km/h), 0 parked
+        level = 0.0
+        for k in np.flatnonzero(driving):
+            level = min(max(0.9 * level + 2.5 + rng.normal(0, 3.0), 0.0), 90.0)
+            speed[k] = level
+        heading = np.cumsum(rng.normal(0, 8.0, n) * driving) + rng.uniform(0, 360)
+        step_m = speed / 3.6 * 5.0
+        north = np.cumsum(step_m * np.cos(np.radians(heading))) / DEG_M
+        east = np.cumsum(step_m * np.sin(np.radians(heading))) / (DEG_M * np.cos(np.radians(31.2)))
+        lat = 31.2 + float(rng.normal(0, 0.02)) + north
+        lon = 121.47 + float(rng.normal(0, 0.02)) + east
+        odometer = 1000 + np.cumsum(step_m) / 1000
+        current = np.where(driving, np.clip(rng.normal(30, 15, n), -40, 120), rng.normal(0.5, 0.1, n))
+        soc = 95 - np.cumsum(current * 102 * 5 / 3600) / 13_800 * 100  # Wh out of a 13.8 kWh pack
         records = [
             {
                 "vehicle_id": vehicle_id,
-                "ts_ms": START_MS + i * 5000,
-                "lat_deg": round(31.2 + float(rng.normal(0, 0.02)), 6),
-                "lon_deg": round(121.47 + float(rng.normal(0, 0.02)), 6),
-                "heading_deg": round(float(rng.uniform(0, 360)), 1),
-                "speed_kmh": round(float(speed[i]), 1),
-                "odometer_km": round(1000 + i * 0.03, 2),
-                "gear": "D",
-                "ignition_on": True,
-                "soc_pct": round(float(soc[i]) * 2) / 2,
+                "ts_ms": START_MS + k * 5000,
+                "lat_deg": round(float(lat[k]), 6),
+                "lon_deg": round(float(lon[k]), 6),
+                "heading_deg": round(float(heading[k]) % 360, 1),
+                "speed_kmh": round(float(speed[k]), 1),
+                "odometer_km": round(float(odometer[k]), 2),
+                "gear": "D" if driving[k] else "P",
+                "ignition_on": bool(driving[k]),
+                "soc_pct": round(max(float(soc[k]), 1.0) * 2) / 2,
                 "pack_voltage_v": round(float(rng.normal(102, 1)), 2),
-                "pack_current_a": round(float(rng.normal(30, 15)), 2),
+                "pack_current_a": round(float(current[k]), 2),
                 "pack_temp_c": 24.0,
                 "ambient_temp_c": 18.5,
-                "locked": False,
+                "locked": not bool(driving[k]),
             }
-            for i in range(records_per_vehicle)
+            for k in range(n)
         ]
-        batches[vehicle_id] = [records[i : i + BATCH_RECORDS] for i in range(0, len(records), BATCH_RECORDS)]
+        batches[vehicle_id] = [records[j : j + BATCH_RECORDS] for j in range(0, len(records), BATCH_RECORDS)]
     return batches
 
 
