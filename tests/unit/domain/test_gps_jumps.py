@@ -2,8 +2,8 @@
 
 The oracle below is the walk as it was written first (one :func:`hop_m` call per question), kept here
 so the faster walk in ``domain/drives.py`` can be checked against it on random fixes: clean drives,
-scattered glitches, fixes that jump more often than not (bench/ingest.py's records do), long runs of
-jumps and a tow (three agreeing jumps move the reference).
+scattered glitches, fixes that jump more often than not (bench/ingest.py's records did until 2026-12-04),
+long runs of jumps and a tow (three agreeing jumps move the reference).
 """
 
 from __future__ import annotations
