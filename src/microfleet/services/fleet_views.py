@@ -241,13 +241,6 @@ class FleetViewService:
             if lat is not None and lon is not None:
                 positions[vid] = (float(lat["value"]), float(lon["value"]))
         counts = self._visits.place_visits(ids, from_ms, to_ms)
-
-        def tally(place_id: str | None, key: str, amount: float) -> None:
-            row = counts.setdefault(
-                place_id, dict.fromkeys(("arrivals", "departures", "charges", "kwh"), 0.0)
-            )
-            row[key] += amount
-
         out = []
         known: set[str] = set()
         for sp in sorted(seen, key=lambda p: p.place.name.lower()):
@@ -262,9 +255,10 @@ class FleetViewService:
         inside = {v for row in out for v in row.cars_now}
         outside_now = sorted(v for v in positions if v not in inside)
         # visits at places the user does not see (another fleet's, deleted since) count as outside
+        outside = counts.setdefault(None, {})
         for pid in [p for p in counts if p is not None and p not in known]:
             for key, value in counts.pop(pid).items():
-                tally(None, key, value)
+                outside[key] = outside.get(key, 0.0) + value
         out.append(_activity(None, "outside every place", "", "", None, None, outside_now, counts))
         return out
 

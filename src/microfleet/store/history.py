@@ -524,14 +524,10 @@ class HistoryStore:
             charged = (c.vehicle_id.in_(ids), c.start_ts_ms >= from_ms, c.start_ts_ms < to_ms)
             kwh = func.coalesce(c.energy_grid_kwh, c.energy_added_kwh, 0.0)
             with self._engine.connect() as conn:
-                for place, n in conn.execute(
-                    select(d.end_place_id, func.count()).where(*window).group_by(d.end_place_id)
-                ):
-                    add(place, "arrivals", n)
-                for place, n in conn.execute(
-                    select(d.start_place_id, func.count()).where(*window).group_by(d.start_place_id)
-                ):
-                    add(place, "departures", n)
+                trips = select(d.start_place_id, d.end_place_id, func.count()).where(*window)
+                for start, end, n in conn.execute(trips.group_by(d.start_place_id, d.end_place_id)):
+                    add(end, "arrivals", n)
+                    add(start, "departures", n)
                 for place, n, total in conn.execute(
                     select(c.place_id, func.count(), func.sum(kwh)).where(*charged).group_by(c.place_id)
                 ):
