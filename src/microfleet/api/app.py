@@ -43,7 +43,7 @@ from microfleet.api.routes import (
     vehicle_routes,
     vehicles,
 )
-from microfleet.bootstrap import Services, build_services
+from microfleet.bootstrap import Services, build_services, settle_heap
 from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.settings import Settings
 from microfleet.store.partitions import PartitionKeeper, TelemetryPartitions
@@ -133,8 +133,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """The API configured from ``MICROFLEET_*`` environment variables (``microfleet serve``)."""
-    return create_app(Settings())
+    """The API configured from ``MICROFLEET_*`` environment variables (``microfleet serve --workers N``)."""
+    app = create_app(Settings())
+    settle_heap()  # a worker process serves until it ends: its modules out of the collector's way
+    return app
 
 
 DOCS_ASSETS_PATH = "/docs/assets"

@@ -107,8 +107,11 @@ def serve(
     services = services_for(database_url)
     if workers == 1:
         from microfleet.api import create_app
+        from microfleet.bootstrap import settle_heap
 
-        uvicorn.run(create_app(settings, services), **listen)
+        application = create_app(settings, services)
+        settle_heap()  # the modules and services live as long as the server: out of the collector's way
+        uvicorn.run(application, **listen)
         return
     close_services()  # each worker opens its own
     # Worker processes are new interpreters that build the app from MICROFLEET_* variables: hand them

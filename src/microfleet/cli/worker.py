@@ -36,7 +36,7 @@ def ingest_worker(
     """Store telemetry batches from NATS JetStream and derive their cars' history, until interrupted."""
     import signal
 
-    from microfleet.bootstrap import build_ingest_worker
+    from microfleet.bootstrap import build_ingest_worker, settle_heap
 
     services = services_for(database_url)
     interval_s = (
@@ -55,6 +55,7 @@ def ingest_worker(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        settle_heap()
         await worker.run(stop)
 
     asyncio.run(run())

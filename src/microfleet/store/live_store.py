@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -32,9 +32,8 @@ from sqlalchemy import (
     select,
 )
 
-from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import StoreUnavailableError
-from microfleet.services.live import LiveEvent, StoredLiveEvent, telemetry_event
+from microfleet.services.live import LiveEvent, Signals, StoredLiveEvent, telemetry_event
 from microfleet.store.schema import metadata, vehicle_latest_signals
 
 live_events = Table(
@@ -95,30 +94,26 @@ class LiveEventStore:
             ],
         )
 
-    def telemetry_events(self, conn: Connection, records: Sequence[TelemetryRecord]) -> list[LiveEvent]:
+    def telemetry_events(self, conn: Connection, newest: Mapping[str, Signals]) -> list[LiveEvent]:
         """One event per vehicle of a batch about to be committed: its newer fix and changed signals.
 
+        ``newest`` is each vehicle's newest value of every signal in the batch (``newest_signals``).
         Reads the vehicles' latest state, so call it before the batch updates that state.
         """
-        from microfleet.store.telemetry_store import newest_signals  # that module builds this one
-
-        by_vehicle: dict[str, list[TelemetryRecord]] = {}
-        for record in records:
-            by_vehicle.setdefault(record.vehicle_id, []).append(record)
-        previous: dict[str, dict[str, tuple[int, str]]] = {v: {} for v in by_vehicle}
+        previous: dict[str, dict[str, tuple[int, str]]] = {v: {} for v in newest}
         rows = conn.execute(
             select(
                 vehicle_latest_signals.c.vehicle_id,
                 vehicle_latest_signals.c.signal,
                 vehicle_latest_signals.c.ts_ms,
                 vehicle_latest_signals.c.value_json,
-            ).where(vehicle_latest_signals.c.vehicle_id.in_(list(by_vehicle)))
+            ).where(vehicle_latest_signals.c.vehicle_id.in_(list(newest)))
         )
         for vehicle_id, signal, ts_ms, value_json in rows:
             previous[vehicle_id][signal] = (ts_ms, value_json)
         events = []
-        for vehicle_id, batch in by_vehicle.items():
-            event = telemetry_event(vehicle_id, newest_signals(batch), previous[vehicle_id])
+        for vehicle_id, signals in newest.items():
+            event = telemetry_event(vehicle_id, signals, previous[vehicle_id])
             if event is not None:
                 events.append(event)
         return events

@@ -19,6 +19,7 @@ from microfleet.domain.telemetry_codec import encode_record
 from microfleet.domain.validation import Rejection
 from microfleet.errors import StoreUnavailableError
 from microfleet.services.ingest import PendingBatch, PendingRecord, StoreOutcome
+from microfleet.services.live import Signals
 from microfleet.services.vehicles import PositionPage
 from microfleet.store.bulk_insert import (
     postgres_copy_insert,
@@ -82,6 +83,14 @@ def newest_signals(records: Sequence[TelemetryRecord]) -> dict[str, tuple[int, A
             break
         pick = operator.itemgetter(*missing, 0)
     return newest
+
+
+def _newest_by_vehicle(records: Sequence[TelemetryRecord]) -> dict[str, Signals]:
+    """Each vehicle's newest value of every signal among ``records`` (:func:`newest_signals` per vehicle)."""
+    by_vehicle: dict[str, list[TelemetryRecord]] = {}
+    for record in records:
+        by_vehicle.setdefault(record.vehicle_id, []).append(record)
+    return {vehicle_id: newest_signals(batch) for vehicle_id, batch in by_vehicle.items()}
 
 
 def row_to_record(row: Any) -> TelemetryRecord:
@@ -182,8 +191,9 @@ class TelemetryStore:
             self._quarantine(conn, refused, source, credential_vehicle_id, received_at_ms)
             new_records = [p.record for p in records if p.index in inserted]
             if new_records:
-                announced = self._live.telemetry_events(conn, new_records) if self._live else []
-                self._update_latest(conn, new_records)
+                newest = _newest_by_vehicle(new_records)
+                announced = self._live.telemetry_events(conn, newest) if self._live else []
+                self._update_latest(conn, newest, new_records)
                 self._mark_stale(conn, new_records)
                 if self._live:
                     self._live.append_in(conn, announced, received_at_ms)
@@ -215,8 +225,9 @@ class TelemetryStore:
                 new_records.extend(p.record for p in batch.records if p.index in inserted)
             received_at_ms = max(b.received_at_ms for b in batches)
             if new_records:
-                announced = self._live.telemetry_events(conn, new_records) if self._live else []
-                self._update_latest(conn, new_records)
+                newest = _newest_by_vehicle(new_records)
+                announced = self._live.telemetry_events(conn, newest) if self._live else []
+                self._update_latest(conn, newest, new_records)
                 self._mark_stale(conn, new_records)
                 if self._live:
                     self._live.append_in(conn, announced, received_at_ms)
@@ -381,27 +392,24 @@ class TelemetryStore:
         )
         conn.execute(delete(quarantine).where(quarantine.c.quarantine_id.in_(oldest.scalar_subquery())))
 
-    def _update_latest(self, conn: Connection, records: Sequence[TelemetryRecord]) -> None:
-        by_vehicle: dict[str, list[TelemetryRecord]] = {}
+    def _update_latest(
+        self, conn: Connection, newest: dict[str, Signals], records: Sequence[TelemetryRecord]
+    ) -> None:
+        last_ts: dict[str, int] = {}
+        counts: dict[str, int] = dict.fromkeys(newest, 0)
         for record in records:
-            by_vehicle.setdefault(record.vehicle_id, []).append(record)
-        signal_rows: list[dict[str, Any]] = []
-        latest_rows: list[dict[str, Any]] = []
+            counts[record.vehicle_id] += 1
+            if record.ts_ms > last_ts.get(record.vehicle_id, record.ts_ms - 1):
+                last_ts[record.vehicle_id] = record.ts_ms
         # Every vehicle's rows in one statement each, in key order (two writers never deadlock on them).
-        for vehicle_id in sorted(by_vehicle):
-            batch = by_vehicle[vehicle_id]
-            newest = newest_signals(batch)
-            signal_rows.extend(
-                {"vehicle_id": vehicle_id, "signal": name, "ts_ms": ts_ms, "value_json": json.dumps(value)}
-                for name, (ts_ms, value) in sorted(newest.items())
-            )
-            latest_rows.append(
-                {
-                    "vehicle_id": vehicle_id,
-                    "last_ts_ms": max(r.ts_ms for r in batch),
-                    "record_count": len(batch),
-                }
-            )
+        signal_rows = [
+            {"vehicle_id": vehicle_id, "signal": name, "ts_ms": ts_ms, "value_json": json.dumps(value)}
+            for vehicle_id in sorted(newest)
+            for name, (ts_ms, value) in sorted(newest[vehicle_id].items())
+        ]
+        latest_rows = [
+            {"vehicle_id": v, "last_ts_ms": last_ts[v], "record_count": counts[v]} for v in sorted(newest)
+        ]
         if signal_rows:
             conn.execute(self._latest_signals_upsert, signal_rows)
         conn.execute(self._latest_upsert, latest_rows)
