@@ -7,7 +7,7 @@ import re
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Select, and_, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from microfleet.domain.access import DevicePrincipal, Principal, Role, UserPrincipal, Vehicle
@@ -30,6 +30,25 @@ def new_token(prefix: str) -> str:
 def token_sha256(token: str) -> str:
     """The stored form of a token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# Every API request resolves its token with one of these: built once, with parameters, so a request pays
+# neither the statement's construction nor its cache-key walk (SQLAlchemy still caches the compiled form).
+_DEVICE_BY_TOKEN = select(vehicles.c.vehicle_id).where(
+    or_(
+        vehicles.c.device_token_sha256 == bindparam("digest"),
+        # the credential a rotation replaced, while its overlap lasts
+        and_(
+            vehicles.c.previous_device_token_sha256 == bindparam("digest"),
+            vehicles.c.previous_device_token_expires_at_ms > bindparam("now_ms"),
+        ),
+    )
+)
+_USER_BY_TOKEN = (
+    select(users.c.user_id, users.c.name, users.c.role, users.c.fleet_id)
+    .join(api_tokens, api_tokens.c.user_id == users.c.user_id)
+    .where(api_tokens.c.token_sha256 == bindparam("digest"), api_tokens.c.revoked_at_ms.is_(None))
+)
 
 
 class AccountStore:
@@ -205,24 +224,13 @@ class AccountStore:
         digest = token_sha256(token)
         with self._engine.connect() as conn:
             if token.startswith(DEVICE_TOKEN_PREFIX):
-                # The current credential, or the one a rotation replaced while its overlap lasts.
-                previous = and_(
-                    vehicles.c.previous_device_token_sha256 == digest,
-                    vehicles.c.previous_device_token_expires_at_ms > self._clock(),
-                )
                 vehicle_id = conn.execute(
-                    select(vehicles.c.vehicle_id).where(
-                        or_(vehicles.c.device_token_sha256 == digest, previous)
-                    )
+                    _DEVICE_BY_TOKEN, {"digest": digest, "now_ms": self._clock()}
                 ).scalar()
                 if vehicle_id is not None:
                     return DevicePrincipal(vehicle_id)
             else:
-                row = conn.execute(
-                    select(users.c.user_id, users.c.name, users.c.role, users.c.fleet_id)
-                    .join(api_tokens, api_tokens.c.user_id == users.c.user_id)
-                    .where(api_tokens.c.token_sha256 == digest, api_tokens.c.revoked_at_ms.is_(None))
-                ).first()
+                row = conn.execute(_USER_BY_TOKEN, {"digest": digest}).first()
                 if row is not None:
                     return UserPrincipal(row.user_id, row.name, Role(row.role), row.fleet_id)
         raise AuthenticationError("the bearer token is unknown or revoked")

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -54,6 +55,15 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock's key for "drawing live event ids": any fixed 64-bit number no other lock uses.
 _APPEND_LOCK_KEY = 0x6C697665_6576656E  # "liveeven"
+
+
+# Read once per stored batch: built once, with an expanding parameter for the batch's vehicles.
+_LATEST_SIGNALS_OF = select(
+    vehicle_latest_signals.c.vehicle_id,
+    vehicle_latest_signals.c.signal,
+    vehicle_latest_signals.c.ts_ms,
+    vehicle_latest_signals.c.value_json,
+).where(vehicle_latest_signals.c.vehicle_id.in_(bindparam("vehicle_ids", expanding=True)))
 
 
 class LiveEventStore:
@@ -101,14 +111,7 @@ class LiveEventStore:
         Reads the vehicles' latest state, so call it before the batch updates that state.
         """
         previous: dict[str, dict[str, tuple[int, str]]] = {v: {} for v in newest}
-        rows = conn.execute(
-            select(
-                vehicle_latest_signals.c.vehicle_id,
-                vehicle_latest_signals.c.signal,
-                vehicle_latest_signals.c.ts_ms,
-                vehicle_latest_signals.c.value_json,
-            ).where(vehicle_latest_signals.c.vehicle_id.in_(list(newest)))
-        )
+        rows = conn.execute(_LATEST_SIGNALS_OF, {"vehicle_ids": list(newest)})
         for vehicle_id, signal, ts_ms, value_json in rows:
             previous[vehicle_id][signal] = (ts_ms, value_json)
         events = []

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, and_, case, delete, func, select
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, case, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from microfleet.domain.telemetry import SIGNAL_NAMES, TYRE_POSITIONS, RejectionReason, TelemetryRecord
@@ -43,6 +43,13 @@ _POSITION_COLUMNS = ("ts_ms", "lat_deg", "lon_deg", "speed_kmh", "heading_deg", 
 _TYRES_AT = TelemetryRecord.__struct_fields__.index("tyre_pressure_kpa")
 _CODES_AT = TelemetryRecord.__struct_fields__.index("dtc_codes")
 _NO_TYRES = (None, None, None, None)
+
+
+# Read once per stored batch: built once, with parameters (see store/accounts.py's token statements).
+_DIGESTS_BETWEEN = select(telemetry.c.ts_ms, telemetry.c.record_digest).where(
+    telemetry.c.vehicle_id == bindparam("vehicle_id"),
+    telemetry.c.ts_ms.between(bindparam("from_ms"), bindparam("to_ms")),
+)
 
 
 def record_to_row(record: TelemetryRecord, digest: int, received_at_ms: int) -> tuple[Any, ...]:
@@ -274,10 +281,7 @@ class TelemetryStore:
 
     def _existing_digests(self, conn: Connection, vehicle_id: str, ts_list: list[int]) -> dict[int, int]:
         rows = conn.execute(
-            select(telemetry.c.ts_ms, telemetry.c.record_digest).where(
-                telemetry.c.vehicle_id == vehicle_id,
-                telemetry.c.ts_ms.between(min(ts_list), max(ts_list)),
-            )
+            _DIGESTS_BETWEEN, {"vehicle_id": vehicle_id, "from_ms": min(ts_list), "to_ms": max(ts_list)}
         )
         wanted = set(ts_list)
         return {ts: digest for ts, digest in rows if ts in wanted}
