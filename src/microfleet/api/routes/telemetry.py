@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from microfleet.api.auth import DeviceDep
 from microfleet.api.bodies import read_body
 from microfleet.api.deps import HttpIngestDep, NowMsDep, SettingsDep
 from microfleet.api.errors import ErrorBody
+from microfleet.ingest.http import HttpTelemetryAdapter
 
 router = APIRouter(tags=["telemetry"])
 
@@ -62,12 +64,26 @@ async def post_telemetry(
 ) -> Response:
     """Store each record exactly once; report per record accepted, duplicate or rejected with a reason."""
     body = await read_body(request, settings.ingest_max_body_bytes)
-    report = await run_in_threadpool(
-        adapter.receive,
-        body,
-        request.headers.get("content-type", "application/json"),
-        vehicle_id=device.vehicle_id,
-        client_host=request.client.host if request.client else "unknown",
-        now_ms=now_ms,
+    report = await anyio.to_thread.run_sync(
+        functools.partial(
+            adapter.receive,
+            body,
+            request.headers.get("content-type", "application/json"),
+            vehicle_id=device.vehicle_id,
+            client_host=request.client.host if request.client else "unknown",
+            now_ms=now_ms,
+        ),
+        limiter=_ingest_limiter(request, adapter),
     )
     return Response(adapter.encode(report), media_type="application/json")
+
+
+def _ingest_limiter(request: Request, adapter: HttpTelemetryAdapter) -> anyio.CapacityLimiter | None:
+    """The app's limit on bodies ingested at once, made on first use in its event loop (None: the pool's)."""
+    if adapter.concurrent is None:
+        return None
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(adapter.concurrent)
+        request.app.state.ingest_limiter = limiter
+    return limiter
