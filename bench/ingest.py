@@ -56,9 +56,10 @@ from microfleet.domain.telemetry import MAX_DTC_CODES, TelemetryRecord
 from microfleet.services.derivation import HistoryDeriver
 from microfleet.services.ingest import PendingRecord, record_digest
 from microfleet.settings import Settings
-from microfleet.store.bulk_insert import POSTGRES_COPY_TYPES, SQLITE_ROWS_PER_STATEMENT, TELEMETRY_COLUMNS
+from microfleet.store.bulk_insert import POSTGRES_COPY_TYPES, TELEMETRY_COLUMNS, sqlite_insert_or_ignore
 from microfleet.store.history import HistoryStore
 from microfleet.store.telemetry_store import record_to_row
+from proc_cpu import tree_cpu_s  # bench/ is on sys.path when this file runs as a script
 
 RESULTS = Path(__file__).parent / "results" / "ingest.json"
 BATCH_RECORDS = 500
@@ -146,21 +147,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children that still run (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    while pids:
-        p = pids.pop()
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            for task in Path(f"/proc/{p}/task").iterdir():
-                pids += [int(c) for c in (task / "children").read_text().split()]
-    return total
-
-
 def derivation_catch_up_s(services: Services, pid: int, timeout_s: float = 120.0) -> float:
     """CPU seconds the server spends after the last answer until every car's history is derived.
 
@@ -168,13 +154,13 @@ def derivation_catch_up_s(services: Services, pid: int, timeout_s: float = 120.0
     second (the round that took the last cars has finished). The derivation thread runs on one core, so
     these CPU seconds are the wall seconds a sustained feed would lose to it.
     """
-    start = server_cpu_s(pid)
+    start = tree_cpu_s(pid)
     deadline = time.monotonic() + timeout_s
     last = start
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.1)
-        now = server_cpu_s(pid)
+        now = tree_cpu_s(pid)
         if now - last > 0.002:  # busy in the last 0.1 s
             quiet_since = time.monotonic()
         last = now
@@ -283,9 +269,7 @@ def raw_sqlite_rate(settings: Settings, rows: list[tuple[Any, ...]]) -> float:
         conn.executemany(head + one_row, batch)
 
     def multi_row(conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
-        for start in range(0, len(batch), SQLITE_ROWS_PER_STATEMENT):
-            part = batch[start : start + SQLITE_ROWS_PER_STATEMENT]
-            conn.execute(head + ", ".join([one_row] * len(part)), [v for row in part for v in row])
+        sqlite_insert_or_ignore(conn, batch)  # the store's own statements, without the store around them
 
     rates = []
     for insert in (executemany, multi_row):

@@ -72,6 +72,7 @@ from microfleet.ingest.jetstream import batch_id
 from microfleet.ingest.mosquitto_config import MosquittoFiles, render_listener_conf
 from microfleet.services.mqtt_access import MqttAccessService
 from microfleet.settings import Settings
+from proc_cpu import CLOCK_TICKS, cpu_s  # bench/ is on sys.path when this file runs as a script
 
 RESULTS = Path(__file__).parent / "results" / "ingest_scaleout.json"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -85,7 +86,6 @@ PARTITIONS = 16
 LEASE_S = 10.0
 LATENCY_SHARE = 0.5  # the latency phase offers this share of the measured records/s (or --rate if lower)
 LOW_PHASE_BATCHES = 5  # batches per car of the latency phase below capacity
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -103,15 +103,6 @@ def wait_port(port: int, process: subprocess.Popen[bytes], what: str) -> None:
             break
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not start")
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process, in s (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def machine_busy_s() -> tuple[float, float]:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proc_cpu import cpu_s  # bench/ is on sys.path when this file runs as a script
+
 RESULTS = Path(__file__).parent / "results" / "live_feed.json"
 TARGET_P99_MS = 1_000.0  # issue 13: live-feed p99 < 1 s
 TICK_S = 0.1
@@ -223,7 +225,7 @@ def measure(seed: int, shape: Shape, scope: str) -> dict[str, Any]:
                 _clients(f"ws://127.0.0.1:{port}/api/v1/live", tokens, stop_at + 5.0, started)
             )
             load.join(timeout=60)
-            server_cpu_s = _cpu_s(server.pid)
+            server_cpu_s = cpu_s(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -261,12 +263,6 @@ def measure(seed: int, shape: Shape, scope: str) -> dict[str, Any]:
         "server_cpu_s": round(server_cpu_s, 1),
         "ticks": loaded["ticks"],
     }
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:

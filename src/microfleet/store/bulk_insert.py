@@ -27,7 +27,7 @@ _COLUMN_LIST = ", ".join(TELEMETRY_COLUMNS)
 _PG_TYPES = {"FLOAT": "float8", "BOOLEAN": "bool", "VARCHAR": "text", "TEXT": "text", "BIGINT": "int8"}
 POSTGRES_COPY_TYPES: tuple[str, ...] = tuple(_PG_TYPES[str(c.type).split("(")[0]] for c in telemetry.columns)
 # SQLite allows 32,766 bound parameters per statement since 3.32 (https://www.sqlite.org/limits.html, #9).
-SQLITE_ROWS_PER_STATEMENT = 32_766 // len(TELEMETRY_COLUMNS)
+_SQLITE_ROWS_PER_STATEMENT = 32_766 // len(TELEMETRY_COLUMNS)
 _SQLITE_ROW = f"({', '.join('?' * len(TELEMETRY_COLUMNS))})"
 
 
@@ -42,8 +42,8 @@ def sqlite_insert_or_ignore(dbapi_connection: Any, rows: Sequence[tuple[Any, ...
     cursor = dbapi_connection.cursor()
     landed = 0
     try:
-        for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
-            chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+        for start in range(0, len(rows), _SQLITE_ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _SQLITE_ROWS_PER_STATEMENT]
             cursor.execute(_sqlite_insert(len(chunk)), list(itertools.chain.from_iterable(chunk)))
             landed += cursor.rowcount  # sqlite3_changes(): the rows the IGNORE did not skip
         return landed
