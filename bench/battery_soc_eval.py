@@ -81,13 +81,14 @@ def _season(twin: Twin) -> list[CarStream]:
     """Mirror ``sim.run.run_days`` without the link, so each sensed column lines up with its true sample."""
     sensor_rng = np.random.default_rng([twin.scenario.seed, 3])
     errors_rng = np.random.default_rng([twin.scenario.seed, 7])
+    signal_rng = np.random.default_rng([twin.scenario.seed, 8])
     bms = BmsCounters.fitted_now(len(twin.fleet))
     state = SensorState.start(twin.sensors, twin.world.net)
     parts: dict[int, list[tuple[np.ndarray, ...]]] = {}
     for result in twin.days():
         samples = day_samples(twin, result)
         cols = sense(twin, samples, sensor_rng, bms.advance(twin, result, samples))
-        clock_ms, _ = apply_realistic(twin, samples, cols, state, result.day, errors_rng)
+        clock_ms, _ = apply_realistic(twin, samples, cols, state, result.day, errors_rng, signal_rng)
         t_dev = samples.t_s + np.asarray(clock_ms, dtype=np.float64) / 1000.0  # the device's clock
         for v in np.unique(samples.vehicle).tolist():
             rows = np.flatnonzero(samples.vehicle == v)

@@ -26,6 +26,7 @@ from microfleet.domain.telemetry import TelemetryRecord
 from microfleet.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from microfleet.intelligence.maintenance import DETECTORS, CarSeries, DetectorResult, Verdict, detect_all
 from microfleet.intelligence.maintenance.cells import capacity_estimate, capacity_outliers
+from microfleet.intelligence.maintenance.series import SERIES_SIGNALS
 from microfleet.planning.service_plan import (
     CarState,
     ConditionItem,
@@ -192,14 +193,8 @@ def series_of(vehicle_id: str, records: Sequence[TelemetryRecord]) -> CarSeries:
             tyres[i] = r.tyre_pressure_kpa
         if r.dtc_codes:
             codes[i] = tuple(r.dtc_codes)
-    return CarSeries(
-        vehicle_id, np.array([r.ts_ms for r in records], dtype=np.int64), col("speed_kmh"),
-        col("ignition_on"),
-        col("ambient_temp_c"), col("aux_battery_v"), col("cell_voltage_min_v"), col("cell_voltage_max_v"),
-        col("soc_pct"), col("pack_current_a"), col("bms_soh_pct"), col("energy_recovered_kwh"),
-        col("gps_hdop"),
-        col("lat_deg"), col("lon_deg"), tyres, codes,
-    )  # fmt: skip
+    ts = np.array([r.ts_ms for r in records], dtype=np.int64)
+    return CarSeries.from_columns(vehicle_id, ts, {name: col(name) for name in SERIES_SIGNALS}, tyres, codes)
 
 
 def _stored(vid: str, r: DetectorResult, now_ms: int, data_to_ms: int | None) -> StoredFinding:

@@ -30,8 +30,9 @@ def telemetry_table(twin: Twin, cols: dict[str, Any], link: LinkOutcome) -> pa.T
     dtc: dict[int, list[str]] = cols["dtc"]
     for name in SIGNAL_NAMES:
         if name == "tyre_pressure_kpa":
-            flat = np.asarray(cols[name][rows], dtype=np.float64).reshape(-1)
-            arrays[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat), 4)
+            tyres = np.asarray(cols[name][rows], dtype=np.float64)
+            missing = pa.array(np.isnan(tyres).any(axis=1))  # a reading without all four: none sent
+            arrays[name] = pa.FixedSizeListArray.from_arrays(pa.array(tyres.reshape(-1)), 4, mask=missing)
         elif name == "dtc_codes":
             arrays[name] = pa.array(
                 [dtc.get(int(r)) for r in rows] if dtc else [None] * rows.size, pa.list_(pa.string())

@@ -47,12 +47,15 @@ def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
     errors_rng = np.random.default_rng(
         [twin.scenario.seed, 7]
     )  # own stream: used by the realistic model only
+    signal_rng = np.random.default_rng([twin.scenario.seed, 8])  # tyres, 12 V, cells: realistic model only
     for result in twin.days():
         samples = day_samples(twin, result)
         cols = sense(twin, samples, sensor_rng, bms.advance(twin, result, samples))
         clock_ms, sensor_events = None, SensorEvents()
         if state is not None:
-            clock_ms, sensor_events = apply_realistic(twin, samples, cols, state, result.day, errors_rng)
+            clock_ms, sensor_events = apply_realistic(
+                twin, samples, cols, state, result.day, errors_rng, signal_rng
+            )
         true_ms = origin_ms + np.round(samples.t_s * 1000.0).astype(np.int64)
         link = transmit(true_ms, samples.vehicle, skew, twin.scenario.link, link_rng, clock_ms)
         events = pa.table({

@@ -19,7 +19,8 @@ from scipy.signal import lfilter
 from microfleet.sim.city import RoadNetwork
 from microfleet.sim.engine import Twin
 from microfleet.sim.samples import CADENCE_DRIVING_S, TrueSamples
-from microfleet.sim.sensor_profiles import CarSensors
+from microfleet.sim.sensor_profiles import TYRE_TOPUP_EVERY_DAYS, CarSensors
+from microfleet.sim.sensors import AUX_REST_V, CELL_SPREAD_V
 from microfleet.sim.timeline import CHARGE, DRIVE, PARK
 from microfleet.sim.vehicles import OCV_LFP_V, OCV_NMC_V, OCV_SOC_PCT
 
@@ -65,6 +66,18 @@ GPS_UERE_M: Final = 5.0
 # the next day's setting, which puts a few records out of order when it steps back.
 CLOCK_BAD_STEPS_PER_DAY: Final = 1.0 / 30.0
 CLOCK_BAD_STEP_S: Final = (5.0, 30.0)
+# Tyres, 12 V and cells (issue 18; per-car levels in sensor_profiles). A TPMS reading is missing from 3 %
+# of records (assumed: a wheel sensor's frame lost, and the car then sends no pressures at all). After the
+# DC-DC converter stops, a 12 V battery's surface charge lifts its rest voltage by about 0.25 V, fading
+# over hours (Battery University BU-903: rest 4+ hours for a true reading; e-folding time 1.5 h assumed).
+# A pack's cell spread widens under load (0.15 mV per A, assumed: cells' resistances differ by ~10 % of
+# a ~1.5 mOhm cell) and below 25 % SoC, where the OCV curve steepens (8 mV, assumed).
+TPMS_DROPOUT_P: Final = 0.03
+SURFACE_CHARGE_V: Final = 0.25
+SURFACE_CHARGE_TAU_H: Final = 1.5
+CELL_SPREAD_MV_PER_A: Final = 0.15
+LOW_SOC_PCT: Final = 25.0
+LOW_SOC_SPREAD_MV: Final = 8.0
 METRES_PER_DEG_LAT: Final = 111_195.0
 DAY_S: Final = 86_400.0
 
@@ -79,6 +92,7 @@ class SensorState:
     counter_start_kwh: F64  # (used, recovered) x car: the reading at the last reset
     clock_offset_ms: F64
     canyon_cells: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    last_awake_s: F64 = field(default_factory=lambda: np.zeros(0))  # per car; -inf: not awake yet
 
     @classmethod
     def start(cls, cars: CarSensors, net: RoadNetwork) -> SensorState:
@@ -87,6 +101,7 @@ class SensorState:
         return cls(
             np.zeros(n), np.full(n, np.nan), np.zeros((2, n)),
             np.stack([cars.counter_used0_kwh, cars.counter_recd0_kwh]), np.zeros(n), canyon_cells(net),
+            np.full(n, -np.inf),
         )  # fmt: skip
 
 
@@ -139,11 +154,14 @@ class SensorEvents:
 
 
 def apply_realistic(
-    twin: Twin, s: TrueSamples, cols: dict[str, Any], state: SensorState, day: int, rng: np.random.Generator
-) -> tuple[I64, SensorEvents]:
+    twin: Twin, s: TrueSamples, cols: dict[str, Any], state: SensorState, day: int, rng: np.random.Generator,
+    signal_rng: np.random.Generator,
+) -> tuple[I64, SensorEvents]:  # fmt: skip
     """Make one day's sensed columns err like real cars' (in place); return each sample's clock error (ms).
 
-    Called only for the realistic sensor model; ``cols`` are :func:`sense`'s output for ``s``.
+    Called only for the realistic sensor model; ``cols`` are :func:`sense`'s output for ``s``. Tyres, 12 V
+    and cells draw from ``signal_rng`` (the run's [seed, 8] stream), so that adding them changed nothing
+    else the realistic model draws.
     """
     cars, events = twin.sensors, SensorEvents()
     idx = _Cars.of(s.vehicle)
@@ -155,11 +173,51 @@ def apply_realistic(
         cols[name] = _counters(cars, s, idx, np.asarray(cols[name]), state, k, resets, events)
     _flags(cars, s, idx, cols, day, rng)
     _gps(cars, s, idx, cols, state, rng, events)
+    _maintenance_signals(cars, s, idx, cols, state, signal_rng)
     no_pack = ~cars.sends_pack[s.vehicle]
     for name in ("pack_voltage_v", "pack_current_a", "cell_voltage_min_v", "cell_voltage_max_v",
                  "energy_used_kwh", "energy_recovered_kwh"):  # fmt: skip
         cols[name] = np.where(no_pack, np.nan, cols[name])
     return _clock_ms(cars, s, idx, state, day, rng, events), events
+
+
+def _maintenance_signals(
+    cars: CarSensors, s: TrueSamples, idx: _Cars, cols: dict[str, Any], state: SensorState,
+    rng: np.random.Generator,
+) -> None:  # fmt: skip
+    """Tyres, 12 V and cell voltages as real sensors read them, on top of :func:`sense`'s (faults kept)."""
+    veh, n = s.vehicle, s.t_s.size
+    # tyres: each sensor's offset, permeation since the owner's last monthly top-up, missing readings
+    since_topup = np.mod(s.t_s / DAY_S - cars.tyre_topup_day[veh], TYRE_TOPUP_EVERY_DAYS)[:, None]
+    sensed = np.asarray(cols["tyre_pressure_kpa"], dtype=np.float64) + cars.tpms_offset_kpa[veh]
+    lost = cars.tyre_permeation_kpa_per_day[veh] * since_topup
+    tyres = np.asarray(np.round(np.clip(sensed - lost, 0.0, None)), dtype=np.float64)
+    tyres[rng.random(n) < TPMS_DROPOUT_P] = np.nan
+    cols["tyre_pressure_kpa"] = tyres
+    # 12 V at rest: the battery's own level plus surface charge fading since the car was last awake
+    big = 1e12  # per-car keys: vehicle * big + time, so one running maximum never crosses cars
+    first = idx.start == np.arange(n)
+    carried = np.where(np.isfinite(state.last_awake_s[veh]), state.last_awake_s[veh], -1e11)
+    key = np.where(s.awake, s.t_s, np.where(first, carried, -1e11)) + veh * big
+    last_awake = np.maximum.accumulate(key) - veh * big
+    state.last_awake_s[veh[idx.last]] = np.where(last_awake[idx.last] > -1e10, last_awake[idx.last], -np.inf)
+    hours = (s.t_s - last_awake) / 3600.0
+    rest = cars.aux_rest_v[veh] - AUX_REST_V + SURFACE_CHARGE_V * np.exp(-hours / SURFACE_CHARGE_TAU_H)
+    cols["aux_battery_v"] = np.round(np.asarray(cols["aux_battery_v"]) + np.where(s.awake, 0.0, rest), 2)
+    # cells: the pack's own spread, wider under load and at low SoC, read with the BMS's noise and bias
+    spread_mv = (
+        cars.cell_spread_mv[veh] + CELL_SPREAD_MV_PER_A * np.abs(s.pack_current_a)
+        + np.where(s.soc_pct < LOW_SOC_PCT, LOW_SOC_SPREAD_MV, 0.0)
+    )  # fmt: skip
+    widen_v = (spread_mv - 1000.0 * CELL_SPREAD_V) / 2000.0
+    bias_v = cars.cell_voltage_bias_mv[veh] / 1000.0
+    noise_v = rng.normal(0.0, CELL_VOLTAGE_NOISE_MV / 1000.0, (2, n))
+    cols["cell_voltage_min_v"] = np.round(
+        np.asarray(cols["cell_voltage_min_v"]) - widen_v + bias_v + noise_v[0], 3
+    )
+    cols["cell_voltage_max_v"] = np.round(
+        np.asarray(cols["cell_voltage_max_v"]) + widen_v + bias_v + noise_v[1], 3
+    )
 
 
 def ocv_slope_mv_per_pct(soc_pct: F64, is_lfp: Bools) -> F64:

@@ -46,6 +46,18 @@ SHIFT_AT_STOP_HABIT: Final = (0.3, 1.0)  # share of long stops a driver shifts o
 GPS_RECEIVER_FACTOR: Final = (0.7, 1.5)  # antenna and receiver quality scales multipath error (assumed)
 CLOCK_JITTER_SD_MS: Final = (50.0, 300.0)  # device timestamp jitter, 1 sigma (assumed)
 CLOCK_DRIFT_PPM: Final = 20.0  # uncompensated RTC crystal, uniform within ±20 ppm (assumed, typical spec)
+# Tyres, 12 V and cells as the maintenance detectors read them (issue 18). TPMS sensors are specified to
+# ±1.5 psi ≈ ±10 kPa: each wheel's sensor keeps its own offset, 1 sigma 3 kPa (assumed within that spec).
+TPMS_OFFSET_SD_KPA: Final = 3.0
+# A healthy tyre loses about 1 psi (7 kPa) a month through the rubber (NHTSA, FMVSS 138 final rule, 2005):
+# 0.1-0.35 kPa/day per wheel, until the owner tops it up, once a month at a day of their own (assumed).
+TYRE_PERMEATION_KPA_PER_DAY: Final = (0.1, 0.35)
+TYRE_TOPUP_EVERY_DAYS: Final = 30.0
+# Each 12 V battery rests at its own level: 12.55-12.75 V when healthy and full (Battery University
+# BU-903: 12.6-12.7 V at full charge; band assumed), against the twin's nominal 12.7 V.
+AUX_REST_LEVEL_V: Final = (12.55, 12.75)
+# Each pack's healthy max-min cell spread at rest (assumed 5-15 mV, the twin's nominal 10 mV in the middle).
+CELL_SPREAD_MV: Final = (5.0, 15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,11 @@ class CarSensors:
     soc_step_pct: F64
     counter_step_kwh: F64
     counter_wrap_kwh: F64
+    tpms_offset_kpa: F64  # shape (n, 4)
+    tyre_permeation_kpa_per_day: F64  # shape (n, 4)
+    tyre_topup_day: F64  # the day (0 to TYRE_TOPUP_EVERY_DAYS) the owner first tops the tyres up
+    aux_rest_v: F64  # this 12 V battery's rest level, healthy and full
+    cell_spread_mv: F64  # this pack's healthy max-min cell spread at rest
 
     @classmethod
     def draw(cls, fleet: list[TwinVehicle], sensor_model: str, rng: np.random.Generator) -> CarSensors:
@@ -118,7 +135,9 @@ class CarSensors:
                 flag_lag_max=np.zeros(n, dtype=np.int64), shift_habit=zeros, gps_factor=zeros,
                 clock_jitter_sd_ms=zeros, clock_drift_ppm=zeros, sends_gear=yes, stop_gear=np.full(n, "D"),
                 sends_ignition=yes, sends_pack=yes, soc_step_pct=step, counter_step_kwh=np.full(n, 0.001),
-                counter_wrap_kwh=np.full(n, np.inf),
+                counter_wrap_kwh=np.full(n, np.inf), tpms_offset_kpa=np.zeros((n, 4)),
+                tyre_permeation_kpa_per_day=np.zeros((n, 4)), tyre_topup_day=zeros,
+                aux_rest_v=np.full(n, np.nan), cell_spread_mv=np.full(n, np.nan),  # unused: nominal levels
             )  # fmt: skip
         prof = [SIGNAL_PROFILES[v.model.model_id] for v in fleet]
         pack = np.array([p.pack_electrics for p in prof])
@@ -148,6 +167,12 @@ class CarSensors:
             soc_step_pct=np.array([p.soc_step_pct for p in prof]),
             counter_step_kwh=np.array([p.counter_step_kwh for p in prof]),
             counter_wrap_kwh=np.array([p.counter_wrap_kwh for p in prof]),
+            # drawn last, so that adding them left every earlier draw (and earlier runs' sensors) unchanged
+            tpms_offset_kpa=rng.normal(0.0, TPMS_OFFSET_SD_KPA, (n, 4)),
+            tyre_permeation_kpa_per_day=rng.uniform(*TYRE_PERMEATION_KPA_PER_DAY, (n, 4)),
+            tyre_topup_day=rng.uniform(0.0, TYRE_TOPUP_EVERY_DAYS, n),
+            aux_rest_v=rng.uniform(*AUX_REST_LEVEL_V, n),
+            cell_spread_mv=rng.uniform(*CELL_SPREAD_MV, n),
         )
 
     def sensed_current_a(self, true_a: F64, vehicle: I64, pack_temp_c: F64) -> F64:

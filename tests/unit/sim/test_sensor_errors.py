@@ -11,6 +11,7 @@ import pytest
 
 from microfleet.errors import ConfigurationError
 from microfleet.sim.engine import Twin
+from microfleet.sim.fleet import NOMINAL_TYRE_KPA
 from microfleet.sim.models import MODELS
 from microfleet.sim.run import DayOutput, run_days, static_truth
 from microfleet.sim.samples import day_samples
@@ -18,6 +19,8 @@ from microfleet.sim.scenario import FaultRates, Scenario, load_scenario
 from microfleet.sim.sensor_errors import (
     GPS_UERE_M,
     OBSERVABLE_SLOPE_MV_PER_PCT,
+    SURFACE_CHARGE_TAU_H,
+    SURFACE_CHARGE_V,
     ocv_slope_mv_per_pct,
     schedule_resets,
 )
@@ -28,9 +31,10 @@ from microfleet.sim.sensor_profiles import (
     CURRENT_GAIN_ERROR_PCT,
     CURRENT_OFFSET_TEMPCO_A_PER_K,
     SIGNAL_PROFILES,
+    TYRE_TOPUP_EVERY_DAYS,
     CarSensors,
 )
-from microfleet.sim.sensors import sense
+from microfleet.sim.sensors import TYRE_KPA_PER_K, sense
 
 NO_FAULTS = FaultRates(0, 0, 0, 0, 0, 0)
 ALL_MODELS = (
@@ -295,3 +299,59 @@ def test_device_clocks_jitter_drift_and_step_but_never_repeat_a_timestamp(
     assert np.all(np.abs(err_ms) <= 30_000 + 3 * 300 + drift_ms)
     assert not joined.duplicated(["vehicle_id", "ts_ms"]).any()
     assert static_truth(twin, 0)["vehicles"].column("sensor_model").to_pylist() == ["realistic"] * 24
+
+
+def test_tyre_readings_carry_each_sensors_offset_and_permeation_and_sometimes_go_missing(
+    realistic: tuple[Twin, list[DayOutput]], joined: pd.DataFrame
+) -> None:
+    cars = realistic[0].sensors
+    missing = joined["tyre_pressure_kpa"].isna()
+    assert 0.015 < missing.mean() < 0.05
+    rows = joined[~missing]
+    car = rows["car"].to_numpy()
+    tyres = np.stack(rows["tyre_pressure_kpa"].to_numpy())
+    driving = (rows["state"] == "drive").to_numpy()
+    # the twin's temperature model (Gay-Lussac, +8 K while driving), from the reported ambient
+    nominal = NOMINAL_TYRE_KPA + TYRE_KPA_PER_K * (rows["ambient_temp_c"].to_numpy() + 8.0 * driving - 20.0)
+    days = (rows["send_ms"].to_numpy() - realistic[1][0].send_ms.min()) / 86_400_000
+    since_topup = np.mod(days - cars.tyre_topup_day[car], TYRE_TOPUP_EVERY_DAYS)[:, None]
+    expected = (
+        nominal[:, None] + cars.tpms_offset_kpa[car] - cars.tyre_permeation_kpa_per_day[car] * since_topup
+    )
+    residual = tyres - expected  # 1 kPa noise, 1 kPa steps, the ambient's 0.5 °C steps
+    assert abs(float(np.mean(residual))) < 0.3 and float(np.std(residual)) < 1.5
+    assert float(np.std(cars.tpms_offset_kpa)) > 1.5  # the offsets are there to find, not zero
+
+
+def test_the_12v_battery_rests_at_its_own_level_with_surface_charge_fading_after_the_car_sleeps(
+    realistic: tuple[Twin, list[DayOutput]], joined: pd.DataFrame
+) -> None:
+    cars = realistic[0].sensors
+    fresh, settled = [], []
+    for c, rows in joined.groupby("car"):
+        aux = rows["aux_battery_v"].to_numpy()
+        t_h = rows["send_ms"].to_numpy() / 3_600_000
+        awake = aux > 13.5  # the DC-DC converter's 14.2 V
+        last = np.maximum.accumulate(np.where(awake, t_h, -np.inf))
+        hours = t_h - last
+        rest = ~awake & np.isfinite(hours)
+        expected = cars.aux_rest_v[int(c)] + SURFACE_CHARGE_V * np.exp(-hours / SURFACE_CHARGE_TAU_H)
+        assert np.all(np.abs(aux[rest] - expected[rest]) < 0.12)  # 0.02 V noise, 10 min cadence, 0.01 V steps
+        fresh.extend((aux - cars.aux_rest_v[int(c)])[rest & (hours < 0.5)].tolist())
+        settled.extend((aux - cars.aux_rest_v[int(c)])[rest & (hours > 8)].tolist())
+    assert np.median(fresh) > 0.15 and abs(float(np.median(settled))) < 0.03
+    assert np.ptp(cars.aux_rest_v) > 0.1
+
+
+def test_a_packs_cell_spread_is_its_own_and_widens_under_load(
+    realistic: tuple[Twin, list[DayOutput]], joined: pd.DataFrame
+) -> None:
+    cars = realistic[0].sensors
+    pack = joined.dropna(subset=["cell_voltage_max_v"])
+    spread_mv = (pack["cell_voltage_max_v"] - pack["cell_voltage_min_v"]) * 1000.0
+    resting = (pack["state"] == "park") & (pack["pack_current_a"].abs() < 1.0) & (pack["true_soc_pct"] > 30)
+    per_car = spread_mv[resting].groupby(pack["car"][resting]).median()
+    assert len(per_car) >= 5
+    assert np.all(np.abs(per_car.to_numpy() - cars.cell_spread_mv[per_car.index.to_numpy()]) < 2.0)
+    loaded = (pack["state"] == "drive") & (pack["pack_current_a"] > 40.0)
+    assert spread_mv[loaded].median() > spread_mv[resting].median() + 0.1 * 40.0

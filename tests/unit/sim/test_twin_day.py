@@ -108,8 +108,8 @@ def test_injected_faults_show_in_sensors_and_truth_but_not_in_a_clean_run(
     assert {"tyre_slow_leak", "aux_battery_decay"} <= set(faults["kind"].to_pylist())
     faulty = days[-1].telemetry
     healthy = clean[1][-1].telemetry
-    tyres_faulty = np.stack(faulty["tyre_pressure_kpa"].to_numpy(zero_copy_only=False))
-    tyres_clean = np.stack(healthy["tyre_pressure_kpa"].to_numpy(zero_copy_only=False))
+    tyres_faulty = np.stack(pc.drop_null(faulty["tyre_pressure_kpa"]).to_numpy(zero_copy_only=False))
+    tyres_clean = np.stack(pc.drop_null(healthy["tyre_pressure_kpa"]).to_numpy(zero_copy_only=False))
     assert tyres_faulty.min() < tyres_clean.min() - 20
     assert faulty["aux_battery_v"].to_numpy().min() < healthy["aux_battery_v"].to_numpy().min() - 0.3
     assert pc.sum(pc.list_value_length(faulty["dtc_codes"])).as_py() > 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Final
 
 import numpy as np
@@ -53,6 +54,19 @@ class CarSeries:
             _nan(n), _nan(n), _nan(n), _nan(n), _nan(n), np.full((n, 4), np.nan),
         )  # fmt: skip
 
+    @classmethod
+    def from_columns(
+        cls, vehicle_id: str, ts_ms: I64, columns: Mapping[str, F64], tyres: F64,
+        codes: dict[int, tuple[str, ...]],
+    ) -> CarSeries:  # fmt: skip
+        """A series from signal columns by protocol-v1 name (a signal not in ``columns`` is absent)."""
+        n = ts_ms.size
+        signals = {
+            name: np.asarray(columns[name], dtype=np.float64) if name in columns else _nan(n)
+            for name in SERIES_SIGNALS
+        }
+        return cls(vehicle_id=vehicle_id, ts_ms=ts_ms, tyre_pressure_kpa=tyres, dtc_codes=codes, **signals)
+
     @property
     def days(self) -> float:
         """How many days the series spans."""
@@ -61,6 +75,14 @@ class CarSeries:
     def sends(self, signal: F64) -> bool:
         """Whether the car sends this signal at all (a finite value in any sample)."""
         return bool(np.isfinite(signal).any())
+
+
+# The one-number signals of a series, by protocol-v1 name (what ``CarSeries.from_columns`` reads).
+SERIES_SIGNALS: Final = tuple(
+    f.name
+    for f in fields(CarSeries)
+    if f.name not in ("vehicle_id", "ts_ms", "tyre_pressure_kpa", "dtc_codes")
+)
 
 
 def theil_sen(t: F64, y: F64) -> float:
