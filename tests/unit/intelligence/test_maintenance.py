@@ -114,6 +114,22 @@ def test_a_steady_12v_battery_is_ok_and_readings_while_charging_are_not_rest() -
     assert aux_battery.detect(s)[0].verdict is Verdict.OK
 
 
+def test_a_few_rest_readings_at_a_buckets_end_are_not_a_falling_battery() -> None:
+    # awake (14.2 V) for the first 1 h 45 min of each 6 h bucket of day 6, so only the readings of the last
+    # quarter hour are settled rest (4 h after); those few read 0.06 V low (noise one reading keeps)
+    d = np.arange(12 * 144) / 144
+    in_bucket = (d * 4) % 1
+    day6 = (d >= 6) & (d < 7)
+    v = np.full(d.size, 12.65)
+    v[day6] = np.where(in_bucket[day6] < 0.29, 14.2, 12.59)
+    s = parked(12, aux_battery_v=v)
+    tr = aux_battery.trace(s)
+    assert not tr.flagged.any()
+    few = np.flatnonzero(day6 & aux_battery.rest_mask(s))
+    assert few.size and np.isnan(tr.rest_v[24:28]).sum() == 0  # the buckets carry the last full rest level
+    assert np.allclose(tr.rest_v[24:28], 12.65)
+
+
 def test_a_growing_cell_spread_is_a_weak_cell_and_load_is_not() -> None:
     n = 20 * 144
     d = np.arange(n) / 144

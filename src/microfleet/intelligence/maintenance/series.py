@@ -114,9 +114,12 @@ def rolling_theil_sen(y: F64, window: int) -> F64:
 
 
 def bucket_medians(
-    ts_ms: I64, values: F64, start_ms: int, n_buckets: int, mask: npt.NDArray[np.bool_]
+    ts_ms: I64, values: F64, start_ms: int, n_buckets: int, mask: npt.NDArray[np.bool_], min_count: int = 1
 ) -> F64:
-    """Median of ``values`` (where ``mask`` and finite) per :data:`BUCKET_MS` bucket from ``start_ms``."""
+    """Median of ``values`` (where ``mask`` and finite) per :data:`BUCKET_MS` bucket from ``start_ms``.
+
+    A bucket with fewer than ``min_count`` such values has no median (NaN).
+    """
     out = _nan(n_buckets)
     keep = mask & np.isfinite(values)
     if not keep.any():
@@ -130,7 +133,8 @@ def bucket_medians(
     starts = np.flatnonzero(np.diff(b, prepend=-1))
     ends = np.append(starts[1:], b.size)
     lo, hi = (starts + ends - 1) // 2, (starts + ends) // 2
-    out[b[starts]] = (v[lo] + v[hi]) / 2.0
+    enough = ends - starts >= min_count
+    out[b[starts[enough]]] = ((v[lo] + v[hi]) / 2.0)[enough]
     return out
 
 
