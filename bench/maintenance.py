@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from driver_eval import DriverResults, DriverScorer, driver_rows  # bench/ is on sys.path as a script
 from microfleet.intelligence.maintenance import aux_battery, cells, diagnostics, tyres
 from microfleet.intelligence.maintenance.learned import ResidualForest, residual_features
 from microfleet.intelligence.maintenance.series import BUCKET_MS, DAY_MS, SERIES_SIGNALS, CarSeries
@@ -54,6 +55,9 @@ TUNING_SEED = 11
 STEP_S = 300.0
 CHUNK = 50
 GROUP_CARS = 50  # cars per twin run of the twin fleet (memory: ~12 M records for 182 days)
+# Driver behaviour is scored on the first 4 groups (200 cars, every day of the run): its 1 Hz truth costs
+# ~17 ms per car-day, the whole fleet would double the bench's time.
+DRIVER_GROUPS = 4
 START_MS = 1_767_542_400_000  # 2026-01-04T16:00Z = 2026-01-05 00:00 Shanghai, the twin's default start
 # Shanghai monthly mean temperatures, Jan-Dec, °C (China Meteorological Administration 1991-2020 normals,
 # as tabled in Wikipedia "Shanghai", climate section)
@@ -360,8 +364,8 @@ def _twin_series(vehicle_id: str, rows: pa.Table) -> CarSeries:
     return CarSeries.from_columns(vehicle_id, ts, columns, tyres, codes)
 
 
-def twin_group(task: tuple[int, int, int, int]) -> tuple[Tally, dict[str, object]]:
-    """Run one group of the twin fleet and score its cars; returns the tally and what the run held."""
+def twin_group(task: tuple[int, int, int, int]) -> tuple[Tally, DriverResults | None, dict[str, object]]:
+    """Run one group of the twin fleet; score its cars (and, in the first ``DRIVER_GROUPS``, its drivers)."""
     seed, group, cars, days = task
     t0 = time.perf_counter()
     twin = Twin(
@@ -370,7 +374,14 @@ def twin_group(task: tuple[int, int, int, int]) -> tuple[Tally, dict[str, object
     if int(twin.start.timestamp() * 1000) != START_MS:
         raise SystemExit("the twin's start moved: bucket times below assume START_MS")
     ids = pa.array([v.vehicle_id for v in twin.fleet], pa.string())
-    table = pa.concat_tables([_car_index(d.telemetry, ids) for d in run_days(twin)])
+    drivers = DriverScorer(twin, np.random.default_rng([seed, 19, group]), f"g{group:02d}-")
+    parts = []
+    for day in run_days(twin):
+        parts.append(_car_index(day.telemetry, ids))
+        if group < DRIVER_GROUPS:
+            drivers.add_day(day.result)
+    table = pa.concat_tables(parts)
+    del parts
     sent = table.num_rows
     table = table.sort_by([("car", "ascending"), ("ts_ms", "ascending")])
     car, ts = table["car"].to_numpy(), table["ts_ms"].to_numpy()
@@ -398,10 +409,12 @@ def twin_group(task: tuple[int, int, int, int]) -> tuple[Tally, dict[str, object
             "models": sorted({v.model.model_id for v in twin.fleet})}  # fmt: skip
     print(f"  group {group}: {cars} cars, {sent:,} records, {sim_s:.0f} s twin, "
           f"{time.perf_counter() - t0 - sim_s:.0f} s scoring", file=sys.stderr)  # fmt: skip
-    return tally, held
+    return tally, drivers.results if group < DRIVER_GROUPS else None, held
 
 
-def run_twin(seed: int, cars: int, days: int, jobs: int) -> tuple[Tally, float, list[dict[str, object]]]:
+def run_twin(
+    seed: int, cars: int, days: int, jobs: int
+) -> tuple[Tally, DriverResults, float, list[dict[str, object]]]:
     """The whole twin, ``GROUP_CARS`` cars a run, ``jobs`` runs at a time; returns the merged tally."""
     t0 = time.perf_counter()
     tasks = [(seed, g, min(GROUP_CARS, cars - lo), days) for g, lo in enumerate(range(0, cars, GROUP_CARS))]
@@ -412,7 +425,8 @@ def run_twin(seed: int, cars: int, days: int, jobs: int) -> tuple[Tally, float, 
         results = [twin_group(t) for t in tasks]
     tally = merge([r[0] for r in results])
     _capacity_false_alarms(tally)
-    return tally, time.perf_counter() - t0, [r[1] for r in results]
+    drivers = DriverResults.merge([r[1] for r in results if r[1] is not None])
+    return tally, drivers, time.perf_counter() - t0, [r[2] for r in results]
 
 
 def _capacity_false_alarms(tally: Tally) -> None:
@@ -437,7 +451,11 @@ def learned_side(train: Tally, test: Tally, seed: int) -> dict[str, float]:
     for f, t in zip(test.features, test.faulty_any, strict=True):
         flags = forest.score(f) > cut
         false += int(sum(1 for k in episodes(flags) if not t[k]))
-    forest_auroc = float(roc_auc_score(test.cell_labels, forest.score(np.vstack(test.cell_rows))))
+    forest_auroc = (
+        float(roc_auc_score(test.cell_labels, forest.score(np.vstack(test.cell_rows))))
+        if len(set(test.cell_labels)) == 2
+        else None
+    )
     return {"false_alarms": float(false), "cell_fault_auroc": forest_auroc, "alarm_score_cut": cut}
 
 
@@ -458,8 +476,9 @@ def main() -> None:
     from sklearn.metrics import roc_auc_score
 
     groups: list[dict[str, object]] = []
+    drivers: DriverResults | None = None
     if args.fleet == "twin":
-        tally, secs, groups = run_twin(args.seed, cars, days, args.jobs)
+        tally, drivers, secs, groups = run_twin(args.seed, cars, days, args.jobs)
     else:
         tally, secs = run(args.seed, cars, days)
     months = cars * days / MONTH_DAYS
@@ -488,21 +507,18 @@ def main() -> None:
     if args.seed == TUNING_SEED:
         train = tally
     elif args.fleet == "twin":  # a smaller twin fleet of the tuning seed: the forest's healthy residuals
-        train = run_twin(TUNING_SEED, min(cars, 2 * GROUP_CARS), days, args.jobs)[0]
+        train = run_twin(TUNING_SEED, min(cars, 2 * GROUP_CARS), days, args.jobs)[0]  # (its drivers: unused)
     else:
         train = run(TUNING_SEED, min(cars, 200), days)[0]
     side = learned_side(train, tally, args.seed)
     side["false_alarms_per_100_vehicle_months"] = 100 * side.pop("false_alarms") / months
-    driver_note = "bench/driver_eval.py not present: driver rows not merged"
-    extra_rows: list[dict[str, object]] = []
-    try:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from driver_eval import driver_rows  # type: ignore[import-not-found]
-
+    if drivers is not None:  # the twin fleet's own drives
+        d_rows, d_meta = drivers.rows()
+        driver_note: object = {"cars": min(cars, DRIVER_GROUPS * GROUP_CARS), "days": days, **d_meta}
+    else:
         d_rows, d_meta = driver_rows(args.seed, args.quick)
-        extra_rows, driver_note = list(d_rows), f"merged from bench/driver_eval.py: {d_meta}"
-    except ImportError:
-        pass
+        driver_note = f"from bench/driver_eval.py's own scenario: {d_meta}"
+    extra_rows: list[dict[str, object]] = list(d_rows)
     body = {
         "benchmark": "maintenance",
         "command": "python bench/maintenance.py " + " ".join(sys.argv[1:]),
