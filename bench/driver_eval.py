@@ -32,7 +32,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ from microfleet.intelligence.driver_energy import (
 )
 from microfleet.intelligence.driving import KINDS, DriveSamples, HarshEvent, HarshThresholds, harsh_events
 from microfleet.intelligence.speeding import SpeedLimitMap
-from microfleet.sim.engine import DayResult, Twin
+from microfleet.sim.engine import Twin
 from microfleet.sim.scenario import Scenario
 from microfleet.sim.sensor_errors import (
     GPS_UERE_M,
@@ -165,77 +165,21 @@ def _gps_speed_kmh(ts_ms: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.nd
     return np.asarray(np.nan_to_num(v[idx], nan=0.0))
 
 
-@dataclass
-class DriverResults:
-    """What driver scoring collects over a twin's days (mergeable across twin runs)."""
-
-    ours: Tally = field(default_factory=Tally.empty)
-    gps: Tally = field(default_factory=Tally.empty)
-    energy: list[DriveEnergy] = field(default_factory=list)
-    aggressiveness: dict[str, float] = field(default_factory=dict)  # truth: owners' driver profiles
-    drives: int = 0
-
-    @classmethod
-    def merge(cls, parts: list[DriverResults]) -> DriverResults:
-        out = cls()
-        for p in parts:
-            for a, b in ((out.ours, p.ours), (out.gps, p.gps)):
-                for mine, theirs in ((a.tp, b.tp), (a.fp, b.fp), (a.fn, b.fn)):
-                    for k in KINDS:
-                        mine[k] += theirs[k]
-            out.energy.extend(p.energy)
-            out.aggressiveness.update(p.aggressiveness)
-            out.drives += p.drives
-        return out
-
-    def rows(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Harsh-event F1 and driver energy rank Spearman (rows, details)."""
-        truth_aggr = self.aggressiveness
-        factors = {d.driver: d.energy_factor for d in attribute(self.energy) if d.energy_factor is not None}
-        ranked = sorted(k for k in factors if k in truth_aggr)
-        raw = raw_kwh_per_km(self.energy)
-        counts: dict[str, int] = {}
-        for d in self.energy:
-            counts[d.driver] = counts.get(d.driver, 0) + 1
-        raw_ranked = sorted(k for k in raw if k in truth_aggr and counts[k] >= MIN_DRIVES)
-        rho_ours = float(spearmanr([factors[k] for k in ranked], [truth_aggr[k] for k in ranked])[0])
-        rho_raw = float(spearmanr([raw[k] for k in raw_ranked], [truth_aggr[k] for k in raw_ranked])[0])
-        ours, gps = self.ours, self.gps
-        figures = [
-            ("harsh event f1", "microfleet", ours.f1()),
-            ("harsh event f1", "gps threshold", gps.f1()),
-            ("driver energy rank spearman", "microfleet", rho_ours),
-            ("driver energy rank spearman", "raw kwh/km", rho_raw),
-        ]
-        rows = [{"metric": m, "system": s, "value": round(v, 4), "unit": "fraction"} for m, s, v in figures]
-        details = {
-            "drives": self.drives,
-            "drivers_ranked": len(ranked),
-            "events_true": {k: ours.tp[k] + ours.fn[k] for k in KINDS},
-            # the pooled F1 is mostly cornering (the most frequent kind): each kind's beside it
-            "f1_by_kind": {k: round(ours.f1((k,)), 4) for k in KINDS},
-            "gps_f1_by_kind": {k: round(gps.f1((k,)), 4) for k in KINDS},
-            "counts": {"microfleet": [ours.tp, ours.fp, ours.fn], "gps threshold": [gps.tp, gps.fp, gps.fn]},
-        }
-        return rows, details
-
-
-class DriverScorer:
-    """Scores one twin's drives day by day into :class:`DriverResults` (owners: ``<prefix>owner-<i>``)."""
-
-    def __init__(self, twin: Twin, rng: np.random.Generator, prefix: str = "") -> None:
-        data = reference_data_dir(None)
-        self.limits = SpeedLimitMap(load_road_segments(sorted((data / "osm").glob("*.osm"))))
-        self.cells = canyon_cells(twin.world.net)
-        self.twin, self.rng, self.prefix, self.th = twin, rng, prefix, HarshThresholds()
-        self.results = DriverResults()
-        self.results.aggressiveness = {
-            f"{prefix}owner-{v.index}": v.person.aggressiveness for v in twin.fleet if v.person is not None
-        }
-
-    def add_day(self, result: DayResult) -> None:
-        """Every drive of one simulated day of at least 10 s."""
-        twin, rng, th, out = self.twin, self.rng, self.th, self.results
+def driver_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Harsh-event F1 and driver energy rank Spearman on a twin scenario of ``seed`` (rows, details)."""
+    started = time.monotonic()
+    vehicles, days = (40, 14) if quick else (100, 28)
+    scenario = Scenario(vehicles=vehicles, days=days, seed=seed, sharing_share=0.2)
+    twin = Twin(scenario)
+    data = reference_data_dir(None)
+    limits = SpeedLimitMap(load_road_segments(sorted((data / "osm").glob("*.osm"))))
+    cells = canyon_cells(twin.world.net)
+    rng = np.random.default_rng([seed, 18])
+    th = HarshThresholds()
+    ours, gps = Tally.empty(), Tally.empty()
+    energy: list[DriveEnergy] = []
+    n_drives = 0
+    for result in twin.days():
         s, tr = result.segments, result.traces
         for i, leg in enumerate(s.leg):
             if leg is None or s.trace[i] < 0:
@@ -244,7 +188,7 @@ class DriverScorer:
             n = trace.duration_s
             if n < 10:
                 continue
-            out.drives += 1
+            n_drives += 1
             v = leg.vehicle
             t0_ms = round(s.start_s[i] * 1000)
             ts = t0_ms + np.arange(n, dtype=np.int64) * 1000
@@ -258,26 +202,23 @@ class DriverScorer:
                 )
                 * SPEED_STEP_KMH
             )
-            lat, lon = _sensed_gps(trace.lat_deg, trace.lon_deg, self.cells, rng)
+            lat, lon = _sensed_gps(trace.lat_deg, trace.lon_deg, cells, rng)
             heading = np.where(
                 np.isfinite(lat), np.round(course) % 360.0, np.nan
             )  # 1° steps, none in tunnels
             sensed = DriveSamples(ts, speed, lat, lon, heading)
-            out.ours.add(truth, harsh_events(sensed, th))
+            ours.add(truth, harsh_events(sensed, th))
             gps_only = DriveSamples(ts, _gps_speed_kmh(ts, lat, lon), lat, lon, np.full(n, np.nan))
-            out.gps.add(truth, harsh_events(gps_only, th))
+            gps.add(truth, harsh_events(gps_only, th))
             person = twin.fleet[v].person
             power_kw = tr.power_kw[s.trace[i]] * float(twin.sensors.current_gain[v])
             kwh = traction_kwh(power_kw, speed, ts)
-            allowed = self.limits.allowed_kmh(lat, lon)
+            allowed = limits.allowed_kmh(lat, lon)
             ok = np.isfinite(allowed)
             ambient = float(twin.world.weather.at(np.array([s.start_s[i]]))[0])
-            driver = (
-                f"{self.prefix}owner-{v}" if person is not None else f"{self.prefix}rental-{leg.booking}-{i}"
-            )
-            out.energy.append(
+            energy.append(
                 DriveEnergy(
-                    driver=driver,
+                    driver=f"owner-{v}" if person is not None else f"rental-{leg.booking}-{i}",
                     model_id=twin.fleet[v].model.model_id,
                     distance_km=float(trace.dist_m[-1] / 1000.0),
                     energy_kwh=kwh,
@@ -289,19 +230,54 @@ class DriverScorer:
                     local_hour=int((s.start_s[i] // 3600 + UTC_OFFSET_H) % 24),
                 )
             )
-
-
-def driver_rows(seed: int, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Harsh-event F1 and driver energy rank Spearman on a twin scenario of ``seed`` (rows, details)."""
-    started = time.monotonic()
-    vehicles, days = (40, 14) if quick else (100, 28)
-    twin = Twin(Scenario(vehicles=vehicles, days=days, seed=seed, sharing_share=0.2))
-    scorer = DriverScorer(twin, np.random.default_rng([seed, 18]))
-    for result in twin.days():
-        scorer.add_day(result)
-    rows, details = scorer.results.rows()
-    scenario = {"vehicles": vehicles, "days": days, "seed": seed, "sharing_share": 0.2}
-    return rows, {"scenario": scenario, **details, "seconds": round(time.monotonic() - started, 1)}
+    truth_aggr = {f"owner-{v.index}": v.person.aggressiveness for v in twin.fleet if v.person is not None}
+    factors = {d.driver: d.energy_factor for d in attribute(energy) if d.energy_factor is not None}
+    ranked = sorted(k for k in factors if k in truth_aggr)
+    raw = raw_kwh_per_km(energy)
+    counts: dict[str, int] = {}
+    for d in energy:
+        counts[d.driver] = counts.get(d.driver, 0) + 1
+    raw_ranked = sorted(k for k in raw if k in truth_aggr and counts[k] >= MIN_DRIVES)
+    rho_ours = float(spearmanr([factors[k] for k in ranked], [truth_aggr[k] for k in ranked])[0])
+    rho_raw = float(spearmanr([raw[k] for k in raw_ranked], [truth_aggr[k] for k in raw_ranked])[0])
+    rows = [
+        {
+            "metric": "harsh event f1",
+            "system": "microfleet",
+            "value": round(ours.f1(), 4),
+            "unit": "fraction",
+        },
+        {
+            "metric": "harsh event f1",
+            "system": "gps threshold",
+            "value": round(gps.f1(), 4),
+            "unit": "fraction",
+        },
+        {
+            "metric": "driver energy rank spearman",
+            "system": "microfleet",
+            "value": round(rho_ours, 4),
+            "unit": "fraction",
+        },
+        {
+            "metric": "driver energy rank spearman",
+            "system": "raw kwh/km",
+            "value": round(rho_raw, 4),
+            "unit": "fraction",
+        },
+    ]
+    details = {
+        "scenario": {"vehicles": vehicles, "days": days, "seed": seed, "sharing_share": 0.2},
+        "drives": n_drives,
+        "drivers_ranked": len(ranked),
+        "events_true": {k: ours.tp[k] + ours.fn[k] for k in KINDS},
+        # the pooled F1 is mostly cornering (the most frequent kind): each kind's beside it
+        "f1_by_kind": {k: round(ours.f1((k,)), 4) for k in KINDS},
+        "gps_f1_by_kind": {k: round(gps.f1((k,)), 4) for k in KINDS},
+        "counts": {"microfleet": [ours.tp, ours.fp, ours.fn], "gps threshold": [gps.tp, gps.fp, gps.fn]},
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return rows, details
 
 
 def main() -> None:

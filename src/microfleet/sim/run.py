@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from microfleet.sim.bms import BmsCounters
-from microfleet.sim.engine import DayResult, Twin
+from microfleet.sim.engine import Twin
 from microfleet.sim.link import device_skew_ms, transmit
 from microfleet.sim.output import (
     TELEMETRY_FILE,
@@ -32,7 +32,6 @@ class DayOutput:
     telemetry: pa.Table
     send_ms: np.ndarray
     truth: dict[str, pa.Table]
-    result: DayResult  # the simulated day itself (true traces): for evaluation code, never for sending
 
 
 def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
@@ -79,7 +78,7 @@ def run_days(twin: Twin, start_ms: int | None = None) -> Iterator[DayOutput]:
                 }
             ),
         }
-        yield DayOutput(result.day, telemetry_table(twin, cols, link), link.send_ms, truth, result)
+        yield DayOutput(result.day, telemetry_table(twin, cols, link), link.send_ms, truth)
 
 
 def static_truth(twin: Twin, start_ms: int) -> dict[str, pa.Table]:
